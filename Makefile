@@ -1,0 +1,99 @@
+# milvus-rag developer tasks. A fresh machine needs only Python 3.10+ and make:
+#   make demo    install everything, then run the end-to-end demo
+#   make test    install everything, then run the test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Interpreter used to create the virtual environments.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+PY = $(VENV)/bin/python
+# Second venv: milvus-lite 3.x, started by the tests as a gRPC server (the "server" backend).
+# milvus-lite 3 imports pymilvus without declaring it, hence the explicit pin.
+LITE3_VENV ?= .venv-lite3
+LITE3_PKGS ?= milvus-lite==3.2.2 pymilvus==3.0.2
+# torch is installed on its own, first: the CPU wheel (found locally through pip's
+# find-links). Left to the resolver, sentence-transformers pulls a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= all,test,dev
+PIP_INSTALL = $(PY) -m pip install --progress-bar off
+DATA ?= ../shared/data/scifact
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SOAK_ARGS ?=
+
+# Tests find the lite-3 server interpreter here (default: .venv-lite3/bin/python).
+export MILVUS_RAG_LITE3_PYTHON ?= $(abspath $(LITE3_VENV))/bin/python
+
+.PHONY: help install demo test test-fast lint format bench soak clean
+
+help:
+	@echo "make install    create $(VENV) (package + extras + dev tools) and $(LITE3_VENV)"
+	@echo "make demo       run the end-to-end demo (milvus-rag demo)"
+	@echo "make test       run the test suite (PYTEST_ARGS='...' to pass options)"
+	@echo "make test-fast  unit tests only (no integration, no slow)"
+	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make format     ruff format + ruff check --fix"
+	@echo "make bench      quality and speed benchmarks on SciFact (DATA=$(DATA))"
+	@echo "make soak       long-running stability run"
+	@echo "make clean      remove venvs, caches and *.db files"
+
+install: $(VENV)/.installed $(LITE3_VENV)/.installed
+
+# Order-only prerequisite: the venv's python is a symlink whose mtime must not trigger rebuilds.
+$(PY):
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.10+" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+		|| { echo "error: $(PYTHON) is older than 3.10" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --progress-bar off --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	@if $(PY) -c "import importlib.metadata as m, sys; \
+		sys.exit(m.version('torch').split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null; then \
+		echo "torch $(TORCH_VERSION) already installed"; \
+	else \
+		echo "+ pip install torch==$(TORCH_VERSION)"; \
+		$(PIP_INSTALL) "torch==$(TORCH_VERSION)"; \
+	fi
+	$(PIP_INSTALL) -e ".[$(EXTRAS)]"
+	@touch $@
+
+$(LITE3_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.10+" >&2; exit 1; }
+	$(PYTHON) -m venv $(LITE3_VENV)
+	$(LITE3_VENV)/bin/python -m pip install --progress-bar off --upgrade pip
+	$(LITE3_VENV)/bin/python -m pip install --progress-bar off $(LITE3_PKGS)
+	@touch $@
+
+demo: install
+	$(PY) -m milvus_rag.cli demo
+
+test: install
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy milvus_rag
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: install
+	$(PY) benchmarks/quality.py --data $(DATA) $(BENCH_ARGS)
+	$(PY) benchmarks/speed.py --data $(DATA) $(BENCH_ARGS)
+	$(PY) benchmarks/core_speed.py --data $(DATA) $(BENCH_ARGS)
+
+soak: install
+	$(PY) benchmarks/soak.py $(SOAK_ARGS)
+
+clean:
+	rm -rf $(VENV) $(LITE3_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	find . -name '*.egg-info' -prune -exec rm -rf {} +
+	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
+	find . \( -name '*.db' -o -name '*.db.lock' \) -not -path './.git/*' -exec rm -rf {} +

@@ -1,0 +1,186 @@
+"""Connection and collection configuration: frozen, validated once, secrets redacted.
+
+Example:
+    >>> conn = ConnectionConfig(uri="http://localhost:19530", token="root:Milvus")
+    >>> conn
+    ConnectionConfig(uri='http://localhost:19530', token='***', db_name='')
+    >>> CollectionConfig(name="docs", dim=384).metric
+    'COSINE'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from milvus_rag.client.errors import ConfigError
+
+Metric = Literal["COSINE", "IP", "L2"]
+_METRICS = ("COSINE", "IP", "L2")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_REDACTED = "***"
+
+
+def _is_local_uri(uri: str) -> bool:
+    return not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) and not uri.startswith("unix:")
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectionConfig:
+    """Where Milvus is: a Milvus Lite file (the default) or a server / cluster.
+
+    ``token`` (or ``user`` + ``password``) never appears in ``repr``, ``str``, errors or logs.
+    ``timeout`` bounds each request; ``connect_timeout`` bounds reaching the server.
+    """
+
+    uri: str = "./milvus_rag.db"
+    token: str = field(default="", compare=False)
+    user: str = ""
+    password: str = field(default="", compare=False)
+    db_name: str = ""
+    timeout: float | None = 60.0
+    connect_timeout: float = 10.0
+    retries: int = 3
+    retry_backoff: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uri, str) or not self.uri.strip():
+            raise ConfigError("uri must be a non-empty string, e.g. './milvus_rag.db' or "
+                              "'http://localhost:19530'")
+        uri = self.uri.strip()
+        if self.is_local_for(uri):
+            if not uri.endswith(".db"):
+                raise ConfigError(
+                    f"local uri {uri!r} must name a Milvus Lite file ending in '.db', or use "
+                    "'http://host:19530' for a server"
+                )
+            parent = os.path.dirname(os.path.abspath(uri))
+            if not os.path.isdir(parent):
+                raise ConfigError(f"the folder of the Milvus Lite file {uri!r} does not exist: "
+                                  f"create {parent!r} first")
+            uri = os.path.abspath(uri)
+        object.__setattr__(self, "uri", uri)
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigError("timeout must be positive or None")
+        if self.connect_timeout <= 0:
+            raise ConfigError("connect_timeout must be positive")
+        if self.retries < 0:
+            raise ConfigError("retries must be >= 0")
+
+    @staticmethod
+    def is_local_for(uri: str) -> bool:
+        return _is_local_uri(uri)
+
+    @property
+    def is_local(self) -> bool:
+        """True for an embedded Milvus Lite file."""
+        return _is_local_uri(self.uri)
+
+    @property
+    def effective_token(self) -> str:
+        if self.token:
+            return self.token
+        if self.user or self.password:
+            return f"{self.user}:{self.password}"
+        return ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of the connection, for caches: the secret enters only as a hash."""
+        digest = hashlib.sha256(self.effective_token.encode()).hexdigest()[:16]
+        return (self.uri, self.db_name, digest)
+
+    def __repr__(self) -> str:
+        secret = f", token={_REDACTED!r}" if self.effective_token else ""
+        return f"ConnectionConfig(uri={self.uri!r}{secret}, db_name={self.db_name!r})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ConnectionConfig:
+        """``MILVUS_URI``, ``MILVUS_TOKEN``, ``MILVUS_DB_NAME`` from the environment."""
+        kwargs: dict[str, Any] = {}
+        if os.environ.get("MILVUS_URI"):
+            kwargs["uri"] = os.environ["MILVUS_URI"]
+        if os.environ.get("MILVUS_TOKEN"):
+            kwargs["token"] = os.environ["MILVUS_TOKEN"]
+        if os.environ.get("MILVUS_DB_NAME"):
+            kwargs["db_name"] = os.environ["MILVUS_DB_NAME"]
+        kwargs.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    """One collection: schema, index and batching settings.
+
+    ``dim=None`` takes the dim of an existing collection (an error if it does not exist).
+    ``analyzer=None`` uses ``"english"`` where the backend has it, else ``"standard"``.
+    ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 4 on a server.
+
+    Example:
+        >>> CollectionConfig(name="docs", dim=384, bm25_k1=1.2).enable_bm25
+        True
+    """
+
+    name: str = "milvus_rag"
+    dim: int | None = None
+    metric: Metric = "COSINE"
+    enable_bm25: bool = True
+    analyzer: str | dict[str, Any] | None = None
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    id_field: str = "id"
+    text_field: str = "text"
+    vector_field: str = "dense"
+    sparse_field: str = "sparse"
+    doc_id_field: str = "doc_id"
+    metadata_field: str = "metadata"
+    id_max_length: int = 512
+    text_max_length: int = 65535
+    index_type: str = "AUTOINDEX"
+    index_params: dict[str, Any] = field(default_factory=dict, hash=False)
+    consistency_level: str = "Strong"
+    batch_size: int = 500
+    max_batch_bytes: int = 200_000
+    write_concurrency: int | None = None
+    read_concurrency: int = 16
+    hybrid_candidates: int = 100
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ConfigError(
+                f"collection name {self.name!r} is invalid: use letters, digits and '_', "
+                "starting with a letter or '_' (at most 255 characters)"
+            )
+        if self.dim is not None and (
+            isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= 32768
+        ):
+            raise ConfigError(f"dim must be an integer in [1, 32768], got {self.dim!r}")
+        metric = str(self.metric).upper()
+        if metric not in _METRICS:
+            raise ConfigError(f"metric must be one of {_METRICS}, got {self.metric!r}")
+        object.__setattr__(self, "metric", metric)
+        names = [getattr(self, f.name) for f in fields(self) if f.name.endswith("_field")]
+        for n in names:
+            if not isinstance(n, str) or not _NAME_RE.match(n):
+                raise ConfigError(f"field name {n!r} is invalid: use letters, digits and '_'")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"field names must be distinct, got {names}")
+        if not 0 < self.bm25_b <= 1 or not 0 < self.bm25_k1 <= 3:
+            raise ConfigError("bm25_k1 must be in (0, 3] and bm25_b in (0, 1]")
+        if not 1 <= self.id_max_length <= 65535 or not 1 <= self.text_max_length <= 65535:
+            raise ConfigError("id_max_length and text_max_length must be in [1, 65535]")
+        for name in ("batch_size", "max_batch_bytes", "read_concurrency", "hybrid_candidates",
+                     "rrf_k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if self.write_concurrency is not None and self.write_concurrency < 1:
+            raise ConfigError("write_concurrency must be >= 1 or None")
+
+    def with_dim(self, dim: int) -> CollectionConfig:
+        return replace(self, dim=dim)

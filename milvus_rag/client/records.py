@@ -1,0 +1,221 @@
+"""Record, Hit and request types shared by every adapter, and the pure row validation.
+
+Example:
+    >>> r = Record(id="a", text="hello", vector=[0.1, 0.2], metadata={"k": "v"})
+    >>> r.doc_id
+    ''
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+import numpy as np
+
+from milvus_rag.client.errors import ConfigError, InvalidInputError
+
+Ranker = Literal["rrf", "weighted"]
+JSON_MAX_BYTES = 65536
+
+
+class RetrievalMode(str, Enum):
+    """How a query is matched: embeddings, BM25 full text, or both fused."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: RetrievalMode | str) -> RetrievalMode:
+        if isinstance(value, RetrievalMode):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(
+                f"unknown retrieval mode {value!r}: use 'dense', 'sparse' or 'hybrid'"
+            ) from None
+
+
+@dataclass(slots=True)
+class Record:
+    """One row: ``id``, ``text``, embedding ``vector``, JSON ``metadata``, source ``doc_id``."""
+
+    id: str
+    text: str
+    vector: Sequence[float] | np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    doc_id: str = ""
+
+
+@dataclass(slots=True)
+class Hit:
+    """A search result. ``score``: higher is better; ``distance``: what Milvus returned;
+    ``relevance``: in [0, 1], defined per mode (see ``milvus_rag.client.fusion``)."""
+
+    id: str
+    score: float
+    distance: float
+    record: Record
+    relevance: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search for :meth:`AsyncMilvusStore.search_many`."""
+
+    text: str | None = None
+    vector: Sequence[float] | np.ndarray | None = None
+    k: int = 4
+    mode: RetrievalMode | str = RetrievalMode.HYBRID
+    filter: Any = None
+    ranker: Ranker = "rrf"
+    alpha: float | None = None
+    candidates: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the collection accepts, for :func:`validate_records`."""
+
+    dim: int
+    id_max_length: int = 512
+    text_max_length: int = 65535
+    doc_id_max_length: int = 512
+
+
+def _utf8_len(s: str) -> int:
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
+def _check_str(value: object, what: str, index: int, max_bytes: int, allow_empty: bool) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"record {index}: {what} must be a str, got {type(value).__name__}"
+        )
+    if not allow_empty and not value.strip():
+        raise InvalidInputError(f"record {index}: {what} is empty")
+    try:
+        n = _utf8_len(value)
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"record {index}: {what} is not valid unicode (lone surrogate)"
+        ) from None
+    if n > max_bytes:
+        raise InvalidInputError(
+            f"record {index}: {what} is {n} bytes in UTF-8, over the field's max_length "
+            f"{max_bytes}: split it into smaller chunks"
+        )
+    return value
+
+
+def _check_vector(vector: object, dim: int, index: int) -> np.ndarray:
+    if vector is None:
+        raise InvalidInputError(f"record {index}: vector is missing")
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"record {index}: vector is not a sequence of numbers") from None
+    if arr.ndim != 1 or arr.shape[0] != dim:
+        raise InvalidInputError(
+            f"record {index}: vector has shape {tuple(arr.shape)}, the collection's dim is {dim}"
+        )
+    if not np.isfinite(arr).all():
+        raise InvalidInputError(f"record {index}: vector contains NaN or inf")
+    return arr
+
+
+def _check_metadata(metadata: object, index: int) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(
+            f"record {index}: metadata must be a dict, got {type(metadata).__name__}"
+        )
+    try:
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(
+            f"record {index}: metadata is not JSON-serialisable ({e}); convert values to str, "
+            "numbers, bools, lists or dicts"
+        ) from None
+    if _utf8_len(encoded) > JSON_MAX_BYTES:
+        raise InvalidInputError(
+            f"record {index}: metadata is {_utf8_len(encoded)} bytes as JSON, over Milvus's "
+            f"{JSON_MAX_BYTES}-byte limit for a JSON field"
+        )
+    if any(not isinstance(k, str) for k in metadata):
+        raise InvalidInputError(f"record {index}: metadata keys must be str")
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def validate_records(
+    records: Sequence[Record], limits: Limits, *, require_vectors: bool = True
+) -> list[Record]:
+    """Check every record before anything is written; return normalised copies.
+
+    Raises :class:`InvalidInputError` naming the first bad record and how to fix it.
+    """
+    seen: set[str] = set()
+    out: list[Record] = []
+    for i, r in enumerate(records):
+        if not isinstance(r, Record):
+            raise InvalidInputError(f"record {i}: expected a Record, got {type(r).__name__}")
+        rid = _check_str(r.id, "id", i, limits.id_max_length, allow_empty=False)
+        if rid in seen:
+            raise InvalidInputError(f"record {i}: duplicate id {rid!r} in one call")
+        seen.add(rid)
+        text = _check_str(r.text, "text", i, limits.text_max_length, allow_empty=False)
+        doc_id = _check_str(r.doc_id, "doc_id", i, limits.doc_id_max_length, allow_empty=True)
+        meta = _check_metadata(r.metadata, i)
+        vec: np.ndarray | None = None
+        if require_vectors or r.vector is not None:
+            vec = _check_vector(r.vector, limits.dim, i)
+        out.append(Record(id=rid, text=text, vector=vec, metadata=meta, doc_id=doc_id))
+    return out
+
+
+def row_bytes(record: Record, dim: int) -> int:
+    """Approximate request size of one row, for batching by bytes."""
+    meta = len(json.dumps(record.metadata, ensure_ascii=False)) if record.metadata else 2
+    return 4 * dim + _utf8_len(record.text) + len(record.id) + len(record.doc_id) + meta + 32
+
+
+def plan_batches(
+    records: Sequence[Record], dim: int, max_rows: int, max_bytes: int
+) -> list[list[Record]]:
+    """Split into batches of at most ``max_rows`` rows and about ``max_bytes`` bytes."""
+    batches: list[list[Record]] = []
+    cur: list[Record] = []
+    size = 0
+    for r in records:
+        b = row_bytes(r, dim)
+        if cur and (len(cur) >= max_rows or size + b > max_bytes):
+            batches.append(cur)
+            cur, size = [], 0
+        cur.append(r)
+        size += b
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def check_k(k: int, name: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 16384:
+        raise ConfigError(f"{name} must be an integer in [1, 16384], got {k!r}")
+    return k
+
+
+def check_alpha(alpha: float | None) -> float | None:
+    if alpha is None:
+        return None
+    if not isinstance(alpha, int | float) or math.isnan(alpha) or not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"alpha must be in [0, 1] (weight of the dense leg), got {alpha!r}")
+    return float(alpha)

@@ -1,0 +1,183 @@
+"""Schema and index parameters from a :class:`CollectionConfig`; checking an existing one.
+
+Pure functions: building a pymilvus schema object does no I/O. The store calls these.
+
+Example:
+    >>> from milvus_rag.client.config import CollectionConfig
+    >>> [i.field for i in index_specs(CollectionConfig(dim=8))]
+    ['dense', 'sparse']
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusClient
+
+from milvus_rag.client.config import CollectionConfig
+from milvus_rag.client.errors import ConfigError, SchemaMismatchError
+
+BM25_FUNCTION_NAME = "bm25"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    field: str
+    index_type: str
+    metric_type: str
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What an existing collection is, read once from ``describe_collection``."""
+
+    name: str
+    dim: int
+    metric: str
+    has_bm25: bool
+    field_names: tuple[str, ...]
+    text_max_length: int
+    id_max_length: int
+    analyzer: dict[str, Any] | None = field(default=None, hash=False)
+
+
+def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
+    a = cfg.analyzer if cfg.analyzer is not None else default
+    if isinstance(a, str):
+        return {"type": a}
+    if isinstance(a, dict):
+        return dict(a)
+    raise ConfigError(f"analyzer must be a name such as 'english' or a dict, got {a!r}")
+
+
+def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) -> CollectionSchema:
+    """The collection schema of DESIGN.md: id, text, dense, [sparse + BM25], doc_id, metadata."""
+    if cfg.dim is None:
+        raise ConfigError(
+            f"collection {cfg.name!r} does not exist and no dim was given: pass dim= "
+            "(or an embedding) so it can be created"
+        )
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field(cfg.id_field, DataType.VARCHAR, is_primary=True,
+                     max_length=cfg.id_max_length)
+    text_kwargs: dict[str, Any] = {"max_length": cfg.text_max_length}
+    if cfg.enable_bm25:
+        text_kwargs["enable_analyzer"] = True
+        text_kwargs["analyzer_params"] = analyzer or analyzer_params(cfg)
+    schema.add_field(cfg.text_field, DataType.VARCHAR, **text_kwargs)
+    schema.add_field(cfg.vector_field, DataType.FLOAT_VECTOR, dim=cfg.dim)
+    if cfg.enable_bm25:
+        schema.add_field(cfg.sparse_field, DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
+    schema.add_field(cfg.metadata_field, DataType.JSON)
+    if cfg.enable_bm25:
+        schema.add_function(Function(
+            name=BM25_FUNCTION_NAME,
+            function_type=FunctionType.BM25,
+            input_field_names=[cfg.text_field],
+            output_field_names=[cfg.sparse_field],
+        ))
+    return schema
+
+
+def index_specs(cfg: CollectionConfig) -> list[IndexSpec]:
+    specs = [IndexSpec(cfg.vector_field, cfg.index_type, cfg.metric, dict(cfg.index_params))]
+    if cfg.enable_bm25:
+        specs.append(IndexSpec(cfg.sparse_field, "SPARSE_INVERTED_INDEX", "BM25",
+                               {"bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b}))
+    return specs
+
+
+def _param(field_desc: dict[str, Any], name: str) -> Any:
+    params = field_desc.get("params") or {}
+    return params.get(name, field_desc.get(name))
+
+
+def parse_description(
+    desc: dict[str, Any], indexes: dict[str, dict[str, Any]], cfg: CollectionConfig
+) -> CollectionInfo:
+    """Read dim, metric, fields, BM25 and analyzer from describe_collection/describe_index."""
+    fields_by_name = {f["name"]: f for f in desc.get("fields", [])}
+    name = str(desc.get("collection_name", cfg.name))
+    vec = fields_by_name.get(cfg.vector_field)
+    if vec is None:
+        raise SchemaMismatchError(name, "fields", _expected_fields(cfg), sorted(fields_by_name))
+    dim = int(_param(vec, "dim") or 0)
+    metric = str(indexes.get(cfg.vector_field, {}).get("metric_type", "")).upper()
+    sparse = fields_by_name.get(cfg.sparse_field)
+    functions = desc.get("functions") or []
+    has_bm25 = bool(sparse) and (
+        bool(sparse.get("is_function_output"))
+        or any(str(f.get("type")).endswith("BM25") for f in functions)
+        or str(indexes.get(cfg.sparse_field, {}).get("metric_type", "")).upper() == "BM25"
+    )
+    text = fields_by_name.get(cfg.text_field, {})
+    raw_analyzer = _param(text, "analyzer_params")
+    analyzer = json.loads(raw_analyzer) if isinstance(raw_analyzer, str) else raw_analyzer
+    idf = fields_by_name.get(cfg.id_field, {})
+    return CollectionInfo(
+        name=name,
+        dim=dim,
+        metric=metric,
+        has_bm25=has_bm25,
+        field_names=tuple(fields_by_name),
+        text_max_length=int(_param(text, "max_length") or cfg.text_max_length),
+        id_max_length=int(_param(idf, "max_length") or cfg.id_max_length),
+        analyzer=analyzer if isinstance(analyzer, dict) else None,
+    )
+
+
+def _expected_fields(cfg: CollectionConfig) -> list[str]:
+    names = [cfg.id_field, cfg.text_field, cfg.vector_field, cfg.doc_id_field,
+             cfg.metadata_field]
+    if cfg.enable_bm25:
+        names.append(cfg.sparse_field)
+    return sorted(names)
+
+
+def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
+    """Raise :class:`SchemaMismatchError` naming the first difference from the config."""
+    missing = [f for f in _expected_fields(cfg) if f not in info.field_names]
+    if missing:
+        raise SchemaMismatchError(info.name, "fields", _expected_fields(cfg),
+                                  sorted(info.field_names))
+    if cfg.dim is not None and cfg.dim != info.dim:
+        raise SchemaMismatchError(info.name, f"{cfg.vector_field}.dim", cfg.dim, info.dim)
+    if info.metric and cfg.metric != info.metric:
+        raise SchemaMismatchError(info.name, f"{cfg.vector_field}.metric", cfg.metric,
+                                  info.metric)
+    if cfg.enable_bm25 and not info.has_bm25:
+        raise SchemaMismatchError(info.name, "bm25", True, False)
+    if cfg.analyzer is not None and info.analyzer is not None:
+        want = analyzer_params(cfg)
+        if want != info.analyzer:
+            raise SchemaMismatchError(info.name, f"{cfg.text_field}.analyzer", want,
+                                      info.analyzer)
+
+
+class SchemaCache:
+    """Thread-safe cache of :class:`CollectionInfo` per (connection, collection)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[tuple[Any, str], CollectionInfo] = {}
+
+    def get(self, conn_key: Any, name: str) -> CollectionInfo | None:
+        with self._lock:
+            return self._data.get((conn_key, name))
+
+    def put(self, conn_key: Any, info: CollectionInfo) -> None:
+        with self._lock:
+            self._data[(conn_key, info.name)] = info
+
+    def invalidate(self, conn_key: Any, name: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._data if k[0] == conn_key and name in (None, k[1])]:
+                del self._data[key]
+
+
+SCHEMA_CACHE = SchemaCache()

@@ -1,0 +1,189 @@
+"""MilvusStore: the sync API, running the async core on one background event loop.
+
+One daemon thread per process runs an event loop; every sync call submits the matching
+coroutine of :class:`AsyncMilvusStore` there and waits. Calls made from inside a running
+loop (Jupyter) work, since the work runs on the other thread.
+
+Example:
+    >>> from milvus_rag import MilvusStore, Record
+    >>> store = MilvusStore(uri="./x.db", collection_name="docs", dim=2)
+    >>> # store.upsert([Record(id="a", text="hi", vector=[1.0, 0.0])]); store.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.errors import MilvusRAGError
+from milvus_rag.client.records import Hit, Ranker, Record, RetrievalMode, SearchRequest
+from milvus_rag.client.schema import CollectionInfo
+from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide background event loop, started on first use."""
+    global _loop, _thread
+    with _lock:
+        if _loop is None or _loop.is_closed() or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="milvus-rag-loop", daemon=True)
+            thread.start()
+            ready.wait()
+            _loop, _thread = loop, thread
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the background loop and wait for its result."""
+    loop = background_loop()
+    if threading.current_thread() is _thread:
+        coro.close()
+        raise MilvusRAGError(
+            "a sync milvus-rag call was made from the milvus-rag loop thread itself; "
+            "use the async API (AsyncMilvusStore / a*-methods) there"
+        )
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+@atexit.register
+def _stop_loop() -> None:
+    loop = _loop
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
+
+
+class MilvusStore:
+    """Sync store with the same API as :class:`AsyncMilvusStore` (which does the work).
+
+    Example:
+        >>> store = MilvusStore(uri="./x.db", collection_name="docs", dim=384)
+        >>> # store.upsert(records); hits = store.search(text="q", vector=v, k=5)
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        token: str | None = None,
+        collection_name: str | None = None,
+        dim: int | None = None,
+        connection: ConnectionConfig | None = None,
+        collection: CollectionConfig | None = None,
+        **options: Any,
+    ) -> None:
+        self.aio = AsyncMilvusStore(uri, token=token, collection_name=collection_name, dim=dim,
+                                    connection=connection, collection=collection, **options)
+
+    @classmethod
+    def from_async(cls, store: AsyncMilvusStore) -> MilvusStore:
+        obj = cls.__new__(cls)
+        obj.aio = store
+        return obj
+
+    def __repr__(self) -> str:
+        return repr(self.aio).replace("AsyncMilvusStore", "MilvusStore", 1)
+
+    @property
+    def connection(self) -> ConnectionConfig:
+        return self.aio.connection
+
+    @property
+    def config(self) -> CollectionConfig:
+        return self.aio.config
+
+    @property
+    def name(self) -> str:
+        return self.aio.name
+
+    def compile_filter(self, filter: Any) -> str | None:
+        return self.aio.compile_filter(filter)
+
+    def ensure_collection(self) -> CollectionInfo:
+        return run_sync(self.aio.ensure_collection())
+
+    def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
+        return run_sync(self.aio.upsert(records, embed=embed))
+
+    def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
+        return run_sync(self.aio.delete(ids, filter=filter))
+
+    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
+        return run_sync(self.aio.get(ids, with_vectors=with_vectors))
+
+    def query(self, filter: Any = None, *, limit: int = 1000, offset: int = 0,
+              with_vectors: bool = False) -> list[Record]:
+        return run_sync(self.aio.query(filter, limit=limit, offset=offset,
+                                       with_vectors=with_vectors))
+
+    def count(self, filter: Any = None) -> int:
+        return run_sync(self.aio.count(filter))
+
+    def search(
+        self,
+        text: str | None = None,
+        vector: Sequence[float] | np.ndarray | None = None,
+        *,
+        k: int = 4,
+        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        filter: Any = None,
+        ranker: Ranker | None = None,
+        alpha: float | None = None,
+        candidates: int | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        return run_sync(self.aio.search(text, vector, k=k, mode=mode, filter=filter,
+                                        ranker=ranker, alpha=alpha, candidates=candidates,
+                                        with_vectors=with_vectors))
+
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+        return run_sync(self.aio.search_many(requests))
+
+    def mmr_search(self, vector: Sequence[float] | np.ndarray, *, k: int = 4, fetch_k: int = 20,
+                   lambda_mult: float = 0.5, filter: Any = None) -> list[Hit]:
+        return run_sync(self.aio.mmr_search(vector, k=k, fetch_k=fetch_k,
+                                            lambda_mult=lambda_mult, filter=filter))
+
+    def flush(self) -> None:
+        run_sync(self.aio.flush())
+
+    def drop(self) -> None:
+        run_sync(self.aio.drop())
+
+    def exists(self) -> bool:
+        return run_sync(self.aio.exists())
+
+    def list_collections(self) -> list[str]:
+        return run_sync(self.aio.list_collections())
+
+    def describe(self) -> dict[str, Any]:
+        return run_sync(self.aio.describe())
+
+    def close(self) -> None:
+        """Release the clients and the embedded engine's file lock."""
+        run_sync(self.aio.aclose())
+
+    def __enter__(self) -> MilvusStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""Shared fixtures: a backend per run (embedded file and Milvus Lite 3 server), fresh
+collections per test, stores closed and collections dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from milvus_rag import AsyncMilvusStore, MilvusStore
+from tests.backends import Backend, LiteServer, backend_names
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def lite3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
+    server = LiteServer(tmp_path_factory.mktemp("lite3") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=backend_names())
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    name = request.param
+    if name == "lite":
+        return Backend("lite", str(tmp_path_factory.mktemp("lite") / "tests.db"))
+    if name == "server":
+        server: LiteServer = request.getfixturevalue("lite3_server")
+        return Backend("server", server.uri)
+    if name == "milvus":
+        return Backend("milvus", os.environ["MILVUS_URI"], os.environ.get("MILVUS_TOKEN", ""))
+    raise ValueError(f"unknown backend {name!r}")
+
+
+def new_name(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def collection_name() -> str:
+    return new_name()
+
+
+@pytest.fixture
+def make_store(backend: Backend) -> Iterator[Callable[..., MilvusStore]]:
+    """Factory of sync stores on this backend; each gets a fresh collection by default."""
+    made: list[MilvusStore] = []
+
+    def factory(**kwargs: Any) -> MilvusStore:
+        kwargs.setdefault("collection_name", new_name())
+        store = MilvusStore(backend.uri, token=backend.token or None, **kwargs)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        try:
+            store.drop()
+        finally:
+            store.close()
+
+
+@pytest.fixture
+async def make_async_store(backend: Backend) -> AsyncIterator[Callable[..., AsyncMilvusStore]]:
+    """Factory of async stores on this backend; each gets a fresh collection by default."""
+    made: list[AsyncMilvusStore] = []
+
+    def factory(**kwargs: Any) -> AsyncMilvusStore:
+        kwargs.setdefault("collection_name", new_name())
+        store = AsyncMilvusStore(backend.uri, token=backend.token or None, **kwargs)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        try:
+            await store.drop()
+        finally:
+            await store.aclose()
+
+
+@pytest.fixture
+def tmp_db(tmp_path: Path) -> str:
+    return str(tmp_path / "own.db")

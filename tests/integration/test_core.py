@@ -1,0 +1,232 @@
+"""The core store on every test backend: create/load, reopen, schema checks, CRUD, search."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from milvus_rag import (
+    AsyncMilvusStore,
+    ConfigError,
+    FilterError,
+    InvalidInputError,
+    MilvusStore,
+    Record,
+    RetrievalMode,
+    SchemaMismatchError,
+    SearchRequest,
+)
+from tests.backends import Backend, run_python
+from tests.conftest import new_name
+
+DIM = 8
+
+
+def vec(i: int, dim: int = DIM) -> list[float]:
+    rng = np.random.default_rng(i)
+    v = rng.normal(size=dim)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def records(n: int, start: int = 0, dim: int = DIM) -> list[Record]:
+    return [Record(id=f"r{i}", text=f"document number {i} about topic{i % 7}",
+                   vector=vec(i, dim), metadata={"i": i, "even": i % 2 == 0, "tag": f"t{i % 3}"},
+                   doc_id=f"d{i // 10}") for i in range(start, start + n)]
+
+
+def test_created_indexed_loaded_in_one_call(make_store, backend: Backend) -> None:
+    store = make_store(dim=DIM)
+    info = store.ensure_collection()
+    assert info.dim == DIM and info.metric == "COSINE" and info.has_bm25
+    assert set(info.field_names) == {"id", "text", "dense", "sparse", "doc_id", "metadata"}
+    assert store.upsert(records(20)) == [f"r{i}" for i in range(20)]
+    assert store.count() == 20
+    hits = store.search(vector=vec(3), k=1, mode="dense")
+    assert hits[0].id == "r3" and hits[0].relevance == pytest.approx(1.0, abs=1e-4)
+    # idempotent: a second ensure and a second store on the same collection
+    assert store.ensure_collection() == info
+    other = make_store(collection_name=store.name)
+    assert other.count() == 20
+
+
+def test_crud_roundtrip(make_store) -> None:
+    store = make_store(dim=DIM)
+    rows = records(30)
+    store.upsert(rows)
+    got = store.get(["r5", "nope", "r1"], with_vectors=True)
+    assert [r.id for r in got] == ["r5", "r1"]
+    assert got[0].text == rows[5].text and got[0].metadata == rows[5].metadata
+    assert got[0].doc_id == "d0" and np.allclose(got[0].vector, rows[5].vector, atol=1e-6)
+    # upsert replaces, never duplicates
+    store.upsert([Record(id="r5", text="changed", vector=vec(99), metadata={"new": True})])
+    assert store.count() == 30
+    assert store.get(["r5"])[0].metadata == {"new": True}
+    assert store.count({"tag": "t0"}) == 10
+    store.delete(ids=["r0", "r1"])
+    assert store.count() == 28
+    store.delete(filter={"doc_id": "d2"})
+    assert store.count() == 18
+    assert {r.id for r in store.query({"doc_id": "d1"})} == {f"r{i}" for i in range(10, 20)}
+    with pytest.raises(ConfigError):
+        store.delete()
+
+
+def test_search_modes_and_scores(make_store) -> None:
+    store = make_store(dim=DIM)
+    store.upsert(records(50))
+    for mode in RetrievalMode:
+        hits = store.search(text="topic3 document", vector=vec(3), k=5, mode=mode)
+        assert 1 <= len(hits) <= 5
+        assert all(0.0 <= h.relevance <= 1.0 for h in hits), mode
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), mode
+    sparse = store.search(text="topic3", k=10, mode="sparse")
+    assert {h.id for h in sparse} == {f"r{i}" for i in range(50) if i % 7 == 3}
+    assert all(h.score > 0 for h in sparse)
+    hybrid = store.search(text="topic3", vector=vec(10), k=3, mode="hybrid")
+    # r10 is first on the dense leg and one of the BM25 matches: RRF keeps it near the top
+    assert "r10" in [h.id for h in hybrid] and int(hybrid[0].id[1:]) % 7 == 3
+    weighted = store.search(text="topic3", vector=vec(10), k=3, alpha=1.0)
+    assert weighted[0].id == "r10"
+    weighted0 = store.search(text="topic3", vector=vec(10), k=3, alpha=0.0)
+    assert int(weighted0[0].id[1:]) % 7 == 3
+    filtered = store.search(text="topic3", vector=vec(3), k=10, filter={"even": True})
+    assert filtered and all(h.record.metadata["even"] is True for h in filtered)
+    mmr = store.mmr_search(vec(3), k=4, fetch_k=20)
+    assert len(mmr) == 4 and mmr[0].id == "r3"
+    many = store.search_many([SearchRequest(text=f"topic{i}", vector=vec(i), k=2)
+                              for i in range(10)])
+    assert len(many) == 10 and all(len(h) == 2 for h in many)
+
+
+def test_invalid_filter_raises_before_any_request(make_store) -> None:
+    store = make_store(dim=DIM)
+    for bad in ({"$bogus": 1}, {"k": {"$gt": [1]}}, {"k": float("nan")}):
+        with pytest.raises(FilterError):
+            store.search(vector=vec(1), k=1, mode="dense", filter=bad)
+    assert not store.exists()  # nothing was sent: the collection was never even created
+
+
+@pytest.mark.parametrize("bad,why", [
+    (lambda: Record(id="x", text="t", vector=vec(1, DIM + 1)), "shape"),
+    (lambda: Record(id="x", text="t", vector=[float("nan")] * DIM), "NaN"),
+    (lambda: Record(id="x", text="t", vector=[float("inf")] + [0.0] * (DIM - 1)), "NaN"),
+    (lambda: Record(id="x", text="   ", vector=vec(1)), "empty"),
+    (lambda: Record(id="x", text="é" * 40000, vector=vec(1)), "max_length"),
+    (lambda: Record(id="x", text="t", vector=vec(1), metadata={"o": object()}), "JSON"),
+    (lambda: Record(id=7, text="t", vector=vec(1)), "str"),  # type: ignore[arg-type]
+    (lambda: Record(id="", text="t", vector=vec(1)), "empty"),
+    (lambda: Record(id="x", text="t", vector=vec(1), metadata={"n": float("nan")}), "JSON"),
+])
+def test_bad_input_writes_nothing(make_store, bad, why: str) -> None:
+    store = make_store(dim=DIM)
+    store.upsert(records(5))
+    with pytest.raises(InvalidInputError, match=why):
+        store.upsert([*records(3, start=100), bad()])
+    assert store.count() == 5
+
+
+def test_duplicate_ids_in_one_call(make_store) -> None:
+    store = make_store(dim=DIM)
+    rows = records(3)
+    with pytest.raises(InvalidInputError, match="duplicate"):
+        store.upsert([*rows, rows[0]])
+    assert store.count() == 0
+
+
+def test_schema_mismatch(make_store, backend: Backend) -> None:
+    store = make_store(dim=DIM)
+    store.ensure_collection()
+    with pytest.raises(SchemaMismatchError) as e:
+        MilvusStore(backend.uri, token=backend.token or None, collection_name=store.name,
+                    dim=DIM * 2).ensure_collection()
+    assert (e.value.field, e.value.expected, e.value.found) == ("dense.dim", DIM * 2, DIM)
+    assert "dense.dim" in str(e.value) and str(DIM * 2) in str(e.value)
+    with pytest.raises(SchemaMismatchError) as e:
+        MilvusStore(backend.uri, token=backend.token or None, collection_name=store.name,
+                    dim=DIM, metric="L2").ensure_collection()
+    assert (e.value.field, e.value.expected, e.value.found) == ("dense.metric", "L2", "COSINE")
+
+
+def test_reopen_in_new_process_searches_without_manual_load(backend: Backend, tmp_db: str) -> None:
+    uri = tmp_db if backend.is_local else backend.uri
+    name = new_name()
+    code = textwrap.dedent(f"""
+        import json
+        import numpy as np
+        from milvus_rag import MilvusStore, Record
+        MODE = "{{mode}}"
+        store = MilvusStore({uri!r}, token={backend.token!r} or None, collection_name={name!r},
+                            dim=None if MODE == "read" else {DIM})
+        if MODE == "write":
+            store.upsert([Record(id=f"r{{i}}", text=f"doc {{i}} zebra{{i}}",
+                                 vector=np.eye({DIM})[i % {DIM}].tolist()) for i in range(12)])
+        else:
+            hits = store.search(text="zebra3", vector=np.eye({DIM})[3].tolist(), k=2)
+            print(json.dumps({{"count": store.count(), "top": hits[0].id}}))
+        store.close()
+    """)
+    w = run_python(code.replace("{mode}", "write"))
+    assert w.returncode == 0, w.stderr[-3000:]
+    r = run_python(code.replace("{mode}", "read"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"count": 12, "top": "r3"}
+    # and this process can open the same file afterwards: close() freed the file lock
+    store = MilvusStore(uri, token=backend.token or None, collection_name=name)
+    try:
+        assert store.count() == 12
+    finally:
+        store.drop()
+        store.close()
+
+
+def test_two_asyncio_runs_on_one_async_store(backend: Backend) -> None:
+    store = AsyncMilvusStore(backend.uri, token=backend.token or None,
+                             collection_name=new_name(), dim=DIM)
+
+    async def first() -> int:
+        await store.upsert(records(10))
+        return await store.count()
+
+    async def second() -> list[str]:
+        await store.upsert(records(5, start=10))
+        return [h.id for h in await store.search(vector=vec(12), k=1, mode="dense")]
+
+    try:
+        assert asyncio.run(first()) == 10
+        assert asyncio.run(second()) == ["r12"]
+    finally:
+        asyncio.run(store.drop())
+        asyncio.run(store.aclose())
+
+
+def test_sync_store_from_eight_threads(make_store) -> None:
+    store = make_store(dim=DIM)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for j in range(5):
+                store.upsert(records(10, start=t * 1000 + j * 10))
+                store.search(vector=vec(t), k=3, mode="dense")
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count() == 8 * 5 * 10
+
+
+async def test_sync_call_inside_running_loop(make_store) -> None:
+    store = make_store(dim=DIM)
+    store.upsert(records(4))  # a sync call while this test's event loop is running
+    assert store.count() == 4
