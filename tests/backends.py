@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LITE3_PYTHON = Path(os.environ.get("MILVUS_RAG_LITE3_PYTHON",
-                                   ROOT / ".venv-lite3" / "bin" / "python"))
+LITE3_PYTHON = Path(
+    os.environ.get("MILVUS_RAG_LITE3_PYTHON", ROOT / ".venv-lite3" / "bin" / "python")
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,21 @@ class LiteServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(LITE3_PYTHON), "-m", "milvus_lite", "server", "--data-dir",
-                 str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    str(LITE3_PYTHON),
+                    "-m",
+                    "milvus_lite",
+                    "server",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -98,5 +111,6 @@ class LiteServer:
 
 def run_python(code: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter of this environment (a new process)."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT)
+    )

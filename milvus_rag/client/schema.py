@@ -10,9 +10,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusClient
@@ -28,7 +29,7 @@ class IndexSpec:
     field: str
     index_type: str
     metric_type: str
-    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class CollectionInfo:
     field_names: tuple[str, ...]
     text_max_length: int
     id_max_length: int
-    analyzer: dict[str, Any] | None = field(default=None, hash=False)
+    analyzer: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
 
 
 def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
@@ -62,8 +63,7 @@ def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) 
             "(or an embedding) so it can be created"
         )
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field(cfg.id_field, DataType.VARCHAR, is_primary=True,
-                     max_length=cfg.id_max_length)
+    schema.add_field(cfg.id_field, DataType.VARCHAR, is_primary=True, max_length=cfg.id_max_length)
     text_kwargs: dict[str, Any] = {"max_length": cfg.text_max_length}
     if cfg.enable_bm25:
         text_kwargs["enable_analyzer"] = True
@@ -75,20 +75,28 @@ def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) 
     schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
     schema.add_field(cfg.metadata_field, DataType.JSON)
     if cfg.enable_bm25:
-        schema.add_function(Function(
-            name=BM25_FUNCTION_NAME,
-            function_type=FunctionType.BM25,
-            input_field_names=[cfg.text_field],
-            output_field_names=[cfg.sparse_field],
-        ))
+        schema.add_function(
+            Function(
+                name=BM25_FUNCTION_NAME,
+                function_type=FunctionType.BM25,
+                input_field_names=[cfg.text_field],
+                output_field_names=[cfg.sparse_field],
+            )
+        )
     return schema
 
 
 def index_specs(cfg: CollectionConfig) -> list[IndexSpec]:
     specs = [IndexSpec(cfg.vector_field, cfg.index_type, cfg.metric, dict(cfg.index_params))]
     if cfg.enable_bm25:
-        specs.append(IndexSpec(cfg.sparse_field, "SPARSE_INVERTED_INDEX", "BM25",
-                               {"bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b}))
+        specs.append(
+            IndexSpec(
+                cfg.sparse_field,
+                "SPARSE_INVERTED_INDEX",
+                "BM25",
+                {"bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b},
+            )
+        )
     return specs
 
 
@@ -110,7 +118,7 @@ def parse_description(
     metric = str(indexes.get(cfg.vector_field, {}).get("metric_type", "")).upper()
     sparse = fields_by_name.get(cfg.sparse_field)
     functions = desc.get("functions") or []
-    has_bm25 = bool(sparse) and (
+    has_bm25 = sparse is not None and (
         bool(sparse.get("is_function_output"))
         or any(str(f.get("type")).endswith("BM25") for f in functions)
         or str(indexes.get(cfg.sparse_field, {}).get("metric_type", "")).upper() == "BM25"
@@ -132,8 +140,7 @@ def parse_description(
 
 
 def _expected_fields(cfg: CollectionConfig) -> list[str]:
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field, cfg.doc_id_field,
-             cfg.metadata_field]
+    names = [cfg.id_field, cfg.text_field, cfg.vector_field, cfg.doc_id_field, cfg.metadata_field]
     if cfg.enable_bm25:
         names.append(cfg.sparse_field)
     return sorted(names)
@@ -143,20 +150,19 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
     """Raise :class:`SchemaMismatchError` naming the first difference from the config."""
     missing = [f for f in _expected_fields(cfg) if f not in info.field_names]
     if missing:
-        raise SchemaMismatchError(info.name, "fields", _expected_fields(cfg),
-                                  sorted(info.field_names))
+        raise SchemaMismatchError(
+            info.name, "fields", _expected_fields(cfg), sorted(info.field_names)
+        )
     if cfg.dim is not None and cfg.dim != info.dim:
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.dim", cfg.dim, info.dim)
     if info.metric and cfg.metric != info.metric:
-        raise SchemaMismatchError(info.name, f"{cfg.vector_field}.metric", cfg.metric,
-                                  info.metric)
+        raise SchemaMismatchError(info.name, f"{cfg.vector_field}.metric", cfg.metric, info.metric)
     if cfg.enable_bm25 and not info.has_bm25:
         raise SchemaMismatchError(info.name, "bm25", True, False)
     if cfg.analyzer is not None and info.analyzer is not None:
         want = analyzer_params(cfg)
         if want != info.analyzer:
-            raise SchemaMismatchError(info.name, f"{cfg.text_field}.analyzer", want,
-                                      info.analyzer)
+            raise SchemaMismatchError(info.name, f"{cfg.text_field}.analyzer", want, info.analyzer)
 
 
 class SchemaCache:

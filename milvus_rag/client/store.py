@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from milvus_rag.client.fusion import (
     dense_score,
     mmr_select,
     relative_relevance,
+    rrf_fuse,
     rrf_max,
     weighted_fuse,
 )
@@ -73,16 +75,24 @@ def _make_configs(
     collection: CollectionConfig | None,
     options: dict[str, Any],
 ) -> tuple[ConnectionConfig, CollectionConfig]:
-    conn_keys = {"user", "password", "db_name", "timeout", "connect_timeout", "retries",
-                 "retry_backoff"}
+    conn_keys = {
+        "user",
+        "password",
+        "db_name",
+        "timeout",
+        "connect_timeout",
+        "retries",
+        "retry_backoff",
+    }
     unknown = set(options) - _COLLECTION_KEYS - conn_keys
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)}; collection options are "
-                          f"{sorted(_COLLECTION_KEYS)}")
+        raise ConfigError(
+            f"unknown option(s) {sorted(unknown)}; collection options are "
+            f"{sorted(_COLLECTION_KEYS)}"
+        )
     conn_opts = {k: v for k, v in options.items() if k in conn_keys}
     if connection is None:
-        connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "",
-                                      **conn_opts)
+        connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "", **conn_opts)
     elif uri or token or conn_opts:
         raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
     coll_opts = {k: v for k, v in options.items() if k in _COLLECTION_KEYS}
@@ -121,16 +131,19 @@ class AsyncMilvusStore:
         )
         self._pool = ClientPool(self.connection)
         cfg = self.config
-        self._fields = FieldNames(id=cfg.id_field, doc_id=cfg.doc_id_field,
-                                  metadata=cfg.metadata_field)
+        self._fields = FieldNames(
+            id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
+        )
         self._read_sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._read_sems = weakref.WeakKeyDictionary()
         self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._ensure_locks = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.connection!r}, collection={self.config.name!r}, "
-                f"dim={self.config.dim!r})")
+        return (
+            f"{type(self).__name__}({self.connection!r}, collection={self.config.name!r}, "
+            f"dim={self.config.dim!r})"
+        )
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -151,8 +164,9 @@ class AsyncMilvusStore:
         return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
 
     @staticmethod
-    def _per_loop(table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, L],
-                  make: Callable[[], L]) -> L:
+    def _per_loop(
+        table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, L], make: Callable[[], L]
+    ) -> L:
         """asyncio primitives bind to one loop: keep one per running loop."""
         loop = asyncio.get_running_loop()
         item = table.get(loop)
@@ -161,17 +175,22 @@ class AsyncMilvusStore:
         return item
 
     def _read_sem(self) -> asyncio.Semaphore:
-        return self._per_loop(self._read_sems,
-                              lambda: asyncio.Semaphore(self.config.read_concurrency))
+        return self._per_loop(
+            self._read_sems, lambda: asyncio.Semaphore(self.config.read_concurrency)
+        )
 
     async def _call(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         async def run() -> Any:
             client = await self._pool.get()
             return await fn(client)
 
-        return await with_retries(run, operation=operation, collection=self.name,
-                                  retries=self.connection.retries,
-                                  backoff=self.connection.retry_backoff)
+        return await with_retries(
+            run,
+            operation=operation,
+            collection=self.name,
+            retries=self.connection.retries,
+            backoff=self.connection.retry_backoff,
+        )
 
     @property
     def _timeout(self) -> float | None:
@@ -210,17 +229,22 @@ class AsyncMilvusStore:
 
     async def _create(self, client: Any) -> None:
         cfg = self.config
-        analyzers = [analyzer_params(cfg)] if cfg.analyzer is not None else [
-            {"type": "english"}, {"type": "standard"}]
+        analyzers = (
+            [analyzer_params(cfg)]
+            if cfg.analyzer is not None
+            else [{"type": "english"}, {"type": "standard"}]
+        )
         last: Exception | None = None
         for analyzer in analyzers:
             schema = build_schema(cfg, analyzer)
             try:
                 await client.create_collection(
-                    self.name, schema=schema, consistency_level=cfg.consistency_level,
+                    self.name,
+                    schema=schema,
+                    consistency_level=cfg.consistency_level,
                     timeout=self._timeout,
                 )
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 if await client.has_collection(self.name, timeout=self._timeout):
                     return  # created concurrently by another store
                 last = e
@@ -239,8 +263,12 @@ class AsyncMilvusStore:
             if spec.field in existing:
                 continue
             params = client.prepare_index_params()
-            params.add_index(spec.field, index_type=spec.index_type,
-                             metric_type=spec.metric_type, params=spec.params)
+            params.add_index(
+                spec.field,
+                index_type=spec.index_type,
+                metric_type=spec.metric_type,
+                params=spec.params,
+            )
             try:
                 await client.create_index(self.name, params, timeout=self._timeout)
             except Exception as e:
@@ -256,11 +284,17 @@ class AsyncMilvusStore:
             for n in names:
                 d = await client.describe_index(self.name, n, timeout=self._timeout)
                 if d.get("field_name") == field and str(d.get("state", "Finished")) in (
-                        "Finished", "IndexState.Finished", "3"):
+                    "Finished",
+                    "IndexState.Finished",
+                    "3",
+                ):
                     return
             await asyncio.sleep(0.05)
-        raise BackendError(f"index on {field} was not built in time", operation="create_index",
-                           collection=self.name)
+        raise BackendError(
+            f"index on {field} was not built in time",
+            operation="create_index",
+            collection=self.name,
+        )
 
     async def drop(self) -> None:
         """Drop the collection (all rows); the next operation recreates it."""
@@ -274,19 +308,31 @@ class AsyncMilvusStore:
         SCHEMA_CACHE.invalidate(self.connection.key, self.name)
 
     async def exists(self) -> bool:
-        return bool(await self._call(
-            "has_collection", lambda c: c.has_collection(self.name, timeout=self._timeout)))
+        return bool(
+            await self._call(
+                "has_collection", lambda c: c.has_collection(self.name, timeout=self._timeout)
+            )
+        )
 
     async def list_collections(self) -> list[str]:
-        return list(await self._call(
-            "list_collections", lambda c: c.list_collections(timeout=self._timeout)))
+        return list(
+            await self._call(
+                "list_collections", lambda c: c.list_collections(timeout=self._timeout)
+            )
+        )
 
     async def describe(self) -> dict[str, Any]:
         """Schema summary and row count of the collection."""
         info = await self.ensure_collection()
-        return {"name": info.name, "dim": info.dim, "metric": info.metric,
-                "bm25": info.has_bm25, "fields": list(info.field_names),
-                "analyzer": info.analyzer, "count": await self.count()}
+        return {
+            "name": info.name,
+            "dim": info.dim,
+            "metric": info.metric,
+            "bm25": info.has_bm25,
+            "fields": list(info.field_names),
+            "analyzer": info.analyzer,
+            "count": await self.count(),
+        }
 
     async def flush(self) -> None:
         """Seal written data (Milvus Lite 3 searches sealed data about 10x faster)."""
@@ -309,8 +355,13 @@ class AsyncMilvusStore:
 
     def _row(self, r: Record) -> dict[str, Any]:
         cfg = self.config
-        return {cfg.id_field: r.id, cfg.text_field: r.text, cfg.vector_field: r.vector,
-                cfg.doc_id_field: r.doc_id, cfg.metadata_field: r.metadata}
+        return {
+            cfg.id_field: r.id,
+            cfg.text_field: r.text,
+            cfg.vector_field: r.vector,
+            cfg.doc_id_field: r.doc_id,
+            cfg.metadata_field: r.metadata,
+        }
 
     async def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
         """Insert or replace rows by id. Returns the ids written, in order.
@@ -323,11 +374,15 @@ class AsyncMilvusStore:
         if not records:
             return []
         info = await self.ensure_collection()
-        limits = Limits(dim=info.dim, id_max_length=info.id_max_length,
-                        text_max_length=info.text_max_length,
-                        doc_id_max_length=info.id_max_length)
-        valid, batches = await _off_loop(len(records) > 200, self._plan, records, limits,
-                                         embed is None)
+        limits = Limits(
+            dim=info.dim,
+            id_max_length=info.id_max_length,
+            text_max_length=info.text_max_length,
+            doc_id_max_length=info.id_max_length,
+        )
+        valid, batches = await _off_loop(
+            len(records) > 200, self._plan, records, limits, embed is None
+        )
         written: list[str] = []
         pending: set[asyncio.Task[list[str]]] = set()
         error: BaseException | None = None
@@ -359,18 +414,27 @@ class AsyncMilvusStore:
             err = map_error(error, "upsert", self.name)
             if isinstance(err, BackendError):
                 err.written_ids = list(written)
-                raise type(err)(str(err.args[0]) if err.args else "upsert failed",
-                                operation="upsert", collection=self.name, written_ids=written,
-                                code=err.code) from error
+                raise type(err)(
+                    str(err.args[0]) if err.args else "upsert failed",
+                    operation="upsert",
+                    collection=self.name,
+                    written_ids=written,
+                    code=err.code,
+                ) from error
             raise err from error
+        threshold = self.config.auto_flush_rows
+        if threshold is not None and not self.is_local and len(valid) >= threshold:
+            await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
         order = {r.id: i for i, r in enumerate(valid)}
         return sorted(written, key=order.__getitem__)
 
-    def _plan(self, records: list[Record], limits: Limits, require_vectors: bool
-              ) -> tuple[list[Record], list[list[Record]]]:
+    def _plan(
+        self, records: list[Record], limits: Limits, require_vectors: bool
+    ) -> tuple[list[Record], list[list[Record]]]:
         valid = validate_records(records, limits, require_vectors=require_vectors)
-        return valid, plan_batches(valid, limits.dim, self.config.batch_size,
-                                   self.config.max_batch_bytes)
+        return valid, plan_batches(
+            valid, limits.dim, self.config.batch_size, self.config.max_batch_bytes
+        )
 
     async def _embed(self, batch: list[Record], embed: EmbedFn, dim: int) -> list[Record]:
         todo = [i for i, r in enumerate(batch) if r.vector is None]
@@ -388,8 +452,9 @@ class AsyncMilvusStore:
         out = list(batch)
         for j, i in enumerate(todo):
             r = batch[i]
-            out[i] = Record(id=r.id, text=r.text, vector=arr[j].tolist(), metadata=r.metadata,
-                            doc_id=r.doc_id)
+            out[i] = Record(
+                id=r.id, text=r.text, vector=arr[j].tolist(), metadata=r.metadata, doc_id=r.doc_id
+            )
         return out
 
     async def _write(self, batch: list[Record]) -> list[str]:
@@ -408,13 +473,13 @@ class AsyncMilvusStore:
         await self.ensure_collection()
         total = 0
         for start in range(0, len(id_list), 1000):
-            chunk = id_list[start:start + 1000]
-            res = await self._call("delete", lambda c, ch=chunk: c.delete(
-                self.name, filter=ids_expr(ch, self._fields, dialect=self._pool.dialect), timeout=self._timeout))
+            chunk = id_list[start : start + 1000]
+            res = await self._call("delete", functools.partial(self._delete_ids, chunk))
             total += int(res.get("delete_count", len(chunk)) if isinstance(res, dict) else 0)
         if expr is not None:
-            res = await self._call("delete", lambda c: c.delete(
-                self.name, filter=expr, timeout=self._timeout))
+            res = await self._call(
+                "delete", lambda c: c.delete(self.name, filter=expr, timeout=self._timeout)
+            )
             total += int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
         return total
 
@@ -444,33 +509,59 @@ class AsyncMilvusStore:
         await self.ensure_collection()
         found: dict[str, Record] = {}
         for start in range(0, len(id_list), 1000):
-            chunk = id_list[start:start + 1000]
-            rows = await self._call("get", lambda c, ch=chunk: c.query(
-                self.name, filter=ids_expr(ch, self._fields, dialect=self._pool.dialect),
-                output_fields=self._output_fields(with_vectors), timeout=self._timeout))
+            chunk = id_list[start : start + 1000]
+            rows = await self._call("get", functools.partial(self._get_ids, chunk, with_vectors))
             for row in rows:
                 rec = self._record(row)
                 found[rec.id] = rec
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
-    async def query(self, filter: Any = None, *, limit: int = 1000, offset: int = 0,
-                    with_vectors: bool = False) -> list[Record]:
+    async def query(
+        self, filter: Any = None, *, limit: int = 1000, offset: int = 0, with_vectors: bool = False
+    ) -> list[Record]:
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
         expr = self.compile_filter(filter)
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
             raise ConfigError(f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW}")
         await self.ensure_collection()
-        rows = await self._call("query", lambda c: c.query(
-            self.name, filter=expr or "", output_fields=self._output_fields(with_vectors),
-            limit=limit, offset=offset, timeout=self._timeout))
+        rows = await self._call(
+            "query",
+            lambda c: c.query(
+                self.name,
+                filter=expr or "",
+                output_fields=self._output_fields(with_vectors),
+                limit=limit,
+                offset=offset,
+                timeout=self._timeout,
+            ),
+        )
         return [self._record(r) for r in rows]
+
+    async def _get_ids(self, ids: list[str], with_vectors: bool, client: Any) -> Any:
+        return await client.query(
+            self.name,
+            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
+            output_fields=self._output_fields(with_vectors),
+            timeout=self._timeout,
+        )
+
+    async def _delete_ids(self, ids: list[str], client: Any) -> Any:
+        return await client.delete(
+            self.name,
+            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
+            timeout=self._timeout,
+        )
 
     async def count(self, filter: Any = None) -> int:
         """Number of rows, or of rows matching ``filter``."""
         expr = self.compile_filter(filter)
         await self.ensure_collection()
-        rows = await self._call("count", lambda c: c.query(
-            self.name, filter=expr or "", output_fields=["count(*)"], timeout=self._timeout))
+        rows = await self._call(
+            "count",
+            lambda c: c.query(
+                self.name, filter=expr or "", output_fields=["count(*)"], timeout=self._timeout
+            ),
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
     async def search(
@@ -506,8 +597,9 @@ class AsyncMilvusStore:
             raise InvalidInputError("dense search needs a query vector")
         info = await self.ensure_collection()
         if vec is not None and len(vec) != info.dim:
-            raise InvalidInputError(f"query vector has dim {len(vec)}, the collection's is "
-                                    f"{info.dim}")
+            raise InvalidInputError(
+                f"query vector has dim {len(vec)}, the collection's is {info.dim}"
+            )
         if m is not RetrievalMode.DENSE and not info.has_bm25:
             raise ConfigError(f"collection {self.name!r} has no BM25 field: use mode='dense'")
         n_cand = max(k, candidates or self.config.hybrid_candidates)
@@ -518,8 +610,10 @@ class AsyncMilvusStore:
                 return await self._sparse(str(text), k, expr, with_vectors)
             if rk == "rrf":
                 return await self._hybrid_rrf(str(text), vec, k, n_cand, expr, with_vectors)
-            legs = await asyncio.gather(self._dense(vec, n_cand, expr, with_vectors),
-                                        self._sparse(str(text), n_cand, expr, with_vectors))
+            legs = await asyncio.gather(
+                self._dense(vec, n_cand, expr, with_vectors),
+                self._sparse(str(text), n_cand, expr, with_vectors),
+            )
         return _weighted(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
 
     def _check_query_vector(self, vector: Any) -> list[float] | None:
@@ -542,41 +636,101 @@ class AsyncMilvusStore:
 
     async def _dense(self, vec: Any, k: int, expr: str | None, with_vectors: bool) -> list[Hit]:
         metric = self.config.metric
-        res = await self._call("search", lambda c: c.search(
-            self.name, data=[vec], anns_field=self.config.vector_field, limit=k,
-            filter=expr or "", output_fields=self._output_fields(with_vectors),
-            search_params={"metric_type": metric}, timeout=self._timeout))
-        return [Hit(id=str(e[self.config.id_field]), score=dense_score(metric, d), distance=d,
-                    record=self._record(e), relevance=dense_relevance(metric, d))
-                for e, d in self._hits(res)]
+        res = await self._call(
+            "search",
+            lambda c: c.search(
+                self.name,
+                data=[vec],
+                anns_field=self.config.vector_field,
+                limit=k,
+                filter=expr or "",
+                output_fields=self._output_fields(with_vectors),
+                search_params={"metric_type": metric},
+                timeout=self._timeout,
+            ),
+        )
+        return [
+            Hit(
+                id=str(e[self.config.id_field]),
+                score=dense_score(metric, d),
+                distance=d,
+                record=self._record(e),
+                relevance=dense_relevance(metric, d),
+            )
+            for e, d in self._hits(res)
+        ]
 
     async def _sparse(self, text: str, k: int, expr: str | None, with_vectors: bool) -> list[Hit]:
-        res = await self._call("search", lambda c: c.search(
-            self.name, data=[text], anns_field=self.config.sparse_field, limit=k,
-            filter=expr or "", output_fields=self._output_fields(with_vectors),
-            search_params={"metric_type": "BM25"}, timeout=self._timeout))
+        res = await self._call(
+            "search",
+            lambda c: c.search(
+                self.name,
+                data=[text],
+                anns_field=self.config.sparse_field,
+                limit=k,
+                filter=expr or "",
+                output_fields=self._output_fields(with_vectors),
+                search_params={"metric_type": "BM25"},
+                timeout=self._timeout,
+            ),
+        )
         pairs = self._hits(res)
         # Backends disagree on the sign of BM25 distances; the score is the magnitude.
         scores = [abs(d) for _, d in pairs]
         rel = relative_relevance(scores)
-        return [Hit(id=str(e[self.config.id_field]), score=s, distance=d, record=self._record(e),
-                    relevance=r) for (e, d), s, r in zip(pairs, scores, rel, strict=True)]
+        return [
+            Hit(
+                id=str(e[self.config.id_field]),
+                score=s,
+                distance=d,
+                record=self._record(e),
+                relevance=r,
+            )
+            for (e, d), s, r in zip(pairs, scores, rel, strict=True)
+        ]
 
-    async def _hybrid_rrf(self, text: str, vec: Any, k: int, n_cand: int, expr: str | None,
-                          with_vectors: bool) -> list[Hit]:
+    async def _hybrid_rrf(
+        self, text: str, vec: Any, k: int, n_cand: int, expr: str | None, with_vectors: bool
+    ) -> list[Hit]:
         cfg = self.config
         reqs = [
-            AnnSearchRequest(data=[vec], anns_field=cfg.vector_field,
-                             param={"metric_type": cfg.metric}, limit=n_cand, expr=expr or None),
-            AnnSearchRequest(data=[text], anns_field=cfg.sparse_field,
-                             param={"metric_type": "BM25"}, limit=n_cand, expr=expr or None),
+            AnnSearchRequest(
+                data=[vec],
+                anns_field=cfg.vector_field,
+                param={"metric_type": cfg.metric},
+                limit=n_cand,
+                expr=expr or None,
+            ),
+            AnnSearchRequest(
+                data=[text],
+                anns_field=cfg.sparse_field,
+                param={"metric_type": "BM25"},
+                limit=n_cand,
+                expr=expr or None,
+            ),
         ]
-        res = await self._call("hybrid_search", lambda c: c.hybrid_search(
-            self.name, reqs, RRFRanker(cfg.rrf_k), limit=k,
-            output_fields=self._output_fields(with_vectors), timeout=self._timeout))
+        res = await self._call(
+            "hybrid_search",
+            lambda c: c.hybrid_search(
+                self.name,
+                reqs,
+                RRFRanker(cfg.rrf_k),
+                limit=k,
+                output_fields=self._output_fields(with_vectors),
+                timeout=self._timeout,
+            ),
+        )
         top = rrf_max(2, cfg.rrf_k)
-        return [Hit(id=str(e[cfg.id_field]), score=d, distance=d, record=self._record(e),
-                    relevance=min(1.0, d / top)) for e, d in self._hits(res)]
+        return [
+            Hit(
+                id=str(e[cfg.id_field]),
+                score=d,
+                distance=d,
+                record=self._record(e),
+                relevance=min(1.0, d / top),
+            )
+            for e, d in self._hits(res)
+        ]
 
     async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
         """Run many searches concurrently (at most ``read_concurrency`` in flight)."""
@@ -585,14 +739,46 @@ class AsyncMilvusStore:
             for i, r in enumerate(requests):
                 if i and i % 16 == 0:
                     await asyncio.sleep(0)  # start tasks in slices: no long loop step
-                tasks.append(asyncio.ensure_future(self.search(
-                    r.text, r.vector, k=r.k, mode=r.mode, filter=r.filter, ranker=r.ranker,
-                    alpha=r.alpha, candidates=r.candidates)))
+                tasks.append(
+                    asyncio.ensure_future(
+                        self.search(
+                            r.text,
+                            r.vector,
+                            k=r.k,
+                            mode=r.mode,
+                            filter=r.filter,
+                            ranker=r.ranker,
+                            alpha=r.alpha,
+                            candidates=r.candidates,
+                        )
+                    )
+                )
             return list(await asyncio.gather(*tasks))
         except BaseException:
             for t in tasks:
                 t.cancel()
             raise
+
+    async def fanout_search(
+        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+    ) -> list[Hit]:
+        """Several searches (e.g. rewrites of one question) run concurrently and fused
+        client-side by RRF; ``relevance`` is the fused score over its maximum."""
+        check_k(k)
+        if not requests:
+            return []
+        kk = rrf_k or self.config.rrf_k
+        results = await self.search_many(requests)
+        by_id: dict[str, Hit] = {}
+        for hits in results:
+            for h in hits:
+                by_id.setdefault(h.id, h)
+        fused = rrf_fuse([[h.id for h in hits] for hits in results], k=kk)
+        top = rrf_max(len(results), kk)
+        return [
+            Hit(id=i, score=s, distance=s, record=by_id[i].record, relevance=min(1.0, s / top))
+            for i, s in fused[:k]
+        ]
 
     async def mmr_search(
         self,
@@ -608,8 +794,13 @@ class AsyncMilvusStore:
         check_k(fetch_k, "fetch_k")
         if not 0.0 <= lambda_mult <= 1.0:
             raise ConfigError("lambda_mult must be in [0, 1]")
-        hits = await self.search(vector=vector, k=max(k, fetch_k), mode=RetrievalMode.DENSE,
-                                 filter=filter, with_vectors=True)
+        hits = await self.search(
+            vector=vector,
+            k=max(k, fetch_k),
+            mode=RetrievalMode.DENSE,
+            filter=filter,
+            with_vectors=True,
+        )
         if not hits:
             return []
         cands = np.asarray([h.record.vector for h in hits], dtype=np.float32)
@@ -635,7 +826,10 @@ def _check_ids(ids: Sequence[str]) -> list[str]:
 def _weighted(dense: list[Hit], sparse: list[Hit], alpha: float, k: int) -> list[Hit]:
     by_id = {h.id: h for h in sparse}
     by_id.update({h.id: h for h in dense})
-    fused = weighted_fuse([(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse],
-                          alpha)
-    return [Hit(id=i, score=s, distance=s, record=by_id[i].record, relevance=min(1.0, s))
-            for i, s in fused[:k]]
+    fused = weighted_fuse(
+        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
+    )
+    return [
+        Hit(id=i, score=s, distance=s, record=by_id[i].record, relevance=min(1.0, s))
+        for i, s in fused[:k]
+    ]

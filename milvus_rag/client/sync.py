@@ -91,8 +91,15 @@ class MilvusStore:
         collection: CollectionConfig | None = None,
         **options: Any,
     ) -> None:
-        self.aio = AsyncMilvusStore(uri, token=token, collection_name=collection_name, dim=dim,
-                                    connection=connection, collection=collection, **options)
+        self.aio = AsyncMilvusStore(
+            uri,
+            token=token,
+            collection_name=collection_name,
+            dim=dim,
+            connection=connection,
+            collection=collection,
+            **options,
+        )
 
     @classmethod
     def from_async(cls, store: AsyncMilvusStore) -> MilvusStore:
@@ -130,10 +137,12 @@ class MilvusStore:
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
         return run_sync(self.aio.get(ids, with_vectors=with_vectors))
 
-    def query(self, filter: Any = None, *, limit: int = 1000, offset: int = 0,
-              with_vectors: bool = False) -> list[Record]:
-        return run_sync(self.aio.query(filter, limit=limit, offset=offset,
-                                       with_vectors=with_vectors))
+    def query(
+        self, filter: Any = None, *, limit: int = 1000, offset: int = 0, with_vectors: bool = False
+    ) -> list[Record]:
+        return run_sync(
+            self.aio.query(filter, limit=limit, offset=offset, with_vectors=with_vectors)
+        )
 
     def count(self, filter: Any = None) -> int:
         return run_sync(self.aio.count(filter))
@@ -151,17 +160,42 @@ class MilvusStore:
         candidates: int | None = None,
         with_vectors: bool = False,
     ) -> list[Hit]:
-        return run_sync(self.aio.search(text, vector, k=k, mode=mode, filter=filter,
-                                        ranker=ranker, alpha=alpha, candidates=candidates,
-                                        with_vectors=with_vectors))
+        return run_sync(
+            self.aio.search(
+                text,
+                vector,
+                k=k,
+                mode=mode,
+                filter=filter,
+                ranker=ranker,
+                alpha=alpha,
+                candidates=candidates,
+                with_vectors=with_vectors,
+            )
+        )
 
     def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
         return run_sync(self.aio.search_many(requests))
 
-    def mmr_search(self, vector: Sequence[float] | np.ndarray, *, k: int = 4, fetch_k: int = 20,
-                   lambda_mult: float = 0.5, filter: Any = None) -> list[Hit]:
-        return run_sync(self.aio.mmr_search(vector, k=k, fetch_k=fetch_k,
-                                            lambda_mult=lambda_mult, filter=filter))
+    def fanout_search(
+        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+    ) -> list[Hit]:
+        return run_sync(self.aio.fanout_search(requests, k=k, rrf_k=rrf_k))
+
+    def mmr_search(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Any = None,
+    ) -> list[Hit]:
+        return run_sync(
+            self.aio.mmr_search(
+                vector, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=filter
+            )
+        )
 
     def flush(self) -> None:
         run_sync(self.aio.flush())

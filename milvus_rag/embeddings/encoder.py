@@ -159,9 +159,12 @@ class _LoopBatcher:
         self._pending[text] = fut
         if self._task is None:
             self._task = loop.create_task(self._run())
-        elif len(self._pending) >= self._owner.max_micro_batch:
-            if self._wake is not None and not self._wake.done():
-                self._wake.set_result(None)
+        elif (
+            len(self._pending) >= self._owner.max_micro_batch
+            and self._wake is not None
+            and not self._wake.done()
+        ):
+            self._wake.set_result(None)
         return fut
 
     async def _gather_window(self, wait_s: float) -> None:

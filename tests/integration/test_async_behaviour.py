@@ -25,18 +25,27 @@ SECRET = "sk-FAKE-SECRET-token-9f8e7d"
 def test_no_slow_callbacks(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(5000, DIM)).astype(np.float32)
-    rows = [Record(id=f"id{i}", text=f"row {i} word{i % 97} other{i % 13}", vector=vectors[i],
-                   metadata={"i": i}) for i in range(5000)]
-    store = AsyncMilvusStore(backend.uri, token=backend.token or None,
-                             collection_name=new_name(), dim=DIM)
+    rows = [
+        Record(
+            id=f"id{i}",
+            text=f"row {i} word{i % 97} other{i % 13}",
+            vector=vectors[i],
+            metadata={"i": i},
+        )
+        for i in range(5000)
+    ]
+    store = AsyncMilvusStore(
+        backend.uri, token=backend.token or None, collection_name=new_name(), dim=DIM
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.slow_callback_duration = 0.05
         await store.ensure_collection()
         await store.upsert(rows)
-        results = await store.search_many([
-            SearchRequest(text=f"word{i}", vector=vectors[i], k=5) for i in range(100)])
+        results = await store.search_many(
+            [SearchRequest(text=f"word{i}", vector=vectors[i], k=5) for i in range(100)]
+        )
         assert all(len(r) == 5 for r in results)
         assert await store.count() == 5000
         await store.drop()
@@ -49,8 +58,13 @@ def test_no_slow_callbacks(backend: Backend, caplog: pytest.LogCaptureFixture) -
 
 
 def test_token_never_leaks(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
-    conn = ConnectionConfig(uri=f"http://127.0.0.1:{free_port()}", token=SECRET,
-                            connect_timeout=1.0, retries=1, retry_backoff=0.05)
+    conn = ConnectionConfig(
+        uri=f"http://127.0.0.1:{free_port()}",
+        token=SECRET,
+        connect_timeout=1.0,
+        retries=1,
+        retry_backoff=0.05,
+    )
     assert SECRET not in repr(conn) and SECRET not in str(conn)
     store = AsyncMilvusStore(connection=conn, collection_name=new_name(), dim=4)
     assert SECRET not in repr(store) and SECRET not in str(store)
@@ -70,8 +84,9 @@ def test_token_never_leaks(backend: Backend, caplog: pytest.LogCaptureFixture) -
         err = asyncio.run(fail())
         assert SECRET not in str(err) and SECRET not in repr(err)
         # a working backend with the token set, at DEBUG too
-        ok = AsyncMilvusStore(backend.uri, token=backend.token or SECRET,
-                              collection_name=new_name(), dim=4)
+        ok = AsyncMilvusStore(
+            backend.uri, token=backend.token or SECRET, collection_name=new_name(), dim=4
+        )
 
         async def work() -> None:
             await ok.upsert([Record(id="a", text="hello", vector=[1.0, 0, 0, 0])])

@@ -34,9 +34,16 @@ def vec(i: int, dim: int = DIM) -> list[float]:
 
 
 def records(n: int, start: int = 0, dim: int = DIM) -> list[Record]:
-    return [Record(id=f"r{i}", text=f"document number {i} about topic{i % 7}",
-                   vector=vec(i, dim), metadata={"i": i, "even": i % 2 == 0, "tag": f"t{i % 3}"},
-                   doc_id=f"d{i // 10}") for i in range(start, start + n)]
+    return [
+        Record(
+            id=f"r{i}",
+            text=f"document number {i} about topic{i % 7}",
+            vector=vec(i, dim),
+            metadata={"i": i, "even": i % 2 == 0, "tag": f"t{i % 3}"},
+            doc_id=f"d{i // 10}",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def test_created_indexed_loaded_in_one_call(make_store, backend: Backend) -> None:
@@ -98,8 +105,9 @@ def test_search_modes_and_scores(make_store) -> None:
     assert filtered and all(h.record.metadata["even"] is True for h in filtered)
     mmr = store.mmr_search(vec(3), k=4, fetch_k=20)
     assert len(mmr) == 4 and mmr[0].id == "r3"
-    many = store.search_many([SearchRequest(text=f"topic{i}", vector=vec(i), k=2)
-                              for i in range(10)])
+    many = store.search_many(
+        [SearchRequest(text=f"topic{i}", vector=vec(i), k=2) for i in range(10)]
+    )
     assert len(many) == 10 and all(len(h) == 2 for h in many)
 
 
@@ -111,17 +119,20 @@ def test_invalid_filter_raises_before_any_request(make_store) -> None:
     assert not store.exists()  # nothing was sent: the collection was never even created
 
 
-@pytest.mark.parametrize("bad,why", [
-    (lambda: Record(id="x", text="t", vector=vec(1, DIM + 1)), "shape"),
-    (lambda: Record(id="x", text="t", vector=[float("nan")] * DIM), "NaN"),
-    (lambda: Record(id="x", text="t", vector=[float("inf")] + [0.0] * (DIM - 1)), "NaN"),
-    (lambda: Record(id="x", text="   ", vector=vec(1)), "empty"),
-    (lambda: Record(id="x", text="é" * 40000, vector=vec(1)), "max_length"),
-    (lambda: Record(id="x", text="t", vector=vec(1), metadata={"o": object()}), "JSON"),
-    (lambda: Record(id=7, text="t", vector=vec(1)), "str"),  # type: ignore[arg-type]
-    (lambda: Record(id="", text="t", vector=vec(1)), "empty"),
-    (lambda: Record(id="x", text="t", vector=vec(1), metadata={"n": float("nan")}), "JSON"),
-])
+@pytest.mark.parametrize(
+    "bad,why",
+    [
+        (lambda: Record(id="x", text="t", vector=vec(1, DIM + 1)), "shape"),
+        (lambda: Record(id="x", text="t", vector=[float("nan")] * DIM), "NaN"),
+        (lambda: Record(id="x", text="t", vector=[float("inf")] + [0.0] * (DIM - 1)), "NaN"),
+        (lambda: Record(id="x", text="   ", vector=vec(1)), "empty"),
+        (lambda: Record(id="x", text="é" * 40000, vector=vec(1)), "max_length"),
+        (lambda: Record(id="x", text="t", vector=vec(1), metadata={"o": object()}), "JSON"),
+        (lambda: Record(id=7, text="t", vector=vec(1)), "str"),  # type: ignore[arg-type]
+        (lambda: Record(id="", text="t", vector=vec(1)), "empty"),
+        (lambda: Record(id="x", text="t", vector=vec(1), metadata={"n": float("nan")}), "JSON"),
+    ],
+)
 def test_bad_input_writes_nothing(make_store, bad, why: str) -> None:
     store = make_store(dim=DIM)
     store.upsert(records(5))
@@ -142,13 +153,19 @@ def test_schema_mismatch(make_store, backend: Backend) -> None:
     store = make_store(dim=DIM)
     store.ensure_collection()
     with pytest.raises(SchemaMismatchError) as e:
-        MilvusStore(backend.uri, token=backend.token or None, collection_name=store.name,
-                    dim=DIM * 2).ensure_collection()
+        MilvusStore(
+            backend.uri, token=backend.token or None, collection_name=store.name, dim=DIM * 2
+        ).ensure_collection()
     assert (e.value.field, e.value.expected, e.value.found) == ("dense.dim", DIM * 2, DIM)
     assert "dense.dim" in str(e.value) and str(DIM * 2) in str(e.value)
     with pytest.raises(SchemaMismatchError) as e:
-        MilvusStore(backend.uri, token=backend.token or None, collection_name=store.name,
-                    dim=DIM, metric="L2").ensure_collection()
+        MilvusStore(
+            backend.uri,
+            token=backend.token or None,
+            collection_name=store.name,
+            dim=DIM,
+            metric="L2",
+        ).ensure_collection()
     assert (e.value.field, e.value.expected, e.value.found) == ("dense.metric", "L2", "COSINE")
 
 
@@ -186,8 +203,9 @@ def test_reopen_in_new_process_searches_without_manual_load(backend: Backend, tm
 
 
 def test_two_asyncio_runs_on_one_async_store(backend: Backend) -> None:
-    store = AsyncMilvusStore(backend.uri, token=backend.token or None,
-                             collection_name=new_name(), dim=DIM)
+    store = AsyncMilvusStore(
+        backend.uri, token=backend.token or None, collection_name=new_name(), dim=DIM
+    )
 
     async def first() -> int:
         await store.upsert(records(10))
@@ -214,7 +232,7 @@ def test_sync_store_from_eight_threads(make_store) -> None:
             for j in range(5):
                 store.upsert(records(10, start=t * 1000 + j * 10))
                 store.search(vector=vec(t), k=3, mode="dense")
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]

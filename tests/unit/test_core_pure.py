@@ -35,7 +35,7 @@ def test_connection_config_redacts_and_resolves(tmp_path) -> None:
     assert "secret-xyz" not in repr(c) and "***" in repr(c)
     assert "secret-xyz" not in str(c.key)
     assert not ConnectionConfig(uri="http://h:19530").is_local
-    with pytest.raises(ConfigError, match=".db"):
+    with pytest.raises(ConfigError, match=r"\.db"):
         ConnectionConfig(uri=str(tmp_path / "a.sqlite"))
     with pytest.raises(ConfigError, match="does not exist"):
         ConnectionConfig(uri=str(tmp_path / "missing" / "a.db"))
@@ -45,9 +45,16 @@ def test_connection_config_redacts_and_resolves(tmp_path) -> None:
 
 def test_collection_config_validation() -> None:
     assert CollectionConfig(metric="cosine").metric == "COSINE"
-    for bad in ({"name": "bad name"}, {"dim": 0}, {"dim": True}, {"metric": "HAMMING"},
-                {"text_field": "id"}, {"bm25_b": 2.0}, {"batch_size": 0},
-                {"write_concurrency": 0}):
+    for bad in (
+        {"name": "bad name"},
+        {"dim": 0},
+        {"dim": True},
+        {"metric": "HAMMING"},
+        {"text_field": "id"},
+        {"bm25_b": 2.0},
+        {"batch_size": 0},
+        {"write_concurrency": 0},
+    ):
         with pytest.raises(ConfigError):
             CollectionConfig(**bad)
     assert RetrievalMode.parse("HYBRID") is RetrievalMode.HYBRID
@@ -57,8 +64,9 @@ def test_collection_config_validation() -> None:
 
 def test_validate_records_normalises_and_rejects() -> None:
     lim = Limits(dim=2, id_max_length=8, text_max_length=10)
-    out = validate_records([Record(id="a", text="t", vector=np.array([1, 2]),
-                                   metadata={"x": (1, 2)})], lim)
+    out = validate_records(
+        [Record(id="a", text="t", vector=np.array([1, 2]), metadata={"x": (1, 2)})], lim
+    )
     assert list(out[0].vector) == [1.0, 2.0] and out[0].metadata == {"x": [1, 2]}
     cases = [
         (Record(id="a" * 9, text="t", vector=[1, 2]), "max_length"),
@@ -74,7 +82,9 @@ def test_validate_records_normalises_and_rejects() -> None:
         with pytest.raises(InvalidInputError, match=why):
             validate_records([rec], lim)
     # without vectors when an embedder will supply them
-    assert validate_records([Record(id="a", text="t")], lim, require_vectors=False)[0].vector is None
+    assert (
+        validate_records([Record(id="a", text="t")], lim, require_vectors=False)[0].vector is None
+    )
 
 
 def test_plan_batches_by_rows_and_bytes() -> None:
@@ -103,7 +113,7 @@ def test_weighted_fusion_normalises_each_leg() -> None:
     assert [k for k, _ in weighted_fuse(dense, sparse, alpha=0.0)][:1] == ["c"]
     assert normalize_scores([2.0, 2.0]).tolist() == [1.0, 1.0]
     z = normalize_scores([1.0, 2.0, 3.0], "dbsf")
-    assert 0 <= z.min() and z.max() <= 1 and z[1] == pytest.approx(0.5)
+    assert z.min() >= 0 and z.max() <= 1 and z[1] == pytest.approx(0.5)
 
 
 def test_relevance_functions() -> None:
@@ -123,10 +133,13 @@ def test_mmr_prefers_diverse() -> None:
 
 
 def _desc(dim: int = 8, bm25: bool = True) -> tuple[dict, dict]:
-    fields = [{"name": "id", "params": {"max_length": 512}}, {"name": "text", "params": {
-        "max_length": 65535, "analyzer_params": '{"type": "english"}'}},
-        {"name": "dense", "params": {"dim": dim}}, {"name": "doc_id", "params": {}},
-        {"name": "metadata", "params": {}}]
+    fields = [
+        {"name": "id", "params": {"max_length": 512}},
+        {"name": "text", "params": {"max_length": 65535, "analyzer_params": '{"type": "english"}'}},
+        {"name": "dense", "params": {"dim": dim}},
+        {"name": "doc_id", "params": {}},
+        {"name": "metadata", "params": {}},
+    ]
     if bm25:
         fields.append({"name": "sparse", "params": {}, "is_function_output": True})
     indexes = {"dense": {"metric_type": "COSINE"}, "sparse": {"metric_type": "BM25"}}
@@ -136,8 +149,14 @@ def _desc(dim: int = 8, bm25: bool = True) -> tuple[dict, dict]:
 def test_schema_build_parse_and_check() -> None:
     cfg = CollectionConfig(name="c", dim=8)
     schema = build_schema(cfg, {"type": "english"})
-    assert [f.name for f in schema.fields] == ["id", "text", "dense", "sparse", "doc_id",
-                                               "metadata"]
+    assert [f.name for f in schema.fields] == [
+        "id",
+        "text",
+        "dense",
+        "sparse",
+        "doc_id",
+        "metadata",
+    ]
     assert [s.metric_type for s in index_specs(cfg)] == ["COSINE", "BM25"]
     info = parse_description(*_desc(), cfg)
     assert (info.dim, info.metric, info.has_bm25) == (8, "COSINE", True)

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -93,17 +94,17 @@ def test_import_is_lazy() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"batch_size": 0},
-        {"cache_size": -1},
-        {"max_micro_batch": 0},
-        {"max_batch_wait_ms": -1},
-        {"device": ""},
-        {"batch_size": True},
-    ],
-)
+BAD_CONFIGS = [
+    {"batch_size": 0},
+    {"cache_size": -1},
+    {"max_micro_batch": 0},
+    {"max_batch_wait_ms": -1},
+    {"device": ""},
+    {"batch_size": True},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_CONFIGS)
 def test_bad_config_raises_config_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         SentenceTransformerEncoder(**kwargs)
@@ -121,22 +122,15 @@ def test_construction_does_not_load_and_repr_is_short() -> None:
     enc = SentenceTransformerEncoder()
     assert enc._model is None
     assert repr(enc) == "SentenceTransformerEncoder('all-MiniLM-L6-v2', device=None, not loaded)"
-    encoders: list[Encoder] = [enc, HashEncoder()]  # both satisfy the protocol (for mypy)
-    assert all(e.__class__.__name__ for e in encoders)
-    assert enc._model is None
+    encoders: list[Encoder] = [enc, HashEncoder()]  # both satisfy the protocol (mypy checks)
+    assert enc._model is None and len(encoders) == 2
 
 
 def test_dim_comes_from_the_model_without_encoding() -> None:
     enc, stub = make()
-    assert enc.dim == DIM
-    assert stub.calls == []
-    assert "dim=8" in repr(enc)
-
-
-def test_dim_falls_back_to_a_probe() -> None:
-    enc, stub = make(StubModel(with_dim=False))
-    assert enc.dim == DIM
-    assert len(stub.calls) == 1
+    assert enc.dim == DIM and stub.calls == [] and "dim=8" in repr(enc)
+    probed, probe_stub = make(StubModel(with_dim=False))  # no getter: one probe encode
+    assert probed.dim == DIM and len(probe_stub.calls) == 1
 
 
 # ------------------------------------------------------------------------- prompts
@@ -148,14 +142,11 @@ def test_model_prompts_are_used() -> None:
     assert enc.query_prompt_name == "query" and enc.document_prompt_name == "passage"
     assert [k["prompt_name"] for k in stub.kwargs] == ["passage", "query"]
     assert not np.allclose(docs[0], query)
-
-
-def test_no_prompts_means_no_prompt_name() -> None:
-    enc, stub = make()
-    enc.encode_documents(["a"])
-    enc.encode_query("a")
-    assert [k["prompt_name"] for k in stub.kwargs] == [None, None]
-    assert stub.kwargs[0]["normalize_embeddings"] is True
+    plain, plain_stub = make()  # empty prompts ("query": "") are no prompts
+    plain.encode_documents(["a"])
+    plain.encode_query("a")
+    assert [k["prompt_name"] for k in plain_stub.kwargs] == [None, None]
+    assert plain_stub.kwargs[0]["normalize_embeddings"] is True
 
 
 def test_explicit_prompt_names() -> None:
@@ -247,21 +238,10 @@ def test_lru_eviction_and_disabled_cache() -> None:
 
 def test_sync_callers_from_threads_are_serialised() -> None:
     enc, stub = make(StubModel(delay=0.01), cache_size=0)
-    errors: list[BaseException] = []
-
-    def work(i: int) -> None:
-        try:
-            for j in range(5):
-                assert enc.encode_documents([f"{i}-{j}"]).shape == (1, DIM)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    texts = [[f"t{i}"] for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:  # map re-raises any error of a worker
+        shapes = list(pool.map(enc.encode_documents, texts))
+    assert all(shape.shape == (1, DIM) for shape in shapes)
     assert stub.max_active == 1 and len(stub.calls) == 40
 
 
@@ -275,11 +255,8 @@ def test_lazy_load_happens_once_across_threads() -> None:
             return StubModel()
 
     enc = Counting("stub")
-    threads = [threading.Thread(target=lambda: enc.encode_query("x")) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(enc.encode_query, ["x"] * 6))
     assert len(loads) == 1
 
 
@@ -351,6 +328,22 @@ def test_micro_batches_are_capped() -> None:
 
     asyncio.run(main())
     assert [len(c) for c in stub.calls] == [10] * 5
+
+
+def test_a_full_batch_does_not_wait_for_the_window() -> None:
+    enc, stub = make(max_batch_wait_ms=1000, max_micro_batch=4)
+
+    async def late(i: int) -> np.ndarray:
+        await asyncio.sleep(0.01 * i)
+        return await enc.aencode_query(f"q{i}")
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(late(i) for i in range(4)))
+        return time.perf_counter() - start
+
+    assert asyncio.run(main()) < 0.5
+    assert [len(c) for c in stub.calls] == [4]
 
 
 def test_queries_arriving_during_an_encode_join_the_next_batch() -> None:

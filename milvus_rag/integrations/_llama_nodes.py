@@ -1,0 +1,157 @@
+"""LlamaIndex node <-> :class:`~milvus_rag.client.Record` mapping: pure functions, no I/O.
+
+A node is stored as one row: ``id`` = ``node.node_id``, ``text`` = the node's content without
+metadata, ``vector`` = its embedding, ``doc_id`` = ``node.ref_doc_id`` (``""`` if none), and
+``metadata`` = the user metadata as is, plus the reserved key ``_milvus_rag``
+(:data:`~milvus_rag.client.records.PRIVATE_KEY`) holding what only LlamaIndex needs: the node
+class, relationships, start/end char indexes, excluded metadata keys, templates, separator,
+mimetype. Only values that differ from the node class's defaults are written.
+``TextNode``, ``Document`` and ``IndexNode`` (its ``index_id``; not its ``obj``) come back as
+their class; other node classes (e.g. ``ImageNode``) come back as ``TextNode`` with the text,
+metadata and the fields above. Embeddings are not read back.
+
+Rows without the private key (written by the LangChain adapter or the core) come back as plain
+``TextNode``\\ s with the row's id, text and metadata; a non-empty ``doc_id`` becomes the node's
+``SOURCE`` relationship, so ``ref_doc_id`` round-trips for them too.
+
+Example:
+    >>> from llama_index.core.schema import TextNode
+    >>> rec = node_to_record(TextNode(id_="n1", text="hello", metadata={"k": 1},
+    ...                               embedding=[1.0, 0.0]))
+    >>> rec.metadata["k"], record_to_node(rec).text
+    (1, 'hello')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.records import PRIVATE_KEY, Record, public_metadata
+
+try:
+    from llama_index.core.schema import (
+        BaseNode,
+        Document,
+        IndexNode,
+        MetadataMode,
+        NodeRelationship,
+        RelatedNodeInfo,
+        TextNode,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "milvus_rag.integrations.llama_index needs llama-index-core: "
+        'pip install "milvus-rag[llama-index]"'
+    ) from exc
+
+__all__ = ["node_to_record", "record_to_node"]
+
+#: Node classes rebuilt as themselves; anything else comes back as a TextNode.
+_CLASSES: dict[str, type[TextNode] | type[Document]] = {
+    "TextNode": TextNode,
+    "IndexNode": IndexNode,
+    "Document": Document,
+}
+# private-dict key -> node attribute, written only when it differs from the class default
+_ATTRS = {
+    "start": "start_char_idx",
+    "end": "end_char_idx",
+    "excluded_embed": "excluded_embed_metadata_keys",
+    "excluded_llm": "excluded_llm_metadata_keys",
+    "metadata_template": "metadata_template",
+    "metadata_separator": "metadata_separator",
+    "text_template": "text_template",
+    "mimetype": "mimetype",
+}
+
+
+def _default(cls: type[BaseNode], attr: str) -> Any:
+    field = cls.model_fields.get(attr)
+    if field is None:
+        return None
+    return field.get_default(call_default_factory=True)
+
+
+def _relationships_to_json(node: BaseNode) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rel, info in node.relationships.items():
+        key = str(NodeRelationship(rel).value)
+        if isinstance(info, list):
+            out[key] = [i.model_dump(mode="json") for i in info]
+        else:
+            out[key] = info.model_dump(mode="json")
+    return out
+
+
+def _relationships_from_json(data: Mapping[str, Any]) -> dict[NodeRelationship, Any]:
+    out: dict[NodeRelationship, Any] = {}
+    for key, info in data.items():
+        rel = NodeRelationship(key)
+        if isinstance(info, list):
+            out[rel] = [RelatedNodeInfo.model_validate(i) for i in info]
+        else:
+            out[rel] = RelatedNodeInfo.model_validate(info)
+    return out
+
+
+def node_to_record(node: BaseNode) -> Record:
+    """The row for ``node`` (its embedding must be set).
+
+    Raises :class:`InvalidInputError` when the user metadata uses the reserved key.
+    """
+    metadata = dict(node.metadata or {})
+    if PRIVATE_KEY in metadata:
+        raise InvalidInputError(
+            f"node {node.node_id!r}: the metadata key {PRIVATE_KEY!r} is reserved by milvus-rag "
+            "for LlamaIndex-private data; rename it"
+        )
+    cls_name = node.class_name()
+    cls = type(node)
+    private: dict[str, Any] = {"class": cls_name}
+    rels = _relationships_to_json(node)
+    if rels:
+        private["relationships"] = rels
+    for key, attr in _ATTRS.items():
+        if attr not in cls.model_fields:
+            continue
+        value = getattr(node, attr)
+        if value != _default(cls, attr):
+            private[key] = list(value) if isinstance(value, list) else value
+    if isinstance(node, IndexNode):
+        private["index_id"] = node.index_id
+    metadata[PRIVATE_KEY] = private
+    embedding = node.embedding
+    return Record(
+        id=node.node_id,
+        text=node.get_content(metadata_mode=MetadataMode.NONE),
+        vector=embedding,
+        metadata=metadata,
+        doc_id=node.ref_doc_id or "",
+    )
+
+
+def record_to_node(record: Record) -> BaseNode:
+    """The node for a stored row (``TextNode`` unless the row says otherwise)."""
+    metadata = public_metadata(record.metadata)
+    raw = (record.metadata or {}).get(PRIVATE_KEY)
+    private: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    cls: type[TextNode] | type[Document] = _CLASSES.get(str(private.get("class")), TextNode)
+    if not private:
+        cls = TextNode
+    kwargs: dict[str, Any] = {"id_": record.id, "text": record.text, "metadata": metadata}
+    rels = private.get("relationships")
+    if isinstance(rels, Mapping):
+        kwargs["relationships"] = _relationships_from_json(rels)
+    elif not private and record.doc_id:
+        # a row written by LangChain or the core: its doc_id is the source document
+        kwargs["relationships"] = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=record.doc_id)}
+    for key, attr in _ATTRS.items():
+        if key in private and attr in cls.model_fields:
+            kwargs[attr] = private[key]
+    if cls is IndexNode:
+        kwargs["index_id"] = str(private.get("index_id", ""))
+    if record.vector is not None:
+        kwargs["embedding"] = [float(x) for x in record.vector]
+    return cls(**kwargs)

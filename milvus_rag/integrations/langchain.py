@@ -1,0 +1,706 @@
+"""LangChain vector store over the milvus-rag async core (dense, BM25 and hybrid search).
+
+A drop-in replacement for ``langchain_milvus.Milvus``: sync and async APIs, ``Document.id``
+honoured (re-adding an id updates it), any metadata keys in any document (one JSON field),
+the milvus-rag filter dicts or raw Milvus expressions, and relevance scores in [0, 1] in
+every retrieval mode. Collections are shared with the LlamaIndex store and the core
+:class:`~milvus_rag.client.MilvusStore`.
+
+Every operation has one async implementation; each sync method runs it on the milvus-rag
+background loop (``run_sync``), so sync calls also work inside a running event loop.
+
+Example:
+    >>> from milvus_rag.integrations.langchain import MilvusVectorStore
+    >>> from milvus_rag.embeddings.langchain import SentenceTransformerEmbeddings
+    >>> store = MilvusVectorStore(  # doctest: +SKIP
+    ...     embedding=SentenceTransformerEmbeddings(), uri="./x.db", collection_name="docs"
+    ... )
+    >>> store.add_texts(["Milvus is a vector database."], [{"source": "a"}])  # doctest: +SKIP
+    >>> store.similarity_search("what is milvus?", k=1, filter={"source": "a"})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
+from milvus_rag.client.fusion import rrf_max
+from milvus_rag.client.records import (
+    Hit,
+    Ranker,
+    Record,
+    RetrievalMode,
+    SearchRequest,
+    check_alpha,
+    check_k,
+    public_metadata,
+)
+from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.client.sync import MilvusStore, run_sync
+
+try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'milvus_rag.integrations.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
+    ) from exc
+
+__all__ = [
+    "MilvusVectorStore",
+    "MilvusVectorStoreRetriever",
+    "doc_id_of",
+    "document_to_record",
+    "record_to_document",
+]
+
+VST = TypeVar("VST", bound="MilvusVectorStore")
+_DIM_PROBE = "dimension probe"
+
+
+# --- Document <-> Record: pure ------------------------------------------------------------
+
+
+def doc_id_of(metadata: Mapping[str, Any] | None) -> str:
+    """The source-document id of a row: ``metadata["doc_id"]`` when it is a str, else ``""``."""
+    value = (metadata or {}).get("doc_id", "")
+    return value if isinstance(value, str) else ""
+
+
+def document_to_record(document: Document, id: str) -> Record:
+    """The row for ``document`` under ``id`` (no vector yet). Metadata is copied unchanged.
+
+    Example:
+        >>> document_to_record(Document(page_content="hi", metadata={"doc_id": "d"}), "a").doc_id
+        'd'
+    """
+    if not isinstance(document, Document):
+        raise InvalidInputError(f"expected a langchain Document, got {type(document).__name__}")
+    metadata = document.metadata
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidInputError(
+            f"document {id!r}: metadata must be a dict, got {type(metadata).__name__}"
+        )
+    return Record(
+        id=id, text=document.page_content, metadata=dict(metadata or {}), doc_id=doc_id_of(metadata)
+    )
+
+
+def record_to_document(record: Record) -> Document:
+    """The LangChain view of a row: framework-private metadata (``_milvus_rag``) left out.
+
+    The record itself is not modified, so the private data stays where it is.
+
+    Example:
+        >>> record_to_document(Record(id="a", text="hi", metadata={"_milvus_rag": {}})).metadata
+        {}
+    """
+    return Document(
+        id=record.id, page_content=record.text, metadata=public_metadata(record.metadata)
+    )
+
+
+def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None) -> list[str]:
+    """Ids for ``documents``: ``ids`` first, then ``Document.id``, else a new uuid4 string."""
+    if ids is not None:
+        if isinstance(ids, str):
+            raise InvalidInputError("ids must be a list of str, not one str")
+        ids = list(ids)
+        if len(ids) != len(documents):
+            raise InvalidInputError(
+                f"got {len(ids)} ids for {len(documents)} documents: pass one id per document"
+            )
+    out: list[str] = []
+    for i, doc in enumerate(documents):
+        given = ids[i] if ids is not None else None
+        chosen = given if given is not None else getattr(doc, "id", None)
+        if chosen is None or chosen == "":
+            chosen = str(uuid.uuid4())
+        if not isinstance(chosen, str):
+            raise InvalidInputError(
+                f"document {i}: id must be a str, got {type(chosen).__name__}: {chosen!r}"
+            )
+        out.append(chosen)
+    return out
+
+
+def _combine_filter(filter: Any, expr: str | None) -> Any:
+    if expr is None:
+        return filter
+    if not isinstance(expr, str):
+        raise ConfigError(f"expr must be a raw Milvus expression string, got {type(expr).__name__}")
+    if filter is not None:
+        raise ConfigError("pass either filter= or expr=, not both")
+    return expr
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+class MilvusVectorStore(VectorStore):
+    """LangChain ``VectorStore`` on Milvus Lite or a Milvus server, via milvus-rag's core.
+
+    Args:
+        embedding: any LangChain ``Embeddings``. Its dim is read from ``embedding.dim`` or
+            from one probe embedding, lazily, on first use.
+        uri, token, collection_name: where the data lives (default ``./milvus_rag.db``).
+        retrieval_mode: ``"dense"``, ``"sparse"`` (BM25) or ``"hybrid"`` (default).
+        ranker: hybrid fusion, ``"rrf"`` (default) or ``"weighted"``; ``alpha`` (weight of the
+            dense leg, in [0, 1]) implies ``"weighted"``.
+        store: an existing :class:`AsyncMilvusStore` (or :class:`MilvusStore`) to use instead.
+        **options: collection / connection options of :class:`AsyncMilvusStore`
+            (``metric``, ``batch_size``, ``timeout``...).
+
+    Nothing is created or contacted in ``__init__``: the collection is created, indexed and
+    loaded on first use.
+
+    Example:
+        >>> store = MilvusVectorStore(embedding=emb, uri="./x.db",  # doctest: +SKIP
+        ...                           collection_name="docs", retrieval_mode="hybrid")
+        >>> store.add_documents([Document(page_content="hello", id="a")])  # doctest: +SKIP
+        >>> store.similarity_search_with_relevance_scores("hi", k=1)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        embedding: Embeddings,
+        *,
+        uri: str | None = None,
+        token: str | None = None,
+        collection_name: str | None = None,
+        retrieval_mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        ranker: Ranker | None = None,
+        alpha: float | None = None,
+        dim: int | None = None,
+        store: AsyncMilvusStore | MilvusStore | None = None,
+        **options: Any,
+    ) -> None:
+        if not isinstance(embedding, Embeddings):
+            raise ConfigError(
+                f"embedding must be a langchain Embeddings, got {type(embedding).__name__}"
+            )
+        self.embedding = embedding
+        self.retrieval_mode = RetrievalMode.parse(retrieval_mode)
+        self.alpha = check_alpha(alpha)
+        if ranker is not None and ranker not in ("rrf", "weighted"):
+            raise ConfigError(f"ranker must be 'rrf' or 'weighted', got {ranker!r}")
+        self.ranker: Ranker = ranker or ("weighted" if self.alpha is not None else "rrf")
+        if store is not None:
+            if uri or token or collection_name or dim is not None or options:
+                raise ConfigError("pass either store= or uri/collection options, not both")
+            self.store = store.aio if isinstance(store, MilvusStore) else store
+        else:
+            self.store = AsyncMilvusStore(
+                uri, token=token, collection_name=collection_name, dim=dim, **options
+            )
+        if self.retrieval_mode is not RetrievalMode.DENSE and not self.store.config.enable_bm25:
+            raise ConfigError(
+                f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave enable_bm25 on "
+                "or use retrieval_mode='dense'"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.store.connection!r}, "
+            f"collection={self.store.name!r}, retrieval_mode={self.retrieval_mode.value!r})"
+        )
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self.embedding
+
+    @property
+    def collection_name(self) -> str:
+        return self.store.name
+
+    @property
+    def sync_store(self) -> MilvusStore:
+        """The core sync store over the same collection."""
+        return MilvusStore.from_async(self.store)
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    async def _ensure_dim(self) -> None:
+        """Give the core store the embedding's dim (once; a probe embedding if needed)."""
+        if self.store.config.dim is not None:
+            return
+        dim: Any = None
+        try:  # `dim` may load a model: keep it off the event loop
+            dim = await asyncio.to_thread(getattr, self.embedding, "dim", None)
+        except Exception:  # fall back to a probe embedding
+            dim = None
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            dim = len(await self.embedding.aembed_query(_DIM_PROBE))
+        if self.store.config.dim is None:
+            self.store.config = self.store.config.with_dim(int(dim))
+
+    def _mode(self, kwargs: dict[str, Any]) -> RetrievalMode:
+        mode = kwargs.pop("retrieval_mode", None)
+        if mode is None:
+            mode = kwargs.pop("mode", None)
+        return self.retrieval_mode if mode is None else RetrievalMode.parse(mode)
+
+    @staticmethod
+    def _no_more(kwargs: dict[str, Any], method: str) -> None:
+        if kwargs:
+            raise ConfigError(f"{method}() got unexpected keyword argument(s) {sorted(kwargs)}")
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
+        ids = kwargs.pop("ids", None)
+        self._no_more(kwargs, "add_documents")
+        documents = list(documents)
+        resolved = resolve_ids(documents, ids)
+        records = [document_to_record(d, i) for d, i in zip(documents, resolved, strict=True)]
+        if not records:
+            return []
+        await self._ensure_dim()
+        return await self.store.upsert(records, embed=self.embedding.aembed_documents)
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
+        return run_sync(self.aadd_documents(documents, **kwargs))
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and add ``texts`` (with ``metadatas`` and ``ids`` when given)."""
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a list of str, not one str")
+        text_list = list(texts)
+        if metadatas is not None and len(metadatas) != len(text_list):
+            raise InvalidInputError(
+                f"got {len(metadatas)} metadatas for {len(text_list)} texts: pass one per text"
+            )
+        for i, text in enumerate(text_list):
+            if not isinstance(text, str):
+                raise InvalidInputError(f"text {i} must be a str, got {type(text).__name__}")
+        metas: list[Any] = list(metadatas) if metadatas is not None else [{}] * len(text_list)
+        for i, meta in enumerate(metas):
+            if meta is not None and not isinstance(meta, Mapping):
+                raise InvalidInputError(f"metadata {i} must be a dict, got {type(meta).__name__}")
+        docs = [
+            Document(page_content=t, metadata=dict(m or {}))
+            for t, m in zip(text_list, metas, strict=True)
+        ]
+        return await self.aadd_documents(docs, ids=ids, **kwargs)
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and add ``texts`` (with ``metadatas`` and ``ids`` when given)."""
+        return run_sync(self.aadd_texts(texts, metadatas, ids=ids, **kwargs))
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete by ids and/or ``filter=`` (dict or raw expression) / ``expr=``.
+
+        Missing ids are not an error. Deleting everything needs :meth:`adrop`.
+        """
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        self._no_more(kwargs, "delete")
+        if ids is None and flt is None:
+            raise ConfigError("delete needs ids or filter=/expr=; use drop() to remove everything")
+        if ids is not None and len(ids) == 0 and flt is None:
+            return True
+        await self._ensure_dim()
+        await self.store.delete(ids, filter=flt)
+        return True
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete by ids and/or ``filter=`` (dict or raw expression) / ``expr=``."""
+        return run_sync(self.adelete(ids, **kwargs))
+
+    async def adrop(self) -> None:
+        """Drop the whole collection (it is recreated, empty, on next use)."""
+        await self.store.drop()
+
+    def drop(self) -> None:
+        """Drop the whole collection (it is recreated, empty, on next use)."""
+        run_sync(self.adrop())
+
+    async def aclose(self) -> None:
+        """Release the connections (and a Milvus Lite file's lock)."""
+        await self.store.aclose()
+
+    def close(self) -> None:
+        """Release the connections (and a Milvus Lite file's lock)."""
+        run_sync(self.aclose())
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents by id, in the order asked; missing ids are left out."""
+        ids = list(ids)
+        if not ids:
+            return []
+        await self._ensure_dim()
+        return [record_to_document(r) for r in await self.store.get(ids)]
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Documents by id, in the order asked; missing ids are left out."""
+        return run_sync(self.aget_by_ids(ids))
+
+    async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], method: str) -> list[Hit]:
+        kwargs = dict(kwargs)
+        mode = self._mode(kwargs)
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        alpha_given = kwargs.get("alpha") is not None
+        alpha = check_alpha(kwargs.pop("alpha", None) if alpha_given else self.alpha)
+        ranker = kwargs.pop("ranker", None)
+        if ranker is None:
+            ranker = "weighted" if alpha_given else self.ranker
+        candidates = kwargs.pop("candidates", None)
+        self._no_more(kwargs, method)
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        await self._ensure_dim()
+        vector = None
+        if mode is not RetrievalMode.SPARSE:
+            vector = await self.embedding.aembed_query(query)
+        if mode is not RetrievalMode.DENSE and not query.strip():
+            raise InvalidInputError(f"{mode.value} search needs a non-empty query")
+        return await self._empty_ok(
+            mode,
+            self.store.search(
+                query,
+                vector,
+                k=k,
+                mode=mode,
+                filter=flt,
+                ranker=ranker,
+                alpha=alpha,
+                candidates=candidates,
+            ),
+        )
+
+    async def _empty_ok(self, mode: RetrievalMode, search: Awaitable[list[Hit]]) -> list[Hit]:
+        try:
+            return await search
+        except BackendError as e:
+            # Milvus Lite 2.5 fails a BM25 search on a collection that was never written
+            # to ("Invalid sparse row: NaN or Inf": its average document length is 0/0).
+            if (
+                mode is not RetrievalMode.DENSE
+                and "NaN or Inf" in str(e)
+                and await self.store.count() == 0
+            ):
+                return []
+            raise
+
+    async def afanout_search(
+        self,
+        queries: Sequence[str],
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        filter: Any = None,
+        expr: str | None = None,
+        retrieval_mode: RetrievalMode | str | None = None,
+        rrf_k: int | None = None,
+    ) -> list[tuple[Document, float]]:
+        """Search every query string concurrently (top ``fetch_k`` each) and fuse the lists
+        by reciprocal rank fusion; returns the top ``k`` with relevance in [0, 1].
+
+        Example:
+            >>> await store.afanout_search(["what is bm25", "bm25 ranking"], k=4)  # doctest: +SKIP
+        """
+        if isinstance(queries, str):
+            raise InvalidInputError("queries must be a list of str, not one str")
+        qs = list(dict.fromkeys(queries))
+        for q in qs:
+            if not isinstance(q, str) or not q.strip():
+                raise InvalidInputError(f"every query must be a non-empty str, got {q!r}")
+        check_k(k)
+        check_k(fetch_k, "fetch_k")
+        if not qs:
+            return []
+        mode = (
+            self.retrieval_mode if retrieval_mode is None else RetrievalMode.parse(retrieval_mode)
+        )
+        flt = _combine_filter(filter, expr)
+        await self._ensure_dim()
+        vectors: list[list[float] | None] = [None] * len(qs)
+        if mode is not RetrievalMode.SPARSE:
+            vectors = list(await asyncio.gather(*(self.embedding.aembed_query(q) for q in qs)))
+        requests = [
+            SearchRequest(
+                text=q,
+                vector=v,
+                k=fetch_k,
+                mode=mode,
+                filter=flt,
+                ranker=self.ranker,
+                alpha=self.alpha,
+            )
+            for q, v in zip(qs, vectors, strict=True)
+        ]
+        hits = await self._empty_ok(mode, self.store.fanout_search(requests, k=k, rrf_k=rrf_k))
+        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+
+    def fanout_search(
+        self,
+        queries: Sequence[str],
+        k: int = 4,
+        *,
+        fetch_k: int = 20,
+        filter: Any = None,
+        expr: str | None = None,
+        retrieval_mode: RetrievalMode | str | None = None,
+        rrf_k: int | None = None,
+    ) -> list[tuple[Document, float]]:
+        """Search every query string concurrently and fuse by RRF; see the async variant."""
+        return run_sync(
+            self.afanout_search(
+                queries,
+                k,
+                fetch_k=fetch_k,
+                filter=filter,
+                expr=expr,
+                retrieval_mode=retrieval_mode,
+                rrf_k=rrf_k,
+            )
+        )
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents and their score (higher is better: cosine similarity in dense mode,
+        BM25 score in sparse mode, fused score in hybrid mode).
+
+        Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
+        ``ranker``, ``alpha``, ``candidates``.
+        """
+        hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
+        return [(record_to_document(h.record), h.score) for h in hits]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents and their score (higher is better); see the async variant."""
+        return run_sync(self.asimilarity_search_with_score(query, k, **kwargs))
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
+        hits = await self._ahits(query, k, kwargs, "similarity_search")
+        return [record_to_document(h.record) for h in hits]
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
+        return run_sync(self.asimilarity_search(query, k, **kwargs))
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        hits = await self._ahits(query, k, kwargs, "similarity_search_with_relevance_scores")
+        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return run_sync(self._asimilarity_search_with_relevance_scores(query, k, **kwargs))
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Dense search with a query vector."""
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        self._no_more(kwargs, "similarity_search_by_vector")
+        await self._ensure_dim()
+        hits = await self.store.search(None, embedding, k=k, mode=RetrievalMode.DENSE, filter=flt)
+        return [record_to_document(h.record) for h in hits]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Dense search with a query vector."""
+        return run_sync(self.asimilarity_search_by_vector(embedding, k, **kwargs))
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        self._no_more(kwargs, "max_marginal_relevance_search")
+        await self._ensure_dim()
+        hits = await self.store.mmr_search(
+            embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt
+        )
+        return [record_to_document(h.record) for h in hits]
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
+        return run_sync(
+            self.amax_marginal_relevance_search_by_vector(
+                embedding, k, fetch_k, lambda_mult, **kwargs
+            )
+        )
+
+    async def amax_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR over the ``fetch_k`` nearest dense candidates of ``query``."""
+        await self._ensure_dim()
+        vector = await self.embedding.aembed_query(query)
+        return await self.amax_marginal_relevance_search_by_vector(
+            vector, k, fetch_k, lambda_mult, **kwargs
+        )
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR over the ``fetch_k`` nearest dense candidates of ``query``."""
+        return run_sync(
+            self.amax_marginal_relevance_search(query, k, fetch_k, lambda_mult, **kwargs)
+        )
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """Map a score of :meth:`similarity_search_with_score` to [0, 1] (store's mode).
+
+        Dense: cosine / IP ``(1 + s) / 2``, L2 (score = -distance) ``1 / (1 + d)``. Hybrid:
+        RRF score over its maximum, weighted scores as they are (already in [0, 1]). Sparse:
+        ``s / (1 + s)`` (BM25 is unbounded; the relevance-score API itself normalises by the
+        best hit of the list instead).
+        """
+        mode = self.retrieval_mode
+        if mode is RetrievalMode.DENSE:
+            if self.store.config.metric == "L2":
+                return lambda s: 1.0 / (1.0 + max(0.0, -s))
+            return lambda s: min(1.0, max(0.0, (1.0 + s) / 2.0))
+        if mode is RetrievalMode.HYBRID:
+            if self.ranker == "weighted":
+                return lambda s: min(1.0, max(0.0, s))
+            top = rrf_max(2, self.store.config.rrf_k)
+            return lambda s: min(1.0, max(0.0, s / top))
+        return lambda s: max(0.0, s) / (1.0 + max(0.0, s))
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    async def afrom_texts(
+        cls: type[VST],
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> VST:
+        """A store (``kwargs`` go to the constructor) holding ``texts``."""
+        store = cls(embedding, **kwargs)
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    def from_texts(
+        cls: type[VST],
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> VST:
+        """A store (``kwargs`` go to the constructor) holding ``texts``."""
+        return run_sync(cls.afrom_texts(texts, embedding, metadatas, ids=ids, **kwargs))
+
+    @classmethod
+    async def afrom_documents(
+        cls: type[VST], documents: list[Document], embedding: Embeddings, **kwargs: Any
+    ) -> VST:
+        """A store (``kwargs`` go to the constructor, except ``ids``) holding ``documents``."""
+        ids = kwargs.pop("ids", None)
+        store = cls(embedding, **kwargs)
+        await store.aadd_documents(list(documents), ids=ids)
+        return store
+
+    @classmethod
+    def from_documents(
+        cls: type[VST], documents: list[Document], embedding: Embeddings, **kwargs: Any
+    ) -> VST:
+        """A store (``kwargs`` go to the constructor, except ``ids``) holding ``documents``."""
+        return run_sync(cls.afrom_documents(documents, embedding, **kwargs))
+
+    def as_retriever(self, **kwargs: Any) -> MilvusVectorStoreRetriever:
+        """A retriever; ``search_type`` is ``similarity`` (store's mode), ``mmr``,
+        ``similarity_score_threshold`` or ``hybrid``.
+
+        Example:
+            >>> store.as_retriever(search_type="hybrid",  # doctest: +SKIP
+            ...                    search_kwargs={"k": 4, "filter": {"lang": "en"}})
+        """
+        tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
+        return MilvusVectorStoreRetriever(vectorstore=self, tags=tags, **kwargs)
+
+
+class MilvusVectorStoreRetriever(VectorStoreRetriever):
+    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
+
+    Example:
+        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
+        ... # doctest: +SKIP
+    """
+
+    allowed_search_types: ClassVar[tuple[str, ...]] = (
+        "similarity",
+        "similarity_score_threshold",
+        "mmr",
+        "hybrid",
+    )
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return self.vectorstore.similarity_search(query, **kwargs_)
+        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return await self.vectorstore.asimilarity_search(query, **kwargs_)
+        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)

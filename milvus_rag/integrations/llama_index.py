@@ -1,0 +1,393 @@
+"""LlamaIndex vector store over the milvus-rag core: one collection shared with LangChain.
+
+``MilvusVectorStore`` is a ``BasePydanticVectorStore`` holding an
+:class:`~milvus_rag.client.AsyncMilvusStore`. Every operation has one async implementation;
+each sync method runs it on milvus-rag's background event loop
+(:func:`milvus_rag.client.sync.run_sync`). Nothing is sent to Milvus before the first
+operation: the collection is created (or checked and loaded) lazily.
+
+Query modes (``VectorStoreQuery.mode``):
+
+- ``DEFAULT``: dense search on ``query_embedding``, ``similarity_top_k`` hits.
+- ``SPARSE`` / ``TEXT_SEARCH``: BM25 full text on ``query_str``, ``sparse_top_k`` (or
+  ``similarity_top_k``) hits.
+- ``HYBRID``: dense + BM25 in one request, fused by RRF, or by weighted fusion of normalised
+  scores when ``alpha`` is given (``alpha`` on dense, ``1 - alpha`` on BM25). Returns
+  ``hybrid_top_k`` (or ``similarity_top_k``) hits; each leg fetches the core's
+  ``hybrid_candidates`` (100) candidates, or ``max(similarity_top_k, sparse_top_k)`` when
+  ``sparse_top_k`` or ``hybrid_top_k`` is given (LlamaIndex's meaning: per-leg sizes).
+- ``MMR``: maximal marginal relevance over dense candidates; ``query.mmr_threshold`` (or the
+  query kwarg ``mmr_threshold``, e.g. ``as_retriever(vector_store_kwargs=...)``) is
+  ``lambda_mult`` (default 0.5; 1 = pure relevance). Query kwargs ``mmr_prefetch_k`` or
+  ``mmr_prefetch_factor`` (default 4, at least 20 candidates) size the candidate pool.
+
+``similarities`` are :attr:`milvus_rag.client.Hit.relevance`, in [0, 1], higher is better, in
+every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
+RRF the fused score over its maximum possible; weighted the fused normalised score.
+
+Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator
+but ``TEXT_MATCH*``, ``AND``/``OR``/``NOT``, nested; see
+:mod:`milvus_rag.integrations._llama_filters`); ``query.doc_ids`` and ``query.node_ids``
+restrict the search further (empty lists, which ``as_retriever()`` passes, do not). The keys ``id`` and ``doc_id`` address the node id and
+``ref_doc_id``; other keys (dotted paths allowed) address metadata.
+
+Example:
+    >>> from llama_index.core import StorageContext, VectorStoreIndex
+    >>> store = MilvusVectorStore(uri="./x.db", collection_name="docs", dim=384)
+    >>> # index = VectorStoreIndex.from_documents(
+    >>> #     docs, storage_context=StorageContext.from_defaults(vector_store=store))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.errors import BackendError, ConfigError
+from milvus_rag.client.records import Hit, Record, RetrievalMode
+from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
+from milvus_rag.client.sync import MilvusStore, run_sync
+
+try:
+    from llama_index.core.bridge.pydantic import PrivateAttr
+    from llama_index.core.schema import BaseNode
+    from llama_index.core.vector_stores.types import (
+        BasePydanticVectorStore,
+        MetadataFilters,
+        VectorStoreQuery,
+        VectorStoreQueryMode,
+        VectorStoreQueryResult,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "milvus_rag.integrations.llama_index needs llama-index-core: "
+        'pip install "milvus-rag[llama-index]"'
+    ) from exc
+
+from milvus_rag.integrations._llama_filters import combine_filters, metadata_filters_to_dict
+from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
+
+__all__ = ["MilvusVectorStore", "metadata_filters_to_dict", "node_to_record", "record_to_node"]
+
+_ID_CHUNK = 1000
+_SUPPORTED_MODES = (
+    VectorStoreQueryMode.DEFAULT,
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.TEXT_SEARCH,
+    VectorStoreQueryMode.HYBRID,
+    VectorStoreQueryMode.MMR,
+)
+
+
+class MilvusVectorStore(BasePydanticVectorStore):
+    """LlamaIndex vector store on Milvus (a Milvus Lite file or a server), via milvus-rag.
+
+    ``dim`` may be omitted when the collection exists (or is first written with embedded
+    nodes). Core options (``enable_bm25``, ``metric``, ``analyzer``, ``batch_size``, ...) pass
+    through to :class:`~milvus_rag.client.CollectionConfig`. ``store=`` wraps an existing core
+    store instead.
+
+    Example:
+        >>> store = MilvusVectorStore(uri="./x.db", collection_name="docs", dim=384)
+        >>> # VectorStoreIndex.from_vector_store(store, embed_model=emb).as_retriever(
+        >>> #     vector_store_query_mode="hybrid").retrieve("question")
+    """
+
+    stores_text: bool = True
+    flat_metadata: bool = False
+    uri: str = "./milvus_rag.db"
+    collection_name: str = "milvus_rag"
+    dim: int | None = None
+
+    _store: AsyncMilvusStore = PrivateAttr()
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        collection_name: str | None = None,
+        dim: int | None = None,
+        token: str | None = None,
+        store: AsyncMilvusStore | MilvusStore | None = None,
+        connection: ConnectionConfig | None = None,
+        collection: CollectionConfig | None = None,
+        **options: Any,
+    ) -> None:
+        if store is not None:
+            if (
+                any(
+                    x is not None
+                    for x in (uri, collection_name, dim, token, connection, collection)
+                )
+                or options
+            ):
+                raise ConfigError("pass either store= or connection/collection settings")
+            core = store.aio if isinstance(store, MilvusStore) else store
+            if not isinstance(core, AsyncMilvusStore):
+                raise ConfigError(
+                    f"store must be a MilvusStore or AsyncMilvusStore, got {type(store).__name__}"
+                )
+        else:
+            core = AsyncMilvusStore(
+                uri,
+                token=token,
+                collection_name=collection_name,
+                dim=dim,
+                connection=connection,
+                collection=collection,
+                **options,
+            )
+        fields: dict[str, Any] = {
+            "uri": core.connection.uri,
+            "collection_name": core.name,
+            "dim": core.config.dim,
+        }
+        super().__init__(**fields)
+        self._store = core
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MilvusRAGVectorStore"
+
+    def __repr__(self) -> str:
+        return f"MilvusVectorStore({self._store.connection!r}, collection={self.collection_name!r})"
+
+    @property
+    def client(self) -> AsyncMilvusStore:
+        """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work."""
+        return self._store
+
+    @property
+    def store(self) -> AsyncMilvusStore:
+        """The core :class:`~milvus_rag.client.AsyncMilvusStore` (same as :attr:`client`)."""
+        return self._store
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _learn_dim(self, records: Sequence[Record] = ()) -> None:
+        """A store opened without ``dim`` takes it from the existing collection, or (when
+        the collection is missing, e.g. after :meth:`clear`) from the first embedding."""
+        cfg = self._store.config
+        if cfg.dim is not None:
+            return
+        if await self._store.exists():
+            dim = (await self._store.ensure_collection()).dim
+        else:
+            vec = next((r.vector for r in records if r.vector is not None), None)
+            if vec is None:
+                return  # the core raises its own "no dim" error
+            dim = len(vec)
+        self._store.config = cfg.with_dim(dim)
+        self.dim = dim
+
+    @staticmethod
+    def build_filter(
+        filters: MetadataFilters | None,
+        node_ids: Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """The core filter dict for LlamaIndex filters, restricted to ids / doc ids."""
+        return combine_filters(
+            metadata_filters_to_dict(filters),
+            {"id": {"$in": list(node_ids)}} if node_ids is not None else None,
+            {"doc_id": {"$in": list(doc_ids)}} if doc_ids is not None else None,
+        )
+
+    @staticmethod
+    def hits_to_result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
+        """Nodes, similarities (``Hit.relevance``) and ids of ``hits``, best first."""
+        return VectorStoreQueryResult(
+            nodes=[record_to_node(h.record) for h in hits],
+            similarities=[float(h.relevance) for h in hits],
+            ids=[h.id for h in hits],
+        )
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Upsert nodes (embeddings set); returns their ids."""
+        records = [node_to_record(n) for n in nodes]
+        if not records:
+            return []
+        await self._learn_dim(records)
+        return await self._store.upsert(records)
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        return run_sync(self.async_add(nodes, **kwargs))
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node whose ``ref_doc_id`` is ``ref_doc_id``."""
+        await self._learn_dim()
+        await self._store.delete(filter={"doc_id": ref_doc_id})
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        run_sync(self.adelete(ref_doc_id, **delete_kwargs))
+
+    async def adelete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Delete nodes by id and/or filters (both given: the nodes matching both).
+
+        With neither, nothing is deleted (use :meth:`clear` to remove everything)."""
+        flt = metadata_filters_to_dict(filters)
+        if node_ids is None and flt is None:
+            return
+        await self._learn_dim()
+        if flt is None:
+            await self._store.delete(ids=list(node_ids or []))
+        elif node_ids is None:
+            await self._store.delete(filter=flt)
+        else:
+            ids = list(node_ids)
+            for start in range(0, len(ids), _ID_CHUNK):
+                await self._store.delete(
+                    filter=self.build_filter(filters, ids[start : start + _ID_CHUNK])
+                )
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        run_sync(self.adelete_nodes(node_ids, filters, **delete_kwargs))
+
+    async def aclear(self) -> None:
+        """Drop the collection; the next operation recreates it (same dim and options)."""
+        await self._learn_dim()
+        await self._store.drop()
+
+    def clear(self) -> None:
+        run_sync(self.aclear())
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def aget_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> list[BaseNode]:
+        """Nodes by id (in the order asked) and/or matching ``filters``.
+
+        With neither, every node (at most 16,384). Like query results, the nodes carry no
+        embedding (it is not read back: large, and on an empty Milvus Lite 2.5 collection
+        reading the vector field fails)."""
+        await self._learn_dim()
+        flt = metadata_filters_to_dict(filters)
+        if node_ids is not None and flt is None:
+            records = await self._store.get(list(node_ids))
+        elif node_ids is not None:
+            ids = list(dict.fromkeys(node_ids))
+            found: dict[str, Record] = {}
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                for r in await self._store.query(
+                    self.build_filter(filters, chunk), limit=len(chunk)
+                ):
+                    found[r.id] = r
+            records = [found[i] for i in ids if i in found]
+        else:
+            records = await self._store.query(flt, limit=QUERY_WINDOW)
+        return [record_to_node(r) for r in records]
+
+    def get_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> list[BaseNode]:
+        return run_sync(self.aget_nodes(node_ids, filters))
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Search in the query's mode; see the module docs for modes and similarities."""
+        mode = VectorStoreQueryMode(query.mode)
+        if mode not in _SUPPORTED_MODES:
+            raise ConfigError(
+                f"query mode {mode.value!r} is not supported by MilvusVectorStore; use one of "
+                f"{[m.value for m in _SUPPORTED_MODES]}"
+            )
+        # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
+        flt = self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None)
+        await self._learn_dim()
+        try:
+            hits = await self._search(mode, query, flt, kwargs)
+        except BackendError as e:
+            if not await self.empty_bm25_error(e):
+                raise
+            hits = []
+        return self.hits_to_result(hits)
+
+    async def empty_bm25_error(self, error: BackendError) -> bool:
+        """Whether ``error`` is Milvus Lite 2.5 failing a BM25 search on an empty collection
+        ("Invalid sparse row: NaN or Inf": its average document length is 0/0)."""
+        return "NaN or Inf" in str(error) and await self._store.count() == 0
+
+    async def _search(
+        self,
+        mode: VectorStoreQueryMode,
+        query: VectorStoreQuery,
+        flt: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> list[Hit]:
+        k = query.similarity_top_k
+        store = self._store
+        if mode is VectorStoreQueryMode.DEFAULT:
+            hits = await store.search(
+                vector=query.query_embedding, k=k, mode=RetrievalMode.DENSE, filter=flt
+            )
+        elif mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
+            hits = await store.search(
+                text=query.query_str,
+                k=query.sparse_top_k or k,
+                mode=RetrievalMode.SPARSE,
+                filter=flt,
+            )
+        elif mode is VectorStoreQueryMode.HYBRID:
+            candidates = None
+            if query.sparse_top_k is not None or query.hybrid_top_k is not None:
+                candidates = max(k, query.sparse_top_k or 0)
+            hits = await store.search(
+                text=query.query_str,
+                vector=query.query_embedding,
+                k=query.hybrid_top_k or k,
+                mode=RetrievalMode.HYBRID,
+                filter=flt,
+                alpha=query.alpha,
+                candidates=candidates,
+            )
+        else:
+            if query.query_embedding is None:
+                raise ConfigError("MMR needs a query_embedding")
+            prefetch = kwargs.get("mmr_prefetch_k")
+            if prefetch is None:
+                factor = float(kwargs.get("mmr_prefetch_factor", 4))
+                prefetch = max(20, int(k * factor))
+            threshold = query.mmr_threshold
+            if threshold is None:
+                threshold = kwargs.get("mmr_threshold")  # as LlamaIndex's own stores read it
+            lam = 0.5 if threshold is None else float(threshold)
+            hits = await store.mmr_search(
+                query.query_embedding,
+                k=k,
+                fetch_k=min(max(int(prefetch), k), QUERY_WINDOW),
+                lambda_mult=lam,
+                filter=flt,
+            )
+            for h in hits:
+                h.record.vector = None  # the candidates' vectors were only needed for MMR
+        return hits
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        return run_sync(self.aquery(query, **kwargs))
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release the core store's clients (and the Milvus Lite file lock)."""
+        await self._store.aclose()
+
+    def close(self) -> None:
+        run_sync(self.aclose())

@@ -1,0 +1,206 @@
+"""LangChain retrievers over :class:`~milvus_rag.integrations.langchain.MilvusVectorStore`.
+
+- :class:`HybridRetriever`: dense + BM25 in one Milvus ``hybrid_search`` (RRF or weighted).
+- :class:`FanOutRetriever`: several query strings (given, or produced from the question by a
+  callable / runnable) searched concurrently and fused client-side by RRF.
+
+Both have one async implementation; the sync path runs it on milvus-rag's background loop.
+
+Example:
+    >>> from milvus_rag.retrievers.langchain import HybridRetriever
+    >>> retriever = HybridRetriever(vectorstore=store, k=4)  # doctest: +SKIP
+    >>> retriever.invoke("how does bm25 rank documents?")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.records import RetrievalMode, check_alpha, check_k
+from milvus_rag.client.sync import run_sync
+from milvus_rag.integrations.langchain import MilvusVectorStore
+
+try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable
+    from pydantic import ConfigDict, model_validator
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'milvus_rag.retrievers.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
+    ) from exc
+
+__all__ = ["FanOutRetriever", "HybridRetriever"]
+
+QueryGenerator = (
+    Callable[[str], Sequence[str]] | Callable[[str], Awaitable[Sequence[str]]] | Runnable[Any, Any]
+)
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 retrieval fused in Milvus (RRF by default, weighted with ``alpha``).
+
+    Args:
+        vectorstore: the store to search (its collection needs BM25, the default).
+        k: documents returned.
+        ranker: ``"rrf"`` or ``"weighted"``; ``alpha`` (weight of the dense leg) implies
+            ``"weighted"``.
+        filter: a milvus-rag filter dict, or a raw Milvus expression string.
+
+    Example:
+        >>> retriever = HybridRetriever(vectorstore=store, k=4, filter={"lang": "en"})
+        ... # doctest: +SKIP
+        >>> docs = await retriever.ainvoke("what is reciprocal rank fusion?")  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vectorstore: MilvusVectorStore
+    k: int = 4
+    ranker: Literal["rrf", "weighted"] | None = None
+    alpha: float | None = None
+    filter: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HybridRetriever:
+        check_k(self.k)
+        check_alpha(self.alpha)
+        if not self.vectorstore.store.config.enable_bm25:
+            raise ConfigError("HybridRetriever needs a collection with BM25 (enable_bm25=True)")
+        return self
+
+    async def _asearch(self, query: str, filter: Any) -> list[Document]:
+        ranker = self.ranker or ("weighted" if self.alpha is not None else "rrf")
+        kwargs: dict[str, Any] = {"retrieval_mode": RetrievalMode.HYBRID, "ranker": ranker}
+        if self.alpha is not None:
+            kwargs["alpha"] = self.alpha
+        flt = self.filter if filter is None else filter
+        if flt is not None:
+            kwargs["filter"] = flt
+        return await self.vectorstore.asimilarity_search(query, k=self.k, **kwargs)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, filter: Any = None
+    ) -> list[Document]:
+        return run_sync(self._asearch(query, filter))
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, filter: Any = None
+    ) -> list[Document]:
+        return await self._asearch(query, filter)
+
+
+class FanOutRetriever(BaseRetriever):
+    """Several phrasings of one question, searched concurrently and fused by RRF.
+
+    The query strings are the question itself (``include_original``), the ``queries`` given
+    at call time (``retriever.invoke(q, queries=[...])``), and what ``query_generator``
+    returns for the question: a function, an async function, or a LangChain runnable (e.g.
+    ``prompt | llm | parser``) returning a list of strings.
+
+    Args:
+        vectorstore: the store to search.
+        k: documents returned after fusion; ``fetch_k``: documents per query before fusion.
+        retrieval_mode: mode of each search (``"hybrid"`` by default).
+        filter: a milvus-rag filter dict, or a raw Milvus expression string.
+        rrf_k: the RRF constant (the collection's, 60, by default).
+
+    Example:
+        >>> retriever = FanOutRetriever(  # doctest: +SKIP
+        ...     vectorstore=store, k=4, query_generator=lambda q: [q.lower(), q + " meaning"]
+        ... )
+        >>> retriever.invoke("What is BM25?")  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vectorstore: MilvusVectorStore
+    k: int = 4
+    fetch_k: int = 20
+    query_generator: QueryGenerator | None = None
+    include_original: bool = True
+    retrieval_mode: RetrievalMode = RetrievalMode.HYBRID
+    filter: Any = None
+    rrf_k: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_mode(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("retrieval_mode") is not None:
+            values = {**values, "retrieval_mode": RetrievalMode.parse(values["retrieval_mode"])}
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> FanOutRetriever:
+        check_k(self.k)
+        check_k(self.fetch_k, "fetch_k")
+        if self.rrf_k is not None and (not isinstance(self.rrf_k, int) or self.rrf_k < 1):
+            raise ConfigError(f"rrf_k must be an integer >= 1, got {self.rrf_k!r}")
+        gen = self.query_generator
+        if gen is not None and not isinstance(gen, Runnable) and not callable(gen):
+            raise ConfigError("query_generator must be a callable or a LangChain runnable")
+        return self
+
+    async def _generate(self, query: str) -> list[str]:
+        gen = self.query_generator
+        if gen is None:
+            return []
+        if isinstance(gen, Runnable):
+            out: Any = await gen.ainvoke(query)
+        elif inspect.iscoroutinefunction(gen):
+            out = await gen(query)
+        else:
+            out = await asyncio.to_thread(gen, query)
+            if inspect.isawaitable(out):
+                out = await out
+        if isinstance(out, str):
+            out = [line.strip() for line in out.splitlines()]
+        if not isinstance(out, Sequence):
+            raise InvalidInputError(
+                f"query_generator must return a list of str, got {type(out).__name__}"
+            )
+        return [q for q in out if isinstance(q, str) and q.strip()]
+
+    async def _asearch(self, query: str, queries: Sequence[str] | None) -> list[Document]:
+        if isinstance(queries, str):
+            raise InvalidInputError("queries must be a list of str, not one str")
+        qs: list[str] = [query] if self.include_original else []
+        qs += list(queries or [])
+        qs += await self._generate(query)
+        if not qs:
+            raise InvalidInputError("no query strings: pass queries= or a query_generator")
+        hits = await self.vectorstore.afanout_search(
+            qs,
+            self.k,
+            fetch_k=self.fetch_k,
+            filter=self.filter,
+            retrieval_mode=self.retrieval_mode,
+            rrf_k=self.rrf_k,
+        )
+        return [doc for doc, _ in hits]
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        queries: Sequence[str] | None = None,
+    ) -> list[Document]:
+        return run_sync(self._asearch(query, queries))
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        queries: Sequence[str] | None = None,
+    ) -> list[Document]:
+        return await self._asearch(query, queries)
