@@ -106,7 +106,8 @@ async def bench_backend(
     await store.drop()
     info = await store.ensure_collection()
     cfg = store.config
-    raw_name = "bench_raw"
+    raw_names = iter(f"bench_raw_{i}" for i in range(1000))
+    raw_name = next(raw_names)
     raw = AsyncMilvusClient(uri=uri)
     batches = plan_batches(rows, info.dim, cfg.batch_size, cfg.max_batch_bytes)
     raw_batches = [
@@ -125,8 +126,10 @@ async def bench_backend(
     in_flight = store.write_concurrency
 
     async def raw_insert() -> None:
+        nonlocal raw_name
         if await raw.has_collection(raw_name):
             await raw.drop_collection(raw_name)
+        raw_name = next(raw_names)  # a new name: the core caches the schema of known names
         twin = AsyncMilvusStore(uri, collection_name=raw_name, dim=dim)
         await twin.ensure_collection()  # same schema and indexes, created by the core
         await twin.aclose()

@@ -61,6 +61,7 @@ class BackendError(MilvusRAGError):
         written_ids: Sequence[str] = (),
         code: int | None = None,
     ) -> None:
+        self.detail = message
         self.operation = operation
         self.collection = collection
         self.written_ids = list(written_ids)

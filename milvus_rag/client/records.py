@@ -83,7 +83,7 @@ class SearchRequest:
     k: int = 4
     mode: RetrievalMode | str = RetrievalMode.HYBRID
     filter: Any = None
-    ranker: Ranker = "rrf"
+    ranker: Ranker | None = None
     alpha: float | None = None
     candidates: int | None = None
 

@@ -180,6 +180,22 @@ class AsyncMilvusStore:
         )
 
     async def _call(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            return await self._call_once(operation, fn)
+        except BackendError as e:
+            # Dropped behind our back (another process or client): forget the cached schema,
+            # recreate or re-check the collection, and try once more.
+            text = str(e).lower()
+            missing = "collection not found" in text or (
+                "collection" in text and "does not exist" in text
+            )
+            if operation == "ensure_collection" or not missing:
+                raise
+            SCHEMA_CACHE.invalidate(self.connection.key, self.name)
+            await self.ensure_collection()
+            return await self._call_once(operation, fn)
+
+    async def _call_once(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         async def run() -> Any:
             client = await self._pool.get()
             return await fn(client)
@@ -208,6 +224,8 @@ class AsyncMilvusStore:
                     info = await self._call("ensure_collection", self._ensure)
                     SCHEMA_CACHE.put(self.connection.key, info)
         check_compatible(self.config, info)
+        if self.config.dim is None:  # remember it: a later drop() must be able to recreate
+            self.config = self.config.with_dim(info.dim)
         return info
 
     async def _ensure(self, client: Any) -> CollectionInfo:
@@ -415,7 +433,7 @@ class AsyncMilvusStore:
             if isinstance(err, BackendError):
                 err.written_ids = list(written)
                 raise type(err)(
-                    str(err.args[0]) if err.args else "upsert failed",
+                    err.detail,
                     operation="upsert",
                     collection=self.name,
                     written_ids=written,
@@ -510,7 +528,9 @@ class AsyncMilvusStore:
         found: dict[str, Record] = {}
         for start in range(0, len(id_list), 1000):
             chunk = id_list[start : start + 1000]
-            rows = await self._call("get", functools.partial(self._get_ids, chunk, with_vectors))
+            rows = await self._read_rows(
+                "get", functools.partial(self._get_ids, chunk, with_vectors)
+            )
             for row in rows:
                 rec = self._record(row)
                 found[rec.id] = rec
@@ -524,7 +544,7 @@ class AsyncMilvusStore:
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
             raise ConfigError(f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW}")
         await self.ensure_collection()
-        rows = await self._call(
+        rows = await self._read_rows(
             "query",
             lambda c: c.query(
                 self.name,
@@ -536,6 +556,14 @@ class AsyncMilvusStore:
             ),
         )
         return [self._record(r) for r in rows]
+
+    async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            return await self._call(operation, fn)
+        except BackendError as e:
+            if _empty_collection_error(e) and await self.count() == 0:
+                return []
+            raise
 
     async def _get_ids(self, ids: list[str], with_vectors: bool, client: Any) -> Any:
         return await client.query(
@@ -603,6 +631,27 @@ class AsyncMilvusStore:
         if m is not RetrievalMode.DENSE and not info.has_bm25:
             raise ConfigError(f"collection {self.name!r} has no BM25 field: use mode='dense'")
         n_cand = max(k, candidates or self.config.hybrid_candidates)
+        try:
+            return await self._search(m, rk, text, vec, k, n_cand, expr, alpha, with_vectors)
+        except BackendError as e:
+            # Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN")
+            # and vector reads on one never written to: an empty collection has no hits.
+            if _empty_collection_error(e) and await self.count() == 0:
+                return []
+            raise
+
+    async def _search(
+        self,
+        m: RetrievalMode,
+        rk: Ranker,
+        text: str | None,
+        vec: Any,
+        k: int,
+        n_cand: int,
+        expr: str | None,
+        alpha: float | None,
+        with_vectors: bool,
+    ) -> list[Hit]:
         async with self._read_sem():
             if m is RetrievalMode.DENSE:
                 return await self._dense(vec, k, expr, with_vectors)
@@ -806,6 +855,11 @@ class AsyncMilvusStore:
         cands = np.asarray([h.record.vector for h in hits], dtype=np.float32)
         chosen = mmr_select(np.asarray(vector, dtype=np.float32), cands, k, lambda_mult)
         return [hits[i] for i in chosen]
+
+
+def _empty_collection_error(e: BaseException) -> bool:
+    text = str(e)
+    return "Invalid sparse row" in text or "HasRawData" in text or "raw data" in text
 
 
 async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
+from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fusion import rrf_max
 from milvus_rag.client.records import (
     Hit,
@@ -242,6 +242,12 @@ class MilvusVectorStore(VectorStore):
         if self.store.config.dim is None:
             self.store.config = self.store.config.with_dim(int(dim))
 
+    def _filter(self, filter: Any, expr: str | None) -> Any:
+        """The filter of a call, validated (compiled) before any embedding or I/O."""
+        flt = _combine_filter(filter, expr)
+        self.store.compile_filter(flt)
+        return flt
+
     def _mode(self, kwargs: dict[str, Any]) -> RetrievalMode:
         mode = kwargs.pop("retrieval_mode", None)
         if mode is None:
@@ -316,7 +322,7 @@ class MilvusVectorStore(VectorStore):
 
         Missing ids are not an error. Deleting everything needs :meth:`adrop`.
         """
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         self._no_more(kwargs, "delete")
         if ids is None and flt is None:
             raise ConfigError("delete needs ids or filter=/expr=; use drop() to remove everything")
@@ -361,51 +367,35 @@ class MilvusVectorStore(VectorStore):
         return run_sync(self.aget_by_ids(ids))
 
     async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], method: str) -> list[Hit]:
+        check_k(k)
         kwargs = dict(kwargs)
         mode = self._mode(kwargs)
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        alpha_given = kwargs.get("alpha") is not None
-        alpha = check_alpha(kwargs.pop("alpha", None) if alpha_given else self.alpha)
+        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        alpha_arg = kwargs.pop("alpha", None)
+        alpha = check_alpha(alpha_arg) if alpha_arg is not None else self.alpha
         ranker = kwargs.pop("ranker", None)
         if ranker is None:
-            ranker = "weighted" if alpha_given else self.ranker
+            ranker = "weighted" if alpha_arg is not None else self.ranker
         candidates = kwargs.pop("candidates", None)
         self._no_more(kwargs, method)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        if mode is not RetrievalMode.DENSE and not query.strip():
+            raise InvalidInputError(f"{mode.value} search needs a non-empty query")
         await self._ensure_dim()
         vector = None
         if mode is not RetrievalMode.SPARSE:
             vector = await self.embedding.aembed_query(query)
-        if mode is not RetrievalMode.DENSE and not query.strip():
-            raise InvalidInputError(f"{mode.value} search needs a non-empty query")
-        return await self._empty_ok(
-            mode,
-            self.store.search(
-                query,
-                vector,
-                k=k,
-                mode=mode,
-                filter=flt,
-                ranker=ranker,
-                alpha=alpha,
-                candidates=candidates,
-            ),
+        return await self.store.search(
+            query,
+            vector,
+            k=k,
+            mode=mode,
+            filter=flt,
+            ranker=ranker,
+            alpha=alpha,
+            candidates=candidates,
         )
-
-    async def _empty_ok(self, mode: RetrievalMode, search: Awaitable[list[Hit]]) -> list[Hit]:
-        try:
-            return await search
-        except BackendError as e:
-            # Milvus Lite 2.5 fails a BM25 search on a collection that was never written
-            # to ("Invalid sparse row: NaN or Inf": its average document length is 0/0).
-            if (
-                mode is not RetrievalMode.DENSE
-                and "NaN or Inf" in str(e)
-                and await self.store.count() == 0
-            ):
-                return []
-            raise
 
     async def afanout_search(
         self,
@@ -437,7 +427,7 @@ class MilvusVectorStore(VectorStore):
         mode = (
             self.retrieval_mode if retrieval_mode is None else RetrievalMode.parse(retrieval_mode)
         )
-        flt = _combine_filter(filter, expr)
+        flt = self._filter(filter, expr)
         await self._ensure_dim()
         vectors: list[list[float] | None] = [None] * len(qs)
         if mode is not RetrievalMode.SPARSE:
@@ -454,7 +444,7 @@ class MilvusVectorStore(VectorStore):
             )
             for q, v in zip(qs, vectors, strict=True)
         ]
-        hits = await self._empty_ok(mode, self.store.fanout_search(requests, k=k, rrf_k=rrf_k))
+        hits = await self.store.fanout_search(requests, k=k, rrf_k=rrf_k)
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
     def fanout_search(
@@ -523,7 +513,7 @@ class MilvusVectorStore(VectorStore):
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[Document]:
         """Dense search with a query vector."""
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         self._no_more(kwargs, "similarity_search_by_vector")
         await self._ensure_dim()
         hits = await self.store.search(None, embedding, k=k, mode=RetrievalMode.DENSE, filter=flt)
@@ -544,7 +534,7 @@ class MilvusVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()
         hits = await self.store.mmr_search(
@@ -576,6 +566,8 @@ class MilvusVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """MMR over the ``fetch_k`` nearest dense candidates of ``query``."""
+        check_k(k)
+        check_k(fetch_k, "fetch_k")
         await self._ensure_dim()
         vector = await self.embedding.aembed_query(query)
         return await self.amax_marginal_relevance_search_by_vector(

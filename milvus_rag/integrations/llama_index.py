@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
-from milvus_rag.client.errors import BackendError, ConfigError
+from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record, RetrievalMode
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
@@ -207,6 +207,13 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Upsert nodes (embeddings set); returns their ids."""
+        missing = [n.node_id for n in nodes if n.embedding is None]
+        if missing:
+            raise InvalidInputError(
+                f"{len(missing)} node(s) have no embedding (first: {missing[0]!r}): embed them "
+                "first, e.g. give VectorStoreIndex an embed_model or put one in the "
+                "IngestionPipeline's transformations"
+            )
         records = [node_to_record(n) for n in nodes]
         if not records:
             return []

@@ -127,7 +127,7 @@ class FanOutRetriever(BaseRetriever):
     fetch_k: int = 20
     query_generator: QueryGenerator | None = None
     include_original: bool = True
-    retrieval_mode: RetrievalMode = RetrievalMode.HYBRID
+    retrieval_mode: RetrievalMode | str = RetrievalMode.HYBRID
     filter: Any = None
     rrf_k: int | None = None
 
@@ -161,7 +161,10 @@ class FanOutRetriever(BaseRetriever):
             out = await asyncio.to_thread(gen, query)
             if inspect.isawaitable(out):
                 out = await out
-        if isinstance(out, str):
+        content = getattr(out, "content", None)  # a chat model's message
+        if isinstance(content, str):
+            out = content
+        if isinstance(out, str):  # one query per line
             out = [line.strip() for line in out.splitlines()]
         if not isinstance(out, Sequence):
             raise InvalidInputError(

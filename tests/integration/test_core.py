@@ -248,3 +248,37 @@ async def test_sync_call_inside_running_loop(make_store) -> None:
     store = make_store(dim=DIM)
     store.upsert(records(4))  # a sync call while this test's event loop is running
     assert store.count() == 4
+
+
+def test_collection_dropped_behind_our_back_is_recreated(make_store) -> None:
+    from milvus_rag.client.sync import run_sync
+
+    store = make_store(dim=DIM)
+    store.upsert(records(5))
+
+    async def drop_directly() -> None:  # another client drops it: our schema cache is stale
+        client = await store.aio._pool.get()
+        await client.drop_collection(store.name)
+
+    run_sync(drop_directly())
+    assert store.upsert(records(3)) == ["r0", "r1", "r2"]
+    assert store.count() == 3
+
+
+def test_empty_collection_reads_return_nothing(make_store) -> None:
+    store = make_store(dim=DIM)
+    for mode in RetrievalMode:
+        assert store.search(text="anything", vector=vec(1), k=3, mode=mode) == []
+    assert store.search(text="anything", vector=vec(1), k=3, alpha=0.5) == []
+    assert store.get(["a"], with_vectors=True) == []
+    assert store.query(with_vectors=True) == []
+    assert store.mmr_search(vec(1), k=2) == []
+
+
+def test_dim_taken_from_existing_collection_survives_drop(make_store) -> None:
+    first = make_store(dim=DIM)
+    first.upsert(records(2))
+    reopened = make_store(collection_name=first.name)  # no dim given
+    assert reopened.count() == 2
+    reopened.drop()
+    assert reopened.upsert(records(1)) == ["r0"]  # recreated with the dim it learned

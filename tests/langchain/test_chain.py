@@ -11,8 +11,8 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.prompt_values import PromptValue
+from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from milvus_rag.integrations.langchain import MilvusVectorStore
@@ -78,10 +78,12 @@ QUESTIONS: list[tuple[str, str]] = [
     ("Who invented Bitcoin?", "Satoshi Nakamoto"),
 ]
 
-PROMPT = ChatPromptTemplate.from_messages([
-    ("system", "Answer the question from this context only.\n\n{context}"),
-    ("human", "{question}"),
-])
+PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", "Answer the question from this context only.\n\n{context}"),
+        ("human", "{question}"),
+    ]
+)
 
 
 def format_docs(docs: list[Document]) -> str:
@@ -97,8 +99,13 @@ def minilm() -> Any:
 
 @pytest.fixture(scope="module")
 def rag_store(backend: Backend, minilm: Any) -> Iterator[MilvusVectorStore]:
-    store = MilvusVectorStore(embedding=minilm, uri=backend.uri, token=backend.token or None,
-                              collection_name=new_name("lcchain"), retrieval_mode="hybrid")
+    store = MilvusVectorStore(
+        embedding=minilm,
+        uri=backend.uri,
+        token=backend.token or None,
+        collection_name=new_name("lcchain"),
+        retrieval_mode="hybrid",
+    )
     store.add_texts(CORPUS, [{"n": i} for i in range(len(CORPUS))])
     yield store
     store.drop()
@@ -113,8 +120,7 @@ def _chain(retriever: Runnable[str, list[Document]], seen: list[str]) -> Runnabl
         return prompt
 
     model = FakeListChatModel(responses=answers)
-    setup = {"context": retriever | RunnableLambda(format_docs),
-             "question": RunnablePassthrough()}
+    setup = {"context": retriever | RunnableLambda(format_docs), "question": RunnablePassthrough()}
     return setup | PROMPT | RunnableLambda(tap) | model | StrOutputParser()
 
 
@@ -126,8 +132,10 @@ def test_hybrid_top4_contains_the_answers(rag_store: MilvusVectorStore) -> None:
 
 
 async def test_chain_invoke_ainvoke_astream(rag_store: MilvusVectorStore) -> None:
-    for retriever in (rag_store.as_retriever(search_type="hybrid", search_kwargs={"k": 4}),
-                      HybridRetriever(vectorstore=rag_store, k=4)):
+    for retriever in (
+        rag_store.as_retriever(search_type="hybrid", search_kwargs={"k": 4}),
+        HybridRetriever(vectorstore=rag_store, k=4),
+    ):
         seen: list[str] = []
         chain = _chain(retriever, seen)
         for i, (question, answer) in enumerate(QUESTIONS):

@@ -27,7 +27,7 @@ def _store(backend: Backend) -> MilvusVectorStore:
 
 class TestStandardSyncFixture(VectorStoreIntegrationTests):
     @pytest.fixture
-    def vectorstore(self, backend: Backend) -> Iterator[VectorStore]:  # type: ignore[override]
+    def vectorstore(self, backend: Backend) -> Iterator[VectorStore]:
         store = _store(backend)
         try:
             yield store
@@ -48,9 +48,7 @@ class TestStandardSyncFixture(VectorStoreIntegrationTests):
 
 class TestStandardAsyncFixture(VectorStoreIntegrationTests):
     @pytest.fixture
-    async def vectorstore(  # type: ignore[override]
-        self, backend: Backend
-    ) -> AsyncIterator[VectorStore]:
+    async def vectorstore(self, backend: Backend) -> AsyncIterator[VectorStore]:
         store = _store(backend)
         try:
             yield store

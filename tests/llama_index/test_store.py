@@ -24,7 +24,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
 )
 
-from milvus_rag import ConfigError, FilterError, MilvusStore, Record
+from milvus_rag import ConfigError, FilterError, InvalidInputError, MilvusStore, Record
 from milvus_rag.client.records import PRIVATE_KEY
 from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations.llama_index import MilvusVectorStore
@@ -87,9 +87,9 @@ async def test_index_every_mode_sync_and_async(index: VectorStoreIndex, mode: st
         assert hits[0].node.ref_doc_id == "zebra" and hits[0].node.metadata["topic"] == "zebra"
         assert hits[0].node.text == TOPICS["zebra"]
         assert all(0.0 <= (h.score or 0.0) <= 1.0 for h in hits)
-        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True) or (
-            mode == "mmr"
-        )  # MMR orders by marginal relevance, not similarity
+        scores = [h.score or 0.0 for h in hits]
+        if mode != "mmr":  # MMR orders by marginal relevance, not by similarity
+            assert scores == sorted(scores, reverse=True)
         assert PRIVATE_KEY not in hits[0].node.metadata
     engine = index.as_query_engine(llm=MockLLM(), similarity_top_k=2, **kwargs)
     for response in (engine.query(QUESTION), await engine.aquery(QUESTION)):
@@ -119,6 +119,14 @@ def test_query_result_shape_and_top_k(index: VectorStoreIndex, emb: Any) -> None
     )
     assert {n.ref_doc_id for n in sparse.nodes or []} == {"bread", "river"}
     assert sparse.similarities and sparse.similarities[0] == pytest.approx(1.0)
+    # MMR: mmr_threshold is lambda_mult; 1.0 is pure relevance, the dense order
+    mmr = store.query(
+        VectorStoreQuery(query_embedding=vec, similarity_top_k=4, mode=M.MMR, mmr_threshold=1.0)
+    )
+    # (ties among the non-matching documents may come in any order)
+    assert (mmr.ids or [])[0] == (dense.ids or [])[0]
+    assert mmr.similarities == pytest.approx(dense.similarities)
+    assert all(n.embedding is None for n in mmr.nodes or [])
     # doc_ids / node_ids restrict
     only = store.query(
         VectorStoreQuery(query_embedding=vec, similarity_top_k=6, doc_ids=["cat", "piano"])
@@ -416,3 +424,21 @@ async def test_empty_collection_every_mode(make_li_store, mode: VectorStoreQuery
     for res in (store.query(query), await store.aquery(query)):
         assert (res.ids, res.nodes, res.similarities) == ([], [], [])
     assert store.get_nodes() == [] and store.get_nodes(node_ids=["x"]) == []
+
+
+def test_index_insert_delete_ref_doc_and_nodes(make_li_store, emb: Any) -> None:
+    store = make_li_store()
+    index = VectorStoreIndex.from_documents(
+        documents()[:2],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=emb,
+    )
+    index.insert(Document(id_="extra", text="Volcanoes erupt lava and ash.", metadata={"n": 9}))
+    assert {n.ref_doc_id for n in store.get_nodes()} == {"zebra", "cat", "extra"}
+    index.delete_ref_doc("cat")
+    assert {n.ref_doc_id for n in store.get_nodes()} == {"zebra", "extra"}
+    extra = [n.node_id for n in store.get_nodes() if n.ref_doc_id == "extra"]
+    index.delete_nodes(extra)
+    assert {n.ref_doc_id for n in store.get_nodes()} == {"zebra"}
+    with pytest.raises(InvalidInputError, match="no embedding"):
+        store.add([TextNode(id_="bare", text="no vector")])
