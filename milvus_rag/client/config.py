@@ -197,3 +197,47 @@ class CollectionConfig:
 
     def with_dim(self, dim: int) -> CollectionConfig:
         return replace(self, dim=dim)
+
+
+COLLECTION_KEYS = {f.name for f in fields(CollectionConfig)}
+
+
+def make_configs(
+    uri: str | None,
+    token: str | None,
+    collection_name: str | None,
+    dim: int | None,
+    connection: ConnectionConfig | None,
+    collection: CollectionConfig | None,
+    options: dict[str, Any],
+) -> tuple[ConnectionConfig, CollectionConfig]:
+    """Both configs from a store constructor's arguments; unknown options are an error."""
+    conn_keys = {
+        "user",
+        "password",
+        "db_name",
+        "timeout",
+        "connect_timeout",
+        "retries",
+        "retry_backoff",
+    }
+    unknown = set(options) - COLLECTION_KEYS - conn_keys
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {sorted(unknown)}; collection options are {sorted(COLLECTION_KEYS)}"
+        )
+    conn_opts = {k: v for k, v in options.items() if k in conn_keys}
+    if connection is None:
+        connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "", **conn_opts)
+    elif uri or token or conn_opts:
+        raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
+    coll_opts = {k: v for k, v in options.items() if k in COLLECTION_KEYS}
+    if collection_name is not None:
+        coll_opts["name"] = collection_name
+    if dim is not None:
+        coll_opts["dim"] = dim
+    if collection is None:
+        collection = CollectionConfig(**coll_opts)
+    elif coll_opts:
+        raise ConfigError("pass either collection= or collection options, not both")
+    return connection, collection

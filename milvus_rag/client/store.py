@@ -17,25 +17,18 @@ import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import fields as dc_fields
 from typing import Any, TypeVar
 
 import numpy as np
 from pymilvus import AnnSearchRequest, RRFRanker
 
-from milvus_rag.client.config import CollectionConfig, ConnectionConfig
-from milvus_rag.client.connection import ClientPool, is_unimplemented, map_error, with_retries
+from milvus_rag.client import collection, rows
+from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
+from milvus_rag.client.connection import ClientPool, with_retries
 from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
 from milvus_rag.client.filters import FieldNames, compile_filter, ids_expr
-from milvus_rag.client.fusion import (
-    dense_relevance,
-    dense_score,
-    mmr_select,
-    relative_relevance,
-    rrf_fuse,
-    rrf_max,
-    weighted_fuse,
-)
+from milvus_rag.client.fusion import mmr_select
+from milvus_rag.client.pipeline import run_pipeline
 from milvus_rag.client.records import (
     Hit,
     Limits,
@@ -48,63 +41,13 @@ from milvus_rag.client.records import (
     plan_batches,
     validate_records,
 )
-from milvus_rag.client.schema import (
-    SCHEMA_CACHE,
-    CollectionInfo,
-    analyzer_params,
-    build_schema,
-    check_compatible,
-    index_specs,
-    parse_description,
-)
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
 
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
 QUERY_WINDOW = 16384
 T = TypeVar("T")
 L = TypeVar("L")
-_COLLECTION_KEYS = {f.name for f in dc_fields(CollectionConfig)}
-
-
-def _make_configs(
-    uri: str | None,
-    token: str | None,
-    collection_name: str | None,
-    dim: int | None,
-    connection: ConnectionConfig | None,
-    collection: CollectionConfig | None,
-    options: dict[str, Any],
-) -> tuple[ConnectionConfig, CollectionConfig]:
-    conn_keys = {
-        "user",
-        "password",
-        "db_name",
-        "timeout",
-        "connect_timeout",
-        "retries",
-        "retry_backoff",
-    }
-    unknown = set(options) - _COLLECTION_KEYS - conn_keys
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {sorted(unknown)}; collection options are "
-            f"{sorted(_COLLECTION_KEYS)}"
-        )
-    conn_opts = {k: v for k, v in options.items() if k in conn_keys}
-    if connection is None:
-        connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "", **conn_opts)
-    elif uri or token or conn_opts:
-        raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
-    coll_opts = {k: v for k, v in options.items() if k in _COLLECTION_KEYS}
-    if collection_name is not None:
-        coll_opts["name"] = collection_name
-    if dim is not None:
-        coll_opts["dim"] = dim
-    if collection is None:
-        collection = CollectionConfig(**coll_opts)
-    elif coll_opts:
-        raise ConfigError("pass either collection= or collection options, not both")
-    return connection, collection
 
 
 class AsyncMilvusStore:
@@ -126,7 +69,7 @@ class AsyncMilvusStore:
         collection: CollectionConfig | None = None,
         **options: Any,
     ) -> None:
-        self.connection, self.config = _make_configs(
+        self.connection, self.config = make_configs(
             uri, token, collection_name, dim, connection, collection, options
         )
         self._pool = ClientPool(self.connection)
@@ -185,11 +128,7 @@ class AsyncMilvusStore:
         except BackendError as e:
             # Dropped behind our back (another process or client): forget the cached schema,
             # recreate or re-check the collection, and try once more.
-            text = str(e).lower()
-            missing = "collection not found" in text or (
-                "collection" in text and "does not exist" in text
-            )
-            if operation == "ensure_collection" or not missing:
+            if operation == "ensure_collection" or not rows.is_missing_collection_error(e):
                 raise
             SCHEMA_CACHE.invalidate(self.connection.key, self.name)
             await self.ensure_collection()
@@ -229,90 +168,7 @@ class AsyncMilvusStore:
         return info
 
     async def _ensure(self, client: Any) -> CollectionInfo:
-        t = self._timeout
-        if not await client.has_collection(self.name, timeout=t):
-            await self._create(client)
-        desc = await client.describe_collection(self.name, timeout=t)
-        indexes: dict[str, dict[str, Any]] = {}
-        for index_name in await client.list_indexes(self.name, timeout=t):
-            d = await client.describe_index(self.name, index_name, timeout=t)
-            indexes[str(d.get("field_name", index_name))] = d
-        info = parse_description(desc, indexes, self.config)
-        check_compatible(self.config, info)
-        state = await client.get_load_state(self.name, timeout=t)
-        if "Loaded" not in str(state.get("state")):
-            await self._create_missing_indexes(client, indexes)
-            await client.load_collection(self.name, timeout=t)
-        return info
-
-    async def _create(self, client: Any) -> None:
-        cfg = self.config
-        analyzers = (
-            [analyzer_params(cfg)]
-            if cfg.analyzer is not None
-            else [{"type": "english"}, {"type": "standard"}]
-        )
-        last: Exception | None = None
-        for analyzer in analyzers:
-            schema = build_schema(cfg, analyzer)
-            try:
-                await client.create_collection(
-                    self.name,
-                    schema=schema,
-                    consistency_level=cfg.consistency_level,
-                    timeout=self._timeout,
-                )
-            except Exception as e:
-                if await client.has_collection(self.name, timeout=self._timeout):
-                    return  # created concurrently by another store
-                last = e
-                if cfg.enable_bm25 and ("analyzer" in str(e).lower() or "english" in str(e)):
-                    log.info("backend refused analyzer %s; trying the next", analyzer)
-                    continue
-                raise
-            await self._create_missing_indexes(client, {})
-            await client.load_collection(self.name, timeout=self._timeout)
-            return
-        assert last is not None
-        raise last
-
-    async def _create_missing_indexes(self, client: Any, existing: dict[str, Any]) -> None:
-        for spec in index_specs(self.config):
-            if spec.field in existing:
-                continue
-            params = client.prepare_index_params()
-            params.add_index(
-                spec.field,
-                index_type=spec.index_type,
-                metric_type=spec.metric_type,
-                params=spec.params,
-            )
-            try:
-                await client.create_index(self.name, params, timeout=self._timeout)
-            except Exception as e:
-                # Milvus Lite 3 servers create the index, then cannot answer the
-                # AllocTimestamp call that pymilvus uses to wait for it: poll instead.
-                if not is_unimplemented(e):
-                    raise
-                await self._wait_index(client, spec.field)
-
-    async def _wait_index(self, client: Any, field: str) -> None:
-        for _ in range(600):
-            names = await client.list_indexes(self.name, timeout=self._timeout)
-            for n in names:
-                d = await client.describe_index(self.name, n, timeout=self._timeout)
-                if d.get("field_name") == field and str(d.get("state", "Finished")) in (
-                    "Finished",
-                    "IndexState.Finished",
-                    "3",
-                ):
-                    return
-            await asyncio.sleep(0.05)
-        raise BackendError(
-            f"index on {field} was not built in time",
-            operation="create_index",
-            collection=self.name,
-        )
+        return await collection.ensure(client, self.config, self._timeout)
 
     async def drop(self) -> None:
         """Drop the collection (all rows); the next operation recreates it."""
@@ -371,16 +227,6 @@ class AsyncMilvusStore:
 
     # --- writes -----------------------------------------------------------------------
 
-    def _row(self, r: Record) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            cfg.id_field: r.id,
-            cfg.text_field: r.text,
-            cfg.vector_field: r.vector,
-            cfg.doc_id_field: r.doc_id,
-            cfg.metadata_field: r.metadata,
-        }
-
     async def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
         """Insert or replace rows by id. Returns the ids written, in order.
 
@@ -401,45 +247,21 @@ class AsyncMilvusStore:
         valid, batches = await _off_loop(
             len(records) > 200, self._plan, records, limits, embed is None
         )
-        written: list[str] = []
-        pending: set[asyncio.Task[list[str]]] = set()
-        error: BaseException | None = None
-
-        async def drain(until: int) -> None:
-            nonlocal pending, error
-            while len(pending) > until:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task.exception() is not None:
-                        error = error or task.exception()
-                    else:
-                        written.extend(task.result())
-
-        try:
-            for batch in batches:
-                if embed is not None:
-                    batch = await self._embed(batch, embed, info.dim)
-                await drain(self.write_concurrency - 1)
-                if error is not None:
-                    break
-                pending.add(asyncio.ensure_future(self._write(batch)))
-            await drain(0)
-        except BaseException:
-            for task in pending:
-                task.cancel()
-            raise
-        if error is not None:
-            err = map_error(error, "upsert", self.name)
-            if isinstance(err, BackendError):
-                err.written_ids = list(written)
-                raise type(err)(
-                    err.detail,
-                    operation="upsert",
-                    collection=self.name,
-                    written_ids=written,
-                    code=err.code,
-                ) from error
-            raise err from error
+        prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
+        written, error = await run_pipeline(batches, prepare, self._write, self.write_concurrency)
+        if isinstance(error, BackendError):  # writes are mapped by _call already
+            raise type(error)(
+                error.detail,
+                operation="upsert",
+                collection=self.name,
+                written_ids=written,
+                code=error.code,
+            ) from error
+        if error is not None:  # the embedder failed (its own error, or InvalidInputError)
+            log.warning(
+                "upsert stopped by an embedding error after %d ids were written", len(written)
+            )
+            raise error
         threshold = self.config.auto_flush_rows
         if threshold is not None and not self.is_local and len(valid) >= threshold:
             await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
@@ -454,30 +276,13 @@ class AsyncMilvusStore:
             valid, limits.dim, self.config.batch_size, self.config.max_batch_bytes
         )
 
-    async def _embed(self, batch: list[Record], embed: EmbedFn, dim: int) -> list[Record]:
-        todo = [i for i, r in enumerate(batch) if r.vector is None]
-        if not todo:
-            return batch
-        vectors = await embed([batch[i].text for i in todo])
-        arr = np.asarray(vectors, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape != (len(todo), dim):
-            raise InvalidInputError(
-                f"the embedding function returned shape {arr.shape}, expected "
-                f"({len(todo)}, {dim}): does the embedder match the collection's dim?"
-            )
-        if not np.isfinite(arr).all():
-            raise InvalidInputError("the embedding function returned NaN or inf")
-        out = list(batch)
-        for j, i in enumerate(todo):
-            r = batch[i]
-            out[i] = Record(
-                id=r.id, text=r.text, vector=arr[j].tolist(), metadata=r.metadata, doc_id=r.doc_id
-            )
-        return out
+    async def _embed(self, batch: list[Record], *, embed: EmbedFn, dim: int) -> list[Record]:
+        texts = [r.text for r in batch if r.vector is None]
+        return rows.with_vectors(batch, await embed(texts), dim) if texts else batch
 
     async def _write(self, batch: list[Record]) -> list[str]:
-        rows = [self._row(r) for r in batch]
-        await self._call("upsert", lambda c: c.upsert(self.name, rows, timeout=self._timeout))
+        data = [rows.to_row(self.config, r) for r in batch]
+        await self._call("upsert", lambda c: c.upsert(self.name, data, timeout=self._timeout))
         return [r.id for r in batch]
 
     async def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
@@ -487,7 +292,7 @@ class AsyncMilvusStore:
         expr = self.compile_filter(filter) if filter is not None else None
         if filter is not None and expr is None:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
-        id_list = _check_ids(ids) if ids is not None else []
+        id_list = rows.check_ids(ids) if ids is not None else []
         await self.ensure_collection()
         total = 0
         for start in range(0, len(id_list), 1000):
@@ -504,35 +309,22 @@ class AsyncMilvusStore:
     # --- reads ------------------------------------------------------------------------
 
     def _output_fields(self, with_vectors: bool) -> list[str]:
-        cfg = self.config
-        out = [cfg.id_field, cfg.text_field, cfg.doc_id_field, cfg.metadata_field]
-        return [*out, cfg.vector_field] if with_vectors else out
-
-    def _record(self, entity: dict[str, Any]) -> Record:
-        cfg = self.config
-        vec = entity.get(cfg.vector_field)
-        return Record(
-            id=str(entity.get(cfg.id_field, "")),
-            text=str(entity.get(cfg.text_field) or ""),
-            vector=[float(x) for x in vec] if vec is not None else None,
-            metadata=dict(entity.get(cfg.metadata_field) or {}),
-            doc_id=str(entity.get(cfg.doc_id_field) or ""),
-        )
+        return rows.output_fields(self.config, with_vectors)
 
     async def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
         """Rows by id, in the order asked; ids not found are left out."""
-        id_list = _check_ids(ids)
+        id_list = rows.check_ids(ids)
         if not id_list:
             return []
         await self.ensure_collection()
         found: dict[str, Record] = {}
         for start in range(0, len(id_list), 1000):
             chunk = id_list[start : start + 1000]
-            rows = await self._read_rows(
+            found_rows = await self._read_rows(
                 "get", functools.partial(self._get_ids, chunk, with_vectors)
             )
-            for row in rows:
-                rec = self._record(row)
+            for row in found_rows:
+                rec = rows.to_record(self.config, row)
                 found[rec.id] = rec
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
@@ -544,7 +336,7 @@ class AsyncMilvusStore:
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
             raise ConfigError(f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW}")
         await self.ensure_collection()
-        rows = await self._read_rows(
+        result = await self._read_rows(
             "query",
             lambda c: c.query(
                 self.name,
@@ -555,13 +347,13 @@ class AsyncMilvusStore:
                 timeout=self._timeout,
             ),
         )
-        return [self._record(r) for r in rows]
+        return [rows.to_record(self.config, r) for r in result]
 
     async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if _empty_collection_error(e) and await self.count() == 0:
+            if rows.is_empty_collection_error(e) and await self.count() == 0:
                 return []
             raise
 
@@ -584,13 +376,13 @@ class AsyncMilvusStore:
         """Number of rows, or of rows matching ``filter``."""
         expr = self.compile_filter(filter)
         await self.ensure_collection()
-        rows = await self._call(
+        counted = await self._call(
             "count",
             lambda c: c.query(
                 self.name, filter=expr or "", output_fields=["count(*)"], timeout=self._timeout
             ),
         )
-        return int(rows[0]["count(*)"]) if rows else 0
+        return int(counted[0]["count(*)"]) if counted else 0
 
     async def search(
         self,
@@ -636,7 +428,7 @@ class AsyncMilvusStore:
         except BackendError as e:
             # Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN")
             # and vector reads on one never written to: an empty collection has no hits.
-            if _empty_collection_error(e) and await self.count() == 0:
+            if rows.is_empty_collection_error(e) and await self.count() == 0:
                 return []
             raise
 
@@ -663,7 +455,7 @@ class AsyncMilvusStore:
                 self._dense(vec, n_cand, expr, with_vectors),
                 self._sparse(str(text), n_cand, expr, with_vectors),
             )
-        return _weighted(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
+        return rows.weighted_hits(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
 
     def _check_query_vector(self, vector: Any) -> list[float] | None:
         if vector is None:
@@ -674,23 +466,15 @@ class AsyncMilvusStore:
         out: list[float] = arr.tolist()
         return out
 
-    def _hits(self, result: Any) -> list[tuple[dict[str, Any], float]]:
-        rows = result[0] if result else []
-        out = []
-        for h in rows:
-            entity = dict(h.get("entity") or {})
-            entity.setdefault(self.config.id_field, h.get("id"))
-            out.append((entity, float(h.get("distance", 0.0))))
-        return out
-
-    async def _dense(self, vec: Any, k: int, expr: str | None, with_vectors: bool) -> list[Hit]:
-        metric = self.config.metric
-        res = await self._call(
+    async def _leg(
+        self, field: str, data: Any, metric: str, k: int, expr: str | None, with_vectors: bool
+    ) -> Any:
+        return await self._call(
             "search",
             lambda c: c.search(
                 self.name,
-                data=[vec],
-                anns_field=self.config.vector_field,
+                data=[data],
+                anns_field=field,
                 limit=k,
                 filter=expr or "",
                 output_fields=self._output_fields(with_vectors),
@@ -698,65 +482,30 @@ class AsyncMilvusStore:
                 timeout=self._timeout,
             ),
         )
-        return [
-            Hit(
-                id=str(e[self.config.id_field]),
-                score=dense_score(metric, d),
-                distance=d,
-                record=self._record(e),
-                relevance=dense_relevance(metric, d),
-            )
-            for e, d in self._hits(res)
-        ]
+
+    async def _dense(self, vec: Any, k: int, expr: str | None, with_vectors: bool) -> list[Hit]:
+        cfg = self.config
+        res = await self._leg(cfg.vector_field, vec, cfg.metric, k, expr, with_vectors)
+        return rows.dense_hits(cfg, res)
 
     async def _sparse(self, text: str, k: int, expr: str | None, with_vectors: bool) -> list[Hit]:
-        res = await self._call(
-            "search",
-            lambda c: c.search(
-                self.name,
-                data=[text],
-                anns_field=self.config.sparse_field,
-                limit=k,
-                filter=expr or "",
-                output_fields=self._output_fields(with_vectors),
-                search_params={"metric_type": "BM25"},
-                timeout=self._timeout,
-            ),
-        )
-        pairs = self._hits(res)
-        # Backends disagree on the sign of BM25 distances; the score is the magnitude.
-        scores = [abs(d) for _, d in pairs]
-        rel = relative_relevance(scores)
-        return [
-            Hit(
-                id=str(e[self.config.id_field]),
-                score=s,
-                distance=d,
-                record=self._record(e),
-                relevance=r,
-            )
-            for (e, d), s, r in zip(pairs, scores, rel, strict=True)
-        ]
+        res = await self._leg(self.config.sparse_field, text, "BM25", k, expr, with_vectors)
+        return rows.sparse_hits(self.config, res)
 
     async def _hybrid_rrf(
         self, text: str, vec: Any, k: int, n_cand: int, expr: str | None, with_vectors: bool
     ) -> list[Hit]:
         cfg = self.config
+        legs = ((vec, cfg.vector_field, cfg.metric), (text, cfg.sparse_field, "BM25"))
         reqs = [
             AnnSearchRequest(
-                data=[vec],
-                anns_field=cfg.vector_field,
-                param={"metric_type": cfg.metric},
+                data=[data],
+                anns_field=f,
+                param={"metric_type": m},
                 limit=n_cand,
                 expr=expr or None,
-            ),
-            AnnSearchRequest(
-                data=[text],
-                anns_field=cfg.sparse_field,
-                param={"metric_type": "BM25"},
-                limit=n_cand,
-                expr=expr or None,
-            ),
+            )
+            for data, f, m in legs
         ]
         res = await self._call(
             "hybrid_search",
@@ -769,17 +518,7 @@ class AsyncMilvusStore:
                 timeout=self._timeout,
             ),
         )
-        top = rrf_max(2, cfg.rrf_k)
-        return [
-            Hit(
-                id=str(e[cfg.id_field]),
-                score=d,
-                distance=d,
-                record=self._record(e),
-                relevance=min(1.0, d / top),
-            )
-            for e, d in self._hits(res)
-        ]
+        return rows.rrf_hits(cfg, res)
 
     async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
         """Run many searches concurrently (at most ``read_concurrency`` in flight)."""
@@ -816,18 +555,8 @@ class AsyncMilvusStore:
         check_k(k)
         if not requests:
             return []
-        kk = rrf_k or self.config.rrf_k
         results = await self.search_many(requests)
-        by_id: dict[str, Hit] = {}
-        for hits in results:
-            for h in hits:
-                by_id.setdefault(h.id, h)
-        fused = rrf_fuse([[h.id for h in hits] for hits in results], k=kk)
-        top = rrf_max(len(results), kk)
-        return [
-            Hit(id=i, score=s, distance=s, record=by_id[i].record, relevance=min(1.0, s / top))
-            for i, s in fused[:k]
-        ]
+        return rows.fanout_hits(results, k, rrf_k or self.config.rrf_k)
 
     async def mmr_search(
         self,
@@ -857,33 +586,6 @@ class AsyncMilvusStore:
         return [hits[i] for i in chosen]
 
 
-def _empty_collection_error(e: BaseException) -> bool:
-    text = str(e)
-    return "Invalid sparse row" in text or "HasRawData" in text or "raw data" in text
-
-
 async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:
     """Run CPU work of a large call in a worker thread, a small one inline."""
     return await asyncio.to_thread(fn, *args) if big else fn(*args)
-
-
-def _check_ids(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str):
-        raise InvalidInputError("ids must be a list of str, not one str")
-    out = list(ids)
-    for i in out:
-        if not isinstance(i, str):
-            raise InvalidInputError(f"ids must be str, got {type(i).__name__}: {i!r}")
-    return out
-
-
-def _weighted(dense: list[Hit], sparse: list[Hit], alpha: float, k: int) -> list[Hit]:
-    by_id = {h.id: h for h in sparse}
-    by_id.update({h.id: h for h in dense})
-    fused = weighted_fuse(
-        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
-    )
-    return [
-        Hit(id=i, score=s, distance=s, record=by_id[i].record, relevance=min(1.0, s))
-        for i, s in fused[:k]
-    ]

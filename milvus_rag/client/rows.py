@@ -1,0 +1,149 @@
+"""Pure conversions between milvus-rag types and what pymilvus sends and returns.
+
+Records to row dicts, query/search results to :class:`Record` and :class:`Hit` (with the
+score and relevance each mode defines), id lists checked. No I/O.
+
+Example:
+    >>> from milvus_rag.client.config import CollectionConfig
+    >>> cfg = CollectionConfig(dim=2)
+    >>> to_record(cfg, {"id": "a", "text": "t", "metadata": {"k": 1}}).metadata
+    {'k': 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from milvus_rag.client.config import CollectionConfig
+from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.fusion import (
+    dense_relevance,
+    dense_score,
+    relative_relevance,
+    rrf_fuse,
+    rrf_max,
+    weighted_fuse,
+)
+from milvus_rag.client.records import Hit, Record
+
+
+def to_row(cfg: CollectionConfig, r: Record) -> dict[str, Any]:
+    return {
+        cfg.id_field: r.id,
+        cfg.text_field: r.text,
+        cfg.vector_field: r.vector,
+        cfg.doc_id_field: r.doc_id,
+        cfg.metadata_field: r.metadata,
+    }
+
+
+def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
+    out = [cfg.id_field, cfg.text_field, cfg.doc_id_field, cfg.metadata_field]
+    return [*out, cfg.vector_field] if with_vectors else out
+
+
+def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
+    vec = entity.get(cfg.vector_field)
+    return Record(
+        id=str(entity.get(cfg.id_field, "")),
+        text=str(entity.get(cfg.text_field) or ""),
+        vector=[float(x) for x in vec] if vec is not None else None,
+        metadata=dict(entity.get(cfg.metadata_field) or {}),
+        doc_id=str(entity.get(cfg.doc_id_field) or ""),
+    )
+
+
+def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]:
+    """``batch`` with the vectors an embedder returned for its records that had none."""
+    todo = [i for i, r in enumerate(batch) if r.vector is None]
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape != (len(todo), dim):
+        raise InvalidInputError(
+            f"the embedding function returned shape {arr.shape}, expected "
+            f"({len(todo)}, {dim}): does the embedder match the collection's dim?"
+        )
+    if not np.isfinite(arr).all():
+        raise InvalidInputError("the embedding function returned NaN or inf")
+    out = list(batch)
+    for j, i in enumerate(todo):
+        r = batch[i]
+        out[i] = Record(id=r.id, text=r.text, vector=arr[j], metadata=r.metadata, doc_id=r.doc_id)
+    return out
+
+
+def _pairs(cfg: CollectionConfig, result: Any) -> list[tuple[Record, float]]:
+    out = []
+    for h in result[0] if result else []:
+        entity = dict(h.get("entity") or {})
+        entity.setdefault(cfg.id_field, h.get("id"))
+        out.append((to_record(cfg, entity), float(h.get("distance", 0.0))))
+    return out
+
+
+def dense_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
+    """Dense results: score = similarity (or -L2), relevance per metric."""
+    m = cfg.metric
+    return [
+        Hit(r.id, dense_score(m, d), d, r, dense_relevance(m, d)) for r, d in _pairs(cfg, result)
+    ]
+
+
+def sparse_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
+    """BM25 results. Backends disagree on the sign of BM25 distances: the score is the
+    magnitude; relevance is the score over the best one in the list."""
+    pairs = _pairs(cfg, result)
+    scores = [abs(d) for _, d in pairs]
+    rel = relative_relevance(scores)
+    return [Hit(r.id, s, d, r, x) for (r, d), s, x in zip(pairs, scores, rel, strict=True)]
+
+
+def rrf_hits(cfg: CollectionConfig, result: Any, legs: int = 2) -> list[Hit]:
+    """Server-side RRF results: relevance is the fused score over its maximum."""
+    top = rrf_max(legs, cfg.rrf_k)
+    return [Hit(r.id, d, d, r, min(1.0, d / top)) for r, d in _pairs(cfg, result)]
+
+
+def weighted_hits(dense: list[Hit], sparse: list[Hit], alpha: float, k: int) -> list[Hit]:
+    """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``)."""
+    by_id = {h.id: h for h in sparse}
+    by_id.update({h.id: h for h in dense})
+    fused = weighted_fuse(
+        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
+    )
+    return [Hit(i, s, s, by_id[i].record, min(1.0, s)) for i, s in fused[:k]]
+
+
+def fanout_hits(results: Sequence[list[Hit]], k: int, rrf_k: int) -> list[Hit]:
+    """Client-side RRF over several result lists (one per query string)."""
+    by_id: dict[str, Hit] = {}
+    for hits in results:
+        for h in hits:
+            by_id.setdefault(h.id, h)
+    fused = rrf_fuse([[h.id for h in hits] for hits in results], k=rrf_k)
+    top = rrf_max(len(results), rrf_k)
+    return [Hit(i, s, s, by_id[i].record, min(1.0, s / top)) for i, s in fused[:k]]
+
+
+def check_ids(ids: Sequence[str]) -> list[str]:
+    if isinstance(ids, str):
+        raise InvalidInputError("ids must be a list of str, not one str")
+    out = list(ids)
+    for i in out:
+        if not isinstance(i, str):
+            raise InvalidInputError(f"ids must be str, got {type(i).__name__}: {i!r}")
+    return out
+
+
+def is_empty_collection_error(e: BaseException) -> bool:
+    """Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN") and
+    vector reads on one never written to ("HasRawData")."""
+    text = str(e)
+    return "Invalid sparse row" in text or "HasRawData" in text or "raw data" in text
+
+
+def is_missing_collection_error(e: BaseException) -> bool:
+    text = str(e).lower()
+    return "collection not found" in text or ("collection" in text and "does not exist" in text)
