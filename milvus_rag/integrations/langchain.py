@@ -22,33 +22,26 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fusion import rrf_max
 from milvus_rag.client.records import (
     Hit,
     Ranker,
-    Record,
     RetrievalMode,
     SearchRequest,
     check_alpha,
     check_k,
-    public_metadata,
 )
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 
 try:
-    from langchain_core.callbacks import (
-        AsyncCallbackManagerForRetrieverRun,
-        CallbackManagerForRetrieverRun,
-    )
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
-    from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
+    from langchain_core.vectorstores import VectorStore
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'milvus_rag.integrations.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
@@ -66,81 +59,16 @@ VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
 
 
-# --- Document <-> Record: pure ------------------------------------------------------------
-
-
-def doc_id_of(metadata: Mapping[str, Any] | None) -> str:
-    """The source-document id of a row: ``metadata["doc_id"]`` when it is a str, else ``""``."""
-    value = (metadata or {}).get("doc_id", "")
-    return value if isinstance(value, str) else ""
-
-
-def document_to_record(document: Document, id: str) -> Record:
-    """The row for ``document`` under ``id`` (no vector yet). Metadata is copied unchanged.
-
-    Example:
-        >>> document_to_record(Document(page_content="hi", metadata={"doc_id": "d"}), "a").doc_id
-        'd'
-    """
-    if not isinstance(document, Document):
-        raise InvalidInputError(f"expected a langchain Document, got {type(document).__name__}")
-    metadata = document.metadata
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise InvalidInputError(
-            f"document {id!r}: metadata must be a dict, got {type(metadata).__name__}"
-        )
-    return Record(
-        id=id, text=document.page_content, metadata=dict(metadata or {}), doc_id=doc_id_of(metadata)
-    )
-
-
-def record_to_document(record: Record) -> Document:
-    """The LangChain view of a row: framework-private metadata (``_milvus_rag``) left out.
-
-    The record itself is not modified, so the private data stays where it is.
-
-    Example:
-        >>> record_to_document(Record(id="a", text="hi", metadata={"_milvus_rag": {}})).metadata
-        {}
-    """
-    return Document(
-        id=record.id, page_content=record.text, metadata=public_metadata(record.metadata)
-    )
-
-
-def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None) -> list[str]:
-    """Ids for ``documents``: ``ids`` first, then ``Document.id``, else a new uuid4 string."""
-    if ids is not None:
-        if isinstance(ids, str):
-            raise InvalidInputError("ids must be a list of str, not one str")
-        ids = list(ids)
-        if len(ids) != len(documents):
-            raise InvalidInputError(
-                f"got {len(ids)} ids for {len(documents)} documents: pass one id per document"
-            )
-    out: list[str] = []
-    for i, doc in enumerate(documents):
-        given = ids[i] if ids is not None else None
-        chosen = given if given is not None else getattr(doc, "id", None)
-        if chosen is None or chosen == "":
-            chosen = str(uuid.uuid4())
-        if not isinstance(chosen, str):
-            raise InvalidInputError(
-                f"document {i}: id must be a str, got {type(chosen).__name__}: {chosen!r}"
-            )
-        out.append(chosen)
-    return out
-
-
-def _combine_filter(filter: Any, expr: str | None) -> Any:
-    if expr is None:
-        return filter
-    if not isinstance(expr, str):
-        raise ConfigError(f"expr must be a raw Milvus expression string, got {type(expr).__name__}")
-    if filter is not None:
-        raise ConfigError("pass either filter= or expr=, not both")
-    return expr
-
+from milvus_rag.integrations._langchain_docs import (  # noqa: E402
+    _combine_filter,
+    doc_id_of,
+    document_to_record,
+    record_to_document,
+    resolve_ids,
+)
+from milvus_rag.integrations._langchain_retriever import (  # noqa: E402
+    MilvusVectorStoreRetriever,
+)
 
 # --- the store ---------------------------------------------------------------------------
 
@@ -448,28 +376,10 @@ class MilvusVectorStore(VectorStore):
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
     def fanout_search(
-        self,
-        queries: Sequence[str],
-        k: int = 4,
-        *,
-        fetch_k: int = 20,
-        filter: Any = None,
-        expr: str | None = None,
-        retrieval_mode: RetrievalMode | str | None = None,
-        rrf_k: int | None = None,
+        self, queries: Sequence[str], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Search every query string concurrently and fuse by RRF; see the async variant."""
-        return run_sync(
-            self.afanout_search(
-                queries,
-                k,
-                fetch_k=fetch_k,
-                filter=filter,
-                expr=expr,
-                retrieval_mode=retrieval_mode,
-                rrf_k=rrf_k,
-            )
-        )
+        """Search every query string concurrently and fuse by RRF; see :meth:`afanout_search`."""
+        return run_sync(self.afanout_search(queries, k, **kwargs))
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -664,35 +574,3 @@ class MilvusVectorStore(VectorStore):
         """
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return MilvusVectorStoreRetriever(vectorstore=self, tags=tags, **kwargs)
-
-
-class MilvusVectorStoreRetriever(VectorStoreRetriever):
-    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
-
-    Example:
-        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
-        ... # doctest: +SKIP
-    """
-
-    allowed_search_types: ClassVar[tuple[str, ...]] = (
-        "similarity",
-        "similarity_score_threshold",
-        "mmr",
-        "hybrid",
-    )
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return self.vectorstore.similarity_search(query, **kwargs_)
-        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return await self.vectorstore.asimilarity_search(query, **kwargs_)
-        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
