@@ -47,7 +47,7 @@ def free_port() -> int:
 class LiteServer:
     """A Milvus Lite 3 server process on 127.0.0.1, from its own virtual environment."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, nice: int = 0) -> None:
         if not LITE3_PYTHON.exists():
             raise RuntimeError(
                 f"{LITE3_PYTHON} is missing: run `make install` (it builds .venv-lite3 with "
@@ -55,6 +55,7 @@ class LiteServer:
             )
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.nice = nice
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"lite3-{self.port}.log"
 

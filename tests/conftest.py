@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -47,23 +48,43 @@ def collection_name() -> str:
     return new_name()
 
 
-@pytest.fixture
-def make_store(backend: Backend) -> Iterator[Callable[..., MilvusStore]]:
-    """Factory of sync stores on this backend; each gets a fresh collection by default."""
-    made: list[MilvusStore] = []
+S = TypeVar("S")
 
-    def factory(**kwargs: Any) -> MilvusStore:
-        kwargs.setdefault("collection_name", new_name())
-        store = MilvusStore(backend.uri, token=backend.token or None, **kwargs)
+
+@contextmanager
+def store_factory(
+    build: Callable[..., S], cleanup: Callable[[S], None], prefix: str = "t"
+) -> Iterator[Callable[..., S]]:
+    """A factory of stores with fresh collection names; every store made is cleaned up."""
+    made: list[S] = []
+
+    def factory(**kwargs: Any) -> S:
+        kwargs.setdefault("collection_name", new_name(prefix))
+        store = build(**kwargs)
         made.append(store)
         return store
 
-    yield factory
-    for store in made:
-        try:
-            store.drop()
-        finally:
-            store.close()
+    try:
+        yield factory
+    finally:
+        for store in made:
+            cleanup(store)
+
+
+def drop_and_close(store: Any) -> None:
+    try:
+        store.drop()
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def make_store(backend: Backend) -> Iterator[Callable[..., MilvusStore]]:
+    """Factory of sync stores on this backend; each gets a fresh collection by default."""
+    with store_factory(
+        lambda **kw: MilvusStore(backend.uri, token=backend.token or None, **kw), drop_and_close
+    ) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from milvus_rag.integrations.langchain import (
 from milvus_rag.retrievers.langchain import FanOutRetriever, HybridRetriever
 from tests.backends import Backend, run_python
 from tests.cases.filters import FILTER_CASES, FILTER_ROWS, FilterCase
-from tests.conftest import new_name
+from tests.conftest import drop_and_close, new_name, store_factory
 from tests.fakes import FakeLangChainEmbeddings
 
 DIM = 32
@@ -90,21 +90,13 @@ def _docs() -> list[Document]:
 @pytest.fixture
 def make_lc(backend: Backend) -> Iterator[Callable[..., MilvusVectorStore]]:
     """Factory of LangChain stores with fresh collections, dropped afterwards."""
-    made: list[MilvusVectorStore] = []
 
-    def factory(**kwargs: Any) -> MilvusVectorStore:
-        kwargs.setdefault("collection_name", new_name("lc"))
+    def build(**kwargs: Any) -> MilvusVectorStore:
         kwargs.setdefault("embedding", _emb())
-        store = MilvusVectorStore(uri=backend.uri, token=backend.token or None, **kwargs)
-        made.append(store)
-        return store
+        return MilvusVectorStore(uri=backend.uri, token=backend.token or None, **kwargs)
 
-    yield factory
-    for store in made:
-        try:
-            store.drop()
-        finally:
-            store.close()
+    with store_factory(build, drop_and_close, prefix="lc") as factory:
+        yield factory
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from milvus_rag.integrations.llama_index import MilvusVectorStore
 from tests.backends import Backend
-from tests.conftest import new_name
+from tests.conftest import new_name, store_factory
 from tests.fakes import FakeLlamaIndexEmbedding
 
 DIM = 16
@@ -35,14 +35,10 @@ def drop_and_close(store: MilvusVectorStore) -> None:
 @pytest.fixture
 def make_li_store(backend: Backend) -> Iterator[Callable[..., MilvusVectorStore]]:
     """Factory of LlamaIndex stores on this backend; fresh collections, dropped afterwards."""
-    made: list[MilvusVectorStore] = []
 
-    def factory(**kwargs: Any) -> MilvusVectorStore:
+    def build(**kwargs: Any) -> MilvusVectorStore:
         kwargs.setdefault("dim", DIM)
-        store = open_store(backend, **kwargs)
-        made.append(store)
-        return store
+        return open_store(backend, **kwargs)
 
-    yield factory
-    for store in made:
-        drop_and_close(store)
+    with store_factory(build, drop_and_close, prefix="li") as factory:
+        yield factory
