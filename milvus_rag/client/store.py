@@ -102,6 +102,16 @@ class AsyncMilvusStore:
     def write_concurrency(self) -> int:
         return self.config.write_concurrency or (1 if self.connection.is_local else 2)
 
+    def set_dim(self, dim: int) -> None:
+        """Give a store opened without ``dim`` its embedding dimension (before first use)."""
+        if self.config.dim == dim:
+            return
+        if self.config.dim is not None:
+            raise ConfigError(
+                f"collection {self.name!r} is configured with dim {self.config.dim}, not {dim}"
+            )
+        self.config = self.config.with_dim(dim)
+
     def compile_filter(self, filter: Any) -> str | None:
         """The Milvus expression for ``filter`` on this backend (validated, no I/O)."""
         return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
@@ -237,6 +247,10 @@ class AsyncMilvusStore:
         records = list(records)
         if not records:
             return []
+        if self.config.dim is None and not await self.exists():
+            first = next((r.vector for r in records if r.vector is not None), None)
+            if first is not None:  # a new collection takes the dim of the rows
+                self.set_dim(len(first))
         info = await self.ensure_collection()
         limits = Limits(
             dim=info.dim,

@@ -122,6 +122,9 @@ class MilvusStore:
     def name(self) -> str:
         return self.aio.name
 
+    def set_dim(self, dim: int) -> None:
+        self.aio.set_dim(dim)
+
     def compile_filter(self, filter: Any) -> str | None:
         return self.aio.compile_filter(filter)
 

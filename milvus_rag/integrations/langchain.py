@@ -168,7 +168,7 @@ class MilvusVectorStore(VectorStore):
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             dim = len(await self.embedding.aembed_query(_DIM_PROBE))
         if self.store.config.dim is None:
-            self.store.config = self.store.config.with_dim(int(dim))
+            self.store.set_dim(int(dim))
 
     def _filter(self, filter: Any, expr: str | None) -> Any:
         """The filter of a call, validated (compiled) before any embedding or I/O."""

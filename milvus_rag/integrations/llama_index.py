@@ -178,7 +178,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             if vec is None:
                 return  # the core raises its own "no dim" error
             dim = len(vec)
-        self._store.config = cfg.with_dim(dim)
+        self._store.set_dim(dim)
         self.dim = dim
 
     @staticmethod

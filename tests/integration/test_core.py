@@ -282,3 +282,11 @@ def test_dim_taken_from_existing_collection_survives_drop(make_store) -> None:
     assert reopened.count() == 2
     reopened.drop()
     assert reopened.upsert(records(1)) == ["r0"]  # recreated with the dim it learned
+
+
+def test_new_collection_takes_dim_from_rows(make_store) -> None:
+    store = make_store()  # no dim: the first upsert's vectors give it
+    assert store.upsert(records(3)) == ["r0", "r1", "r2"]
+    assert store.ensure_collection().dim == DIM
+    with pytest.raises(ConfigError, match="dim"):
+        store.set_dim(DIM + 1)
