@@ -1,23 +1,42 @@
-"""The ``milvus-rag`` command. For now: ``demo`` (ingest the project's docs, answer questions).
+"""The ``milvus-rag`` command: ingest files, search, evaluate, manage collections, serve MCP.
 
-milvus-rag demo [--uri ./milvus_rag.db] [--collection milvus_rag_demo]
+    milvus-rag ingest docs/ notes.md paper.pdf
+    milvus-rag search "how do I connect to a cluster?" --mode hybrid --k 5 --filter '{"page": 1}'
+    milvus-rag eval ../data/scifact
+    milvus-rag collections list | describe NAME | drop NAME [--yes]
+    milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000]
+    milvus-rag demo
+
+Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
+``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
+no token and ``milvus_rag``. Errors print one line on stderr and exit with status 1
+(``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import inspect
+import json
 import os
 import sys
 import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from milvus_rag.client.errors import MilvusRAGError
-from milvus_rag.client.records import Record
+from milvus_rag.client.errors import ConfigError, MilvusRAGError
+from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URI = "./milvus_rag.db"
+DEFAULT_COLLECTION = "milvus_rag"
+DEMO_COLLECTION = "milvus_rag_demo"
+MODES = ("dense", "sparse", "hybrid")
 QUESTIONS = (
     "How do I connect to a Milvus server or cluster?",
     "What happens to filters that the embedded engine cannot express?",
@@ -25,80 +44,462 @@ QUESTIONS = (
 )
 
 
-def chunk_markdown(text: str, max_chars: int = 800) -> list[str]:
-    """Paragraph-packed chunks of at most about ``max_chars`` characters."""
-    chunks: list[str] = []
-    cur = ""
-    for para in (p.strip() for p in text.split("\n\n")):
-        if not para:
-            continue
-        if cur and len(cur) + len(para) > max_chars:
-            chunks.append(cur)
-            cur = ""
-        cur = f"{cur}\n\n{para}" if cur else para
-    if cur:
-        chunks.append(cur)
-    return chunks
+class UsageError(MilvusRAGError):
+    """A mistake on the command line (exit status 2)."""
 
 
-def demo_corpus() -> list[tuple[str, str, str]]:
-    """(id, text, source) for the Markdown files shipped with the project."""
-    files = sorted(p for p in ROOT.glob("*.md") if p.is_file())
-    out = []
-    for path in files:
-        for chunk in chunk_markdown(path.read_text(encoding="utf-8")):
-            cid = hashlib.sha256(f"{path.name}\0{chunk}".encode()).hexdigest()[:32]
-            out.append((cid, chunk, path.name))
-    return out
+# --------------------------------------------------------------------------- helpers
 
 
-async def run_demo(uri: str, collection: str, k: int) -> None:
+def make_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Encoder:
+    """The embedder the commands use (tests replace this function with a fake)."""
     from milvus_rag.embeddings import SentenceTransformerEncoder
 
-    encoder = SentenceTransformerEncoder()
-    await encoder.aload()
-    corpus = demo_corpus()
-    if not corpus:
-        raise MilvusRAGError(f"no Markdown files to ingest in {ROOT}")
-    store = AsyncMilvusStore(uri, collection_name=collection, dim=encoder.dim)
+    return SentenceTransformerEncoder(model, device=device)
+
+
+async def load_encoder(model: str, device: str | None) -> Encoder:
+    encoder = make_encoder(model, device)
+    aload = getattr(encoder, "aload", None)
     try:
-        t = time.perf_counter()
-        records = [Record(id=i, text=t_, metadata={"source": s}) for i, t_, s in corpus]
-        await store.upsert(records, embed=encoder.aencode_documents)
-        print(
-            f"ingested {len(records)} chunks from {len({s for *_, s in corpus})} files "
-            f"into {uri} [{collection}] in {time.perf_counter() - t:.1f} s "
-            f"(content-hash ids: running again changes nothing)\n"
+        if aload is not None:
+            await aload()
+        _ = encoder.dim
+    except ImportError as e:
+        raise ConfigError(f"{e}") from None
+    except (OSError, ValueError, RuntimeError) as e:
+        if isinstance(e, MilvusRAGError):
+            raise
+        raise ConfigError(f"cannot load the embedding model {model!r}: {e}") from None
+    return encoder
+
+
+def resolve_settings(args: argparse.Namespace, default_collection: str) -> tuple[str, str, str]:
+    """(uri, token, collection) from flags, then the environment, then defaults."""
+    uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
+    token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
+    collection = args.collection or os.environ.get("MILVUS_COLLECTION") or default_collection
+    return uri, token, collection
+
+
+def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilvusStore:
+    uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    return AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=dim)
+
+
+async def require_collection(store: AsyncMilvusStore) -> None:
+    if not await store.exists():
+        names = await store.list_collections()
+        known = ", ".join(sorted(names)) or "none"
+        raise UsageError(
+            f"collection {store.name!r} does not exist at {store.connection.uri} "
+            f"(collections there: {known}); run 'milvus-rag ingest' first or pass --collection"
         )
-        for q in QUESTIONS:
-            vec = await encoder.aencode_query(q)
-            print(f"Q: {q}")
-            for mode in ("dense", "sparse", "hybrid"):
-                hits = await store.search(text=q, vector=vec, k=k, mode=mode)
-                print(f"  {mode:>6}:")
-                for h in hits:
-                    snippet = " ".join(h.record.text.split())[:90]
-                    print(f"    {h.relevance:.2f} [{h.record.metadata.get('source')}] {snippet}")
-            print()
+
+
+def snippet(text: str, width: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "score": hit.score,
+        "relevance": hit.relevance,
+        "text": hit.record.text,
+        "doc_id": hit.record.doc_id,
+        "metadata": hit.record.metadata,
+    }
+
+
+def format_hits(hits: Sequence[Hit]) -> str:
+    if not hits:
+        return "no results"
+    lines = []
+    for rank, h in enumerate(hits, 1):
+        meta = h.record.metadata
+        where = str(meta.get("source", h.record.doc_id or h.id))
+        if "page" in meta:
+            where += f" p.{meta['page']}"
+        lines.append(f"{rank:>2}. {h.relevance:.3f}  [{where}]  {snippet(h.record.text)}")
+    return "\n".join(lines)
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def cmd_ingest(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest import discover_files, ingest_files
+
+    discover_files(args.paths)  # fail on a bad path before loading the model
+    encoder = await load_encoder(args.model, args.device)
+    store = open_store(args, dim=encoder.dim)
+    try:
+        stats = await ingest_files(
+            store,
+            args.paths,
+            encoder.aencode_documents,
+            chunk_size=args.chunk_size,
+            chunk_overlap=args.chunk_overlap,
+            progress=False if args.no_progress else None,
+        )
+    finally:
+        await store.aclose()
+    print(f"{store.connection.uri} [{store.name}]: {stats.summary()}")
+    return 0
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest import parse_filter
+
+    filt = parse_filter(args.filter)
+    if not args.query.strip():
+        raise UsageError("the query is empty")
+    store = open_store(args)
+    try:
+        store.compile_filter(filt)  # report a bad filter before loading anything
+        await require_collection(store)
+        vector = None
+        if args.mode != "sparse":
+            encoder = await load_encoder(args.model, args.device)
+            vector = await encoder.aencode_query(args.query)
+        hits = await store.search(
+            text=args.query, vector=vector, k=args.k, mode=args.mode, filter=filt
+        )
+    finally:
+        await store.aclose()
+    if args.json:
+        print(json.dumps([hit_to_dict(h) for h in hits], ensure_ascii=False, indent=2))
+    else:
+        print(format_hits(hits))
+    return 0
+
+
+async def cmd_collections(args: argparse.Namespace) -> int:
+    action = args.action or "list"
+    if action == "list":
+        store = open_store(args)
+        try:
+            names = sorted(await store.list_collections())
+        finally:
+            await store.aclose()
+        if args.json:
+            print(json.dumps(names))
+        else:
+            print("\n".join(names) if names else "no collections")
+        return 0
+    if args.name:
+        args.collection = args.name
+    store = open_store(args)
+    try:
+        await require_collection(store)
+        if action == "describe":
+            info = await store.describe()
+            if args.json:
+                print(json.dumps(info, indent=2, default=str))
+            else:
+                print("\n".join(f"{k}: {v}" for k, v in info.items()))
+            return 0
+        # drop
+        count = await store.count()
+        if not args.yes and not confirm(
+            f"drop collection {store.name!r} ({count} rows) at {store.connection.uri}?"
+        ):
+            print("not dropped (pass --yes to skip the question)", file=sys.stderr)
+            return 1
+        await store.drop()
+        print(f"dropped {store.name!r} ({count} rows)")
+        return 0
     finally:
         await store.aclose()
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    if not Path(args.data_dir).is_dir():
+        raise UsageError(f"no such folder: {args.data_dir!r}")
+    try:
+        from milvus_rag import evaluation
+    except ImportError as e:
+        raise ConfigError(f"the evaluation module is not available: {e}") from None
+    uri, token, collection = resolve_settings(args, "milvus_rag_eval")
+    kwargs: dict[str, Any] = {
+        "uri": uri,
+        "token": token or None,
+        "collection_name": collection,
+        "encoder": make_encoder(args.model, args.device),
+        "reuse": args.reuse,
+        "keep": args.keep,
+    }
+    if args.k is not None:
+        kwargs["k"] = args.k
+    rows = evaluation.run_eval(args.data_dir, list(args.modes), **kwargs)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(evaluation.format_table(rows))
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from milvus_rag.integrations.mcp import serve
+
+    uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    serve(
+        uri=uri,
+        token=token or None,
+        collection=collection,
+        model=args.model,
+        device=args.device,
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def demo_files() -> list[Path]:
+    """The Markdown shipped with the project: *.md and docs/**/*.md of a source checkout."""
+    files = sorted(p for p in ROOT.glob("*.md") if p.is_file())
+    docs = ROOT / "docs"
+    if docs.is_dir():
+        files += sorted(p for p in docs.rglob("*.md") if p.is_file())
+    return files
+
+
+def docstring_corpus() -> list[tuple[str, str]]:
+    """(source, text) of the package's module docstrings: the corpus of an installed wheel."""
+    import importlib
+    import pkgutil
+
+    import milvus_rag
+
+    out: list[tuple[str, str]] = []
+    for mod in pkgutil.walk_packages(milvus_rag.__path__, "milvus_rag."):
+        try:
+            module = importlib.import_module(mod.name)
+        except ImportError:
+            continue
+        doc = inspect.getdoc(module)
+        if doc:
+            out.append((mod.name, doc))
+    return out
+
+
+def demo_records() -> list[Record]:
+    from milvus_rag.ingest import chunk_id, file_doc_id, file_records
+
+    records: list[Record] = []
+    files = demo_files()
+    if files:
+        for path in files:
+            data = path.read_bytes()
+            records += file_records(
+                path.name, path.name, data, [(None, data.decode("utf-8", errors="replace"))]
+            )
+        return records
+    for source, text in docstring_corpus():
+        data = text.encode()
+        records += [
+            Record(
+                id=chunk_id(source, text),
+                text=text,
+                metadata={"source": source},
+                doc_id=file_doc_id(data),
+            )
+        ]
+    return records
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest import delete_stale
+
+    uri, token, collection = resolve_settings(args, DEMO_COLLECTION)
+    if not args.collection:
+        collection = DEMO_COLLECTION  # never write the demo into the user's collection
+    records = demo_records()
+    if not records:
+        raise MilvusRAGError(f"no documents to ingest in {ROOT}")
+    encoder = await load_encoder(args.model, args.device)
+    store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=encoder.dim)
+    try:
+        t = time.perf_counter()
+        existing = (
+            {r.id for r in await store.get([r.id for r in records])}
+            if await store.exists()
+            else set()
+        )
+        todo = [r for r in records if r.id not in existing]
+        if todo:
+            await store.upsert(todo, embed=encoder.aencode_documents)
+        await delete_stale(store, {str(r.metadata["source"]): r.doc_id for r in records})
+        sources = {r.metadata.get("source") for r in records}
+        print(
+            f"ingested {len(records)} chunks from {len(sources)} documents into {store.connection.uri} "
+            f"[{collection}] in {time.perf_counter() - t:.1f} s: {len(todo)} written, "
+            f"{len(records) - len(todo)} unchanged (content-hash ids: running again changes nothing)\n"
+        )
+        for q in QUESTIONS:
+            vec = await encoder.aencode_query(q)
+            print(f"Q: {q}")
+            for mode in MODES:
+                label = {"dense": "dense", "sparse": "BM25", "hybrid": "hybrid"}[mode]
+                hits = await store.search(text=q, vector=vec, k=args.k, mode=mode)
+                print(f"  {label}:")
+                for h in hits:
+                    print(
+                        f"    {h.relevance:.2f} [{h.record.metadata.get('source')}] {snippet(h.record.text)}"
+                    )
+            print()
+    finally:
+        await store.aclose()
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("connection")
+    g.add_argument(
+        "--uri",
+        default=None,
+        help=f"Milvus Lite file or server URL (env MILVUS_URI; default {DEFAULT_URI})",
+    )
+    g.add_argument(
+        "--token",
+        default=None,
+        help="server token, 'user:password' or an API key (env MILVUS_TOKEN)",
+    )
+    g.add_argument(
+        "--collection",
+        default=None,
+        help=f"collection name (env MILVUS_COLLECTION; default {DEFAULT_COLLECTION})",
+    )
+    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    model = argparse.ArgumentParser(add_help=False)
+    m = model.add_argument_group("embeddings")
+    m.add_argument(
+        "--model",
+        default=os.environ.get("MILVUS_RAG_MODEL", DEFAULT_MODEL),
+        help="sentence-transformers model name or path (env MILVUS_RAG_MODEL; default %(default)s)",
+    )
+    m.add_argument("--device", default=None, help="cpu, cuda, mps... (default: best available)")
+
+    parser = argparse.ArgumentParser(
+        prog="milvus-rag",
+        description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        parents=[common, model],
+        help="chunk, embed and store text, Markdown and PDF files",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
+    p.add_argument(
+        "--chunk-size", type=int, default=1000, help="characters per chunk (default %(default)s)"
+    )
+    p.add_argument(
+        "--chunk-overlap", type=int, default=150, help="characters of overlap (default %(default)s)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", parents=[common, model], help="search the collection")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="default %(default)s")
+    p.add_argument("--k", type=int, default=5, help="number of hits (default %(default)s)")
+    p.add_argument(
+        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
+    )
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
+
+    p = sub.add_parser(
+        "eval", parents=[common, model], help="nDCG@10, recall and MRR on a BEIR-format folder"
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
+    )
+    p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
+    p.add_argument("--reuse", action="store_true", help="reuse an already ingested collection")
+    p.add_argument("--keep", action="store_true", help="keep the collection afterwards")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("collections", parents=[common], help="list, describe or drop collections")
+    p.add_argument("action", nargs="?", choices=("list", "describe", "drop"), default="list")
+    p.add_argument("name", nargs="?", default=None, help="collection (default: --collection)")
+    p.add_argument("--yes", "-y", action="store_true", help="drop without asking")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("mcp", parents=[common, model], help="run the MCP server")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP host (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default %(default)s)")
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common, model],
+        help="ingest the project's docs and compare dense, BM25 and hybrid",
+    )
+    p.add_argument("--k", type=int, default=3)
+    return parser
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+    "collections": cmd_collections,
+    "demo": cmd_demo,
+}
+
+
+def quiet_libraries() -> None:
+    """No third-party noise on stderr: the pkg_resources warning of milvus-lite 2.5,
+    transformers' weight-loading bars."""
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="milvus-rag", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="ingest the project's docs and answer a few questions")
-    demo.add_argument("--uri", default=os.environ.get("MILVUS_URI", "./milvus_rag.db"))
-    demo.add_argument("--collection", default="milvus_rag_demo")
-    demo.add_argument("--k", type=int, default=3)
+    quiet_libraries()
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "demo":
-            asyncio.run(run_demo(args.uri, args.collection, args.k))
-    except MilvusRAGError as e:
-        print(f"milvus-rag: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        if args.command == "eval":
+            return cmd_eval(args)
+        if args.command == "mcp":
+            return cmd_mcp(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("milvus-rag: interrupted", file=sys.stderr)
+        return 130
+    except (MilvusRAGError, OSError, ImportError) as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"milvus-rag: error: {message}", file=sys.stderr)
+        return 2 if isinstance(e, UsageError) else 1
 
 
 if __name__ == "__main__":

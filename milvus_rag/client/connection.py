@@ -235,11 +235,9 @@ class ClientPool:
             if loop is current:
                 await _quiet_close(client)
             elif not loop.is_closed() and loop.is_running():
-                fut = asyncio.run_coroutine_threadsafe(_quiet_close(client), loop)
-                try:
-                    await asyncio.wrap_future(fut) if current else fut.result(10)
-                except Exception:
-                    log.debug("closing a client on another loop failed", exc_info=True)
+                # Scheduled, not awaited: that loop may be the one blocked in a sync call
+                # waiting for this close (MilvusStore.close() inside Jupyter's loop).
+                asyncio.run_coroutine_threadsafe(_quiet_close(client), loop)
         if lite:
             if current is not None:
                 await asyncio.to_thread(_lite_release, self.conn.uri)

@@ -300,7 +300,10 @@ class AsyncMilvusStore:
         return [r.id for r in batch]
 
     async def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
-        """Delete rows by id and/or filter. Returns the count Milvus reports."""
+        """Delete the rows whose id is in ``ids`` or that match ``filter`` (either).
+
+        Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
+        """
         if ids is None and filter is None:
             raise ConfigError("delete needs ids= or filter= (use drop() to remove everything)")
         expr = self.compile_filter(filter) if filter is not None else None
@@ -308,16 +311,16 @@ class AsyncMilvusStore:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
         id_list = rows.check_ids(ids) if ids is not None else []
         await self.ensure_collection()
-        total = 0
-        for start in range(0, len(id_list), 1000):
-            chunk = id_list[start : start + 1000]
-            res = await self._call("delete", functools.partial(self._delete_ids, chunk))
-            total += int(res.get("delete_count", len(chunk)) if isinstance(res, dict) else 0)
+        exprs = [
+            ids_expr(id_list[i : i + 1000], self._fields, dialect=self._pool.dialect)
+            for i in range(0, len(id_list), 1000)
+        ]
         if expr is not None:
-            res = await self._call(
-                "delete", lambda c: c.delete(self.name, filter=expr, timeout=self._timeout)
-            )
-            total += int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
+            exprs.append(expr)
+        total = 0
+        for e in exprs:
+            total += await self._count_expr(e)
+            await self._call("delete", functools.partial(self._delete_expr, e))
         return total
 
     # --- reads ------------------------------------------------------------------------
@@ -379,17 +382,16 @@ class AsyncMilvusStore:
             timeout=self._timeout,
         )
 
-    async def _delete_ids(self, ids: list[str], client: Any) -> Any:
-        return await client.delete(
-            self.name,
-            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
-            timeout=self._timeout,
-        )
-
     async def count(self, filter: Any = None) -> int:
         """Number of rows, or of rows matching ``filter``."""
         expr = self.compile_filter(filter)
         await self.ensure_collection()
+        return await self._count_expr(expr)
+
+    async def _delete_expr(self, expr: str, client: Any) -> Any:
+        return await client.delete(self.name, filter=expr, timeout=self._timeout)
+
+    async def _count_expr(self, expr: str | None) -> int:
         counted = await self._call(
             "count",
             lambda c: c.query(

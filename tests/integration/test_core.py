@@ -74,9 +74,9 @@ def test_crud_roundtrip(make_store) -> None:
     assert store.count() == 30
     assert store.get(["r5"])[0].metadata == {"new": True}
     assert store.count({"tag": "t0"}) == 10
-    store.delete(ids=["r0", "r1"])
+    assert store.delete(ids=["r0", "r1", "missing"]) == 2
     assert store.count() == 28
-    store.delete(filter={"doc_id": "d2"})
+    assert store.delete(filter={"doc_id": "d2"}) == 10
     assert store.count() == 18
     assert {r.id for r in store.query({"doc_id": "d1"})} == {f"r{i}" for i in range(10, 20)}
     with pytest.raises(ConfigError):
@@ -290,3 +290,26 @@ def test_new_collection_takes_dim_from_rows(make_store) -> None:
     assert store.ensure_collection().dim == DIM
     with pytest.raises(ConfigError, match="dim"):
         store.set_dim(DIM + 1)
+
+
+def test_sync_close_inside_a_running_loop_after_async_use(backend: Backend) -> None:
+    """Jupyter: one store used async and sync from the same running loop, then closed sync."""
+
+    async def main() -> int:
+        store = MilvusStore(
+            backend.uri, token=backend.token or None, collection_name=new_name(), dim=DIM
+        )
+        await store.aio.upsert(records(3))  # a client bound to this loop
+        n = store.count()  # and one on the background loop
+        store.drop()
+        store.close()  # must not wait on this (blocked) loop
+        return n
+
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == 3
+
+
+def test_pymilvus_import_accepts_a_file_in_milvus_uri(tmp_db: str) -> None:
+    code = "import milvus_rag, pymilvus; print('ok')"
+    env_code = f"import os; os.environ['MILVUS_URI'] = {tmp_db!r}; " + code
+    r = run_python(env_code)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]

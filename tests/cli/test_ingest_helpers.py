@@ -1,0 +1,128 @@
+"""Pure helpers of the ``milvus-rag`` command: file discovery, chunking, ids, filter parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from milvus_rag import ConfigError
+from milvus_rag.ingest import (
+    chunk_id,
+    chunk_text,
+    discover_files,
+    file_doc_id,
+    file_records,
+    parse_filter,
+    read_pages,
+)
+
+
+def make_pdf(path: Path, pages: list[str]) -> None:
+    """A minimal valid PDF with one line of Helvetica text per page (no PDF writer needed)."""
+    objects: list[bytes] = []
+    n = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
+    font_obj = 3 + 2 * n
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font_obj} 0 R >> >> >>".encode()
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    path.write_bytes(bytes(out))
+
+
+def test_discover_files_walks_folders_skips_hidden_and_unsupported(tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / ".hidden").mkdir()
+    for name in ("d/a.md", "d/sub/b.txt", "d/c.PDF", "d/.hidden/x.md", "d/.y.md", "d/z.py"):
+        (tmp_path / name).write_text("x")
+    files = discover_files([tmp_path / "d", tmp_path / "d" / "a.md"])
+    names = [p.relative_to(tmp_path / "d").as_posix() for p in files]
+    assert names == ["a.md", "c.PDF", "sub/b.txt"]  # sorted, deduplicated
+
+
+def test_discover_files_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file or folder"):
+        discover_files([tmp_path / "missing.md"])
+    (tmp_path / "code.py").write_text("x")
+    with pytest.raises(ConfigError, match="unsupported file type"):
+        discover_files([tmp_path / "code.py"])
+    assert discover_files([tmp_path]) == []
+
+
+def test_chunk_ids_are_content_hashes() -> None:
+    assert chunk_id("/a.md", "hello") == chunk_id("/a.md", "hello")
+    assert chunk_id("/a.md", "hello") != chunk_id("/b.md", "hello")
+    assert chunk_id("/a.md", "hello") != chunk_id("/a.md", "hello!")
+    assert len(chunk_id("/a.md", "x")) == 32
+    assert file_doc_id(b"abc") == file_doc_id(b"abc") != file_doc_id(b"abd")
+
+
+def test_chunk_text_respects_size_and_prefers_headings() -> None:
+    text = (
+        "# Title\n\nintro paragraph.\n\n## Part one\n\n" + "word " * 300 + "\n\n## Part two\n\nend."
+    )
+    chunks = chunk_text(text, chunk_size=400, chunk_overlap=50)
+    assert all(len(c) <= 400 for c in chunks)
+    assert chunks[0].startswith("# Title")
+    assert any(c.startswith("## Part two") for c in chunks)
+    assert chunk_text("   \n\n ") == []
+    with pytest.raises(ConfigError):
+        chunk_text("x", chunk_size=10, chunk_overlap=10)
+
+
+def test_file_records_metadata_and_stable_ids(tmp_path: Path) -> None:
+    data = b"alpha paragraph.\n\nbeta paragraph.\n\nalpha paragraph."
+    pages = [(None, data.decode())]
+    recs = file_records("docs/a.md", "/abs/docs/a.md", data, pages, chunk_size=20, chunk_overlap=0)
+    again = file_records("docs/a.md", "/abs/docs/a.md", data, pages, chunk_size=20, chunk_overlap=0)
+    assert [r.id for r in recs] == [r.id for r in again]
+    assert [r.text for r in recs] == ["alpha paragraph.", "beta paragraph."]  # duplicate kept once
+    assert [r.metadata for r in recs] == [
+        {"source": "docs/a.md", "chunk_index": 0},
+        {"source": "docs/a.md", "chunk_index": 1},
+    ]
+    assert {r.doc_id for r in recs} == {file_doc_id(data)}
+    assert all(r.vector is None for r in recs)
+
+
+def test_read_pages_pdf_and_text(tmp_path: Path) -> None:
+    pdf = tmp_path / "paper.pdf"
+    make_pdf(pdf, ["Milvus stores vectors", "BM25 ranks keywords"])
+    data, pages = read_pages(pdf)
+    assert data.startswith(b"%PDF")
+    assert [p for p, _ in pages] == [1, 2]
+    assert "Milvus stores vectors" in pages[0][1]
+    recs = file_records("paper.pdf", str(pdf), data, pages)
+    assert [r.metadata["page"] for r in recs] == [1, 2]
+    txt = tmp_path / "a.txt"
+    txt.write_text("héllo", encoding="utf-8")
+    assert read_pages(txt)[1] == [(None, "héllo")]
+
+
+def test_parse_filter() -> None:
+    assert parse_filter(None) is None
+    assert parse_filter("  ") is None
+    assert parse_filter('{"year": {"$gte": 2020}}') == {"year": {"$gte": 2020}}
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        parse_filter("{bad")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        parse_filter("[1, 2]")
