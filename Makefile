@@ -25,7 +25,7 @@ SOAK_ARGS ?=
 # Tests find the lite-3 server interpreter here (default: .venv-lite3/bin/python).
 export MILVUS_RAG_LITE3_PYTHON ?= $(abspath $(LITE3_VENV))/bin/python
 
-.PHONY: help install demo test test-fast lint format bench soak clean
+.PHONY: help install demo test test-fast lint format bench bench-scale soak clean
 
 help:
 	@echo "make install    create $(VENV) (package + extras + dev tools) and $(LITE3_VENV)"
@@ -35,6 +35,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make bench      quality and speed benchmarks on SciFact (DATA=$(DATA))"
+	@echo "make bench-scale  ingest/latency scaling to 1M synthetic rows"
 	@echo "make soak       long-running stability run"
 	@echo "make clean      remove venvs, caches and *.db files"
 
@@ -84,10 +85,17 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# Competitor venvs (.bench-venvs/) are made by benchmarks/competitors/setup.sh; without them
+# speed.py records "missing" for the competitor rows. Embeddings are cached under
+# benchmarks/results/cache/.
 bench: install
 	$(PY) benchmarks/quality.py --data $(DATA) $(BENCH_ARGS)
+	bash benchmarks/competitors/setup.sh
 	$(PY) benchmarks/speed.py --data $(DATA) $(BENCH_ARGS)
-	$(PY) benchmarks/core_speed.py --data $(DATA) $(BENCH_ARGS)
+	$(PY) benchmarks/core_speed.py
+
+bench-scale: install
+	$(PY) benchmarks/scaling.py --full $(BENCH_ARGS)
 
 soak: install
 	$(PY) benchmarks/soak.py $(SOAK_ARGS)

@@ -37,11 +37,23 @@ async def ensure(client: Any, cfg: CollectionConfig, timeout: float | None) -> C
         indexes[str(d.get("field_name", index_name))] = d
     info = parse_description(desc, indexes, cfg)
     check_compatible(cfg, info)
-    state = await client.get_load_state(name, timeout=timeout)
-    if "Loaded" not in str(state.get("state")):  # e.g. a reopened Milvus Lite file
+    state = str((await client.get_load_state(name, timeout=timeout)).get("state"))
+    if "Loaded" not in state and "Loading" not in state:  # a reopened file, a restarted server
         await create_indexes(client, cfg, timeout, skip=set(indexes))
         await client.load_collection(name, timeout=timeout)
+    await wait_loaded(client, name, timeout)
     return info
+
+
+async def wait_loaded(client: Any, name: str, timeout: float | None, wait: float = 120.0) -> None:
+    """Until the collection reports Loaded: a server still loading answers queries with
+    errors or, worse, with nothing."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while "Loaded" not in str((await client.get_load_state(name, timeout=timeout)).get("state")):
+        if loop.time() >= deadline:
+            raise BackendError(f"not loaded after {wait:g} s", operation="load", collection=name)
+        await asyncio.sleep(0.05)
 
 
 async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> None:
@@ -62,8 +74,8 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
                 timeout=timeout,
             )
         except Exception as e:
-            if await client.has_collection(cfg.name, timeout=timeout):
-                return  # created concurrently by another store
+            if await _appears(client, cfg.name, timeout):
+                return  # created concurrently by another client or process
             last = e
             if cfg.enable_bm25 and ("analyzer" in str(e).lower() or "english" in str(e)):
                 log.info("backend refused analyzer %s; trying the next", analyzer)
@@ -74,6 +86,18 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
         return
     assert last is not None
     raise last
+
+
+async def _appears(client: Any, name: str, timeout: float | None, wait: float = 5.0) -> bool:
+    """Whether ``name`` exists, or comes to exist within ``wait`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        if await client.has_collection(name, timeout=timeout):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 async def create_indexes(

@@ -155,7 +155,7 @@ class CollectionConfig:
     read_concurrency: int = 16
     hybrid_candidates: int = 100
     auto_flush_rows: int | None = 5000
-    rrf_k: int = 60
+    rrf_k: int = 20
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):

@@ -7,11 +7,12 @@ to the :mod:`milvus_rag.client.errors` tree, with a bounded retry for transient 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from pymilvus import AsyncMilvusClient
@@ -51,6 +52,30 @@ class _IndexWaitNoise(logging.Filter):
 
 
 logging.getLogger("pymilvus.decorators").addFilter(_IndexWaitNoise())
+
+
+# --- process-wide locks usable from any thread and event loop ---------------------------
+
+_named_locks: dict[tuple[object, ...], threading.Lock] = {}
+_named_guard = threading.Lock()
+
+
+@contextlib.asynccontextmanager
+async def process_lock(*key: object) -> AsyncIterator[None]:
+    """Hold the process-wide lock ``key`` without blocking the event loop.
+
+    Polls (every 2 ms) rather than waiting in a worker thread, so a cancelled waiter never
+    leaves the lock held. Used to serialise writes to one Milvus Lite file (single writer)
+    and collection creation across stores, threads and loops.
+    """
+    with _named_guard:
+        lock = _named_locks.setdefault(key, threading.Lock())
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(0.002)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # --- embedded Milvus Lite ------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -96,6 +97,9 @@ class Limits:
     id_max_length: int = 512
     text_max_length: int = 65535
     doc_id_max_length: int = 512
+    #: regex of what the backend cannot store or address in an id (Milvus Lite 2.5: ', NUL and
+    #: a carriage return not followed by a line feed)
+    id_forbidden: str = ""
 
 
 def _utf8_len(s: str) -> int:
@@ -176,6 +180,12 @@ def validate_records(
         if not isinstance(r, Record):
             raise InvalidInputError(f"record {i}: expected a Record, got {type(r).__name__}")
         rid = _check_str(r.id, "id", i, limits.id_max_length, allow_empty=False)
+        bad = re.search(limits.id_forbidden, rid) if limits.id_forbidden else None
+        if bad:
+            raise InvalidInputError(
+                f"record {i}: id {rid!r} contains {bad.group()!r}, which this backend (the "
+                "embedded Milvus Lite 2.5 engine) cannot store or address; use another id"
+            )
         if rid in seen:
             raise InvalidInputError(f"record {i}: duplicate id {rid!r} in one call")
         seen.add(rid)

@@ -147,3 +147,14 @@ def is_empty_collection_error(e: BaseException) -> bool:
 def is_missing_collection_error(e: BaseException) -> bool:
     text = str(e).lower()
     return "collection not found" in text or ("collection" in text and "does not exist" in text)
+
+
+def is_released_collection_error(e: BaseException) -> bool:
+    """The collection exists but is not loaded (e.g. a restarted server): reload it."""
+    text = str(e).lower()
+    return (
+        "state 'released'" in text
+        or "state 'loading'" in text
+        or ("not loaded" in text and "collection" in text)
+        or getattr(e, "code", None) == 101
+    )

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import weakref
@@ -24,9 +25,9 @@ from pymilvus import AnnSearchRequest, RRFRanker
 
 from milvus_rag.client import collection, rows
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
-from milvus_rag.client.connection import ClientPool, with_retries
+from milvus_rag.client.connection import ClientPool, process_lock, with_retries
 from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
-from milvus_rag.client.filters import FieldNames, compile_filter, ids_expr
+from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
 from milvus_rag.client.fusion import mmr_select
 from milvus_rag.client.pipeline import run_pipeline
 from milvus_rag.client.records import (
@@ -138,7 +139,9 @@ class AsyncMilvusStore:
         except BackendError as e:
             # Dropped behind our back (another process or client): forget the cached schema,
             # recreate or re-check the collection, and try once more.
-            if operation == "ensure_collection" or not rows.is_missing_collection_error(e):
+            if operation == "ensure_collection" or not (
+                rows.is_missing_collection_error(e) or rows.is_released_collection_error(e)
+            ):
                 raise
             SCHEMA_CACHE.invalidate(self.connection.key, self.name)
             await self.ensure_collection()
@@ -170,7 +173,8 @@ class AsyncMilvusStore:
             async with self._per_loop(self._ensure_locks, asyncio.Lock):
                 info = SCHEMA_CACHE.get(self.connection.key, self.name)
                 if info is None:
-                    info = await self._call("ensure_collection", self._ensure)
+                    async with process_lock("ensure", self.connection.key, self.name):
+                        info = await self._call("ensure_collection", self._ensure)
                     SCHEMA_CACHE.put(self.connection.key, info)
         check_compatible(self.config, info)
         if self.config.dim is None:  # remember it: a later drop() must be able to recreate
@@ -257,6 +261,7 @@ class AsyncMilvusStore:
             id_max_length=info.id_max_length,
             text_max_length=info.text_max_length,
             doc_id_max_length=info.id_max_length,
+            id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
         )
         valid, batches = await _off_loop(
             len(records) > 200, self._plan, records, limits, embed is None
@@ -296,8 +301,17 @@ class AsyncMilvusStore:
 
     async def _write(self, batch: list[Record]) -> list[str]:
         data = [rows.to_row(self.config, r) for r in batch]
-        await self._call("upsert", lambda c: c.upsert(self.name, data, timeout=self._timeout))
+        async with self._write_lock():
+            await self._call("upsert", lambda c: c.upsert(self.name, data, timeout=self._timeout))
         return [r.id for r in batch]
+
+    def _write_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Milvus Lite is single-writer per file: serialise writes of every store, thread and
+        loop of this process on one file (concurrent upserts of the same ids there left
+        count() too high). Servers take concurrent writes."""
+        if self.is_local:
+            return process_lock("write", self.connection.uri)
+        return contextlib.nullcontext()
 
     async def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
         """Delete the rows whose id is in ``ids`` or that match ``filter`` (either).
@@ -320,7 +334,8 @@ class AsyncMilvusStore:
         total = 0
         for e in exprs:
             total += await self._count_expr(e)
-            await self._call("delete", functools.partial(self._delete_expr, e))
+            async with self._write_lock():
+                await self._call("delete", functools.partial(self._delete_expr, e))
         return total
 
     # --- reads ------------------------------------------------------------------------
@@ -460,17 +475,17 @@ class AsyncMilvusStore:
         alpha: float | None,
         with_vectors: bool,
     ) -> list[Hit]:
-        async with self._read_sem():
-            if m is RetrievalMode.DENSE:
-                return await self._dense(vec, k, expr, with_vectors)
-            if m is RetrievalMode.SPARSE:
-                return await self._sparse(str(text), k, expr, with_vectors)
-            if rk == "rrf":
-                return await self._hybrid_rrf(str(text), vec, k, n_cand, expr, with_vectors)
-            legs = await asyncio.gather(
-                self._dense(vec, n_cand, expr, with_vectors),
-                self._sparse(str(text), n_cand, expr, with_vectors),
-            )
+        # each backend request takes its own read_concurrency slot (see _leg)
+        if m is RetrievalMode.DENSE:
+            return await self._dense(vec, k, expr, with_vectors)
+        if m is RetrievalMode.SPARSE:
+            return await self._sparse(str(text), k, expr, with_vectors)
+        if rk == "rrf":
+            return await self._hybrid_rrf(str(text), vec, k, n_cand, expr, with_vectors)
+        legs = await asyncio.gather(
+            self._dense(vec, n_cand, expr, with_vectors),
+            self._sparse(str(text), n_cand, expr, with_vectors),
+        )
         return rows.weighted_hits(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
 
     def _check_query_vector(self, vector: Any) -> list[float] | None:
@@ -483,6 +498,12 @@ class AsyncMilvusStore:
         return out
 
     async def _leg(
+        self, field: str, data: Any, metric: str, k: int, expr: str | None, with_vectors: bool
+    ) -> Any:
+        async with self._read_sem():
+            return await self._call_search(field, data, metric, k, expr, with_vectors)
+
+    async def _call_search(
         self, field: str, data: Any, metric: str, k: int, expr: str | None, with_vectors: bool
     ) -> Any:
         return await self._call(
@@ -523,7 +544,13 @@ class AsyncMilvusStore:
             )
             for data, f, m in legs
         ]
-        res = await self._call(
+        async with self._read_sem():
+            res = await self._hybrid_call(reqs, k, with_vectors)
+        return rows.rrf_hits(cfg, res)
+
+    async def _hybrid_call(self, reqs: list[AnnSearchRequest], k: int, with_vectors: bool) -> Any:
+        cfg = self.config
+        return await self._call(
             "hybrid_search",
             lambda c: c.hybrid_search(
                 self.name,
@@ -534,7 +561,6 @@ class AsyncMilvusStore:
                 timeout=self._timeout,
             ),
         )
-        return rows.rrf_hits(cfg, res)
 
     async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
         """Run many searches concurrently (at most ``read_concurrency`` in flight)."""

@@ -1,0 +1,496 @@
+"""Speed on SciFact with all-MiniLM-L6-v2 on Milvus Lite 2.5, as ratios measured in one run.
+
+(a) end-to-end ingest (embedding included): pipelined ``upsert(records,
+    embed=encoder.aencode_documents)`` vs embed everything, then ``upsert`` the vectors;
+(b) store-only ingest of precomputed vectors: ``AsyncMilvusStore.upsert`` vs raw pymilvus
+    ``AsyncMilvusClient.insert`` (and ``.upsert``, the store's semantics) with the same batches
+    and batches in flight, the raw side building its row dicts from the same numpy vectors
+    inside the timing (target >= 0.95x);
+(c) the judged SciFact queries at concurrency 1, 16, 64, dense and hybrid RRF, with
+    precomputed query vectors: QPS, p50, p95 of ``AsyncMilvusStore.search`` vs raw
+    ``search`` / ``hybrid_search`` with the same parameters (target >= 0.9x); plus the
+    end-to-end query (``aencode_query`` + ``search``) that (d) compares against;
+(d) langchain-milvus 0.4 and llama-index-vector-stores-milvus 1.2, each from its own venv
+    under ``.bench-venvs/`` (``benchmarks/competitors/setup.sh`` makes them), same model and
+    backend, run as subprocesses (``benchmarks/competitors/driver.py``); a mode one cannot
+    run is recorded with its error text.
+
+Rounds alternate ours and raw; medians are reported. Results: benchmarks/results/speed.md, .png
+
+    python benchmarks/speed.py --data ../shared/data/scifact
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import _common as c
+import numpy as np
+from pymilvus import AnnSearchRequest, AsyncMilvusClient, RRFRanker
+
+from milvus_rag import AsyncMilvusStore, Record
+from milvus_rag.client.records import plan_batches
+
+COMPETITORS = {
+    "langchain-milvus 0.4": "langchain",
+    "llama-index-vector-stores-milvus 1.2": "llamaindex",
+}
+VENVS = c.ROOT / ".bench-venvs"
+COMPETITOR_NOTE = (
+    "Competitor rows run in their own processes right after milvus-rag's runs, not in"
+    "terleaved with them, so CPU contention on a shared machine moves them more than "
+    "the in-process ratios above. langchain-milvus 0.4 with default settings fails on"
+    " Milvus Lite (`invalid index type: AUTOINDEX, local mode only support SPARSE_INV"
+    "ERTED_INDEX SPARSE_WAND`); its rows use explicit `index_params` (dense FLAT/COSI"
+    "NE, sparse SPARSE_INVERTED_INDEX). It also declares `milvus-lite>=3.1`: milvus-l"
+    "ite 2.5.1 is installed over it so that all three run on the same Milvus Lite 2.5"
+    " engine.\n"
+)
+
+
+def _records(ds: Any, docs: np.ndarray | None) -> list[Record]:
+    ids = list(ds.corpus)
+    if docs is None:
+        return [Record(id=d, text=ds.corpus[d]) for d in ids]
+    return [Record(id=d, text=ds.corpus[d], vector=docs[i]) for i, d in enumerate(ids)]
+
+
+async def ingest_e2e(uri: str, ds: Any, enc: Any, rounds: int, n_docs: int) -> list[dict[str, Any]]:
+    """(a): pipelined vs embed-then-insert, both through the store, fresh collections."""
+    pipe, seq = [], []
+    ids = list(ds.corpus)[: n_docs or None]
+    sub = dataclasses.replace(ds, corpus={d: ds.corpus[d] for d in ids})
+    for r in range(rounds):
+        for kind in ("pipelined", "sequential") if r % 2 == 0 else ("sequential", "pipelined"):
+            store = AsyncMilvusStore(uri, collection_name=f"e2e_{kind}", dim=enc.dim)
+            await store.drop()
+            await store.ensure_collection()
+            t = time.perf_counter()
+            if kind == "pipelined":
+                await store.upsert(_records(sub, None), embed=enc.aencode_documents)
+            else:
+                vecs = await enc.aencode_documents(list(sub.corpus.values()))
+                await store.upsert(_records(sub, vecs))
+            sec = time.perf_counter() - t
+            (pipe if kind == "pipelined" else seq).append(sec)
+            print(f"  (a) {kind}: {sec:.1f} s")
+            await store.drop()
+            await store.aclose()
+    p, s = statistics.median(pipe), statistics.median(seq)
+    n = len(sub.corpus)
+    return [
+        {
+            "part": "a",
+            "what": f"end-to-end ingest (embed + write) of {n} docs, docs/s",
+            "ours": n / p,
+            "baseline": n / s,
+            "baseline is": "embed all, then upsert",
+            "ratio": s / p,
+        }
+    ]
+
+
+async def ingest_store(uri: str, ds: Any, docs: np.ndarray, rounds: int) -> list[dict[str, Any]]:
+    """(b): store upsert of precomputed vectors vs raw insert, same batches."""
+    dim = docs.shape[1]
+    store = AsyncMilvusStore(uri, collection_name="b_core", dim=dim)
+    await store.drop()
+    info = await store.ensure_collection()
+    cfg = store.config
+    recs = _records(ds, docs)
+    batches = plan_batches(recs, info.dim, cfg.batch_size, cfg.max_batch_bytes)
+
+    def raw_rows(b: list[Record]) -> list[dict[str, Any]]:
+        # what a raw user does with the encoder's numpy output: build the row dicts (timed)
+        return [
+            {
+                "id": r.id,
+                "text": r.text,
+                "dense": np.asarray(r.vector).tolist(),
+                "doc_id": "",
+                "metadata": {},
+            }
+            for r in b
+        ]
+
+    raw = AsyncMilvusClient(uri=uri)
+    in_flight = store.write_concurrency
+    times: dict[str, list[float]] = {"store": [], "insert": [], "upsert": []}
+
+    async def raw_run(op: str, i: int) -> float:
+        name = f"b_raw_{op}_{i}"
+        twin = AsyncMilvusStore(uri, collection_name=name, dim=dim)
+        await twin.drop()
+        await twin.ensure_collection()  # same schema and indexes
+        await twin.aclose()
+        sem = asyncio.Semaphore(in_flight)
+        fn = raw.insert if op == "insert" else raw.upsert
+
+        async def put(b: list[Record]) -> None:
+            async with sem:
+                await fn(name, raw_rows(b))
+
+        t = time.perf_counter()
+        await asyncio.gather(*(put(b) for b in batches))
+        sec = time.perf_counter() - t
+        await raw.drop_collection(name)
+        return sec
+
+    for i in range(rounds):
+        order = ["store", "insert", "upsert"]
+        for who in order[i % 3 :] + order[: i % 3]:  # rotate the order between rounds
+            if who == "store":
+                await store.drop()
+                await store.ensure_collection()
+                t = time.perf_counter()
+                await store.upsert(recs)
+                times["store"].append(time.perf_counter() - t)
+            else:
+                times[who].append(await raw_run(who, i))
+        print(f"  (b) round {i}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+    await store.drop()
+    await store.aclose()
+    await raw.close()
+    n = len(recs)
+    co = statistics.median(times["store"])
+    return [
+        {
+            "part": "b",
+            "what": f"store-only ingest, rows/s ({len(batches)} batches, {in_flight} in flight)",
+            "ours": n / co,
+            "baseline": n / statistics.median(times[op]),
+            "baseline is": f"raw AsyncMilvusClient.{op}",
+            "ratio": statistics.median(times[op]) / co,
+        }
+        for op in ("insert", "upsert")
+    ]
+
+
+async def queries(
+    uri: str,
+    ds: Any,
+    docs: np.ndarray,
+    qvecs: dict[str, np.ndarray],
+    enc: Any,
+    concurrencies: list[int],
+    rounds: int,
+    k: int,
+) -> list[dict[str, Any]]:
+    """(c): store search vs raw search/hybrid_search at each concurrency; plus end to end."""
+    dim = docs.shape[1]
+    store = AsyncMilvusStore(uri, collection_name="c_search", dim=dim, read_concurrency=256)
+    await store.drop()
+    await store.upsert(_records(ds, docs))
+    cfg = store.config
+    raw = AsyncMilvusClient(uri=uri)
+    texts = list(ds.queries.values())
+    vecs = [qvecs[t] for t in texts]
+    vlists = [v.tolist() for v in vecs]
+    fields = ["id", "text", "doc_id", "metadata"]
+    cand = cfg.hybrid_candidates
+
+    def ours(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        return [
+            lambda v=v, q=q: store.search(text=q, vector=v, k=k, mode=mode)
+            for v, q in zip(vecs, texts, strict=True)
+        ]
+
+    def ours_e2e(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        async def one(q: str) -> Any:
+            v = await enc.aencode_query(q)
+            return await store.search(text=q, vector=v, k=k, mode=mode)
+
+        return [lambda q=q: one(q) for q in texts]
+
+    def raw_fns(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        if mode == "dense":
+            return [
+                lambda v=v: raw.search(
+                    store.name,
+                    data=[v],
+                    anns_field="dense",
+                    limit=k,
+                    output_fields=fields,
+                    search_params={"metric_type": "COSINE"},
+                )
+                for v in vlists
+            ]
+
+        def hyb(v: list[float], q: str) -> Awaitable[Any]:
+            reqs = [
+                AnnSearchRequest([v], "dense", {"metric_type": "COSINE"}, cand),
+                AnnSearchRequest([q], "sparse", {"metric_type": "BM25"}, cand),
+            ]
+            return raw.hybrid_search(
+                store.name, reqs, RRFRanker(cfg.rrf_k), limit=k, output_fields=fields
+            )
+
+        return [lambda v=v, q=q: hyb(v, q) for v, q in zip(vlists, texts, strict=True)]
+
+    # warm both paths
+    await c.run_concurrent(ours("hybrid")[:20], 4)
+    await c.run_concurrent(raw_fns("hybrid")[:20], 4)
+    out: list[dict[str, Any]] = []
+    for mode in ("dense", "hybrid"):
+        for conc in concurrencies:
+            res: dict[str, list[tuple[float, list[float]]]] = {"ours": [], "raw": []}
+            for r in range(rounds):
+                order = ("ours", "raw") if r % 2 == 0 else ("raw", "ours")
+                for who in order:
+                    fns = ours(mode) if who == "ours" else raw_fns(mode)
+                    res[who].append(await c.run_concurrent(fns, conc))
+            row: dict[str, Any] = {"mode": mode, "concurrency": conc}
+            for who in ("ours", "raw"):
+                walls = [w for w, _ in res[who]]
+                lat = [x for _, ls in res[who] for x in ls]
+                row[f"{who} QPS"] = len(texts) / statistics.median(walls)
+                row[f"{who} p50 ms"] = 1000 * c.pct(lat, 50)
+                row[f"{who} p95 ms"] = 1000 * c.pct(lat, 95)
+            row["QPS ratio"] = row["ours QPS"] / row["raw QPS"]
+            out.append(row)
+            print(
+                f"  (c) {mode} c={conc}: ours {row['ours QPS']:.0f} QPS, raw {row['raw QPS']:.0f}"
+            )
+    # end to end (query embedding included): what (d) compares against
+    for mode in ("dense", "hybrid"):
+        for conc in concurrencies:
+            walls, lat = [], []
+            for _ in range(rounds):
+                enc.cache_clear()
+                w, ls = await c.run_concurrent(ours_e2e(mode), conc)
+                walls.append(w)
+                lat += ls
+            out.append(
+                {
+                    "mode": f"{mode} + embed",
+                    "concurrency": conc,
+                    "ours QPS": len(texts) / statistics.median(walls),
+                    "ours p50 ms": 1000 * c.pct(lat, 50),
+                    "ours p95 ms": 1000 * c.pct(lat, 95),
+                }
+            )
+            print(f"  (c) {mode}+embed c={conc}: {out[-1]['ours QPS']:.0f} QPS")
+    await store.drop()
+    await store.aclose()
+    await raw.close()
+    return out
+
+
+def competitors(args: argparse.Namespace, tmp: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ds = c.load(args.data)
+    docs, _, _ = c.dataset_vectors(ds, c.get_encoder())
+    vectors_path = Path(tmp) / "corpus_vectors.npy"
+    np.save(vectors_path, docs)
+    driver = c.ROOT / "benchmarks" / "competitors" / "driver.py"
+    for label, venv in COMPETITORS.items():
+        py = VENVS / venv / "bin" / "python"
+        if not py.exists():
+            rows.append(
+                {"library": label, "error": f"{py} missing: run benchmarks/competitors/setup.sh"}
+            )
+            continue
+        out = Path(tmp) / f"{venv}.json"
+        cmd = [
+            str(py),
+            str(driver),
+            "--lib",
+            venv,
+            "--data",
+            str(args.data),
+            "--uri",
+            str(Path(tmp) / f"{venv}.db"),
+            "--out",
+            str(out),
+            "--e2e-docs",
+            str(args.e2e_docs),
+            "--vectors",
+            str(vectors_path),
+            "--concurrency",
+            *map(str, args.concurrency),
+        ]
+        print(f"  (d) {label}: {' '.join(cmd[1:3])} ...")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH="")
+        try:
+            p = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=args.competitor_timeout, env=env
+            )
+        except subprocess.TimeoutExpired:
+            rows.append({"library": label, "error": f"timed out after {args.competitor_timeout} s"})
+            continue
+        if out.exists():
+            data = json.loads(out.read_text())
+            data["library"] = label
+            rows.append(data)
+        else:
+            tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+            rows.append({"library": label, "error": " / ".join(tail) or f"exit {p.returncode}"})
+    return rows
+
+
+def plot(qrows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, mode in zip(axes, ("dense", "hybrid"), strict=True):
+        rows = [r for r in qrows if r["mode"] == mode]
+        e2e = [r for r in qrows if r["mode"] == f"{mode} + embed"]
+        xs = [r["concurrency"] for r in rows]
+        ax.plot(xs, [r["ours QPS"] for r in rows], marker="o", label="milvus-rag store")
+        ax.plot(xs, [r["raw QPS"] for r in rows], marker="s", label="raw AsyncMilvusClient")
+        ax.plot(
+            [r["concurrency"] for r in e2e],
+            [r["ours QPS"] for r in e2e],
+            marker="^",
+            label="milvus-rag + query embedding",
+        )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrency")
+        ax.set_ylabel("QPS")
+        ax.set_title(f"SciFact queries, {mode}, Milvus Lite 2.5")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path.relative_to(c.ROOT)}")
+
+
+async def main_async(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
+    ds = c.load(args.data)
+    enc = c.get_encoder()
+    docs, qvecs, _ = c.dataset_vectors(ds, enc)
+    await enc.aencode_documents(["warm up"])
+    uri = str(Path(tmp) / "speed.db")
+    out: dict[str, Any] = {"ingest": [], "queries": []}
+    if "a" in args.parts:
+        out["ingest"] += await ingest_e2e(uri, ds, enc, args.e2e_rounds, args.e2e_docs)
+    if "b" in args.parts:
+        out["ingest"] += await ingest_store(uri, ds, docs, args.rounds)
+    if "c" in args.parts:
+        out["queries"] = await queries(
+            uri, ds, docs, qvecs, enc, args.concurrency, args.rounds, args.k
+        )
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(c.DEFAULT_DATA))
+    p.add_argument("--parts", default="abcd", help="subset of a, b, c, d")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--e2e-rounds", type=int, default=1)
+    p.add_argument(
+        "--e2e-docs",
+        type=int,
+        default=1000,
+        help="docs in the end-to-end ingest runs (a, d); 0: the whole corpus",
+    )
+    p.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--competitor-timeout", type=int, default=900)
+    args = p.parse_args()
+    tmp = tempfile.mkdtemp(prefix="mrag_speed_")
+    res = asyncio.run(main_async(args, tmp))
+    comp = competitors(args, tmp) if "d" in args.parts else []
+    saved = c.RESULTS / "speed.json"
+    if saved.exists():  # a partial run (--parts) keeps the other parts of the last run
+        old = json.loads(saved.read_text())
+        kept = [r for r in old.get("ingest", []) if r["part"] not in args.parts]
+        res["ingest"] = sorted(kept + res["ingest"], key=lambda r: r["part"])
+        if "c" not in args.parts:
+            res["queries"] = old.get("queries", [])
+        if "d" not in args.parts:
+            comp = old.get("competitors", [])
+    ing_cols = ["part", "what", "ours", "baseline", "baseline is", "ratio"]
+    q_cols = [
+        "mode",
+        "concurrency",
+        "ours QPS",
+        "raw QPS",
+        "QPS ratio",
+        "ours p50 ms",
+        "raw p50 ms",
+        "ours p95 ms",
+        "raw p95 ms",
+    ]
+    parts = [
+        "## Speed (SciFact, all-MiniLM-L6-v2 on CPU, Milvus Lite 2.5 file)\n",
+        f"`python benchmarks/speed.py --data DIR`, {os.cpu_count()} CPU cores. Ratios are ours / "
+        "baseline measured in the same run (for times: baseline time / our time), so > 1 "
+        "means milvus-rag is faster. Targets: (b) >= 0.95x, (c) >= 0.9x.\n",
+        c.cuda_note() + "\n",
+    ]
+    if res["ingest"]:
+        parts += ["### Ingest\n", c.md_table(res["ingest"], ing_cols) + "\n"]
+    if res["queries"] and "c" in args.parts:
+        plot(res["queries"], c.RESULTS / "speed.png")
+    if res["queries"]:
+        parts += [
+            "### Queries (300 judged SciFact queries, k=10, hybrid = RRF, 100 candidates per leg)\n",
+            "Rows `+ embed` include query embedding with MiniLM (micro-batched), no raw baseline.\n",
+            c.md_table(res["queries"], q_cols) + "\n",
+            "![speed](speed.png)\n",
+        ]
+    if comp:
+        parts += ["### Against langchain-milvus and llama-index-vector-stores-milvus\n"]
+        parts += [comparison_table(comp, res) + "\n"]
+        parts += [COMPETITOR_NOTE]
+    c.write_section(c.RESULTS / "speed.md", "\n".join(parts))
+    (c.RESULTS / "speed.json").write_text(json.dumps({**res, "competitors": comp}, indent=1))
+    c.render_benchmarks_md()
+
+
+def comparison_table(comp: list[dict[str, Any]], res: dict[str, Any]) -> str:
+    ours_ingest = next((r["ours"] for r in res["ingest"] if r["part"] == "a"), None)
+    ours_q = {
+        (r["mode"], r["concurrency"]): r["ours QPS"]
+        for r in res["queries"]
+        if "+ embed" in r["mode"]
+    }
+    lines = [
+        "| library | what | theirs | milvus-rag | milvus-rag / theirs | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in comp:
+        lib = row["library"]
+        if "error" in row:
+            lines.append(f"| {lib} | all | | | | {row['error']} |")
+            continue
+        ing = row.get("ingest_docs_per_s")
+        if ing:
+            ratio = f"{ours_ingest / ing:.2f}x" if ours_ingest else ""
+            mine = f"{ours_ingest:.0f}" if ours_ingest else ""
+            lines.append(f"| {lib} | end-to-end ingest, docs/s | {ing:.0f} | {mine} | {ratio} | |")
+        elif row.get("ingest_error"):
+            lines.append(f"| {lib} | end-to-end ingest | | | | {row['ingest_error']} |")
+        for q in row.get("queries", []):
+            key = (f"{q['mode']} + embed", q["concurrency"])
+            what = f"{q['mode']} QPS at concurrency {q['concurrency']} (query embedding included)"
+            if "error" in q:
+                lines.append(f"| {lib} | {what} | | | | {q['error'][:200]} |")
+                continue
+            mine = ours_q.get(key)
+            ratio = f"{mine / q['qps']:.2f}x" if mine else ""
+            lines.append(
+                f"| {lib} | {what} | {q['qps']:.0f} | {f'{mine:.0f}' if mine else ''} | {ratio} | "
+                f"p50 {q['p50_ms']:.0f} ms, p95 {q['p95_ms']:.0f} ms |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
