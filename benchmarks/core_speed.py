@@ -31,6 +31,8 @@ from pymilvus import AnnSearchRequest, AsyncMilvusClient, RRFRanker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import run_concurrent  # the script's folder is on sys.path
+
 from milvus_rag import AsyncMilvusStore, Record
 from milvus_rag.client.records import plan_batches
 from tests.backends import LiteServer
@@ -83,18 +85,7 @@ def make_rows(n: int, dim: int, seed: int = 0) -> list[Record]:
 async def timed_concurrent(
     fns: list[Callable[[], Awaitable[Any]]], concurrency: int
 ) -> tuple[float, list[float]]:
-    sem = asyncio.Semaphore(concurrency)
-    lat: list[float] = []
-
-    async def one(fn: Callable[[], Awaitable[Any]]) -> None:
-        async with sem:
-            t = time.perf_counter()
-            await fn()
-            lat.append(time.perf_counter() - t)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(f) for f in fns))
-    return time.perf_counter() - t0, lat
+    return await run_concurrent(fns, concurrency)
 
 
 async def bench_backend(

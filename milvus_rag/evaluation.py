@@ -491,16 +491,7 @@ async def arun_eval(
 def run_eval(
     data_dir: str | Path,
     modes: Sequence[str | ModeSpec] = ("dense", "sparse", "hybrid"),
-    *,
-    uri: str | None = None,
-    token: str | None = None,
-    collection_name: str = "milvus_rag_eval",
-    encoder: Any = None,
-    reuse: bool = False,
-    keep: bool = False,
-    k: int = 100,
-    candidates: int | None = None,
-    **store_options: Any,
+    **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Evaluate a BEIR folder end to end: load, ingest (unless ``reuse`` finds the same
     number of rows already there), run every judged query concurrently in each mode.
@@ -512,22 +503,13 @@ def run_eval(
     collection is dropped afterwards unless ``keep``. Returns one dict per mode with
     ``mode``, nDCG@10, Recall@10, Recall@100, MRR@10, ``queries``, ``seconds``,
     ``ingest_seconds``; see :func:`format_table`.
+
+    Keyword arguments are those of :func:`arun_eval`. Runs on milvus-rag's background loop,
+    so it also works where an event loop is already running (Jupyter).
     """
-    return asyncio.run(
-        arun_eval(
-            data_dir,
-            modes,
-            uri=uri,
-            token=token,
-            collection_name=collection_name,
-            encoder=encoder,
-            reuse=reuse,
-            keep=keep,
-            k=k,
-            candidates=candidates,
-            **store_options,
-        )
-    )
+    from milvus_rag.client.sync import run_sync
+
+    return run_sync(arun_eval(data_dir, modes, **kwargs))
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
