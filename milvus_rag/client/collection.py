@@ -74,12 +74,12 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
                 timeout=timeout,
             )
         except Exception as e:
-            if await _appears(client, cfg.name, timeout):
-                return  # created concurrently by another client or process
             last = e
             if cfg.enable_bm25 and ("analyzer" in str(e).lower() or "english" in str(e)):
                 log.info("backend refused analyzer %s; trying the next", analyzer)
                 continue
+            if await _appears(client, cfg.name, timeout):
+                return  # created concurrently by another client or process
             raise
         await create_indexes(client, cfg, timeout)
         await client.load_collection(cfg.name, timeout=timeout)
