@@ -153,7 +153,8 @@ def test_relevance_score_fn_per_mode() -> None:
     l2 = MilvusVectorStore(emb, uri="http://127.0.0.1:9", retrieval_mode="dense", metric="L2")
     assert l2._select_relevance_score_fn()(-1.0) == 0.5
     hybrid = MilvusVectorStore(emb, uri="http://127.0.0.1:9")
-    assert hybrid._select_relevance_score_fn()(2 / 61) == pytest.approx(1.0)
+    top = 2 / (hybrid.store.config.rrf_k + 1)  # first in both legs
+    assert hybrid._select_relevance_score_fn()(top) == pytest.approx(1.0)
     weighted = MilvusVectorStore(emb, uri="http://127.0.0.1:9", alpha=0.3)
     assert weighted.ranker == "weighted" and weighted._select_relevance_score_fn()(0.4) == 0.4
     sparse = MilvusVectorStore(emb, uri="http://127.0.0.1:9", retrieval_mode="sparse")

@@ -78,7 +78,8 @@ def test_row_and_hit_conversions() -> None:
     assert [(h.id, h.score, h.relevance) for h in sparse] == [("a", 3.0, 1.0), ("b", 1.5, 0.5)]
     dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
     assert dense[0].relevance == pytest.approx(0.75)
-    rrf = rows.rrf_hits(cfg, [[{"id": "a", "distance": 2 / 61, "entity": {}}]])
+    top = 2 / (cfg.rrf_k + 1)  # first in both legs
+    rrf = rows.rrf_hits(cfg, [[{"id": "a", "distance": top, "entity": {}}]])
     assert rrf[0].relevance == pytest.approx(1.0)
     fused = rows.fanout_hits([dense, sparse], k=2, rrf_k=60)
     assert fused[0].id == "a" and fused[0].relevance == pytest.approx(1.0)
