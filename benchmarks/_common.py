@@ -47,10 +47,13 @@ def _digest(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def get_encoder() -> Any:
+def get_encoder(**options: Any) -> Any:
+    """The library's encoder of all-MiniLM-L6-v2, loaded (so ``precision`` is resolved)."""
     from milvus_rag.embeddings.encoder import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder()
+    enc = SentenceTransformerEncoder(**options)
+    enc.load()
+    return enc
 
 
 def cached_vectors(
@@ -58,7 +61,8 @@ def cached_vectors(
 ) -> tuple[np.ndarray, float | None]:
     """``(vectors, seconds)``; seconds is None when the vectors came from the cache."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{MODEL}-{kind}-{len(texts)}-{_digest(texts)}.npy"
+    prec = getattr(encoder, "precision", "fp32")  # vectors differ (slightly) by precision
+    path = CACHE / f"{MODEL}-{prec}-{kind}-{len(texts)}-{_digest(texts)}.npy"
     if path.exists():
         return np.load(path), None
     t = time.perf_counter()

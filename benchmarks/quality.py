@@ -30,7 +30,18 @@ from milvus_rag import AsyncMilvusStore
 from milvus_rag.evaluation import BeirDataset, aevaluate_modes, aingest
 
 TARGETS = {"dense": 0.645, "bm25": 0.665, "hybrid": 0.70}
-COLS = ["mode", "analyzer", "k1", "b", "rrf_k", "nDCG@10", "Recall@10", "Recall@100", "MRR@10"]
+COLS = [
+    "mode",
+    "precision",
+    "analyzer",
+    "k1",
+    "b",
+    "rrf_k",
+    "nDCG@10",
+    "Recall@10",
+    "Recall@100",
+    "MRR@10",
+]
 
 
 async def ingest_config(
@@ -101,10 +112,54 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     for store in stores.values():
         await store.drop()
         await store.aclose()
+    for r in rows:
+        r["precision"] = enc.precision
+    if enc.precision != "fp32":  # what the default precision costs: the same runs in fp32
+        enc32 = c.get_encoder(precision="fp32")
+        docs32, qvecs32, _ = c.dataset_vectors(ds, enc32)
+        store = await ingest_config(uri, "q_fp32", ds, docs32)
+        ev32 = {**ev, "query_vectors": qvecs32}
+        tag = {"analyzer": store.config.analyzer or "english", "k1": 1.2, "b": 0.75}
+        for modes, extra in (
+            (["dense", "weighted:0.5"], {}),
+            (["hybrid"], {"rrf_k": store.config.rrf_k}),
+        ):
+            res = await aevaluate_modes(store, ds, modes, **ev32)
+            add(res, precision="fp32", **tag, **extra)
+        await store.drop()
+        await store.aclose()
     return rows
 
 
+def precision_table(rows: list[dict[str, Any]]) -> str:
+    """nDCG@10 of the default configuration's modes per encoder precision."""
+    fp32 = [r for r in rows if r["precision"] == "fp32"]
+    main = rows[0]["precision"] if rows else "fp32"
+    if not fp32 or main == "fp32":
+        return ""
+    lines = [
+        f"| mode | {main} (default) | fp32 | difference |",
+        "|---|---|---|---|",
+    ]
+    for r32 in fp32:
+        same = [
+            r
+            for r in rows
+            if r["precision"] == main
+            and r["mode"] == r32["mode"]
+            and (r["analyzer"], r["k1"], r["b"]) == (r32["analyzer"], r32["k1"], r32["b"])
+            and r.get("rrf_k") == r32.get("rrf_k")
+        ]
+        if same:
+            a, b = same[0]["nDCG@10"], r32["nDCG@10"]
+            lines.append(f"| {r32['mode']} | {a:.4f} | {b:.4f} | {a - b:+.4f} |")
+    return "\n".join(lines)
+
+
 def summarize(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    main_precision = rows[0]["precision"] if rows else "fp32"
+    rows = [r for r in rows if r["precision"] == main_precision]
+
     def best(pred: Any) -> dict[str, Any]:
         cands = [r for r in rows if pred(r)]
         if not cands:  # a configuration this run's grid left out
@@ -222,10 +277,17 @@ def main() -> None:
     c.RESULTS.mkdir(parents=True, exist_ok=True)
     table = c.md_table(rows, COLS)
     summary = summarize(rows, args)
+    prec = precision_table(rows)
+    if prec:
+        summary += (
+            "\n\nEncoder precision (the default `auto` is bf16 autocast on this CPU): the "
+            "default configuration with corpus and queries embedded in fp32 instead.\n\n" + prec
+        )
     text = (
         "## Retrieval quality (SciFact)\n\n"
         f"`python benchmarks/quality.py --data DIR`: BEIR SciFact test split ({len(c.load(args.data).queries)} "
-        "judged queries, 5,183 documents), all-MiniLM-L6-v2 on CPU, embedded Milvus Lite 2.5 "
+        "judged queries, 5,183 documents), all-MiniLM-L6-v2 on CPU (the encoder's default "
+        f"precision, {rows[0]['precision']}), embedded Milvus Lite 2.5 "
         f"file, {args.candidates} candidates per hybrid leg, through `AsyncMilvusStore` and "
         f"`milvus_rag.evaluation`. Run time {wall:.0f} s (embeddings cached).\n\n"
         f"{c.cuda_note()}\n\n"
@@ -233,7 +295,7 @@ def main() -> None:
     )
     c.write_section(c.RESULTS / "quality.md", text)
     (c.RESULTS / "quality.json").write_text(json.dumps(rows, indent=1))
-    plot(rows, c.RESULTS / "quality.png")
+    plot([r for r in rows if r["precision"] == rows[0]["precision"]], c.RESULTS / "quality.png")
     c.render_benchmarks_md()
     print(summary)
 

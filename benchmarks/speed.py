@@ -48,16 +48,19 @@ COMPETITORS = {
     "llama-index-vector-stores-milvus 1.2": "llamaindex",
 }
 VENVS = c.ROOT / ".bench-venvs"
-COMPETITOR_NOTE = (
-    "Competitor rows run in their own processes right after milvus-rag's runs, not in"
-    "terleaved with them, so CPU contention on a shared machine moves them more than "
-    "the in-process ratios above. langchain-milvus 0.4 with default settings fails on"
-    " Milvus Lite (`invalid index type: AUTOINDEX, local mode only support SPARSE_INV"
-    "ERTED_INDEX SPARSE_WAND`); its rows use explicit `index_params` (dense FLAT/COSI"
-    "NE, sparse SPARSE_INVERTED_INDEX). It also declares `milvus-lite>=3.1`: milvus-l"
-    "ite 2.5.1 is installed over it so that all three run on the same Milvus Lite 2.5"
-    " engine.\n"
-)
+COMPETITOR_NOTE = """
+Each competitor runs in its own process (its own venv) twice: once before and once after
+milvus-rag's runs; its numbers are the median of the two passes (both shown). Their
+embedder is a plain `SentenceTransformer` in fp32, what their documentation shows; the
+`milvus-rag encoder` column says which of our encoder's precisions the row compares: the
+default (`auto`: bf16 autocast on a CPU with AMX/AVX512-BF16, as here) and fp32, so the
+part that comes from precision and the part that comes from the library can be told apart.
+langchain-milvus 0.4 with default settings fails on Milvus Lite (`invalid index type:
+AUTOINDEX, local mode only support SPARSE_INVERTED_INDEX SPARSE_WAND`); its rows use explicit
+`index_params` (dense FLAT/COSINE, sparse SPARSE_INVERTED_INDEX). It also declares
+`milvus-lite>=3.1`: milvus-lite 2.5.1 is installed over it so that all three run on the same
+Milvus Lite 2.5 engine.
+"""
 
 
 def _records(ds: Any, docs: np.ndarray | None) -> list[Record]:
@@ -67,14 +70,23 @@ def _records(ds: Any, docs: np.ndarray | None) -> list[Record]:
     return [Record(id=d, text=ds.corpus[d], vector=docs[i]) for i, d in enumerate(ids)]
 
 
-async def ingest_e2e(uri: str, ds: Any, enc: Any, rounds: int, n_docs: int) -> list[dict[str, Any]]:
-    """(a): pipelined vs embed-then-insert, both through the store, fresh collections."""
-    pipe, seq = [], []
+async def ingest_e2e(
+    uri: str, ds: Any, encoders: dict[str, Any], rounds: int, n_docs: int
+) -> list[dict[str, Any]]:
+    """(a): pipelined vs embed-then-insert, both through the store, fresh collections.
+
+    ``encoders`` maps a precision label to an encoder; the first is the default one. Every
+    other precision gets a pipelined row of its own, against the same baseline."""
     ids = list(ds.corpus)[: n_docs or None]
     sub = dataclasses.replace(ds, corpus={d: ds.corpus[d] for d in ids})
+    default = next(iter(encoders))
+    kinds = [("pipelined", default), ("sequential", default)]
+    kinds += [("pipelined", p) for p in encoders if p != default]
+    times: dict[tuple[str, str], list[float]] = {kp: [] for kp in kinds}
     for r in range(rounds):
-        for kind in ("pipelined", "sequential") if r % 2 == 0 else ("sequential", "pipelined"):
-            store = AsyncMilvusStore(uri, collection_name=f"e2e_{kind}", dim=enc.dim)
+        for kind, prec in kinds if r % 2 == 0 else kinds[::-1]:
+            enc = encoders[prec]
+            store = AsyncMilvusStore(uri, collection_name="e2e", dim=enc.dim)
             await store.drop()
             await store.ensure_collection()
             t = time.perf_counter()
@@ -84,21 +96,24 @@ async def ingest_e2e(uri: str, ds: Any, enc: Any, rounds: int, n_docs: int) -> l
                 vecs = await enc.aencode_documents(list(sub.corpus.values()))
                 await store.upsert(_records(sub, vecs))
             sec = time.perf_counter() - t
-            (pipe if kind == "pipelined" else seq).append(sec)
-            print(f"  (a) {kind}: {sec:.1f} s")
+            times[(kind, prec)].append(sec)
+            print(f"  (a) {kind} {prec}: {sec:.1f} s")
             await store.drop()
             await store.aclose()
-    p, s = statistics.median(pipe), statistics.median(seq)
     n = len(sub.corpus)
+    s = statistics.median(times[("sequential", default)])
     return [
         {
             "part": "a",
-            "what": f"end-to-end ingest (embed + write) of {n} docs, docs/s",
-            "ours": n / p,
+            "what": f"end-to-end ingest (embed + write) of {n} docs, docs/s, {prec} encoder",
+            "ours": n / statistics.median(times[(kind, prec)]),
             "baseline": n / s,
-            "baseline is": "embed all, then upsert",
-            "ratio": s / p,
+            "baseline is": f"embed all, then upsert ({default} encoder)",
+            "ratio": s / statistics.median(times[(kind, prec)]),
+            "precision": prec,
         }
+        for kind, prec in kinds
+        if kind == "pipelined"
     ]
 
 
@@ -183,7 +198,7 @@ async def queries(
     ds: Any,
     docs: np.ndarray,
     qvecs: dict[str, np.ndarray],
-    enc: Any,
+    encoders: dict[str, Any],
     concurrencies: list[int],
     rounds: int,
     k: int,
@@ -197,7 +212,6 @@ async def queries(
     raw = AsyncMilvusClient(uri=uri)
     texts = list(ds.queries.values())
     vecs = [qvecs[t] for t in texts]
-    vlists = [v.tolist() for v in vecs]
     fields = ["id", "text", "doc_id", "metadata"]
     cand = cfg.hybrid_candidates
 
@@ -207,37 +221,43 @@ async def queries(
             for v, q in zip(vecs, texts, strict=True)
         ]
 
-    def ours_e2e(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+    def ours_e2e(mode: str, enc: Any) -> list[Callable[[], Awaitable[Any]]]:
         async def one(q: str) -> Any:
             v = await enc.aencode_query(q)
             return await store.search(text=q, vector=v, k=k, mode=mode)
 
         return [lambda q=q: one(q) for q in texts]
 
-    def raw_fns(mode: str) -> list[Callable[[], Awaitable[Any]]]:
-        if mode == "dense":
-            return [
-                lambda v=v: raw.search(
-                    store.name,
-                    data=[v],
-                    anns_field="dense",
-                    limit=k,
-                    output_fields=fields,
-                    search_params={"metric_type": "COSINE"},
-                )
-                for v in vlists
-            ]
+    def read(res: Any) -> list[list[tuple[Any, float, dict[str, Any]]]]:
+        # what any caller does with the answer: take each hit's id, distance and fields
+        return [[(h["id"], h["distance"], h["entity"]) for h in hits] for hits in res]
 
-        def hyb(v: list[float], q: str) -> Awaitable[Any]:
+    def raw_fns(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        # the raw side gets the encoder's numpy vectors too, and reads its results
+        async def dense(v: np.ndarray) -> Any:
+            res = await raw.search(
+                store.name,
+                data=[v.tolist()],
+                anns_field="dense",
+                limit=k,
+                output_fields=fields,
+                search_params={"metric_type": "COSINE"},
+            )
+            return read(res)
+
+        async def hyb(v: np.ndarray, q: str) -> Any:
             reqs = [
-                AnnSearchRequest([v], "dense", {"metric_type": "COSINE"}, cand),
+                AnnSearchRequest([v.tolist()], "dense", {"metric_type": "COSINE"}, cand),
                 AnnSearchRequest([q], "sparse", {"metric_type": "BM25"}, cand),
             ]
-            return raw.hybrid_search(
+            res = await raw.hybrid_search(
                 store.name, reqs, RRFRanker(cfg.rrf_k), limit=k, output_fields=fields
             )
+            return read(res)
 
-        return [lambda v=v, q=q: hyb(v, q) for v, q in zip(vlists, texts, strict=True)]
+        if mode == "dense":
+            return [lambda v=v: dense(v) for v in vecs]
+        return [lambda v=v, q=q: hyb(v, q) for v, q in zip(vecs, texts, strict=True)]
 
     # warm both paths
     await c.run_concurrent(ours("hybrid")[:20], 4)
@@ -264,24 +284,27 @@ async def queries(
                 f"  (c) {mode} c={conc}: ours {row['ours QPS']:.0f} QPS, raw {row['raw QPS']:.0f}"
             )
     # end to end (query embedding included): what (d) compares against
-    for mode in ("dense", "hybrid"):
-        for conc in concurrencies:
-            walls, lat = [], []
-            for _ in range(rounds):
-                enc.cache_clear()
-                w, ls = await c.run_concurrent(ours_e2e(mode), conc)
-                walls.append(w)
-                lat += ls
-            out.append(
-                {
-                    "mode": f"{mode} + embed",
-                    "concurrency": conc,
-                    "ours QPS": len(texts) / statistics.median(walls),
-                    "ours p50 ms": 1000 * c.pct(lat, 50),
-                    "ours p95 ms": 1000 * c.pct(lat, 95),
-                }
-            )
-            print(f"  (c) {mode}+embed c={conc}: {out[-1]['ours QPS']:.0f} QPS")
+    default = next(iter(encoders))
+    for prec, enc in encoders.items():
+        for mode in ("dense", "hybrid") if prec == default else ("hybrid",):
+            for conc in concurrencies:
+                walls, lat = [], []
+                for _ in range(min(rounds, 3)):
+                    enc.cache_clear()
+                    w, ls = await c.run_concurrent(ours_e2e(mode, enc), conc)
+                    walls.append(w)
+                    lat += ls
+                label = f"{mode} + embed" + ("" if prec == default else f" ({prec})")
+                out.append(
+                    {
+                        "mode": label,
+                        "concurrency": conc,
+                        "ours QPS": len(texts) / statistics.median(walls),
+                        "ours p50 ms": 1000 * c.pct(lat, 50),
+                        "ours p95 ms": 1000 * c.pct(lat, 95),
+                    }
+                )
+                print(f"  (c) {label} c={conc}: {out[-1]['ours QPS']:.0f} QPS")
     await store.drop()
     await store.aclose()
     await raw.close()
@@ -291,7 +314,8 @@ async def queries(
 def competitors(args: argparse.Namespace, tmp: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     ds = c.load(args.data)
-    docs, _, _ = c.dataset_vectors(ds, c.get_encoder())
+    # fp32 vectors, what their plain SentenceTransformer computes, for the untimed rest
+    docs, _, _ = c.dataset_vectors(ds, c.get_encoder(precision="fp32"))
     vectors_path = Path(tmp) / "corpus_vectors.npy"
     np.save(vectors_path, docs)
     driver = c.ROOT / "benchmarks" / "competitors" / "driver.py"
@@ -374,15 +398,20 @@ async def main_async(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     enc = c.get_encoder()
     docs, qvecs, _ = c.dataset_vectors(ds, enc)
     await enc.aencode_documents(["warm up"])
+    # the default encoder's precision first; an fp32 one beside it shows what precision gives
+    encoders = {enc.precision: enc}
+    if enc.precision != "fp32":
+        encoders["fp32"] = c.get_encoder(precision="fp32")
+        await encoders["fp32"].aencode_documents(["warm up"])
     uri = str(Path(tmp) / "speed.db")
     out: dict[str, Any] = {"ingest": [], "queries": []}
     if "a" in args.parts:
-        out["ingest"] += await ingest_e2e(uri, ds, enc, args.e2e_rounds, args.e2e_docs)
+        out["ingest"] += await ingest_e2e(uri, ds, encoders, args.e2e_rounds, args.e2e_docs)
     if "b" in args.parts:
         out["ingest"] += await ingest_store(uri, ds, docs, args.rounds)
     if "c" in args.parts:
         out["queries"] = await queries(
-            uri, ds, docs, qvecs, enc, args.concurrency, args.rounds, args.k
+            uri, ds, docs, qvecs, encoders, args.concurrency, args.rounds, args.k
         )
     return out
 
@@ -391,8 +420,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(c.DEFAULT_DATA))
     p.add_argument("--parts", default="abcd", help="subset of a, b, c, d")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--e2e-rounds", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--e2e-rounds", type=int, default=2)
     p.add_argument(
         "--e2e-docs",
         type=int,
@@ -404,8 +433,11 @@ def main() -> None:
     p.add_argument("--competitor-timeout", type=int, default=900)
     args = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="mrag_speed_")
+    # competitors run once before and once after milvus-rag's runs (the machine's load
+    # drifts over minutes): their rows are the median of the two, both shown
+    before = competitors(args, tmp) if "d" in args.parts else []
     res = asyncio.run(main_async(args, tmp))
-    comp = competitors(args, tmp) if "d" in args.parts else []
+    comp = merge_runs(before, competitors(args, tmp)) if "d" in args.parts else []
     saved = c.RESULTS / "speed.json"
     if saved.exists():  # a partial run (--parts) keeps the other parts of the last run
         old = json.loads(saved.read_text())
@@ -441,7 +473,10 @@ def main() -> None:
     if res["queries"]:
         parts += [
             "### Queries (300 judged SciFact queries, k=10, hybrid = RRF, 100 candidates per leg)\n",
-            "Rows `+ embed` include query embedding with MiniLM (micro-batched), no raw baseline.\n",
+            "Rows `+ embed` include query embedding with MiniLM (micro-batched; the encoder's "
+            "default precision, or the one in brackets), no raw baseline. The raw side converts "
+            "the same numpy query vectors to lists and reads every hit's id, distance and "
+            "fields, as a caller must; milvus-rag returns `Hit` objects.\n",
             c.md_table(res["queries"], q_cols) + "\n",
             "![speed](speed.png)\n",
         ]
@@ -454,41 +489,76 @@ def main() -> None:
     c.render_benchmarks_md()
 
 
+def merge_runs(*runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per library from several passes: medians, each pass's value kept."""
+    merged: list[dict[str, Any]] = []
+    for rows in zip(*runs, strict=True):
+        ok = [r for r in rows if "error" not in r and "ingest_error" not in r]
+        if len(ok) < len(rows):
+            merged.append(next(r for r in rows if r not in ok))
+            continue
+        row = dict(ok[0])
+        ing = [r["ingest_docs_per_s"] for r in ok]
+        row["ingest_docs_per_s"], row["ingest_runs"] = statistics.median(ing), ing
+        queries = []
+        for qs in zip(*(r["queries"] for r in ok), strict=True):
+            if any("error" in q for q in qs):
+                queries.append(next(q for q in qs if "error" in q))
+                continue
+            q = dict(qs[0])
+            for key in ("qps", "p50_ms", "p95_ms"):
+                q[key] = statistics.median(x[key] for x in qs)
+            q["qps_runs"] = [x["qps"] for x in qs]
+            queries.append(q)
+        row["queries"] = queries
+        merged.append(row)
+    return merged
+
+
+def _runs(values: list[float] | None) -> str:
+    return f"passes: {', '.join(f'{v:.1f}' for v in values)}" if values else ""
+
+
 def comparison_table(comp: list[dict[str, Any]], res: dict[str, Any]) -> str:
-    ours_ingest = next((r["ours"] for r in res["ingest"] if r["part"] == "a"), None)
-    ours_q = {
-        (r["mode"], r["concurrency"]): r["ours QPS"]
-        for r in res["queries"]
-        if "+ embed" in r["mode"]
-    }
+    """Their rows against ours: one line per precision of milvus-rag's encoder."""
+    ours_ingest = {r.get("precision", ""): r["ours"] for r in res["ingest"] if r["part"] == "a"}
+    ours_q: dict[tuple[str, int], dict[str, float]] = {}
+    for r in res["queries"]:
+        if "+ embed" in r["mode"]:
+            mode, _, rest = r["mode"].partition(" + embed")
+            prec = rest.strip(" ()") or next(iter(ours_ingest), "")
+            ours_q.setdefault((mode, r["concurrency"]), {})[prec] = r["ours QPS"]
     lines = [
-        "| library | what | theirs | milvus-rag | milvus-rag / theirs | note |",
-        "|---|---|---|---|---|---|",
+        "| library | what | milvus-rag encoder | theirs | milvus-rag | milvus-rag / theirs | note |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in comp:
         lib = row["library"]
         if "error" in row:
-            lines.append(f"| {lib} | all | | | | {row['error']} |")
+            lines.append(f"| {lib} | all | | | | | {row['error']} |")
             continue
         ing = row.get("ingest_docs_per_s")
         if ing:
-            ratio = f"{ours_ingest / ing:.2f}x" if ours_ingest else ""
-            mine = f"{ours_ingest:.0f}" if ours_ingest else ""
-            lines.append(f"| {lib} | end-to-end ingest, docs/s | {ing:.0f} | {mine} | {ratio} | |")
+            note = _runs(row.get("ingest_runs"))
+            for prec, mine in ours_ingest.items():
+                lines.append(
+                    f"| {lib} | end-to-end ingest, docs/s | {prec} | {ing:.1f} | {mine:.1f} | "
+                    f"{mine / ing:.2f}x | {note} |"
+                )
         elif row.get("ingest_error"):
-            lines.append(f"| {lib} | end-to-end ingest | | | | {row['ingest_error']} |")
+            lines.append(f"| {lib} | end-to-end ingest | | | | | {row['ingest_error']} |")
         for q in row.get("queries", []):
-            key = (f"{q['mode']} + embed", q["concurrency"])
             what = f"{q['mode']} QPS at concurrency {q['concurrency']} (query embedding included)"
             if "error" in q:
-                lines.append(f"| {lib} | {what} | | | | {q['error'][:200]} |")
+                lines.append(f"| {lib} | {what} | | | | | {q['error'][:200]} |")
                 continue
-            mine = ours_q.get(key)
-            ratio = f"{mine / q['qps']:.2f}x" if mine else ""
-            lines.append(
-                f"| {lib} | {what} | {q['qps']:.0f} | {f'{mine:.0f}' if mine else ''} | {ratio} | "
-                f"p50 {q['p50_ms']:.0f} ms, p95 {q['p95_ms']:.0f} ms |"
-            )
+            note = f"theirs: p50 {q['p50_ms']:.0f} ms, p95 {q['p95_ms']:.0f} ms; "
+            note += _runs(q.get("qps_runs"))
+            for prec, mine in ours_q.get((q["mode"], q["concurrency"]), {}).items():
+                lines.append(
+                    f"| {lib} | {what} | {prec} | {q['qps']:.1f} | {mine:.1f} | "
+                    f"{mine / q['qps']:.2f}x | {note} |"
+                )
     return "\n".join(lines)
 
 

@@ -51,15 +51,25 @@ class UsageError(MilvusRAGError):
 # --------------------------------------------------------------------------- helpers
 
 
-def make_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Encoder:
+def make_encoder(
+    model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto"
+) -> Encoder:
     """The embedder the commands use (tests replace this function with a fake)."""
     from milvus_rag.embeddings import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder(model, device=device)
+    return SentenceTransformerEncoder(model, device=device, precision=precision)
 
 
-async def load_encoder(model: str, device: str | None) -> Encoder:
-    encoder = make_encoder(model, device)
+def build_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
+    """``make_encoder``, given ``precision`` only when it is not the default: a replacement
+    ``make_encoder(model, device)`` without the parameter keeps working."""
+    if precision == "auto":
+        return make_encoder(model, device)
+    return make_encoder(model, device, precision)
+
+
+async def load_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
+    encoder = build_encoder(model, device, precision)
     aload = getattr(encoder, "aload", None)
     try:
         if aload is not None:
@@ -143,7 +153,7 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     from milvus_rag.ingest import discover_files, ingest_files
 
     discover_files(args.paths)  # fail on a bad path before loading the model
-    encoder = await load_encoder(args.model, args.device)
+    encoder = await load_encoder(args.model, args.device, args.precision)
     store = open_store(args, dim=encoder.dim)
     try:
         stats = await ingest_files(
@@ -172,7 +182,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
         await require_collection(store)
         vector = None
         if args.mode != "sparse":
-            encoder = await load_encoder(args.model, args.device)
+            encoder = await load_encoder(args.model, args.device, args.precision)
             vector = await encoder.aencode_query(args.query)
         hits = await store.search(
             text=args.query, vector=vector, k=args.k, mode=args.mode, filter=filt
@@ -237,7 +247,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "uri": uri,
         "token": token or None,
         "collection_name": collection,
-        "encoder": make_encoder(args.model, args.device),
+        "encoder": build_encoder(args.model, args.device, args.precision),
         "reuse": args.reuse,
         "keep": args.keep,
     }
@@ -261,6 +271,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         collection=collection,
         model=args.model,
         device=args.device,
+        precision=args.precision,
         transport=args.transport,
         host=args.host,
         port=args.port,
@@ -333,7 +344,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     records = demo_records()
     if not records:
         raise MilvusRAGError(f"no documents to ingest in {ROOT}")
-    encoder = await load_encoder(args.model, args.device)
+    encoder = await load_encoder(args.model, args.device, args.precision)
     store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=encoder.dim)
     try:
         t = time.perf_counter()
@@ -399,6 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sentence-transformers model name or path (env MILVUS_RAG_MODEL; default %(default)s)",
     )
     m.add_argument("--device", default=None, help="cpu, cuda, mps... (default: best available)")
+    m.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="autocast precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 "
+        "on CUDA, else fp32; env MILVUS_RAG_PRECISION), fp32, bf16 or fp16 (default %(default)s)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="milvus-rag",

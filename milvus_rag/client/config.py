@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -24,6 +25,7 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _REDACTED = "***"
 
 
+@functools.lru_cache(maxsize=256)
 def _is_local_uri(uri: str) -> bool:
     return not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) and not uri.startswith("unix:")
 
@@ -90,7 +92,7 @@ class ConnectionConfig:
             return f"{self.user}:{self.password}"
         return ""
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, str]:
         """Identity of the connection, for caches: the secret enters only as a hash."""
         digest = hashlib.sha256(self.effective_token.encode()).hexdigest()[:16]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -119,6 +120,7 @@ def _lite_release(path: str) -> None:
         server_manager_instance.release_server(path)
 
 
+@functools.cache
 def lite_dialect() -> Dialect:
     try:
         import milvus_lite

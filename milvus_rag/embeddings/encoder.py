@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.embeddings import _precision
 
 __all__ = ["DEFAULT_MODEL", "Encoder", "SentenceTransformerEncoder"]
 
@@ -236,6 +237,13 @@ class SentenceTransformerEncoder:
         max_batch_wait_ms: how long a micro-batch waits for company before it is encoded.
         max_micro_batch: the most queries encoded in one micro-batch.
         micro_batching: batch concurrent async queries (True) or encode each on its own.
+        precision: the autocast precision of the model's forward passes. ``"auto"`` (default):
+            bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x faster for
+            all-MiniLM-L6-v2, cosine >= 0.9999 with float32), fp16 on CUDA, float32 elsewhere
+            (and for models that are not torch models). ``"fp32"``: no autocast, bit for bit the
+            model's float32 output. ``"bf16"`` (CPU or CUDA) and ``"fp16"`` (CUDA only) force
+            one. The ``MILVUS_RAG_PRECISION`` environment variable replaces ``"auto"``.
+            Embeddings are float32 arrays whatever the precision.
         model_kwargs: passed to ``SentenceTransformer(model_kwargs=...)``.
         model: an already loaded ``SentenceTransformer`` (or an object with its ``encode``) to
             use instead of loading ``model_name_or_path``.
@@ -254,6 +262,7 @@ class SentenceTransformerEncoder:
         max_batch_wait_ms: float = 2.0,
         max_micro_batch: int = 64,
         micro_batching: bool = True,
+        precision: str = "auto",
         model_kwargs: dict[str, Any] | None = None,
         model: Any = None,
     ) -> None:
@@ -270,6 +279,9 @@ class SentenceTransformerEncoder:
             raise ConfigError(f"max_batch_wait_ms must be in [0, 1000], got {max_batch_wait_ms!r}")
         if device is not None and (not isinstance(device, str) or not device):
             raise ConfigError(f"device must be a non-empty string or None, got {device!r}")
+        self._precision_arg = _precision.requested_precision(precision)
+        if model is None:  # with a model object, its own device counts
+            _precision.check_device(self._precision_arg, device)
         self.model_name = model_name_or_path
         self.batch_size = batch_size
         self.normalize = normalize
@@ -284,6 +296,8 @@ class SentenceTransformerEncoder:
         self._model: Any = None
         self._pending_model = model
         self._dim: int | None = None
+        self._precision: str | None = None  # effective, once loaded
+        self._autocast_device: str | None = None
         self._query_prompt: str | None = None
         self._document_prompt: str | None = None
         self._load_lock = threading.Lock()
@@ -336,6 +350,9 @@ class SentenceTransformerEncoder:
                 )
                 self._document_prompt = self._pick_prompt(
                     model, self._document_prompt_arg, _DOCUMENT_PROMPTS, "document_prompt_name"
+                )
+                self._precision, self._autocast_device = _precision.resolve_for_model(
+                    self._precision_arg, model
                 )
                 self._dim = self._model_dim(model)
                 self._pending_model = None
@@ -396,6 +413,11 @@ class SentenceTransformerEncoder:
         return self._device
 
     @property
+    def precision(self) -> str:
+        """The effective precision ("fp32", "bf16", "fp16") once loaded; the requested one before."""
+        return self._precision or self._precision_arg
+
+    @property
     def query_prompt_name(self) -> str | None:
         self.load()
         return self._query_prompt
@@ -415,7 +437,9 @@ class SentenceTransformerEncoder:
         method = getattr(model, "encode_query" if query else "encode_document", None)
         if not callable(method):
             method = model.encode
-        with self._model_lock:
+        assert self._precision is not None
+        autocast = _precision.autocast(self._precision, self._autocast_device)
+        with self._model_lock, autocast:
             self.model_calls += 1
             out = method(
                 texts,
@@ -425,7 +449,7 @@ class SentenceTransformerEncoder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        arr = np.asarray(out, dtype=np.float32)
+        arr = _precision.to_float32(out)
         if arr.shape != (len(texts), self._dim):
             raise RuntimeError(
                 f"model returned embeddings of shape {arr.shape}, expected {(len(texts), self._dim)}"
@@ -562,5 +586,5 @@ class SentenceTransformerEncoder:
         name = self.model_name
         if os.sep in name and len(name) > 48:
             name = "..." + name[-45:]
-        state = f"dim={self._dim}" if self._model is not None else "not loaded"
+        state = f"dim={self._dim}, {self._precision}" if self._model is not None else "not loaded"
         return f"{type(self).__name__}({name!r}, device={self.device!r}, {state})"

@@ -76,6 +76,7 @@ class MilvusMCPState:
         collection: str | None = None,
         model: str | None = None,
         device: str | None = None,
+        precision: str = "auto",
         encoder: Encoder | None = None,
     ) -> None:
         self.uri = uri
@@ -83,6 +84,7 @@ class MilvusMCPState:
         self.collection = collection
         self.model = model
         self.device = device
+        self.precision = precision
         self._encoder = encoder
         self._store: AsyncMilvusStore | None = None
         self._others: dict[str, AsyncMilvusStore] = {}
@@ -95,7 +97,7 @@ class MilvusMCPState:
             from milvus_rag.embeddings.encoder import DEFAULT_MODEL
 
             self._encoder = SentenceTransformerEncoder(
-                self.model or DEFAULT_MODEL, device=self.device
+                self.model or DEFAULT_MODEL, device=self.device, precision=self.precision
             )
         return self._encoder
 
@@ -219,7 +221,8 @@ def build_server(
     **settings: Any,
 ) -> MCPServer[Any]:
     """The MCP server (``mcp``'s ``MCPServer``) with the five tools over ``state``
-    (built from ``uri``, ``token``, ``collection``, ``model``, ``device`` when not given)."""
+    (built from ``uri``, ``token``, ``collection``, ``model``, ``device``, ``precision`` when
+    not given)."""
     mcpserver = _import_mcp()
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -292,6 +295,7 @@ def serve(
     collection: str | None = None,
     model: str | None = None,
     device: str | None = None,
+    precision: str = "auto",
     transport: Literal["stdio", "http"] = "stdio",
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -299,7 +303,14 @@ def serve(
     """Run the server until the client disconnects (stdio) or it is interrupted (http)."""
     if transport not in ("stdio", "http"):
         raise ConfigError(f"transport must be 'stdio' or 'http', got {transport!r}")
-    state = MilvusMCPState(uri=uri, token=token, collection=collection, model=model, device=device)
+    state = MilvusMCPState(
+        uri=uri,
+        token=token,
+        collection=collection,
+        model=model,
+        device=device,
+        precision=precision,
+    )
     server = build_server(state)
 
     async def main() -> None:

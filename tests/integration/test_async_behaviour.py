@@ -27,16 +27,24 @@ def test_no_slow_callbacks(where: str, tmp_path, caplog: pytest.LogCaptureFixtur
     # The server runs at low CPU priority: on this 2-core machine a Milvus Lite 3 server busy
     # indexing otherwise preempts the test's loop thread, and asyncio's wall-clock timer
     # reports that as a slow callback (measured: 0.07-0.28 s at normal priority, none niced).
+    # A stall our code causes (e.g. converting a 500-row batch on the loop: 50-140 ms) shows
+    # in every run; the OS descheduling the loop thread on this shared 2-core machine shows in
+    # some runs only (seen once in ~20 full-suite runs: 0.073 s inside gRPC's own callback).
+    # So a run with slow callbacks is repeated once, and both must show them to fail.
     server = LiteServer(tmp_path / "srv", nice=19).start() if where == "server" else None
     backend = Backend(where, server.uri if server else str(tmp_path / "slow.db"))
     try:
-        _check_no_slow_callbacks(backend, caplog)
+        first = _slow_callbacks(backend, caplog)
+        if first:
+            caplog.clear()
+            second = _slow_callbacks(backend, caplog)
+            assert not second, {"first run": first[:3], "second run": second[:3]}
     finally:
         if server:
             server.stop()
 
 
-def _check_no_slow_callbacks(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+def _slow_callbacks(backend: Backend, caplog: pytest.LogCaptureFixture) -> list[str]:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(5000, DIM)).astype(np.float32)
     rows = [
@@ -67,8 +75,7 @@ def _check_no_slow_callbacks(backend: Backend, caplog: pytest.LogCaptureFixture)
 
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         asyncio.run(main(), debug=True)
-    slow = [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
-    assert not slow, slow[:5]
+    return [r.getMessage() for r in caplog.records if "took" in r.getMessage()]
 
 
 def test_token_never_leaks(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:

@@ -141,6 +141,36 @@ def test_bad_input_writes_nothing(make_store, bad, why: str) -> None:
     assert store.count() == 5
 
 
+@pytest.mark.parametrize("insert_from", [0, 25])
+def test_rewrites_replace_in_every_batch_shape(
+    make_store, monkeypatch: pytest.MonkeyPatch, insert_from: int
+) -> None:
+    # Lite files insert a batch whose ids are all new once the collection is large (from
+    # `insert_from` rows; 25: the switch happens in the middle of this test) and upsert one
+    # that has a stored id: batches of all-new, mixed and all-old ids, re-written at once
+    # (even with a store whose own reads are eventually consistent), after deletes, never
+    # leave duplicates.
+    monkeypatch.setattr("milvus_rag.client.store.LITE_INSERT_FROM_ROWS", insert_from)
+    store = make_store(dim=DIM, batch_size=7, consistency_level="Eventually")
+    store.upsert(records(20))
+    store.upsert(records(20, start=10))  # batches: old, old/new, new...
+    assert store.count() == 30
+    store.upsert(records(30))  # all old, straight after the write
+    store.delete(ids=[f"r{i}" for i in range(0, 30, 3)])
+    store.upsert(records(12))  # deleted ids come back once
+    assert store.count() == 30 - 10 + 4
+    changed = [Record(id="r1", text="changed", vector=vec(5), metadata={"new": True})]
+    for _ in range(3):
+        store.upsert(changed)
+    store.upsert([*records(2, start=100), *changed])
+    assert store.count() == 26
+    assert store.get(["r1"])[0].metadata == {"new": True}
+    assert len(store.query(limit=100)) == 26
+    assert sorted(r.id for r in store.query(limit=100)) == sorted(
+        {f"r{i}" for i in range(30) if i % 3 or i < 12} | {"r100", "r101"}
+    )
+
+
 def test_duplicate_ids_in_one_call(make_store) -> None:
     store = make_store(dim=DIM)
     rows = records(3)
