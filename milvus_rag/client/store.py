@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from milvus_rag.client import collection, rows
+from milvus_rag.client import collection, lite_ids, rows
 from milvus_rag.client._search import SearchMixin
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.connection import ClientPool, process_lock, with_retries
 from milvus_rag.client.errors import BackendError, ConfigError
 from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
+from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.pipeline import run_pipeline
 from milvus_rag.client.records import (
     Limits,
@@ -40,9 +41,6 @@ from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compati
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
 QUERY_WINDOW = 16384
-# From about this many stored rows a Lite file inserts batches of new ids (see _write):
-# below it, Milvus Lite 2.5's upsert costs less than the id lookup that insert needs.
-LITE_INSERT_FROM_ROWS = 5000
 T = TypeVar("T")
 L = TypeVar("L")
 
@@ -188,7 +186,10 @@ class AsyncMilvusStore(SearchMixin):
             if await c.has_collection(self.name, timeout=self._timeout):
                 await c.drop_collection(self.name, timeout=self._timeout)
 
-        await self._call("drop", op)
+        try:
+            await self._call("drop", op)
+        finally:
+            self._wrote()
         SCHEMA_CACHE.invalidate(self.connection.key, self.name)
 
     async def exists(self) -> bool:
@@ -263,9 +264,10 @@ class AsyncMilvusStore(SearchMixin):
             len(records) > 200, self._plan, records, limits, embed is None
         )
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
-        # Lite files: about how many rows are stored, to pick upsert or insert (see _write)
-        stored = [await self._count_expr(None)] if self.is_local else None
-        write = functools.partial(self._write, stored=stored)
+        # Lite files: insert the batches whose ids are all new (see lite_ids)
+        ids = [r.id for r in valid]
+        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
+        write = functools.partial(self._write, known=known)
         written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
             raise type(error)(
@@ -298,37 +300,48 @@ class AsyncMilvusStore(SearchMixin):
         texts = [r.text for r in batch if r.vector is None]
         return rows.with_vectors(batch, await embed(texts), dim) if texts else batch
 
-    async def _write(self, batch: list[Record], stored: list[int] | None = None) -> list[str]:
+    async def _write(self, batch: list[Record], known: StoredIds | None = None) -> list[str]:
         data = [rows.to_row(self.config, r) for r in batch]
+        ids = [r.id for r in batch]
         async with self._write_lock():
             op = "upsert"
-            if stored is not None:
-                if stored[0] >= LITE_INSERT_FROM_ROWS and not await self._any_stored(batch):
-                    op = "insert"
-                stored[0] += len(batch)
-            await self._call(
-                "upsert", lambda c: getattr(c, op)(self.name, data, timeout=self._timeout)
-            )
-        return [r.id for r in batch]
+            if known is not None:
+                todo = known.to_look_up(ids, WRITES.get(self.connection.uri))
+                if todo:
+                    stored = await self._stored_among(todo)
+                    known.found(todo, stored, WRITES.get(self.connection.uri))
+                op = "upsert" if known.any_stored(ids) else "insert"
+            try:
+                await self._call(
+                    "upsert", lambda c: getattr(c, op)(self.name, data, timeout=self._timeout)
+                )
+            finally:
+                gen = self._wrote()
+            if known is not None:
+                known.wrote(ids, gen)
+        return ids
 
-    async def _any_stored(self, batch: list[Record]) -> bool:
-        """Whether any id of ``batch`` is stored. Milvus Lite 2.5's upsert grows slower with
-        the collection (500 rows: 135 ms at 20k rows, 347 ms at 100k; insert 100-190 ms, this
-        lookup 8-14 ms), so on a large collection a batch of new ids is inserted instead.
-        Sound only under the file's write lock (one writer; a Lite file has one process)."""
-        ids = [r.id for r in batch]
-        found = await self._read_rows(
-            "upsert",
-            lambda c: c.query(
-                self.name,
-                filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
-                output_fields=[self.config.id_field],
-                limit=1,
-                consistency_level="Strong",  # see the batch written just before
-                timeout=self._timeout,
-            ),
+    def _wrote(self) -> int:
+        """Bump the Lite file's write generation (every write and delete does)."""
+        return WRITES.bump(self.connection.uri) if self.is_local else 0
+
+    async def _stored_among(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are stored (strongly consistent: sees the last batch written)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            got = await self._read_rows("upsert", functools.partial(self._ids_in, chunk))
+            found.update(str(row[self.config.id_field]) for row in got)
+        return found
+
+    async def _ids_in(self, ids: list[str], client: Any) -> Any:
+        return await client.query(
+            self.name,
+            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
+            output_fields=[self.config.id_field],
+            consistency_level="Strong",
+            timeout=self._timeout,
         )
-        return bool(found)
 
     def _write_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Milvus Lite is single-writer per file: serialise writes of every store, thread and
@@ -360,7 +373,10 @@ class AsyncMilvusStore(SearchMixin):
         for e in exprs:
             total += await self._count_expr(e)
             async with self._write_lock():
-                await self._call("delete", functools.partial(self._delete_expr, e))
+                try:
+                    await self._call("delete", functools.partial(self._delete_expr, e))
+                finally:
+                    self._wrote()
         return total
 
     # --- reads ------------------------------------------------------------------------

@@ -141,16 +141,15 @@ def test_bad_input_writes_nothing(make_store, bad, why: str) -> None:
     assert store.count() == 5
 
 
-@pytest.mark.parametrize("insert_from", [0, 25])
+@pytest.mark.parametrize("window", [3, 2048])
 def test_rewrites_replace_in_every_batch_shape(
-    make_store, monkeypatch: pytest.MonkeyPatch, insert_from: int
+    make_store, monkeypatch: pytest.MonkeyPatch, window: int
 ) -> None:
-    # Lite files insert a batch whose ids are all new once the collection is large (from
-    # `insert_from` rows; 25: the switch happens in the middle of this test) and upsert one
-    # that has a stored id: batches of all-new, mixed and all-old ids, re-written at once
-    # (even with a store whose own reads are eventually consistent), after deletes, never
-    # leave duplicates.
-    monkeypatch.setattr("milvus_rag.client.store.LITE_INSERT_FROM_ROWS", insert_from)
+    # Lite files insert a batch whose ids are all new and upsert one that has a stored id
+    # (looked up `window` ids ahead): batches of all-new, mixed and all-old ids, re-written at
+    # once (even with a store whose own reads are eventually consistent), after deletes,
+    # never leave duplicates.
+    monkeypatch.setattr("milvus_rag.client.lite_ids.LOOKUP_WINDOW", window)
     store = make_store(dim=DIM, batch_size=7, consistency_level="Eventually")
     store.upsert(records(20))
     store.upsert(records(20, start=10))  # batches: old, old/new, new...
@@ -169,6 +168,31 @@ def test_rewrites_replace_in_every_batch_shape(
     assert sorted(r.id for r in store.query(limit=100)) == sorted(
         {f"r{i}" for i in range(30) if i % 3 or i < 12} | {"r100", "r101"}
     )
+
+
+async def test_writes_between_our_batches_are_seen(make_async_store) -> None:
+    # Another store writes (and deletes) ids of this upsert while its batches are in the
+    # pipeline (from inside the embedder): they must be replaced, not inserted twice.
+    name = new_name()
+    ours = make_async_store(collection_name=name, dim=DIM, batch_size=4)
+    other = make_async_store(collection_name=name, dim=DIM)
+    await ours.ensure_collection()
+    recs = [Record(id=r.id, text=r.text, metadata=r.metadata) for r in records(16)]
+    calls = 0
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # batch 1 written, batch 2 being embedded
+            await other.upsert(records(4, start=8))  # batch 3's ids
+        if calls == 3:
+            await other.delete(ids=["r12"])
+            await other.upsert(records(2, start=13))  # part of batch 4
+        return [vec(int(t.split()[2])) for t in texts]
+
+    await ours.upsert(recs, embed=embed)
+    assert await ours.count() == 16
+    assert sorted(r.id for r in await ours.query(limit=100)) == sorted(r.id for r in recs)
 
 
 def test_duplicate_ids_in_one_call(make_store) -> None:
