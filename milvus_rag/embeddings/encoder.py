@@ -235,6 +235,10 @@ class SentenceTransformerEncoder:
             model's own ``query`` and ``document``/``passage``/``corpus`` prompts where it has them.
         cache_size: LRU entries of query embeddings (0 turns the cache off).
         max_batch_wait_ms: how long a micro-batch waits for company before it is encoded.
+            0 (default): the queries asked for in the same event-loop step, and those that
+            arrive while a batch is encoding, batch together; a lone query never waits
+            (measured on SciFact, hybrid + embedding: 2 ms cost 11% of QPS at concurrency
+            1 and 8% at 16, and gained nothing at 64).
         max_micro_batch: the most queries encoded in one micro-batch.
         micro_batching: batch concurrent async queries (True) or encode each on its own.
         precision: the autocast precision of the model's forward passes. ``"auto"`` (default):
@@ -259,7 +263,7 @@ class SentenceTransformerEncoder:
         query_prompt_name: str | None = None,
         document_prompt_name: str | None = None,
         cache_size: int = 1024,
-        max_batch_wait_ms: float = 2.0,
+        max_batch_wait_ms: float = 0.0,
         max_micro_batch: int = 64,
         micro_batching: bool = True,
         precision: str = "auto",
