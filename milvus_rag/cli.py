@@ -60,16 +60,8 @@ def make_encoder(
     return SentenceTransformerEncoder(model, device=device, precision=precision)
 
 
-def build_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
-    """``make_encoder``, given ``precision`` only when it is not the default: a replacement
-    ``make_encoder(model, device)`` without the parameter keeps working."""
-    if precision == "auto":
-        return make_encoder(model, device)
-    return make_encoder(model, device, precision)
-
-
 async def load_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
-    encoder = build_encoder(model, device, precision)
+    encoder = make_encoder(model, device, precision)
     aload = getattr(encoder, "aload", None)
     try:
         if aload is not None:
@@ -247,7 +239,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "uri": uri,
         "token": token or None,
         "collection_name": collection,
-        "encoder": build_encoder(args.model, args.device, args.precision),
+        "encoder": make_encoder(args.model, args.device, args.precision),
         "reuse": args.reuse,
         "keep": args.keep,
     }

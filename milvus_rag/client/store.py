@@ -327,21 +327,9 @@ class AsyncMilvusStore(SearchMixin):
 
     async def _stored_among(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` are stored (strongly consistent: sees the last batch written)."""
-        found: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            got = await self._read_rows("upsert", functools.partial(self._ids_in, chunk))
-            found.update(str(row[self.config.id_field]) for row in got)
-        return found
-
-    async def _ids_in(self, ids: list[str], client: Any) -> Any:
-        return await client.query(
-            self.name,
-            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
-            output_fields=[self.config.id_field],
-            consistency_level="Strong",
-            timeout=self._timeout,
-        )
+        field = self.config.id_field
+        found = await self._rows_by_id("upsert", ids, [field], strong=True)
+        return {str(row[field]) for row in found}
 
     def _write_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Milvus Lite is single-writer per file: serialise writes of every store, thread and
@@ -391,14 +379,9 @@ class AsyncMilvusStore(SearchMixin):
             return []
         await self.ensure_collection()
         found: dict[str, Record] = {}
-        for start in range(0, len(id_list), 1000):
-            chunk = id_list[start : start + 1000]
-            found_rows = await self._read_rows(
-                "get", functools.partial(self._get_ids, chunk, with_vectors)
-            )
-            for row in found_rows:
-                rec = rows.to_record(self.config, row)
-                found[rec.id] = rec
+        for row in await self._rows_by_id("get", id_list, self._output_fields(with_vectors)):
+            rec = rows.to_record(self.config, row)
+            found[rec.id] = rec
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
     async def query(
@@ -430,12 +413,25 @@ class AsyncMilvusStore(SearchMixin):
                 return []
             raise
 
-    async def _get_ids(self, ids: list[str], with_vectors: bool, client: Any) -> Any:
+    async def _rows_by_id(
+        self, operation: str, ids: list[str], fields: list[str], *, strong: bool = False
+    ) -> list[Any]:
+        """The stored rows of ``ids`` (``fields`` only), 1,000 ids a request."""
+        found: list[Any] = []
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            call = functools.partial(self._query_ids, chunk, fields, strong)
+            found.extend(await self._read_rows(operation, call))
+        return found
+
+    async def _query_ids(self, ids: list[str], fields: list[str], strong: bool, client: Any) -> Any:
+        extra = {"consistency_level": "Strong"} if strong else {}
         return await client.query(
             self.name,
             filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
-            output_fields=self._output_fields(with_vectors),
+            output_fields=fields,
             timeout=self._timeout,
+            **extra,
         )
 
     async def count(self, filter: Any = None) -> int:
