@@ -11,6 +11,7 @@ from typing import Any
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.connection import is_unimplemented
 from milvus_rag.client.errors import BackendError
+from milvus_rag.client.index import SERVERS_BUILD, check_buildable, server_backend
 from milvus_rag.client.schema import (
     CollectionInfo,
     IndexSpec,
@@ -64,6 +65,7 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
         if cfg.analyzer is not None
         else [{"type": "english"}, {"type": "standard"}]
     )
+    await check_server_builds(client, cfg, timeout)
     last: Exception | None = None
     for analyzer in analyzers:
         try:
@@ -86,6 +88,15 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
         return
     assert last is not None
     raise last
+
+
+async def check_server_builds(client: Any, cfg: CollectionConfig, timeout: float | None) -> None:
+    """Refuse an index type this server would accept and not build (Milvus Lite 3 servers
+    accept IVF_PQ and DISKANN, then search every row exactly); asks only for those types."""
+    if cfg.built_index_type in SERVERS_BUILD:
+        return
+    version = await client.get_server_version(timeout=timeout)
+    check_buildable(cfg.built_index_type, server_backend(str(version)))
 
 
 async def _appears(client: Any, name: str, timeout: float | None, wait: float = 5.0) -> bool:

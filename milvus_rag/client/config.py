@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from milvus_rag.client import index
 from milvus_rag.client.errors import ConfigError
 
 Metric = Literal["COSINE", "IP", "L2"]
@@ -127,6 +128,10 @@ class CollectionConfig:
     ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 2 on a server.
     ``auto_flush_rows``: on a server, an upsert of at least this many rows ends with a flush
     (Milvus Lite 3 searches sealed data 5-15x faster); ``None`` turns it off.
+    ``index_type`` (AUTOINDEX, FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ, DISKANN) and its build
+    parameters ``index_params`` are validated here (see :mod:`milvus_rag.client.index`);
+    ``None`` builds AUTOINDEX and accepts any existing index on reopen, a named type must
+    match the existing one.
 
     Example:
         >>> CollectionConfig(name="docs", dim=384, bm25_k1=1.2).enable_bm25
@@ -148,7 +153,7 @@ class CollectionConfig:
     metadata_field: str = "metadata"
     id_max_length: int = 512
     text_max_length: int = 65535
-    index_type: str = "AUTOINDEX"
+    index_type: str | None = None
     index_params: dict[str, Any] = field(default_factory=dict, hash=False)
     consistency_level: str = "Strong"
     batch_size: int = 500
@@ -196,6 +201,16 @@ class CollectionConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.write_concurrency is not None and self.write_concurrency < 1:
             raise ConfigError("write_concurrency must be >= 1 or None")
+        kind = index.normalize_index_type(self.built_index_type)
+        if self.index_type is not None:
+            object.__setattr__(self, "index_type", kind)
+        params = index.validate_build_params(kind, self.index_params, self.dim)
+        object.__setattr__(self, "index_params", params)
+
+    @property
+    def built_index_type(self) -> str:
+        """The dense index type a new collection gets (``index_type``, else AUTOINDEX)."""
+        return self.index_type if self.index_type is not None else index.DEFAULT_INDEX_TYPE
 
     def with_dim(self, dim: int) -> CollectionConfig:
         return replace(self, dim=dim)

@@ -20,6 +20,7 @@ from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusC
 
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
+from milvus_rag.client.index import IndexDescription, index_difference, parse_index
 
 BM25_FUNCTION_NAME = "bm25"
 
@@ -44,6 +45,7 @@ class CollectionInfo:
     text_max_length: int
     id_max_length: int
     analyzer: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
+    index: IndexDescription | None = dataclasses.field(default=None, hash=False)
 
 
 def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
@@ -87,7 +89,7 @@ def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) 
 
 
 def index_specs(cfg: CollectionConfig) -> list[IndexSpec]:
-    specs = [IndexSpec(cfg.vector_field, cfg.index_type, cfg.metric, dict(cfg.index_params))]
+    specs = [IndexSpec(cfg.vector_field, cfg.built_index_type, cfg.metric, dict(cfg.index_params))]
     if cfg.enable_bm25:
         specs.append(
             IndexSpec(
@@ -136,6 +138,7 @@ def parse_description(
         text_max_length=int(_param(text, "max_length") or cfg.text_max_length),
         id_max_length=int(_param(idf, "max_length") or cfg.id_max_length),
         analyzer=analyzer if isinstance(analyzer, dict) else None,
+        index=parse_index(indexes.get(cfg.vector_field)),
     )
 
 
@@ -163,6 +166,10 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
         want = analyzer_params(cfg)
         if want != info.analyzer:
             raise SchemaMismatchError(info.name, f"{cfg.text_field}.analyzer", want, info.analyzer)
+    diff = index_difference(cfg.index_type, cfg.index_params, info.index)
+    if diff is not None:
+        what, want_index, found = diff
+        raise SchemaMismatchError(info.name, f"{cfg.vector_field}.{what}", want_index, found)
 
 
 class SchemaCache:

@@ -17,8 +17,8 @@ import contextlib
 import functools
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_co
 from milvus_rag.client.connection import ClientPool, process_lock, with_retries
 from milvus_rag.client.errors import BackendError, ConfigError
 from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
+from milvus_rag.client.index import Backend, check_buildable
+from milvus_rag.client.iterate import DEFAULT_BATCH, check_batch_size, pages
 from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.pipeline import run_pipeline
 from milvus_rag.client.records import (
@@ -68,6 +70,9 @@ class AsyncMilvusStore(SearchMixin):
             uri, token, collection_name, dim, connection, collection, options
         )
         self._pool = ClientPool(self.connection)
+        if self.connection.is_local:  # known without a request: what the embedded engine builds
+            lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
+            check_buildable(self.config.built_index_type, lite)
         cfg = self.config
         self._fields = FieldNames(
             id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
@@ -404,6 +409,88 @@ class AsyncMilvusStore(SearchMixin):
             ),
         )
         return [rows.to_record(self.config, r) for r in result]
+
+    def _iterate_expr(self, filter: Any) -> str | None:
+        """The one place :meth:`iterate` (and what is built on it) computes its filter."""
+        return self.compile_filter(filter)
+
+    @overload
+    def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records"] = "records",
+        with_vectors: bool = False,
+    ) -> AsyncIterator[Record]: ...
+
+    @overload
+    def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["ids"],
+        with_vectors: bool = False,
+    ) -> AsyncIterator[str]: ...
+
+    async def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records", "ids"] = "records",
+        with_vectors: bool = False,
+    ) -> AsyncIterator[Record | str]:
+        """Every row matching ``filter``, each once, in id order, with no 16,384-row ceiling.
+
+        ``output="ids"`` yields the ids only (one field read). ``batch_size`` rows are read
+        per request. Example: ``async for rec in store.iterate({"lang": "en"}): ...``
+        """
+        async for page in self.iterate_pages(
+            filter, batch_size=batch_size, output=output, with_vectors=with_vectors
+        ):
+            for item in page:
+                yield item
+
+    async def iterate_pages(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records", "ids"] = "records",
+        with_vectors: bool = False,
+    ) -> AsyncIterator[list[Any]]:
+        """:meth:`iterate` a page at a time: lists of records (or of ids)."""
+        if output not in ("records", "ids"):
+            raise ConfigError(f"output must be 'records' or 'ids', got {output!r}")
+        check_batch_size(batch_size)
+        expr = self._iterate_expr(filter)
+        await self.ensure_collection()
+        id_field = self.config.id_field
+        fields = [id_field] if output == "ids" else self._output_fields(with_vectors)
+
+        async def query(flt: str, limit: int, options: dict[str, Any]) -> Any:
+            return await self._read_rows(
+                "iterate",
+                lambda c: c.query(
+                    self.name,
+                    filter=flt,
+                    output_fields=fields,
+                    limit=limit,
+                    timeout=self._timeout,
+                    **options,
+                ),
+            )
+
+        walk = pages(
+            query, expr=expr, id_field=id_field, batch_size=batch_size, dialect=self._pool.dialect
+        )
+        async for page in walk:
+            if output == "ids":
+                yield [str(row[id_field]) for row in page]
+            else:
+                yield [rows.to_record(self.config, dict(row)) for row in page]
 
     async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         try:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
+from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.records import Hit, Ranker, Record, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
@@ -63,6 +64,23 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "use the async API (AsyncMilvusStore / a*-methods) there"
         )
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+async def _next_page(pages: AsyncIterator[list[T]]) -> list[T] | None:
+    try:
+        return await pages.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def iterate_sync(pages: AsyncIterator[list[T]]) -> Iterator[T]:
+    """A generator over an async generator of pages: each page is fetched on the background
+    loop (one thread hop per page, not per row); closing the generator closes the pages."""
+    try:
+        while (page := run_sync(_next_page(pages))) is not None:
+            yield from page
+    finally:
+        run_sync(pages.aclose())  # type: ignore[attr-defined]
 
 
 @atexit.register
@@ -149,6 +167,44 @@ class MilvusStore:
 
     def count(self, filter: Any = None) -> int:
         return run_sync(self.aio.count(filter))
+
+    @overload
+    def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records"] = "records",
+        with_vectors: bool = False,
+    ) -> Iterator[Record]: ...
+
+    @overload
+    def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["ids"],
+        with_vectors: bool = False,
+    ) -> Iterator[str]: ...
+
+    def iterate(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records", "ids"] = "records",
+        with_vectors: bool = False,
+    ) -> Iterator[Record | str]:
+        """Every row matching ``filter``, each once (see :meth:`AsyncMilvusStore.iterate`).
+
+        Example: ``for rec in store.iterate({"lang": "en"}, batch_size=2000): ...``
+        """
+        return iterate_sync(
+            self.aio.iterate_pages(
+                filter, batch_size=batch_size, output=output, with_vectors=with_vectors
+            )
+        )
 
     def search(
         self,
