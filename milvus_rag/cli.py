@@ -6,6 +6,8 @@
     milvus-rag collections list | describe NAME | drop NAME [--yes]
     milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000]
     milvus-rag demo
+    milvus-rag export [--filter JSON] [--vectors] > rows.jsonl
+    milvus-rag import rows.jsonl
 
 Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from milvus_rag import transfer
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.store import AsyncMilvusStore
@@ -471,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="ingest the project's docs and compare dense, BM25 and hybrid",
     )
     p.add_argument("--k", type=int, default=3)
+
+    transfer.add_parsers(sub, common, model)
     return parser
 
 
@@ -479,6 +484,8 @@ COMMANDS = {
     "search": cmd_search,
     "collections": cmd_collections,
     "demo": cmd_demo,
+    "export": transfer.cmd_export,
+    "import": transfer.cmd_import,
 }
 
 

@@ -280,7 +280,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
     ) -> list[BaseNode]:
         """Nodes by id (in the order asked) and/or matching ``filters``.
 
-        With neither, every node (at most 16,384). Like query results, the nodes carry no
+        With neither, every node (read past the 16,384-row window, a page at a time, by
+        ``AsyncMilvusStore.iterate``). Like query results, the nodes carry no
         embedding (it is not read back: large, and on an empty Milvus Lite 2.5 collection
         reading the vector field fails)."""
         await self._learn_dim()
@@ -298,7 +299,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
                     found[r.id] = r
             records = [found[i] for i in ids if i in found]
         else:
-            records = await self._store.query(flt, limit=QUERY_WINDOW)
+            records = [r async for r in self._store.iterate(flt)]
         return [record_to_node(r) for r in records]
 
     def get_nodes(
