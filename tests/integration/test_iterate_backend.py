@@ -158,7 +158,7 @@ def test_langchain_get_by_ids_past_the_query_window(
     from tests.fakes import FakeLangChainEmbeddings
 
     store, data = big
-    lc = MilvusVectorStore(FakeLangChainEmbeddings(dim=DIM), store=store)
+    lc = MilvusVectorStore(FakeLangChainEmbeddings(dim=DIM), store=store, retrieval_mode="dense")
     asked = [r.id for r in data[1000:21000]]
     docs = lc.get_by_ids(asked)
     assert [d.id for d in docs] == asked
