@@ -395,7 +395,10 @@ class AsyncMilvusStore(SearchMixin):
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
         expr = self.compile_filter(filter)
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
-            raise ConfigError(f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW}")
+            raise ConfigError(
+                f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW} (Milvus's "
+                "query window); use iterate() to read every matching row"
+            )
         await self.ensure_collection()
         result = await self._read_rows(
             "query",

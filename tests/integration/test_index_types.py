@@ -113,7 +113,7 @@ def test_lite_reports_build_params_and_a_different_value_is_a_mismatch(
         index_params={"nlist": 16},
     )
     try:
-        with pytest.raises(SchemaMismatchError, match="index_params.nlist: expected 16, found 8"):
+        with pytest.raises(SchemaMismatchError, match=r"index_params\.nlist: expected 16, found 8"):
             other.ensure_collection()
     finally:
         other.close()

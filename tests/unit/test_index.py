@@ -157,7 +157,7 @@ def test_lite_file_store_refuses_a_type_it_cannot_build_without_a_request(tmp_pa
 
     if lite_dialect() is not Dialect.LITE25:
         pytest.fail("this environment's embedded engine is not Milvus Lite 2.5")
-    with pytest.raises(ConfigError, match="cannot be built on a Milvus Lite 2.5 file"):
+    with pytest.raises(ConfigError, match=r"cannot be built on a Milvus Lite 2\.5 file"):
         AsyncMilvusStore(str(tmp_path / "x.db"), dim=8, index_type="HNSW")
     assert not (tmp_path / "x.db").exists()
     store = AsyncMilvusStore(
