@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from milvus_rag.client import index
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.request import check_consistency, check_search_params
 
 Metric = Literal["COSINE", "IP", "L2"]
 _METRICS = ("COSINE", "IP", "L2")
@@ -126,6 +127,9 @@ class CollectionConfig:
     ``dim=None`` takes the dim of an existing collection (an error if it does not exist).
     ``analyzer=None`` uses ``"english"`` where the backend has it, else ``"standard"``.
     ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 2 on a server.
+    ``search_params``: the dense index's search parameters for every search of this store
+    (``{"ef": 64}``, ``{"nprobe": 16}``...); a search's own ``search_params`` win.
+    ``consistency_level``: the collection's default (set when it is created).
     ``auto_flush_rows``: on a server, an upsert of at least this many rows ends with a flush
     (Milvus Lite 3 searches sealed data 5-15x faster); ``None`` turns it off.
     ``index_type`` (AUTOINDEX, FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ, DISKANN) and its build
@@ -156,6 +160,7 @@ class CollectionConfig:
     index_type: str | None = None
     index_params: dict[str, Any] = field(default_factory=dict, hash=False)
     consistency_level: str = "Strong"
+    search_params: dict[str, Any] = field(default_factory=dict, hash=False)
     batch_size: int = 500
     max_batch_bytes: int = 200_000
     write_concurrency: int | None = None
@@ -201,6 +206,9 @@ class CollectionConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.write_concurrency is not None and self.write_concurrency < 1:
             raise ConfigError("write_concurrency must be >= 1 or None")
+        object.__setattr__(self, "search_params", check_search_params(self.search_params))
+        level = check_consistency(self.consistency_level)
+        object.__setattr__(self, "consistency_level", level)
         kind = index.normalize_index_type(self.built_index_type)
         if self.index_type is not None:
             object.__setattr__(self, "index_type", kind)

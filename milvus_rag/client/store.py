@@ -23,31 +23,50 @@ from typing import Any, Literal, TypeVar, overload
 import numpy as np
 
 from milvus_rag.client import collection, lite_ids, rows
-from milvus_rag.client._search import SearchMixin
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
-from milvus_rag.client.connection import ClientPool, process_lock, with_retries
-from milvus_rag.client.errors import BackendError, ConfigError
+from milvus_rag.client.errors import (
+    BackendError,
+    ConfigError,
+    is_empty_collection,
+    is_missing_collection,
+    is_released_collection,
+)
 from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
 from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH, check_batch_size, pages
 from milvus_rag.client.lite_ids import WRITES, StoredIds
+from milvus_rag.client.locks import process_lock
 from milvus_rag.client.pipeline import run_pipeline
+from milvus_rag.client.pool import ClientPool
 from milvus_rag.client.records import (
+    Hit,
     Limits,
     Record,
     plan_batches,
     validate_records,
 )
+from milvus_rag.client.request import (
+    DEFAULT_K,
+    Ranker,
+    RetrievalMode,
+    SearchRequest,
+    Target,
+    check_k,
+)
+from milvus_rag.client.retry import with_retries
 from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.search import Searcher, SearchPort
 
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
 QUERY_WINDOW = 16384
+ID_CHUNK = 1000
+"""Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
 T = TypeVar("T")
 L = TypeVar("L")
 
 
-class AsyncMilvusStore(SearchMixin):
+class AsyncMilvusStore:
     """Async store over one Milvus collection; created, indexed and loaded on first use.
 
     Example:
@@ -81,6 +100,18 @@ class AsyncMilvusStore(SearchMixin):
         self._read_sems = weakref.WeakKeyDictionary()
         self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._ensure_locks = weakref.WeakKeyDictionary()
+        self._searcher = Searcher(
+            SearchPort(
+                name=cfg.name,
+                config=lambda: self.config,
+                call=self._call,
+                ensure=self.ensure_collection,
+                read_slot=self._read_sem,
+                count=self.count,
+                timeout=self.connection.timeout,
+            ),
+            Target(dialect=self._pool.dialect, fields=self._fields, metric=cfg.metric),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -139,7 +170,7 @@ class AsyncMilvusStore(SearchMixin):
             # Dropped behind our back (another process or client): forget the cached schema,
             # recreate or re-check the collection, and try once more.
             if operation == "ensure_collection" or not (
-                rows.is_missing_collection_error(e) or rows.is_released_collection_error(e)
+                is_missing_collection(e) or is_released_collection(e)
             ):
                 raise
             SCHEMA_CACHE.invalidate(self.connection.key, self.name)
@@ -275,13 +306,7 @@ class AsyncMilvusStore(SearchMixin):
         write = functools.partial(self._write, known=known)
         written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
-            raise type(error)(
-                error.detail,
-                operation="upsert",
-                collection=self.name,
-                written_ids=written,
-                code=error.code,
-            ) from error
+            raise error.with_written("upsert", self.name, written) from error
         if error is not None:  # the embedder failed (its own error, or InvalidInputError)
             log.warning(
                 "upsert stopped by an embedding error after %d ids were written", len(written)
@@ -357,8 +382,8 @@ class AsyncMilvusStore(SearchMixin):
         id_list = rows.check_ids(ids) if ids is not None else []
         await self.ensure_collection()
         exprs = [
-            ids_expr(id_list[i : i + 1000], self._fields, dialect=self._pool.dialect)
-            for i in range(0, len(id_list), 1000)
+            ids_expr(id_list[i : i + ID_CHUNK], self._fields, dialect=self._pool.dialect)
+            for i in range(0, len(id_list), ID_CHUNK)
         ]
         if expr is not None:
             exprs.append(expr)
@@ -499,17 +524,17 @@ class AsyncMilvusStore(SearchMixin):
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if rows.is_empty_collection_error(e) and await self.count() == 0:
+            if is_empty_collection(e) and await self.count() == 0:
                 return []
             raise
 
     async def _rows_by_id(
         self, operation: str, ids: list[str], fields: list[str], *, strong: bool = False
     ) -> list[Any]:
-        """The stored rows of ``ids`` (``fields`` only), 1,000 ids a request."""
+        """The stored rows of ``ids`` (``fields`` only), ``ID_CHUNK`` ids a request."""
         found: list[Any] = []
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
             call = functools.partial(self._query_ids, chunk, fields, strong)
             found.extend(await self._read_rows(operation, call))
         return found
@@ -541,6 +566,111 @@ class AsyncMilvusStore(SearchMixin):
             ),
         )
         return int(counted[0]["count(*)"]) if counted else 0
+
+    # --- search (executed by the Searcher component) -------------------------------------
+
+    def prepare(self, request: SearchRequest) -> SearchRequest:
+        """``request`` ready for this store: its filter compiled for the backend, its range
+        checked against the metric (no I/O). Validate a search before embedding its query."""
+        return self._searcher.prepare(request)
+
+    async def search(
+        self,
+        text: str | SearchRequest | None = None,
+        vector: Sequence[float] | np.ndarray | None = None,
+        *,
+        k: int = DEFAULT_K,
+        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        filter: Any = None,
+        ranker: Ranker | None = None,
+        alpha: float | None = None,
+        candidates: int | None = None,
+        with_vectors: bool = False,
+        rrf_k: int | None = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
+    ) -> list[Hit]:
+        """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
+        as arguments. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
+
+        HYBRID fuses by RRF server-side (one ``hybrid_search``), or with ``ranker="weighted"``
+        (default when ``alpha`` is given) by ``alpha * dense + (1 - alpha) * bm25`` over
+        min-max-normalised scores of both legs. See :class:`SearchRequest` for the options.
+        """
+        if isinstance(text, SearchRequest):
+            rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
+            if (
+                k != DEFAULT_K
+                or mode != RetrievalMode.HYBRID
+                or with_vectors
+                or any(x is not None for x in (*rest, range_filter, consistency_level, timeout))
+            ):
+                raise ConfigError("pass a SearchRequest alone, or the search's arguments")
+            return await self._searcher.search(text)
+        request = SearchRequest(
+            text=text,
+            vector=vector,
+            k=k,
+            mode=mode,
+            filter=filter,
+            ranker=ranker,
+            alpha=alpha,
+            candidates=candidates,
+            rrf_k=rrf_k,
+            search_params=search_params,
+            radius=radius,
+            range_filter=range_filter,
+            consistency_level=consistency_level,
+            timeout=timeout,
+            with_vectors=with_vectors,
+        )
+        return await self._searcher.search(request)
+
+    async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+        """Run many searches concurrently (at most ``read_concurrency`` in flight); every
+        request is checked before the first is sent."""
+        return await self._searcher.search_many(requests)
+
+    async def fanout_search(
+        self, requests: Sequence[SearchRequest], *, k: int = DEFAULT_K, rrf_k: int | None = None
+    ) -> list[Hit]:
+        """Several searches (e.g. rewrites of one question) run concurrently and fused
+        client-side by RRF; ``relevance`` is the fused score over its maximum."""
+        return await self._searcher.fanout(requests, k, rrf_k)
+
+    async def mmr_search(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        k: int = DEFAULT_K,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Any = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
+    ) -> list[Hit]:
+        """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
+        check_k(k)
+        check_k(fetch_k, "fetch_k")
+        request = SearchRequest(
+            vector=vector,
+            k=max(k, fetch_k),
+            mode=RetrievalMode.DENSE,
+            filter=filter,
+            search_params=search_params,
+            radius=radius,
+            range_filter=range_filter,
+            consistency_level=consistency_level,
+            timeout=timeout,
+            with_vectors=True,
+        )
+        return await self._searcher.mmr(request, k, lambda_mult)
 
 
 async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:

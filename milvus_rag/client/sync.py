@@ -23,7 +23,8 @@ import numpy as np
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
 from milvus_rag.client.iterate import DEFAULT_BATCH
-from milvus_rag.client.records import Hit, Ranker, Record, RetrievalMode, SearchRequest
+from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import DEFAULT_K, Ranker, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 
@@ -206,18 +207,27 @@ class MilvusStore:
             )
         )
 
+    def prepare(self, request: SearchRequest) -> SearchRequest:
+        return self.aio.prepare(request)
+
     def search(
         self,
-        text: str | None = None,
+        text: str | SearchRequest | None = None,
         vector: Sequence[float] | np.ndarray | None = None,
         *,
-        k: int = 4,
+        k: int = DEFAULT_K,
         mode: RetrievalMode | str = RetrievalMode.HYBRID,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        rrf_k: int | None = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -230,6 +240,12 @@ class MilvusStore:
                 alpha=alpha,
                 candidates=candidates,
                 with_vectors=with_vectors,
+                rrf_k=rrf_k,
+                search_params=search_params,
+                radius=radius,
+                range_filter=range_filter,
+                consistency_level=consistency_level,
+                timeout=timeout,
             )
         )
 
@@ -237,7 +253,7 @@ class MilvusStore:
         return run_sync(self.aio.search_many(requests))
 
     def fanout_search(
-        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+        self, requests: Sequence[SearchRequest], *, k: int = DEFAULT_K, rrf_k: int | None = None
     ) -> list[Hit]:
         return run_sync(self.aio.fanout_search(requests, k=k, rrf_k=rrf_k))
 
@@ -245,14 +261,28 @@ class MilvusStore:
         self,
         vector: Sequence[float] | np.ndarray,
         *,
-        k: int = 4,
+        k: int = DEFAULT_K,
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Any = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
     ) -> list[Hit]:
         return run_sync(
             self.aio.mmr_search(
-                vector, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=filter
+                vector,
+                k=k,
+                fetch_k=fetch_k,
+                lambda_mult=lambda_mult,
+                filter=filter,
+                search_params=search_params,
+                radius=radius,
+                range_filter=range_filter,
+                consistency_level=consistency_level,
+                timeout=timeout,
             )
         )
 

@@ -152,8 +152,8 @@ def test_measured_backend_capabilities() -> None:
 
 
 def test_lite_file_store_refuses_a_type_it_cannot_build_without_a_request(tmp_path: Any) -> None:
-    from milvus_rag.client.connection import lite_dialect
     from milvus_rag.client.filters import Dialect
+    from milvus_rag.client.lite import lite_dialect
 
     if lite_dialect() is not Dialect.LITE25:
         pytest.fail("this environment's embedded engine is not Milvus Lite 2.5")
