@@ -153,3 +153,28 @@ def test_ingest_dataset_refuses_a_sink_and_a_target_together() -> None:
     sink = MilvusDatasink("http://127.0.0.1:1", collection_name="c")
     with pytest.raises(ConfigError, match="either sink="):
         ingest_dataset(object(), "http://127.0.0.1:1", sink=sink)  # type: ignore[arg-type]
+
+
+def test_the_vector_dim_is_read_from_the_dataset_schema() -> None:
+    import pyarrow as pa
+
+    from milvus_rag.ray.sink import dim_of_schema
+
+    assert dim_of_schema(pa.schema([("vector", pa.list_(pa.float32(), 5))])) == 5
+    assert dim_of_schema(pa.schema([("vector", pa.list_(pa.float32()))])) is None
+    assert dim_of_schema(pa.schema([("text", pa.string())])) is None
+    assert dim_of_schema(None) is None  # Ray's tensor type: the integration tests
+
+
+def test_a_milvus_rag_error_is_found_inside_ray_errors() -> None:
+    from ray.exceptions import RayTaskError
+
+    from milvus_rag.ray.pipeline import milvus_error_of
+
+    cause = InvalidInputError("document id='x': text is empty")
+    wrapped = RayTaskError("fn", "traceback", cause).as_instanceof_cause()
+    try:
+        raise RuntimeError("job failed") from wrapped
+    except RuntimeError as outer:
+        assert milvus_error_of(outer) is cause
+    assert milvus_error_of(RuntimeError("other")) is None
