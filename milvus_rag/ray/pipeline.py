@@ -133,9 +133,6 @@ def embed_documents(
         num_gpus=num_gpus or None,
         udf_modifying_row_count=False,
     )
-    # Raise the milvus-rag error of a bad row itself, not Ray Data's UserCodeException
-    # (whose pickled form loses the cause).
-    embedded.context.raise_original_map_exception = True
     return embedded
 
 
@@ -243,6 +240,12 @@ def ingest_dataset(
         skip_stored=sink if skip_existing and before > 0 else None,
         collection=sink.target.collection,
     )
+    # For this job, tasks raise the milvus-rag error of a bad row itself rather than Ray
+    # Data's UserCodeException (whose pickled form loses the cause). The context is shared
+    # with the caller's dataset: restored after.
+    context = pipeline.context
+    saved = context.raise_original_map_exception
+    context.raise_original_map_exception = True
     try:
         pipeline.write_datasink(
             sink,
@@ -254,6 +257,8 @@ def ingest_dataset(
         if found is None:
             raise
         raise found from e
+    finally:
+        context.raise_original_map_exception = saved
     count = sink.target.count()
     return IngestResult(
         rows_written=count - before,
