@@ -127,6 +127,7 @@ def main(args: argparse.Namespace) -> None:
     encoder = c.get_encoder()  # precision resolved for this CPU
     print(f"{len(recs)} docs, {cores} cores, encoder precision {encoder.precision}")
     times: dict[str, list[float]] = {}
+    load = [os.getloadavg()[0]]
     # Ray's workers import this checkout's milvus_rag
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
@@ -159,7 +160,8 @@ def main(args: argparse.Namespace) -> None:
         finally:
             ray.shutdown()
             server.stop()
-    report(args, cores, times, core_w, sink_w)
+    load.append(os.getloadavg()[0])
+    report(args, cores, times, core_w, sink_w, load)
 
 
 def report(
@@ -168,6 +170,7 @@ def report(
     times: dict[str, list[float]],
     core_w: float,
     sink_w: float,
+    load: list[float],
 ) -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     n, t = args.docs, args.tiny
@@ -202,8 +205,9 @@ def report(
         "",
         f"SciFact, first {n} documents, all-MiniLM-L6-v2 on CPU, into a Milvus Lite 3 server "
         f"on the same machine; median of {args.rounds} interleaved round(s). Machine: "
-        f"{cores} CPU cores (AMD EPYC Zen 3, no GPU), **shared with other jobs while measured**, "
-        "so absolute rates are noisy; the ratios compare runs of the same minutes. A Ray job's "
+        f"{cores} CPU cores (AMD EPYC Zen 3, no GPU), **shared with other jobs while measured** "
+        f"(1-minute load average {load[0]:.0f} at the start, {load[-1]:.0f} at the end), so "
+        "absolute rates are noisy; the ratios compare runs of the same minutes. A Ray job's "
         f"time includes starting its actors and loading the model; the {t}-doc job of the same "
         "configuration measures that fixed cost, and steady docs/s = "
         f"({n} - {t}) / (t_{n} - t_{t}).",
@@ -214,7 +218,7 @@ def report(
         f"core store upsert **{core_w:.0f} rows/s**, Ray sink (write tasks, 2,000 rows each) "
         f"**{sink_w:.0f} rows/s**.",
         "",
-        "## Projection for N workers (on paper, from the numbers above)",
+        "### Projection for N workers (on paper, from the numbers above)",
         "",
         "Ingest rate with N embedding workers is min(N x r, W): r the steady rate of one "
         "worker, W what the store takes. Here one CPU core embeds "
