@@ -150,7 +150,14 @@ def write_section(path: Path, text: str) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-SECTIONS = ("quality.md", "speed.md", "scaling.md", "scaling_full.md", "core_speed.md")
+SECTIONS = (
+    "quality.md",
+    "speed.md",
+    "scaling.md",
+    "scaling_full.md",
+    "core_speed.md",
+    "ray_ingest.md",
+)
 INTRO = """# Benchmarks
 
 Generated from `benchmarks/results/*.md` by the benchmark scripts (`make bench`: quality,

@@ -2,7 +2,9 @@
 
 The kernel is this interpreter (``sys.executable``), through a kernelspec written to a temp
 folder, so the test works from ``make test`` whether or not ``.venv/bin`` is on PATH. The
-three notebooks run concurrently (one kernel each) to keep the suite fast.
+notebooks run concurrently (one kernel each) to keep the suite fast. A notebook whose metadata
+says ``{"milvus_rag": {"needs_server": true}}`` gets the Milvus Lite 3 test server as
+``MILVUS_URI`` in its kernel's environment.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ KERNEL = "milvus-rag-tests"
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseException | None]:
+def executed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, BaseException | None]:
     jupyter = tmp_path_factory.mktemp("jupyter")
     spec = jupyter / "kernels" / KERNEL
     spec.mkdir(parents=True)
@@ -40,12 +44,21 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseExceptio
             }
         )
     )
+    server_uri = ""
+    if any(
+        nbformat.read(p, as_version=4).metadata.get("milvus_rag", {}).get("needs_server")
+        for p in NOTEBOOKS
+    ):
+        server_uri = request.getfixturevalue("lite3_server").uri
     saved = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter), saved]))
 
     def run(path: Path) -> BaseException | None:
         nb = nbformat.read(path, as_version=4)
         workdir = tmp_path_factory.mktemp(path.stem)
+        env = dict(os.environ)
+        if nb.metadata.get("milvus_rag", {}).get("needs_server"):
+            env["MILVUS_URI"] = server_uri
         client = nbclient.NotebookClient(
             nb,
             kernel_name=KERNEL,
@@ -53,7 +66,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseExceptio
             resources={"metadata": {"path": str(workdir)}},
         )
         try:
-            client.execute()
+            client.execute(env=env)
         except BaseException as e:  # reported by the test of this notebook
             return e
         return None
