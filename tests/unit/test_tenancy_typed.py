@@ -233,7 +233,7 @@ def test_column_forms(filter: Any, lite: str | None, srv: str | None) -> None:
     plan = plan_filter(filter, dialect=L25, columns=COLS)
     if lite is None:
         assert plan.residual is not None
-        with pytest.raises(FilterError, match="Milvus Lite 2.5"):
+        with pytest.raises(FilterError, match=r"Milvus Lite 2\.5"):
             compile_filter(filter, dialect=L25, columns=COLS)
     else:
         assert plan == FilterPlan(lite)
