@@ -583,7 +583,7 @@ class AsyncMilvusStore(SearchMixin):
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if rows.is_empty_collection_error(e) and await self.count() == 0:
+            if rows.is_empty_collection_error(e) and await self.count(all_tenants=True) == 0:
                 return []
             raise
 

@@ -227,6 +227,8 @@ class MilvusStore:
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -239,16 +241,34 @@ class MilvusStore:
                 alpha=alpha,
                 candidates=candidates,
                 with_vectors=with_vectors,
+                tenant=tenant,
+                all_tenants=all_tenants,
             )
         )
 
-    def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
-        return run_sync(self.aio.search_many(requests))
+    def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[list[Hit]]:
+        return run_sync(self.aio.search_many(requests, tenant=tenant, all_tenants=all_tenants))
 
     def fanout_search(
-        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        k: int = 4,
+        rrf_k: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
-        return run_sync(self.aio.fanout_search(requests, k=k, rrf_k=rrf_k))
+        return run_sync(
+            self.aio.fanout_search(
+                requests, k=k, rrf_k=rrf_k, tenant=tenant, all_tenants=all_tenants
+            )
+        )
 
     def mmr_search(
         self,
@@ -258,10 +278,18 @@ class MilvusStore:
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         return run_sync(
             self.aio.mmr_search(
-                vector, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=filter
+                vector,
+                k=k,
+                fetch_k=fetch_k,
+                lambda_mult=lambda_mult,
+                filter=filter,
+                tenant=tenant,
+                all_tenants=all_tenants,
             )
         )
 
