@@ -32,8 +32,8 @@ from milvus_rag.client.filters import (
     Column,
     Dialect,
     FieldNames,
-    compile_filter,
     ids_expr,
+    plan_filter,
     string_literal,
 )
 from milvus_rag.client.lite_ids import WRITES, StoredIds
@@ -169,11 +169,13 @@ class AsyncMilvusStore(SearchMixin):
         self.config = self.config.with_dim(dim)
 
     def compile_filter(self, filter: Any) -> str | None:
-        """The Milvus expression for ``filter`` on this backend (validated, no I/O; raises
-        FilterError for a part this backend cannot express: :meth:`scope` splits those)."""
-        return compile_filter(
+        """The Milvus expression sent for ``filter`` on this backend (validated, no I/O;
+        FilterError only for a filter invalid everywhere). Where the backend cannot express a
+        part, this is a superset and the rest is checked client-side: :meth:`scope` says
+        both, with the tenant clause."""
+        return plan_filter(
             filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
-        )
+        ).expr
 
     @staticmethod
     def _per_loop(
