@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import tempfile
@@ -37,11 +38,12 @@ import numpy as np
 from milvus_rag import AsyncMilvusStore, Record
 from milvus_rag.client.filters import Dialect
 
-WORDS = (
+_WORDS_TEXT = (
     "protein cell gene cancer immune virus brain heart blood drug dose risk trial mouse human "
     "tumor receptor signal pathway therapy insulin glucose liver kidney lung bone muscle neuron "
     "vaccine infection antibody mutation expression binding kinase membrane stress aging diet"
-).split()
+)
+WORDS = _WORDS_TEXT.split()
 NOT_FILTER = {"$not": {"score_j": {"$gt": 0.9}}}
 
 
@@ -114,22 +116,25 @@ async def measure(
         vec /= np.linalg.norm(vec)
         text = " ".join(rng.choice(WORDS, size=3))
         t, cat = f"t{rng.integers(tenants)}", int(rng.integers(1000))
-        s, v = store.search, vec.tolist()
+        v = vec.tolist()
+        one = functools.partial(store.search, text, v, k=10)
+        every = functools.partial(store.search, text, v, k=10, all_tenants=True)
         sides = {
             "tenant": (
-                lambda: s(text, v, k=10, tenant=t),
-                lambda: s(text, v, k=10, all_tenants=True, filter={"org": t}),
+                functools.partial(one, tenant=t),
+                functools.partial(every, filter={"org": t}),
             ),
             "typed": (
-                lambda: s(text, v, k=10, all_tenants=True, filter={"cat": cat}),
-                lambda: s(text, v, k=10, all_tenants=True, filter={"cat_j": cat}),
+                functools.partial(every, filter={"cat": cat}),
+                functools.partial(every, filter={"cat_j": cat}),
             ),
         }
         if client is not None:
-            cs = client.search
             sides["not"] = (
-                lambda: s(text, v, k=10, all_tenants=True, filter=NOT_FILTER),
-                lambda: cs(text, v, k=10, all_tenants=True, filter=NOT_FILTER),
+                functools.partial(every, filter=NOT_FILTER),
+                functools.partial(
+                    client.search, text, v, k=10, all_tenants=True, filter=NOT_FILTER
+                ),
             )
         for name, (a, b) in sides.items():
             order = (0, 1) if i % 2 == 0 else (1, 0)

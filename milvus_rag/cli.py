@@ -29,6 +29,7 @@ from typing import Any
 
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
 from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
 
@@ -170,15 +171,24 @@ async def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError("the query is empty")
     store = open_store(args)
     try:
-        store.compile_filter(filt)  # report a bad filter before loading anything
-        await require_collection(store)
-        vector = None
-        if args.mode != "sparse":
-            encoder = await load_encoder(args.model, args.device, args.precision)
-            vector = await encoder.aencode_query(args.query)
-        hits = await store.search(
-            text=args.query, vector=vector, k=args.k, mode=args.mode, filter=filt
+        request = store.prepare(  # a bad option or filter fails before anything is loaded
+            SearchRequest(
+                text=args.query,
+                k=args.k,
+                mode=args.mode,
+                filter=filt,
+                search_params=parse_json_object(args.search_params, "--search-params"),
+                radius=args.radius,
+                range_filter=args.range_filter,
+                consistency_level=args.consistency,
+                timeout=args.timeout,
+            )
         )
+        await require_collection(store)
+        if request.needs_vector:
+            encoder = await load_encoder(args.model, args.device, args.precision)
+            request = request.with_vector(await encoder.aencode_query(args.query))
+        hits = await store.search(request)
     finally:
         await store.aclose()
     if args.json:
@@ -186,6 +196,19 @@ async def cmd_search(args: argparse.Namespace) -> int:
     else:
         print(format_hits(hits))
     return 0
+
+
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
+    """A command-line JSON object (``--search-params '{"ef": 64}'``), or None."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
+    return value
 
 
 async def cmd_collections(args: argparse.Namespace) -> int:
@@ -438,6 +461,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
     )
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.add_argument(
+        "--search-params",
+        default=None,
+        metavar="JSON",
+        help="index search parameters as JSON, e.g. '{\"ef\": 64}' or '{\"nprobe\": 16}'",
+    )
+    p.add_argument(
+        "--consistency",
+        default=None,
+        choices=("Strong", "Bounded", "Session", "Eventually"),
+        type=lambda s: s.capitalize(),
+        help="consistency level of the search (default: the collection's)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds (default: the connection's)"
+    )
+    p.add_argument(
+        "--radius", type=float, default=None, help="dense range search: outer bound of the score"
+    )
+    p.add_argument(
+        "--range-filter",
+        type=float,
+        default=None,
+        help="dense range search: inner bound (cosine: radius < score <= range-filter)",
+    )
 
     p = sub.add_parser(
         "eval", parents=[common, model], help="nDCG@10, recall and MRR on a BEIR-format folder"

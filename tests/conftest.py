@@ -15,6 +15,8 @@ import pytest
 from milvus_rag import AsyncMilvusStore, MilvusStore
 from tests.backends import Backend, LiteServer, backend_names
 
+pytest_plugins = ["tests.spies"]  # the request_spy fixture
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

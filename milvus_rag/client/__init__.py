@@ -1,6 +1,6 @@
 """The common async layer: knows Milvus, knows no framework."""
 
-from milvus_rag.client import _env  # noqa: F401  (first: before pymilvus is imported)
+from milvus_rag.client import compat  # noqa: F401  (first: before pymilvus is imported)
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import (
     BackendError,

@@ -9,8 +9,7 @@ import logging
 from typing import Any
 
 from milvus_rag.client.config import CollectionConfig
-from milvus_rag.client.connection import is_unimplemented
-from milvus_rag.client.errors import BackendError
+from milvus_rag.client.errors import BackendError, is_unimplemented
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.schema import (
     CollectionInfo,

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.records import PRIVATE_KEY
+from milvus_rag.client.request import check_consistency, check_search_params
 from milvus_rag.client.typed_fields import (
     NULLS_KEY,
     TypedField,
@@ -132,6 +133,9 @@ class CollectionConfig:
     ``dim=None`` takes the dim of an existing collection (an error if it does not exist).
     ``analyzer=None`` uses ``"english"`` where the backend has it, else ``"standard"``.
     ``write_concurrency=None`` is 1 on Milvus Lite (single writer), 2 on a server.
+    ``search_params``: the dense index's search parameters for every search of this store
+    (``{"ef": 64}``, ``{"nprobe": 16}``...); a search's own ``search_params`` win.
+    ``consistency_level``: the collection's default (set when it is created).
     ``auto_flush_rows``: on a server, an upsert of at least this many rows ends with a flush
     (Milvus Lite 3 searches sealed data 5-15x faster); ``None`` turns it off.
     ``tenant_field``: makes the collection multi-tenant (a VARCHAR field; a partition key on
@@ -162,6 +166,7 @@ class CollectionConfig:
     index_type: str = "AUTOINDEX"
     index_params: dict[str, Any] = field(default_factory=dict, hash=False)
     consistency_level: str = "Strong"
+    search_params: dict[str, Any] = field(default_factory=dict, hash=False)
     batch_size: int = 500
     max_batch_bytes: int = 200_000
     write_concurrency: int | None = None
@@ -212,6 +217,9 @@ class CollectionConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.write_concurrency is not None and self.write_concurrency < 1:
             raise ConfigError("write_concurrency must be >= 1 or None")
+        object.__setattr__(self, "search_params", check_search_params(self.search_params))
+        level = check_consistency(self.consistency_level)
+        object.__setattr__(self, "consistency_level", level)
         self._check_tenancy(names)
 
     def _check_tenancy(self, names: list[str]) -> None:

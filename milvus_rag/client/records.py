@@ -1,4 +1,5 @@
-"""Record, Hit and request types shared by every adapter, and the pure row validation.
+"""Record and Hit, the row and result types shared by every adapter, and the pure row
+validation. (The search value, :class:`SearchRequest`, lives in :mod:`.request`.)
 
 Example:
     >>> r = Record(id="a", text="hello", vector=[0.1, 0.2], metadata={"k": "v"})
@@ -9,18 +10,38 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.request import (  # re-exported: the search value's home is request.py
+    Ranker,
+    RetrievalMode,
+    SearchRequest,
+    check_alpha,
+    check_k,
+)
 
-Ranker = Literal["rrf", "weighted"]
+__all__ = [
+    "JSON_MAX_BYTES",
+    "PRIVATE_KEY",
+    "Hit",
+    "Limits",
+    "Ranker",
+    "Record",
+    "RetrievalMode",
+    "SearchRequest",
+    "check_alpha",
+    "check_k",
+    "plan_batches",
+    "public_metadata",
+    "row_bytes",
+    "validate_records",
+]
 JSON_MAX_BYTES = 65536
 PRIVATE_KEY = "_milvus_rag"
 """Metadata key for framework-private data (LlamaIndex relationships, node class...).
@@ -31,25 +52,6 @@ Adapters keep it out of the metadata they show users; see :func:`public_metadata
 def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """User metadata without the framework-private key."""
     return {k: v for k, v in (metadata or {}).items() if k != PRIVATE_KEY}
-
-
-class RetrievalMode(str, Enum):
-    """How a query is matched: embeddings, BM25 full text, or both fused."""
-
-    DENSE = "dense"
-    SPARSE = "sparse"
-    HYBRID = "hybrid"
-
-    @classmethod
-    def parse(cls, value: RetrievalMode | str) -> RetrievalMode:
-        if isinstance(value, RetrievalMode):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise ConfigError(
-                f"unknown retrieval mode {value!r}: use 'dense', 'sparse' or 'hybrid'"
-            ) from None
 
 
 @dataclass(slots=True)
@@ -73,20 +75,6 @@ class Hit:
     distance: float
     record: Record
     relevance: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """One search for :meth:`AsyncMilvusStore.search_many`."""
-
-    text: str | None = None
-    vector: Sequence[float] | np.ndarray | None = None
-    k: int = 4
-    mode: RetrievalMode | str = RetrievalMode.HYBRID
-    filter: Any = None
-    ranker: Ranker | None = None
-    alpha: float | None = None
-    candidates: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,17 +210,3 @@ def plan_batches(
     if cur:
         batches.append(cur)
     return batches
-
-
-def check_k(k: int, name: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 16384:
-        raise ConfigError(f"{name} must be an integer in [1, 16384], got {k!r}")
-    return k
-
-
-def check_alpha(alpha: float | None) -> float | None:
-    if alpha is None:
-        return None
-    if not isinstance(alpha, int | float) or math.isnan(alpha) or not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1] (weight of the dense leg), got {alpha!r}")
-    return float(alpha)

@@ -164,9 +164,10 @@ def sparse_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
     return [Hit(r.id, s, d, r, x) for (r, d), s, x in zip(pairs, scores, rel, strict=True)]
 
 
-def rrf_hits(cfg: CollectionConfig, result: Any, legs: int = 2) -> list[Hit]:
-    """Server-side RRF results: relevance is the fused score over its maximum."""
-    top = rrf_max(legs, cfg.rrf_k)
+def rrf_hits(cfg: CollectionConfig, result: Any, rrf_k: int, legs: int = 2) -> list[Hit]:
+    """Server-side RRF results (constant ``rrf_k``): relevance is the fused score over its
+    maximum."""
+    top = rrf_max(legs, rrf_k)
     return [Hit(r.id, d, d, r, min(1.0, d / top)) for r, d in _pairs(cfg, result)]
 
 
@@ -199,26 +200,3 @@ def check_ids(ids: Sequence[str]) -> list[str]:
         if not isinstance(i, str):
             raise InvalidInputError(f"ids must be str, got {type(i).__name__}: {i!r}")
     return out
-
-
-def is_empty_collection_error(e: BaseException) -> bool:
-    """Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN") and
-    vector reads on one never written to ("HasRawData")."""
-    text = str(e)
-    return "Invalid sparse row" in text or "HasRawData" in text or "raw data" in text
-
-
-def is_missing_collection_error(e: BaseException) -> bool:
-    text = str(e).lower()
-    return "collection not found" in text or ("collection" in text and "does not exist" in text)
-
-
-def is_released_collection_error(e: BaseException) -> bool:
-    """The collection exists but is not loaded (e.g. a restarted server): reload it."""
-    text = str(e).lower()
-    return (
-        "state 'released'" in text
-        or "state 'loading'" in text
-        or ("not loaded" in text and "collection" in text)
-        or getattr(e, "code", None) == 101
-    )

@@ -24,10 +24,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from milvus_rag.client import collection, lite_ids, rows
-from milvus_rag.client._search import SearchMixin
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
-from milvus_rag.client.connection import ClientPool, process_lock, with_retries
-from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
+from milvus_rag.client.errors import (
+    BackendError,
+    ConfigError,
+    InvalidInputError,
+    is_empty_collection,
+    is_missing_collection,
+    is_released_collection,
+)
 from milvus_rag.client.filters import (
     Column,
     Dialect,
@@ -37,24 +42,39 @@ from milvus_rag.client.filters import (
     string_literal,
 )
 from milvus_rag.client.lite_ids import WRITES, StoredIds
+from milvus_rag.client.locks import process_lock
 from milvus_rag.client.pipeline import run_pipeline
+from milvus_rag.client.pool import ClientPool
 from milvus_rag.client.records import (
+    Hit,
     Limits,
     Record,
     plan_batches,
     validate_records,
 )
+from milvus_rag.client.request import (
+    DEFAULT_K,
+    Ranker,
+    RetrievalMode,
+    SearchRequest,
+    Target,
+    check_k,
+)
+from milvus_rag.client.retry import with_retries
 from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible, nullable_for
+from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, Tenancy, and_tenant, resolve, scope
 
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
 QUERY_WINDOW = 16384
+ID_CHUNK = 1000
+"""Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
 T = TypeVar("T")
 L = TypeVar("L")
 
 
-class AsyncMilvusStore(SearchMixin):
+class AsyncMilvusStore:
     """Async store over one Milvus collection; created, indexed and loaded on first use.
 
     Example:
@@ -92,6 +112,28 @@ class AsyncMilvusStore(SearchMixin):
         self._read_sems = weakref.WeakKeyDictionary()
         self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._ensure_locks = weakref.WeakKeyDictionary()
+        self._searcher = self._make_searcher()
+
+    def _make_searcher(self) -> Searcher:
+        """The search component, bound to this store (view): its tenant scopes searches."""
+        return Searcher(
+            SearchPort(
+                name=self.config.name,
+                config=lambda: self.config,
+                call=self._call,
+                ensure=self.ensure_collection,
+                read_slot=self._read_sem,
+                count=lambda: self.count(all_tenants=True),
+                timeout=self.connection.timeout,
+                scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
+            ),
+            Target(
+                dialect=self._pool.dialect,
+                fields=self._fields,
+                metric=self.config.metric,
+                tenant=self._tenant,
+            ),
+        )
 
     def __repr__(self) -> str:
         bound = f", tenant={self._tenant!r}" if self._tenant is not None else ""
@@ -113,6 +155,7 @@ class AsyncMilvusStore(SearchMixin):
         resolve(self._tenancy, tenant, False, "for_tenant")
         view = copy.copy(self)
         view._tenant = tenant
+        view._searcher = view._make_searcher()
         return view
 
     def scope(
@@ -200,7 +243,7 @@ class AsyncMilvusStore(SearchMixin):
             # Dropped behind our back (another process or client): forget the cached schema,
             # recreate or re-check the collection, and try once more.
             if operation == "ensure_collection" or not (
-                rows.is_missing_collection_error(e) or rows.is_released_collection_error(e)
+                is_missing_collection(e) or is_released_collection(e)
             ):
                 raise
             SCHEMA_CACHE.invalidate(self.connection.key, self.name)
@@ -349,13 +392,7 @@ class AsyncMilvusStore(SearchMixin):
         write = functools.partial(self._write, known=known, tenant=bound)
         written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
-            raise type(error)(
-                error.detail,
-                operation="upsert",
-                collection=self.name,
-                written_ids=written,
-                code=error.code,
-            ) from error
+            raise error.with_written("upsert", self.name, written) from error
         if error is not None:  # the embedder failed (its own error, or InvalidInputError)
             log.warning(
                 "upsert stopped by an embedding error after %d ids were written", len(written)
@@ -468,23 +505,23 @@ class AsyncMilvusStore(SearchMixin):
         dialect = self._pool.dialect
         exprs = [
             and_tenant(
-                ids_expr(id_list[i : i + 1000], self._fields, dialect=dialect),
+                ids_expr(id_list[i : i + ID_CHUNK], self._fields, dialect=dialect),
                 sc.tenant,
                 self._tenancy,
                 dialect,
             )
-            for i in range(0, len(id_list), 1000)
+            for i in range(0, len(id_list), ID_CHUNK)
         ]
         if sc.residual is not None:  # delete exactly the candidates that pass, by id
             matched = [r.id for r in await self._scan("delete", sc) if sc.admits(r)]
             exprs.extend(
                 and_tenant(
-                    ids_expr(matched[i : i + 1000], self._fields, dialect=dialect),
+                    ids_expr(matched[i : i + ID_CHUNK], self._fields, dialect=dialect),
                     sc.tenant,
                     self._tenancy,
                     dialect,
                 )
-                for i in range(0, len(matched), 1000)
+                for i in range(0, len(matched), ID_CHUNK)
             )
         elif (filter is not None or _whole_tenant) and sc.expr is not None:
             exprs.append(sc.expr)
@@ -585,7 +622,7 @@ class AsyncMilvusStore(SearchMixin):
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if rows.is_empty_collection_error(e) and await self.count(all_tenants=True) == 0:
+            if is_empty_collection(e) and await self.count(all_tenants=True) == 0:
                 return []
             raise
 
@@ -598,11 +635,11 @@ class AsyncMilvusStore(SearchMixin):
         strong: bool = False,
         tenant: str | None = None,
     ) -> list[Any]:
-        """The stored rows of ``ids`` (``fields`` only, of ``tenant`` if given), 1,000 ids a
-        request."""
+        """The stored rows of ``ids`` (``fields`` only, of ``tenant`` if given), ``ID_CHUNK``
+        ids a request."""
         found: list[Any] = []
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
             call = functools.partial(self._query_ids, chunk, fields, strong, tenant)
             found.extend(await self._read_rows(operation, call))
         return found
@@ -648,6 +685,137 @@ class AsyncMilvusStore(SearchMixin):
             ),
         )
         return int(counted[0]["count(*)"]) if counted else 0
+
+    # --- search (executed by the Searcher component) -------------------------------------
+
+    def prepare(self, request: SearchRequest) -> SearchRequest:
+        """``request`` ready for this store: its filter compiled for the backend, its range
+        checked against the metric (no I/O). Validate a search before embedding its query."""
+        return self._searcher.prepare(request)
+
+    async def search(
+        self,
+        text: str | SearchRequest | None = None,
+        vector: Sequence[float] | np.ndarray | None = None,
+        *,
+        k: int = DEFAULT_K,
+        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        filter: Any = None,
+        ranker: Ranker | None = None,
+        alpha: float | None = None,
+        candidates: int | None = None,
+        with_vectors: bool = False,
+        rrf_k: int | None = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Hit]:
+        """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
+        as arguments. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
+
+        HYBRID fuses by RRF server-side (one ``hybrid_search``), or with ``ranker="weighted"``
+        (default when ``alpha`` is given) by ``alpha * dense + (1 - alpha) * bm25`` over
+        min-max-normalised scores of both legs. See :class:`SearchRequest` for the options.
+        """
+        if isinstance(text, SearchRequest):
+            rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
+            if (
+                k != DEFAULT_K
+                or mode != RetrievalMode.HYBRID
+                or with_vectors
+                or all_tenants
+                or any(
+                    x is not None for x in (*rest, range_filter, consistency_level, timeout, tenant)
+                )
+            ):
+                raise ConfigError("pass a SearchRequest alone, or the search's arguments")
+            return await self._searcher.search(text)
+        request = SearchRequest(
+            text=text,
+            vector=vector,
+            k=k,
+            mode=mode,
+            filter=filter,
+            ranker=ranker,
+            alpha=alpha,
+            candidates=candidates,
+            rrf_k=rrf_k,
+            search_params=search_params,
+            radius=radius,
+            range_filter=range_filter,
+            consistency_level=consistency_level,
+            timeout=timeout,
+            with_vectors=with_vectors,
+            tenant=tenant,
+            all_tenants=all_tenants,
+        )
+        return await self._searcher.search(request)
+
+    async def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[list[Hit]]:
+        """Run many searches concurrently (at most ``read_concurrency`` in flight); every
+        request is checked before the first is sent. ``tenant`` / ``all_tenants`` apply to
+        the requests that name no tenant themselves."""
+        scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        return await self._searcher.search_many(scoped)
+
+    async def fanout_search(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        k: int = DEFAULT_K,
+        rrf_k: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Hit]:
+        """Several searches (e.g. rewrites of one question) run concurrently and fused
+        client-side by RRF; ``relevance`` is the fused score over its maximum."""
+        scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        return await self._searcher.fanout(scoped, k, rrf_k)
+
+    async def mmr_search(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        k: int = DEFAULT_K,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: Any = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Hit]:
+        """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
+        check_k(k)
+        check_k(fetch_k, "fetch_k")
+        request = SearchRequest(
+            vector=vector,
+            k=max(k, fetch_k),
+            mode=RetrievalMode.DENSE,
+            filter=filter,
+            search_params=search_params,
+            radius=radius,
+            range_filter=range_filter,
+            consistency_level=consistency_level,
+            timeout=timeout,
+            with_vectors=True,
+            tenant=tenant,
+            all_tenants=all_tenants,
+        )
+        return await self._searcher.mmr(request, k, lambda_mult)
 
 
 async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:

@@ -22,7 +22,8 @@ import numpy as np
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
-from milvus_rag.client.records import Hit, Ranker, Record, RetrievalMode, SearchRequest
+from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import DEFAULT_K, Ranker, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 from milvus_rag.client.tenancy import Scope
@@ -215,18 +216,27 @@ class MilvusStore:
     ) -> int:
         return run_sync(self.aio.count(filter, tenant=tenant, all_tenants=all_tenants))
 
+    def prepare(self, request: SearchRequest) -> SearchRequest:
+        return self.aio.prepare(request)
+
     def search(
         self,
-        text: str | None = None,
+        text: str | SearchRequest | None = None,
         vector: Sequence[float] | np.ndarray | None = None,
         *,
-        k: int = 4,
+        k: int = DEFAULT_K,
         mode: RetrievalMode | str = RetrievalMode.HYBRID,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        rrf_k: int | None = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
         tenant: str | None = None,
         all_tenants: bool = False,
     ) -> list[Hit]:
@@ -241,6 +251,12 @@ class MilvusStore:
                 alpha=alpha,
                 candidates=candidates,
                 with_vectors=with_vectors,
+                rrf_k=rrf_k,
+                search_params=search_params,
+                radius=radius,
+                range_filter=range_filter,
+                consistency_level=consistency_level,
+                timeout=timeout,
                 tenant=tenant,
                 all_tenants=all_tenants,
             )
@@ -259,7 +275,7 @@ class MilvusStore:
         self,
         requests: Sequence[SearchRequest],
         *,
-        k: int = 4,
+        k: int = DEFAULT_K,
         rrf_k: int | None = None,
         tenant: str | None = None,
         all_tenants: bool = False,
@@ -274,10 +290,15 @@ class MilvusStore:
         self,
         vector: Sequence[float] | np.ndarray,
         *,
-        k: int = 4,
+        k: int = DEFAULT_K,
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Any = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: str | None = None,
+        timeout: float | None = None,
         tenant: str | None = None,
         all_tenants: bool = False,
     ) -> list[Hit]:
@@ -288,6 +309,11 @@ class MilvusStore:
                 fetch_k=fetch_k,
                 lambda_mult=lambda_mult,
                 filter=filter,
+                search_params=search_params,
+                radius=radius,
+                range_filter=range_filter,
+                consistency_level=consistency_level,
+                timeout=timeout,
                 tenant=tenant,
                 all_tenants=all_tenants,
             )

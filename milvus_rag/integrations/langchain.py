@@ -27,13 +27,16 @@ from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fusion import rrf_max
-from milvus_rag.client.records import (
-    Hit,
+from milvus_rag.client.records import Hit
+from milvus_rag.client.request import (
+    DEFAULT_K,
+    SEARCH_OPTIONS,
     Ranker,
     RetrievalMode,
     SearchRequest,
     check_alpha,
     check_k,
+    resolve_ranker,
 )
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
@@ -57,6 +60,8 @@ __all__ = [
 
 VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
+#: Per-call options of a dense-only search (by vector, MMR).
+_DENSE_OPTIONS = ("search_params", "radius", "range_filter", "consistency_level", "timeout")
 
 
 from milvus_rag.integrations._langchain_docs import (  # noqa: E402
@@ -118,9 +123,7 @@ class MilvusVectorStore(VectorStore):
         self.embedding = embedding
         self.retrieval_mode = RetrievalMode.parse(retrieval_mode)
         self.alpha = check_alpha(alpha)
-        if ranker is not None and ranker not in ("rrf", "weighted"):
-            raise ConfigError(f"ranker must be 'rrf' or 'weighted', got {ranker!r}")
-        self.ranker: Ranker = ranker or ("weighted" if self.alpha is not None else "rrf")
+        self.ranker: Ranker = resolve_ranker(ranker, self.alpha)
         if store is not None:
             if uri or token or collection_name or dim is not None or options:
                 raise ConfigError("pass either store= or uri/collection options, not both")
@@ -170,17 +173,38 @@ class MilvusVectorStore(VectorStore):
         if self.store.config.dim is None:
             self.store.set_dim(int(dim))
 
-    def _filter(self, filter: Any, expr: str | None) -> Any:
-        """The filter of a call, validated (compiled) before any embedding or I/O."""
-        flt = _combine_filter(filter, expr)
-        self.store.compile_filter(flt)
-        return flt
-
-    def _mode(self, kwargs: dict[str, Any]) -> RetrievalMode:
-        mode = kwargs.pop("retrieval_mode", None)
-        if mode is None:
-            mode = kwargs.pop("mode", None)
-        return self.retrieval_mode if mode is None else RetrievalMode.parse(mode)
+    def _request(
+        self,
+        query: str | None,
+        k: int,
+        kwargs: dict[str, Any],
+        method: str,
+        *,
+        dense_only: bool = False,
+        **fixed: Any,
+    ) -> SearchRequest:
+        """The call's one search value, prepared for the store (filter compiled) before any
+        embedding or I/O. Keyword arguments are :class:`SearchRequest` fields, plus
+        ``filter`` / ``expr`` and ``retrieval_mode`` (or ``mode``); ``None`` means "the
+        store's setting"."""
+        kwargs = dict(kwargs)
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        names = _DENSE_OPTIONS if dense_only else SEARCH_OPTIONS
+        opts = {n: kwargs.pop(n) for n in names if n in kwargs and kwargs[n] is not None}
+        for n in names:
+            kwargs.pop(n, None)  # given as None: the store's setting
+        if not dense_only:
+            mode, alias = kwargs.pop("retrieval_mode", None), kwargs.pop("mode", None)
+            mode = alias if mode is None else mode
+            fixed.setdefault("mode", self.retrieval_mode if mode is None else mode)
+            if "ranker" not in opts and "alpha" not in opts:  # a call's alpha means weighted
+                opts["ranker"] = self.ranker
+            opts.setdefault("alpha", self.alpha)
+        if kwargs:
+            raise ConfigError(f"{method}() got unexpected keyword argument(s) {sorted(kwargs)}")
+        if query is not None and not isinstance(query, str):
+            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        return self.store.prepare(SearchRequest(text=query, k=k, filter=flt, **opts, **fixed))
 
     @staticmethod
     def _no_more(kwargs: dict[str, Any], method: str) -> None:
@@ -250,8 +274,9 @@ class MilvusVectorStore(VectorStore):
 
         Missing ids are not an error. Deleting everything needs :meth:`adrop`.
         """
-        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         self._no_more(kwargs, "delete")
+        self.store.compile_filter(flt)  # a bad filter fails before the dim probe
         if ids is None and flt is None:
             raise ConfigError("delete needs ids or filter=/expr=; use drop() to remove everything")
         if ids is not None and len(ids) == 0 and flt is None:
@@ -295,49 +320,26 @@ class MilvusVectorStore(VectorStore):
         return run_sync(self.aget_by_ids(ids))
 
     async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], method: str) -> list[Hit]:
-        check_k(k)
-        kwargs = dict(kwargs)
-        mode = self._mode(kwargs)
-        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        alpha_arg = kwargs.pop("alpha", None)
-        alpha = check_alpha(alpha_arg) if alpha_arg is not None else self.alpha
-        ranker = kwargs.pop("ranker", None)
-        if ranker is None:
-            ranker = "weighted" if alpha_arg is not None else self.ranker
-        candidates = kwargs.pop("candidates", None)
-        self._no_more(kwargs, method)
-        if not isinstance(query, str):
-            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
-        if mode is not RetrievalMode.DENSE and not query.strip():
-            raise InvalidInputError(f"{mode.value} search needs a non-empty query")
+        request = self._request(query, k, kwargs, method)
         await self._ensure_dim()
-        vector = None
-        if mode is not RetrievalMode.SPARSE:
-            vector = await self.embedding.aembed_query(query)
-        return await self.store.search(
-            query,
-            vector,
-            k=k,
-            mode=mode,
-            filter=flt,
-            ranker=ranker,
-            alpha=alpha,
-            candidates=candidates,
-        )
+        if request.needs_vector:
+            request = request.with_vector(await self.embedding.aembed_query(query))
+        return await self.store.search(request)
 
     async def afanout_search(
         self,
         queries: Sequence[str],
-        k: int = 4,
+        k: int = DEFAULT_K,
         *,
         fetch_k: int = 20,
-        filter: Any = None,
-        expr: str | None = None,
-        retrieval_mode: RetrievalMode | str | None = None,
         rrf_k: int | None = None,
+        **kwargs: Any,
     ) -> list[tuple[Document, float]]:
         """Search every query string concurrently (top ``fetch_k`` each) and fuse the lists
         by reciprocal rank fusion; returns the top ``k`` with relevance in [0, 1].
+
+        Keyword args as :meth:`similarity_search` (``filter``, ``retrieval_mode``,
+        ``search_params``...), applied to every query.
 
         Example:
             >>> await store.afanout_search(["what is bm25", "bm25 ranking"], k=4)  # doctest: +SKIP
@@ -349,29 +351,14 @@ class MilvusVectorStore(VectorStore):
             if not isinstance(q, str) or not q.strip():
                 raise InvalidInputError(f"every query must be a non-empty str, got {q!r}")
         check_k(k)
-        check_k(fetch_k, "fetch_k")
         if not qs:
             return []
-        mode = (
-            self.retrieval_mode if retrieval_mode is None else RetrievalMode.parse(retrieval_mode)
-        )
-        flt = self._filter(filter, expr)
+        template = self._request(qs[0], fetch_k, kwargs, "fanout_search")
         await self._ensure_dim()
         vectors: list[list[float] | None] = [None] * len(qs)
-        if mode is not RetrievalMode.SPARSE:
+        if template.needs_vector:
             vectors = list(await asyncio.gather(*(self.embedding.aembed_query(q) for q in qs)))
-        requests = [
-            SearchRequest(
-                text=q,
-                vector=v,
-                k=fetch_k,
-                mode=mode,
-                filter=flt,
-                ranker=self.ranker,
-                alpha=self.alpha,
-            )
-            for q, v in zip(qs, vectors, strict=True)
-        ]
+        requests = [template.for_query(q, v) for q, v in zip(qs, vectors, strict=True)]
         hits = await self.store.fanout_search(requests, k=k, rrf_k=rrf_k)
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
@@ -388,7 +375,9 @@ class MilvusVectorStore(VectorStore):
         BM25 score in sparse mode, fused score in hybrid mode).
 
         Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
-        ``ranker``, ``alpha``, ``candidates``.
+        ``ranker``, ``alpha``, ``candidates``, ``rrf_k``, ``search_params`` (e.g.
+        ``{"ef": 64}``), ``radius`` / ``range_filter`` (dense range search),
+        ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
         return [(record_to_document(h.record), h.score) for h in hits]
@@ -422,11 +411,13 @@ class MilvusVectorStore(VectorStore):
     async def asimilarity_search_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[Document]:
-        """Dense search with a query vector."""
-        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        self._no_more(kwargs, "similarity_search_by_vector")
+        """Dense search with a query vector (keyword args: ``filter``, ``expr`` and the dense
+        options of :meth:`similarity_search`)."""
+        request = self._request(
+            None, k, kwargs, "similarity_search_by_vector", dense_only=True, mode="dense"
+        )
         await self._ensure_dim()
-        hits = await self.store.search(None, embedding, k=k, mode=RetrievalMode.DENSE, filter=flt)
+        hits = await self.store.search(request.with_vector(embedding))
         return [record_to_document(h.record) for h in hits]
 
     def similarity_search_by_vector(
@@ -443,12 +434,14 @@ class MilvusVectorStore(VectorStore):
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
-        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
-        flt = self._filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding`` (keyword args:
+        ``filter``, ``expr`` and the dense options of :meth:`similarity_search`)."""
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        opts = {n: kwargs.pop(n) for n in _DENSE_OPTIONS if n in kwargs}
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()
         hits = await self.store.mmr_search(
-            embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt
+            embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt, **opts
         )
         return [record_to_document(h.record) for h in hits]
 

@@ -44,9 +44,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
-from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
-from milvus_rag.client.records import Hit, Record, RetrievalMode
-from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
+from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import RetrievalMode, SearchRequest
+from milvus_rag.client.store import ID_CHUNK, QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 
 try:
@@ -70,7 +71,9 @@ from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
 
 __all__ = ["MilvusVectorStore", "metadata_filters_to_dict", "node_to_record", "record_to_node"]
 
-_ID_CHUNK = 1000
+#: Query keywords (``aquery(query, **kwargs)``, ``as_retriever(vector_store_kwargs=...)``).
+_SEARCH_KWARGS = ("search_params", "radius", "range_filter", "consistency_level", "timeout")
+_QUERY_KWARGS = (*_SEARCH_KWARGS, "mmr_prefetch_k", "mmr_prefetch_factor", "mmr_threshold")
 _SUPPORTED_MODES = (
     VectorStoreQueryMode.DEFAULT,
     VectorStoreQueryMode.SPARSE,
@@ -250,9 +253,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
             await self._store.delete(filter=flt)
         else:
             ids = list(node_ids)
-            for start in range(0, len(ids), _ID_CHUNK):
+            for start in range(0, len(ids), ID_CHUNK):
                 await self._store.delete(
-                    filter=self.build_filter(filters, ids[start : start + _ID_CHUNK])
+                    filter=self.build_filter(filters, ids[start : start + ID_CHUNK])
                 )
 
     def delete_nodes(
@@ -290,8 +293,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         elif node_ids is not None:
             ids = list(dict.fromkeys(node_ids))
             found: dict[str, Record] = {}
-            for start in range(0, len(ids), _ID_CHUNK):
-                chunk = ids[start : start + _ID_CHUNK]
+            for start in range(0, len(ids), ID_CHUNK):
+                chunk = ids[start : start + ID_CHUNK]
                 for r in await self._store.query(
                     self.build_filter(filters, chunk), limit=len(chunk)
                 ):
@@ -309,82 +312,93 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return run_sync(self.aget_nodes(node_ids, filters))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search in the query's mode; see the module docs for modes and similarities."""
+        """Search in the query's mode; see the module docs for modes, similarities and the
+        query keywords (``search_params``, ``radius``, ``range_filter``,
+        ``consistency_level``, ``timeout``; MMR's ``mmr_*``)."""
         mode = VectorStoreQueryMode(query.mode)
         if mode not in _SUPPORTED_MODES:
             raise ConfigError(
                 f"query mode {mode.value!r} is not supported by MilvusVectorStore; use one of "
                 f"{[m.value for m in _SUPPORTED_MODES]}"
             )
+        unknown = set(kwargs) - set(_QUERY_KWARGS)
+        if unknown:
+            raise ConfigError(
+                f"unknown query keyword(s) {sorted(unknown)}; MilvusVectorStore takes "
+                f"{list(_QUERY_KWARGS)}"
+            )
+        options = {n: kwargs[n] for n in _SEARCH_KWARGS if kwargs.get(n) is not None}
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
         flt = self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None)
         await self._learn_dim()
-        try:
-            hits = await self._search(mode, query, flt, kwargs)
-        except BackendError as e:
-            if not await self.empty_bm25_error(e):
-                raise
-            hits = []
+        if mode is VectorStoreQueryMode.MMR:
+            hits = await self._mmr(query, flt, kwargs, options)
+        else:
+            hits = await self._store.search(self._request(mode, query, flt, options))
         return self.hits_to_result(hits)
 
-    async def empty_bm25_error(self, error: BackendError) -> bool:
-        """Whether ``error`` is Milvus Lite 2.5 failing a BM25 search on an empty collection
-        ("Invalid sparse row: NaN or Inf": its average document length is 0/0)."""
-        return "NaN or Inf" in str(error) and await self._store.count() == 0
-
-    async def _search(
-        self,
+    @staticmethod
+    def _request(
         mode: VectorStoreQueryMode,
         query: VectorStoreQuery,
         flt: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-    ) -> list[Hit]:
+        options: dict[str, Any],
+    ) -> SearchRequest:
         k = query.similarity_top_k
-        store = self._store
         if mode is VectorStoreQueryMode.DEFAULT:
-            hits = await store.search(
-                vector=query.query_embedding, k=k, mode=RetrievalMode.DENSE, filter=flt
+            return SearchRequest(
+                vector=query.query_embedding, k=k, mode=RetrievalMode.DENSE, filter=flt, **options
             )
-        elif mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
-            hits = await store.search(
+        if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
+            return SearchRequest(
                 text=query.query_str,
                 k=query.sparse_top_k or k,
                 mode=RetrievalMode.SPARSE,
                 filter=flt,
+                **options,
             )
-        elif mode is VectorStoreQueryMode.HYBRID:
-            candidates = None
-            if query.sparse_top_k is not None or query.hybrid_top_k is not None:
-                candidates = max(k, query.sparse_top_k or 0)
-            hits = await store.search(
-                text=query.query_str,
-                vector=query.query_embedding,
-                k=query.hybrid_top_k or k,
-                mode=RetrievalMode.HYBRID,
-                filter=flt,
-                alpha=query.alpha,
-                candidates=candidates,
-            )
-        else:
-            if query.query_embedding is None:
-                raise ConfigError("MMR needs a query_embedding")
-            prefetch = kwargs.get("mmr_prefetch_k")
-            if prefetch is None:
-                factor = float(kwargs.get("mmr_prefetch_factor", 4))
-                prefetch = max(20, int(k * factor))
-            threshold = query.mmr_threshold
-            if threshold is None:
-                threshold = kwargs.get("mmr_threshold")  # as LlamaIndex's own stores read it
-            lam = 0.5 if threshold is None else float(threshold)
-            hits = await store.mmr_search(
-                query.query_embedding,
-                k=k,
-                fetch_k=min(max(int(prefetch), k), QUERY_WINDOW),
-                lambda_mult=lam,
-                filter=flt,
-            )
-            for h in hits:
-                h.record.vector = None  # the candidates' vectors were only needed for MMR
+        candidates = None
+        if query.sparse_top_k is not None or query.hybrid_top_k is not None:
+            candidates = max(k, query.sparse_top_k or 0)
+        return SearchRequest(
+            text=query.query_str,
+            vector=query.query_embedding,
+            k=query.hybrid_top_k or k,
+            mode=RetrievalMode.HYBRID,
+            filter=flt,
+            alpha=query.alpha,
+            candidates=candidates,
+            **options,
+        )
+
+    async def _mmr(
+        self,
+        query: VectorStoreQuery,
+        flt: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+    ) -> list[Hit]:
+        k = query.similarity_top_k
+        if query.query_embedding is None:
+            raise ConfigError("MMR needs a query_embedding")
+        prefetch = kwargs.get("mmr_prefetch_k")
+        if prefetch is None:
+            factor = float(kwargs.get("mmr_prefetch_factor", 4))
+            prefetch = max(20, int(k * factor))
+        threshold = query.mmr_threshold
+        if threshold is None:
+            threshold = kwargs.get("mmr_threshold")  # as LlamaIndex's own stores read it
+        lam = 0.5 if threshold is None else float(threshold)
+        hits = await self._store.mmr_search(
+            query.query_embedding,
+            k=k,
+            fetch_k=min(max(int(prefetch), k), QUERY_WINDOW),
+            lambda_mult=lam,
+            filter=flt,
+            **options,
+        )
+        for h in hits:
+            h.record.vector = None  # the candidates' vectors were only needed for MMR
         return hits
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:

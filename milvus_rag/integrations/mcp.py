@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
 from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 
 if TYPE_CHECKING:
@@ -146,18 +147,20 @@ class MilvusMCPState:
         mode: str = "hybrid",
         k: int = 5,
         filter: dict[str, Any] | None = None,
+        **options: Any,
     ) -> list[dict[str, Any]]:
+        """Hits as dicts; ``options`` are :class:`SearchRequest` fields (``search_params``,
+        ``radius``, ``range_filter``, ``consistency_level``, ``timeout``...)."""
         store = await self.start()
         if not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be in [1, {MAX_K}], got {k}")
-        store.compile_filter(filter)
+        options = {n: v for n, v in options.items() if v is not None}
+        request = store.prepare(SearchRequest(text=query, k=k, mode=mode, filter=filter, **options))
         if not await store.exists():
             return []
-        vector = None
-        if mode != "sparse":
-            vector = await self.encoder.aencode_query(query)
-        hits = await store.search(text=query, vector=vector, k=k, mode=mode, filter=filter)
-        return [hit_dict(h) for h in hits]
+        if request.needs_vector:
+            request = request.with_vector(await self.encoder.aencode_query(query))
+        return [hit_dict(h) for h in await store.search(request)]
 
     async def add_documents(self, documents: list[dict[str, Any]]) -> list[str]:
         store = await self.start()
@@ -250,11 +253,31 @@ def build_server(
         mode: Literal["dense", "sparse", "hybrid"] = "hybrid",
         k: int = 5,
         filter: dict[str, Any] | None = None,
+        search_params: dict[str, Any] | None = None,
+        radius: float | None = None,
+        range_filter: float | None = None,
+        consistency_level: Literal["Strong", "Bounded", "Session", "Eventually"] | None = None,
+        timeout: float | None = None,
     ) -> list[dict[str, Any]]:
         """Search the collection. mode: hybrid (dense + BM25, default), dense or sparse (BM25).
         k: number of hits (1-100). filter: metadata filter, e.g. {"source": "a.md"},
-        {"year": {"$gte": 2020}}, {"$or": [...]}. Returns hits with id, text, metadata, score."""
-        result: list[dict[str, Any]] = await guarded(st.search(query, mode, k, filter))
+        {"year": {"$gte": 2020}}, {"$or": [...]}. search_params: index search parameters,
+        e.g. {"ef": 64}. radius / range_filter: keep only dense hits in that similarity range
+        (cosine: radius < score <= range_filter). consistency_level, timeout (seconds): per
+        search. Returns hits with id, text, metadata, score."""
+        result: list[dict[str, Any]] = await guarded(
+            st.search(
+                query,
+                mode,
+                k,
+                filter,
+                search_params=search_params,
+                radius=radius,
+                range_filter=range_filter,
+                consistency_level=consistency_level,
+                timeout=timeout,
+            )
+        )
         return result
 
     @server.tool()

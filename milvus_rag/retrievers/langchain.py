@@ -32,7 +32,7 @@ try:
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
-    from pydantic import ConfigDict, model_validator
+    from pydantic import ConfigDict, Field, model_validator
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'milvus_rag.retrievers.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
@@ -52,8 +52,10 @@ class HybridRetriever(BaseRetriever):
         vectorstore: the store to search (its collection needs BM25, the default).
         k: documents returned.
         ranker: ``"rrf"`` or ``"weighted"``; ``alpha`` (weight of the dense leg) implies
-            ``"weighted"``.
+            ``"weighted"``. Neither given: the store's.
         filter: a milvus-rag filter dict, or a raw Milvus expression string.
+        search_kwargs: more options of each search (``search_params``, ``radius``,
+            ``range_filter``, ``consistency_level``, ``timeout``, ``candidates``...).
 
     Example:
         >>> retriever = HybridRetriever(vectorstore=store, k=4, filter={"lang": "en"})
@@ -68,6 +70,7 @@ class HybridRetriever(BaseRetriever):
     ranker: Literal["rrf", "weighted"] | None = None
     alpha: float | None = None
     filter: Any = None
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> HybridRetriever:
@@ -78,13 +81,13 @@ class HybridRetriever(BaseRetriever):
         return self
 
     async def _asearch(self, query: str, filter: Any) -> list[Document]:
-        ranker = self.ranker or ("weighted" if self.alpha is not None else "rrf")
-        kwargs: dict[str, Any] = {"retrieval_mode": RetrievalMode.HYBRID, "ranker": ranker}
-        if self.alpha is not None:
-            kwargs["alpha"] = self.alpha
-        flt = self.filter if filter is None else filter
-        if flt is not None:
-            kwargs["filter"] = flt
+        kwargs: dict[str, Any] = {
+            **self.search_kwargs,
+            "retrieval_mode": RetrievalMode.HYBRID,
+            "ranker": self.ranker,
+            "alpha": self.alpha,
+            "filter": self.filter if filter is None else filter,
+        }
         return await self.vectorstore.asimilarity_search(query, k=self.k, **kwargs)
 
     def _get_relevant_documents(
@@ -111,7 +114,9 @@ class FanOutRetriever(BaseRetriever):
         k: documents returned after fusion; ``fetch_k``: documents per query before fusion.
         retrieval_mode: mode of each search (``"hybrid"`` by default).
         filter: a milvus-rag filter dict, or a raw Milvus expression string.
-        rrf_k: the RRF constant (the collection's, 60, by default).
+        rrf_k: the RRF constant of the fusion (default: the collection's ``rrf_k``).
+        search_kwargs: more options of each search (``search_params``, ``radius``,
+            ``consistency_level``, ``timeout``...).
 
     Example:
         >>> retriever = FanOutRetriever(  # doctest: +SKIP
@@ -130,6 +135,7 @@ class FanOutRetriever(BaseRetriever):
     retrieval_mode: RetrievalMode | str = RetrievalMode.HYBRID
     filter: Any = None
     rrf_k: int | None = None
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -184,9 +190,8 @@ class FanOutRetriever(BaseRetriever):
             qs,
             self.k,
             fetch_k=self.fetch_k,
-            filter=self.filter,
-            retrieval_mode=self.retrieval_mode,
             rrf_k=self.rrf_k,
+            **{**self.search_kwargs, "filter": self.filter, "retrieval_mode": self.retrieval_mode},
         )
         return [doc for doc, _ in hits]
 

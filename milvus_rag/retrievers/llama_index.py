@@ -16,8 +16,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from milvus_rag.client.errors import BackendError, ConfigError
-from milvus_rag.client.records import SearchRequest, check_alpha, check_k
+from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.request import SearchRequest, check_alpha, check_k
 from milvus_rag.client.sync import run_sync
 
 try:
@@ -57,6 +57,8 @@ def _to_scored(result_nodes: Sequence[Any], scores: Sequence[float]) -> list[Nod
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval in one request, fused by RRF, or weighted when ``alpha`` is
     given (``alpha`` on dense, ``1 - alpha`` on BM25, over normalised scores).
+    ``vector_store_kwargs``: query keywords of the store (``search_params``, ``radius``,
+    ``range_filter``, ``consistency_level``, ``timeout``).
 
     Example:
         >>> # r = HybridRetriever(store, embed_model=emb, similarity_top_k=5, alpha=None)
@@ -71,6 +73,7 @@ class HybridRetriever(BaseRetriever):
         alpha: float | None = None,
         filters: MetadataFilters | None = None,
         *,
+        vector_store_kwargs: dict[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -81,6 +84,7 @@ class HybridRetriever(BaseRetriever):
         self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
         self.alpha = check_alpha(alpha)
         self.filters = filters
+        self.vector_store_kwargs = dict(vector_store_kwargs or {})
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -93,7 +97,8 @@ class HybridRetriever(BaseRetriever):
                 mode=VectorStoreQueryMode.HYBRID,
                 alpha=self.alpha,
                 filters=self.filters,
-            )
+            ),
+            **self.vector_store_kwargs,
         )
         return _to_scored(result.nodes or [], result.similarities or [])
 
@@ -108,6 +113,8 @@ class FanOutRetriever(BaseRetriever):
     makes from the question, with the question itself first when ``include_original``.
     Each is a hybrid search (or ``mode``) of ``per_query_top_k`` hits; the fused top
     ``similarity_top_k`` are returned, scored by the fused RRF score over its maximum.
+    ``vector_store_kwargs``: options of each search (``search_params``, ``radius``,
+    ``consistency_level``, ``timeout``...).
 
     Example:
         >>> # r = FanOutRetriever(store, embed_model=emb, similarity_top_k=5,
@@ -128,6 +135,7 @@ class FanOutRetriever(BaseRetriever):
         per_query_top_k: int | None = None,
         rrf_k: int | None = None,
         filters: MetadataFilters | None = None,
+        vector_store_kwargs: dict[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -148,6 +156,7 @@ class FanOutRetriever(BaseRetriever):
         )
         self.rrf_k = rrf_k
         self.filters = filters
+        self.vector_store_kwargs = dict(vector_store_kwargs or {})
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     async def query_strings(self, question: str) -> list[str]:
@@ -167,28 +176,24 @@ class FanOutRetriever(BaseRetriever):
         strings = await self.query_strings(query_bundle.query_str)
         if not strings:
             return []
-        vectors = await asyncio.gather(*(self.embed_model.aget_query_embedding(q) for q in strings))
-        flt = self.vector_store.build_filter(self.filters)
-        requests = [
+        store = self.vector_store.store
+        template = store.prepare(
             SearchRequest(
-                text=q,
-                vector=v,
+                text=strings[0],
                 k=self.per_query_top_k,
                 mode=self.mode,
-                filter=flt,
+                filter=self.vector_store.build_filter(self.filters),
                 alpha=self.alpha,
-                ranker="weighted" if self.alpha is not None else "rrf",
+                **self.vector_store_kwargs,
             )
-            for q, v in zip(strings, vectors, strict=True)
-        ]
-        try:
-            hits = await self.vector_store.store.fanout_search(
-                requests, k=self.similarity_top_k, rrf_k=self.rrf_k
+        )
+        vectors: list[list[float] | None] = [None] * len(strings)
+        if template.needs_vector:
+            vectors = list(
+                await asyncio.gather(*(self.embed_model.aget_query_embedding(q) for q in strings))
             )
-        except BackendError as e:
-            if not await self.vector_store.empty_bm25_error(e):
-                raise
-            return []
+        requests = [template.for_query(q, v) for q, v in zip(strings, vectors, strict=True)]
+        hits = await store.fanout_search(requests, k=self.similarity_top_k, rrf_k=self.rrf_k)
         result = MilvusVectorStore.hits_to_result(hits)
         return _to_scored(result.nodes or [], result.similarities or [])
 

@@ -9,6 +9,7 @@ import pytest
 
 from milvus_rag import CollectionConfig, InvalidInputError, Record
 from milvus_rag.client import rows
+from milvus_rag.client.errors import is_missing_collection
 from milvus_rag.client.pipeline import run_pipeline
 
 
@@ -79,7 +80,7 @@ def test_row_and_hit_conversions() -> None:
     dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
     assert dense[0].relevance == pytest.approx(0.75)
     top = 2 / (cfg.rrf_k + 1)  # first in both legs
-    rrf = rows.rrf_hits(cfg, [[{"id": "a", "distance": top, "entity": {}}]])
+    rrf = rows.rrf_hits(cfg, [[{"id": "a", "distance": top, "entity": {}}]], cfg.rrf_k)
     assert rrf[0].relevance == pytest.approx(1.0)
     fused = rows.fanout_hits([dense, sparse], k=2, rrf_k=60)
     assert fused[0].id == "a" and fused[0].relevance == pytest.approx(1.0)
@@ -87,4 +88,4 @@ def test_row_and_hit_conversions() -> None:
         rows.with_vectors([Record(id="x", text="t")], np.zeros((1, 3)), dim=2)
     with pytest.raises(InvalidInputError):
         rows.check_ids("abc")
-    assert rows.is_missing_collection_error(RuntimeError("collection 'x' does not exist"))
+    assert is_missing_collection(RuntimeError("collection 'x' does not exist"))

@@ -1,0 +1,345 @@
+"""The search value: one frozen, validated :class:`SearchRequest` describes every search.
+
+Every caller-facing layer (the stores' keyword API, both adapters, both frameworks'
+retrievers, the CLI, the MCP server) builds one ``SearchRequest`` per search and hands it
+to the core; the core executes it and validates nothing again. Construction validates what
+needs no store; :meth:`AsyncMilvusStore.prepare` adds what needs one, once: the filter
+compiled for the backend's dialect and the range checked against the collection's metric.
+Each default lives here (``DEFAULT_K``, the ranker) or in
+:class:`~milvus_rag.client.config.CollectionConfig` (candidates per leg, ``rrf_k``, the
+store's ``search_params``), read in one place at execution.
+
+Example:
+    >>> r = SearchRequest(text="what is bm25", k=5, alpha=0.3)
+    >>> r.mode.value, r.ranker, r.alpha
+    ('hybrid', 'weighted', 0.3)
+    >>> r.needs_vector, r.with_vector([0.1, 0.2]).vector
+    (True, [0.10000000149011612, 0.20000000298023224])
+    >>> SearchRequest(text="q", consistency_level="strong").consistency_level
+    'Strong'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.filter_tree import FieldNames
+from milvus_rag.client.filters import Dialect
+
+if TYPE_CHECKING:  # tenancy imports records, which re-exports this module
+    from milvus_rag.client.tenancy import Scope
+
+Ranker = Literal["rrf", "weighted"]
+DEFAULT_K = 4
+"""Hits a search returns when the caller does not say."""
+MAX_K = 16384
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
+RESERVED_SEARCH_PARAMS = {
+    "metric_type": "the collection's metric (metric= of the store)",
+    "radius": "radius=",
+    "range_filter": "range_filter=",
+    "params": "search_params= itself (it is the 'params' of the search)",
+}
+#: The keyword names of :class:`SearchRequest` a framework adapter passes through as they are.
+SEARCH_OPTIONS = (
+    "ranker",
+    "alpha",
+    "candidates",
+    "rrf_k",
+    "search_params",
+    "radius",
+    "range_filter",
+    "consistency_level",
+    "timeout",
+    "tenant",
+    "all_tenants",
+)
+
+
+class RetrievalMode(str, Enum):
+    """How a query is matched: embeddings, BM25 full text, or both fused."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: RetrievalMode | str) -> RetrievalMode:
+        if isinstance(value, RetrievalMode):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(
+                f"unknown retrieval mode {value!r}: use 'dense', 'sparse' or 'hybrid'"
+            ) from None
+
+
+def check_k(k: int, name: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > MAX_K:
+        raise ConfigError(f"{name} must be an integer in [1, {MAX_K}], got {k!r}")
+    return k
+
+
+def check_alpha(alpha: float | None) -> float | None:
+    if alpha is None:
+        return None
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, int | float)
+        or math.isnan(alpha)
+        or not 0.0 <= alpha <= 1.0
+    ):
+        raise ConfigError(f"alpha must be in [0, 1] (weight of the dense leg), got {alpha!r}")
+    return float(alpha)
+
+
+def resolve_ranker(ranker: str | None, alpha: float | None) -> Ranker:
+    """The hybrid fusion: ``ranker`` if given, else ``"weighted"`` when ``alpha`` is, else
+    ``"rrf"``. The one place this default is decided."""
+    if ranker is None:
+        return "weighted" if alpha is not None else "rrf"
+    if ranker == "rrf":
+        return "rrf"
+    if ranker == "weighted":
+        return "weighted"
+    raise ConfigError(f"ranker must be 'rrf' or 'weighted', got {ranker!r}")
+
+
+def check_consistency(level: str | None) -> str | None:
+    """A Milvus consistency level, case-insensitive, in its canonical spelling."""
+    if level is None:
+        return None
+    by_lower = {c.lower(): c for c in CONSISTENCY_LEVELS}
+    if not isinstance(level, str) or level.lower() not in by_lower:
+        raise ConfigError(f"consistency_level must be one of {CONSISTENCY_LEVELS}, got {level!r}")
+    return by_lower[level.lower()]
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check_search_params(
+    params: Mapping[str, Any] | None, where: str = "search_params"
+) -> dict[str, Any]:
+    """Index search parameters (``{"ef": 64}``, ``{"nprobe": 16}``, ``{"level": 2}``...),
+    sent as the ``params`` of the dense search. Their values are the index's to judge."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{where} must be a dict such as {{'ef': 64}}, got {params!r}")
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where} keys must be non-empty str, got {key!r}")
+        if key in RESERVED_SEARCH_PARAMS:
+            raise ConfigError(
+                f"{where} must not set {key!r}: use {RESERVED_SEARCH_PARAMS[key]} instead"
+            )
+        if not isinstance(value, str | int | float | bool | list | dict) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            raise ConfigError(f"{where}[{key!r}] must be a JSON value, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _check_bound(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_range(metric: str, radius: float | None, range_filter: float | None) -> None:
+    """Range search in the metric's direction: COSINE / IP keep ``radius < score <=
+    range_filter`` (``radius < range_filter``); L2 keeps ``range_filter <= distance <
+    radius`` (``radius > range_filter``)."""
+    if radius is None or range_filter is None:
+        return
+    if metric == "L2" and not radius > range_filter:
+        raise ConfigError(
+            f"with metric L2 (a distance: smaller is closer) radius must be greater than "
+            f"range_filter, got radius={radius:g}, range_filter={range_filter:g}"
+        )
+    if metric != "L2" and not radius < range_filter:
+        raise ConfigError(
+            f"with metric {metric} (a similarity: larger is closer) radius must be smaller "
+            f"than range_filter, got radius={radius:g}, range_filter={range_filter:g}"
+        )
+
+
+def check_query_vector(vector: Any) -> list[float] | None:
+    if vector is None:
+        return None
+    try:
+        arr = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInputError("query vector must be a sequence of numbers") from None
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise InvalidInputError("query vector must be one non-empty finite vector")
+    out: list[float] = arr.tolist()
+    return out
+
+
+def _check_text(mode: RetrievalMode, text: object) -> None:
+    if text is not None and not isinstance(text, str):
+        raise InvalidInputError(f"query text must be a str, got {type(text).__name__}")
+    if mode is not RetrievalMode.DENSE and (text is None or not text.strip()):
+        raise InvalidInputError(f"{mode.value} search needs a non-empty query text")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a prepared request was compiled for: the backend's dialect, the collection's
+    field names and its metric, and the tenant the store view is bound to."""
+
+    dialect: Dialect
+    fields: FieldNames
+    metric: str
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One search, validated when built. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
+
+    - ``k`` hits; ``mode``; ``filter``: a filter dict or a raw expression string.
+    - HYBRID: ``ranker`` ``"rrf"`` (server-side, constant ``rrf_k``, default the
+      collection's) or ``"weighted"`` (the default when ``alpha``, the dense weight, is
+      given); ``candidates`` per leg (default the collection's ``hybrid_candidates``).
+    - ``search_params``: the dense index's search parameters (``{"ef": 64}``...), merged over
+      the collection's ``search_params`` (this request's win). Not in SPARSE mode.
+    - ``radius`` / ``range_filter``: dense range search (DENSE mode only), in the metric's
+      direction: COSINE / IP keep ``radius < score <= range_filter``, L2 keeps
+      ``range_filter <= distance < radius``. ``range_filter`` needs ``radius``.
+    - ``consistency_level``: Strong, Bounded, Session or Eventually (default: the
+      collection's); ``timeout`` in seconds (default: the connection's).
+    - ``with_vectors``: return the hits' vectors.
+    - ``tenant`` / ``all_tenants``: on a multi-tenant collection, the tenant searched (default:
+      the one the store view is bound to), or every tenant.
+
+    ``vector`` may come later (:meth:`with_vector`): callers validate the whole request
+    before they embed the query.
+
+    Example:
+        >>> req = SearchRequest(text="q", mode="dense", k=3, search_params={"ef": 64})
+        >>> # hits = await store.search(store.prepare(req).with_vector(embedding))
+    """
+
+    text: str | None = None
+    vector: Sequence[float] | np.ndarray | None = None
+    k: int = DEFAULT_K
+    mode: RetrievalMode | str = RetrievalMode.HYBRID
+    filter: Any = None
+    ranker: Ranker | None = None
+    alpha: float | None = None
+    candidates: int | None = None
+    rrf_k: int | None = None
+    search_params: Mapping[str, Any] | None = None
+    radius: float | None = None
+    range_filter: float | None = None
+    consistency_level: str | None = None
+    timeout: float | None = None
+    with_vectors: bool = False
+    tenant: str | None = None
+    all_tenants: bool = False
+    #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
+    #: clause included) and the residual checked client-side (see ``tenancy.Scope``).
+    expr: str | None = field(default=None, repr=False, compare=False)
+    target: Target | None = field(default=None, repr=False, compare=False)
+    scope: Scope | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        mode = RetrievalMode.parse(self.mode)
+        set_(self, "mode", mode)
+        check_k(self.k)
+        alpha = check_alpha(self.alpha)
+        set_(self, "alpha", alpha)
+        set_(self, "ranker", resolve_ranker(self.ranker, alpha))
+        if self.candidates is not None:
+            check_k(self.candidates, "candidates")
+        if self.rrf_k is not None and (
+            isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 1
+        ):
+            raise ConfigError(f"rrf_k must be an integer >= 1, got {self.rrf_k!r}")
+        _check_text(mode, self.text)
+        set_(self, "vector", check_query_vector(self.vector))
+        set_(self, "search_params", check_search_params(self.search_params))
+        radius = _check_bound(self.radius, "radius")
+        range_filter = _check_bound(self.range_filter, "range_filter")
+        if range_filter is not None and radius is None:
+            raise ConfigError("range_filter needs radius (the outer bound of the range)")
+        if radius is not None and mode is not RetrievalMode.DENSE:
+            raise ConfigError(
+                f"radius / range_filter are a dense range search: use mode='dense', not "
+                f"{mode.value!r}"
+            )
+        if self.search_params and mode is RetrievalMode.SPARSE:
+            raise ConfigError(
+                "search_params tune the dense index: a mode='sparse' (BM25) search has none"
+            )
+        set_(self, "radius", radius)
+        set_(self, "range_filter", range_filter)
+        set_(self, "consistency_level", check_consistency(self.consistency_level))
+        set_(self, "timeout", check_timeout(self.timeout))
+        if not isinstance(self.with_vectors, bool):
+            raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
+        if self.tenant is not None and not isinstance(self.tenant, str):
+            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
+        if not isinstance(self.all_tenants, bool):
+            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
+
+    @property
+    def needs_vector(self) -> bool:
+        """Whether this mode searches with an embedding (DENSE and HYBRID)."""
+        return self.mode is not RetrievalMode.SPARSE
+
+    def with_vector(self, vector: Sequence[float] | np.ndarray | None) -> SearchRequest:
+        """This request with the query embedding (only the vector is checked)."""
+        return self._evolve(vector=check_query_vector(vector))
+
+    def for_query(
+        self, text: str | None, vector: Sequence[float] | np.ndarray | None = None
+    ) -> SearchRequest:
+        """This request for another query (text and embedding), everything else as it is:
+        a prepared request keeps its compiled filter (fan-out searches share one)."""
+        _check_text(RetrievalMode(self.mode), text)
+        return self._evolve(text=text, vector=check_query_vector(vector))
+
+    def compiled(self, target: Target, scope: Scope) -> SearchRequest:
+        """This request, its tenant and filter scoped for ``target`` (by ``prepare``)."""
+        return self._evolve(target=target, expr=scope.expr, scope=scope)
+
+    def for_tenant(self, tenant: str | None, all_tenants: bool = False) -> SearchRequest:
+        """This request for ``tenant`` (or every tenant), to be prepared again; a request
+        that names its own tenant (or ``all_tenants``) is returned as it is."""
+        if self.tenant is not None or self.all_tenants or (tenant is None and not all_tenants):
+            return self
+        return self._evolve(tenant=tenant, all_tenants=all_tenants, target=None, scope=None)
+
+    def _evolve(self, **changes: Any) -> SearchRequest:
+        """A copy with ``changes``, without validating the unchanged fields again."""
+        out = object.__new__(SearchRequest)
+        for f in fields(SearchRequest):
+            object.__setattr__(out, f.name, changes.get(f.name, getattr(self, f.name)))
+        return out

@@ -1,0 +1,85 @@
+"""Spies on what pymilvus sends: the real calls go through, a copy of each protobuf search
+request is kept, so tests see that an option reached the wire (not mocks of Milvus)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pymilvus import AsyncMilvusClient
+from pymilvus.client.prepare import Prepare
+from pymilvus.grpc_gen import common_pb2
+
+
+@dataclass
+class SentSearch:
+    """One protobuf SearchRequest (a search, or one leg of a hybrid search)."""
+
+    anns_field: str
+    metric_type: str
+    params: dict[str, Any]
+    consistency_level: str
+
+
+@dataclass
+class RequestSpy:
+    searches: list[SentSearch] = field(default_factory=list)
+    hybrid_levels: list[str] = field(default_factory=list)
+    timeouts: list[float | None] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.searches.clear()
+        self.hybrid_levels.clear()
+        self.timeouts.clear()
+
+    def dense(self) -> list[SentSearch]:
+        return [s for s in self.searches if s.metric_type != "BM25"]
+
+
+def _level(req: Any) -> str:
+    """The request's consistency level; "Default" where it leaves the collection's."""
+    if req.use_default_consistency:
+        return "Default"
+    return str(common_pb2.ConsistencyLevel.Name(req.consistency_level))
+
+
+@pytest.fixture
+def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
+    spy = RequestSpy()
+    search_req = Prepare.search_requests_with_expr
+    hybrid_req = Prepare.hybrid_search_request_with_ranker
+
+    def on_search(*args: Any, **kwargs: Any) -> Any:
+        req = search_req(*args, **kwargs)
+        kv = {p.key: p.value for p in req.search_params}
+        params = json.loads(kv.get("params", "{}"))
+        params.pop("metric_type", None)  # pymilvus copies it in; the tests look at the rest
+        spy.searches.append(
+            SentSearch(
+                anns_field=kv.get("anns_field", ""),
+                metric_type=kv.get("metric_type", ""),
+                params=params,
+                consistency_level=_level(req),
+            )
+        )
+        return req
+
+    def on_hybrid(*args: Any, **kwargs: Any) -> Any:
+        req = hybrid_req(*args, **kwargs)
+        spy.hybrid_levels.append(_level(req))
+        return req
+
+    monkeypatch.setattr(Prepare, "search_requests_with_expr", on_search)
+    monkeypatch.setattr(Prepare, "hybrid_search_request_with_ranker", on_hybrid)
+    for name in ("search", "hybrid_search"):
+        real = getattr(AsyncMilvusClient, name)
+
+        def wrapped(client: Any, *a: Any, _real: Any = real, **kw: Any) -> Any:
+            spy.timeouts.append(kw.get("timeout"))
+            return _real(client, *a, **kw)
+
+        monkeypatch.setattr(AsyncMilvusClient, name, wrapped)
+    yield spy
