@@ -89,8 +89,20 @@ def resolve_settings(args: argparse.Namespace, default_collection: str) -> tuple
 
 
 def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilvusStore:
+    """The store of the flags; bound to ``--tenant`` when given (on a ``--tenant-field``
+    collection every data command needs it)."""
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
-    return AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=dim)
+    options: dict[str, Any] = {}
+    if getattr(args, "tenant_field", None):
+        options["tenant_field"] = args.tenant_field
+    typed = parse_json_object(getattr(args, "metadata_fields", None), "--metadata-fields")
+    if typed:
+        options["metadata_fields"] = typed
+    store = AsyncMilvusStore(
+        uri, token=token or None, collection_name=collection, dim=dim, **options
+    )
+    tenant = getattr(args, "tenant", None)
+    return store.for_tenant(tenant) if tenant is not None else store
 
 
 async def require_collection(store: AsyncMilvusStore) -> None:
@@ -240,7 +252,7 @@ async def cmd_collections(args: argparse.Namespace) -> int:
                 print("\n".join(f"{k}: {v}" for k, v in info.items()))
             return 0
         # drop
-        count = await store.count()
+        count = await store.count(all_tenants=True)
         if not args.yes and not confirm(
             f"drop collection {store.name!r} ({count} rows) at {store.connection.uri}?"
         ):
@@ -418,6 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--collection",
         default=None,
         help=f"collection name (env MILVUS_COLLECTION; default {DEFAULT_COLLECTION})",
+    )
+    g.add_argument(
+        "--tenant-field",
+        default=None,
+        help="the collection's tenant field (a multi-tenant collection, e.g. 'tenant')",
+    )
+    g.add_argument("--tenant", default=None, help="the tenant that ingest and search work on")
+    g.add_argument(
+        "--metadata-fields",
+        default=None,
+        help='typed metadata keys as JSON, e.g. \'{"year": "int64", "tags": "array<varchar>"}\'',
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     model = argparse.ArgumentParser(add_help=False)

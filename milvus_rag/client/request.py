@@ -25,13 +25,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filter_tree import FieldNames
 from milvus_rag.client.filters import Dialect
+
+if TYPE_CHECKING:  # tenancy imports records, which re-exports this module
+    from milvus_rag.client.tenancy import Scope
 
 Ranker = Literal["rrf", "weighted"]
 DEFAULT_K = 4
@@ -55,6 +58,8 @@ SEARCH_OPTIONS = (
     "range_filter",
     "consistency_level",
     "timeout",
+    "tenant",
+    "all_tenants",
 )
 
 
@@ -205,11 +210,12 @@ def _check_text(mode: RetrievalMode, text: object) -> None:
 @dataclass(frozen=True)
 class Target:
     """What a prepared request was compiled for: the backend's dialect, the collection's
-    field names and its metric."""
+    field names and its metric, and the tenant the store view is bound to."""
 
     dialect: Dialect
     fields: FieldNames
     metric: str
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +234,8 @@ class SearchRequest:
     - ``consistency_level``: Strong, Bounded, Session or Eventually (default: the
       collection's); ``timeout`` in seconds (default: the connection's).
     - ``with_vectors``: return the hits' vectors.
+    - ``tenant`` / ``all_tenants``: on a multi-tenant collection, the tenant searched (default:
+      the one the store view is bound to), or every tenant.
 
     ``vector`` may come later (:meth:`with_vector`): callers validate the whole request
     before they embed the query.
@@ -252,9 +260,13 @@ class SearchRequest:
     consistency_level: str | None = None
     timeout: float | None = None
     with_vectors: bool = False
-    #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target``.
+    tenant: str | None = None
+    all_tenants: bool = False
+    #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
+    #: clause included) and the residual checked client-side (see ``tenancy.Scope``).
     expr: str | None = field(default=None, repr=False, compare=False)
     target: Target | None = field(default=None, repr=False, compare=False)
+    scope: Scope | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -292,6 +304,10 @@ class SearchRequest:
         set_(self, "timeout", check_timeout(self.timeout))
         if not isinstance(self.with_vectors, bool):
             raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
+        if self.tenant is not None and not isinstance(self.tenant, str):
+            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
+        if not isinstance(self.all_tenants, bool):
+            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
 
     @property
     def needs_vector(self) -> bool:
@@ -310,9 +326,16 @@ class SearchRequest:
         _check_text(RetrievalMode(self.mode), text)
         return self._evolve(text=text, vector=check_query_vector(vector))
 
-    def compiled(self, target: Target, expr: str | None) -> SearchRequest:
-        """This request, its filter compiled to ``expr`` for ``target`` (by ``prepare``)."""
-        return self._evolve(target=target, expr=expr)
+    def compiled(self, target: Target, scope: Scope) -> SearchRequest:
+        """This request, its tenant and filter scoped for ``target`` (by ``prepare``)."""
+        return self._evolve(target=target, expr=scope.expr, scope=scope)
+
+    def for_tenant(self, tenant: str | None, all_tenants: bool = False) -> SearchRequest:
+        """This request for ``tenant`` (or every tenant), to be prepared again; a request
+        that names its own tenant (or ``all_tenants``) is returned as it is."""
+        if self.tenant is not None or self.all_tenants or (tenant is None and not all_tenants):
+            return self
+        return self._evolve(tenant=tenant, all_tenants=all_tenants, target=None, scope=None)
 
     def _evolve(self, **changes: Any) -> SearchRequest:
         """A copy with ``changes``, without validating the unchanged fields again."""

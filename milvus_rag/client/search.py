@@ -25,7 +25,6 @@ from milvus_rag.client import rows
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
 from milvus_rag.client.errors import is_empty_collection as _is_empty_collection
-from milvus_rag.client.filters import compile_filter
 from milvus_rag.client.fusion import mmr_select
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
@@ -35,7 +34,9 @@ from milvus_rag.client.request import (
     check_k,
     check_range,
 )
+from milvus_rag.client.residual import deepen
 from milvus_rag.client.schema import CollectionInfo
+from milvus_rag.client.tenancy import Scope
 
 Call = Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 
@@ -47,7 +48,9 @@ class SearchPort:
     ``call(operation, fn)`` runs ``fn(client)`` with retries and error mapping;
     ``ensure()`` returns the collection's description (creating / loading it);
     ``read_slot()`` bounds backend requests in flight; ``count()`` counts every row;
-    ``config()`` the collection's current settings; ``timeout`` the connection's default.
+    ``config()`` the collection's current settings; ``timeout`` the connection's default;
+    ``scope(filter, tenant, all_tenants)`` the tenant clause + filter expression and the
+    client-side residual of one call (the store's single scoping function).
     """
 
     name: str
@@ -57,6 +60,7 @@ class SearchPort:
     read_slot: Callable[[], AbstractAsyncContextManager[Any]]
     count: Callable[[], Awaitable[int]]
     timeout: float | None
+    scope: Callable[[Any, str | None, bool], Scope]
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,8 @@ class Searcher:
             return request
         t = self.target
         check_range(t.metric, request.radius, request.range_filter)
-        expr = compile_filter(request.filter, dialect=t.dialect, fields=t.fields)
-        return request.compiled(t, expr)
+        sc = self.port.scope(request.filter, request.tenant, request.all_tenants)
+        return request.compiled(t, sc)
 
     def _plan(self, r: SearchRequest) -> _Plan:
         cfg = self.port.config()
@@ -121,6 +125,8 @@ class Searcher:
         if mode is not RetrievalMode.DENSE and not info.has_bm25:
             raise ConfigError(f"collection {self.port.name!r} has no BM25 field: use mode='dense'")
         try:
+            if r.scope is not None and r.scope.residual is not None:
+                return await self._run_residual(mode, r, self._plan(r), r.scope)
             return await self._run(mode, r, self._plan(r))
         except BackendError as e:
             # Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN")
@@ -141,6 +147,29 @@ class Searcher:
             self._dense(r, plan.candidates, plan), self._sparse(r, plan.candidates, plan)
         )
         return rows.weighted_hits(legs[0], legs[1], 0.5 if r.alpha is None else r.alpha, r.k)
+
+    async def _run_residual(
+        self, mode: RetrievalMode, r: SearchRequest, plan: _Plan, sc: Scope
+    ) -> list[Hit]:
+        """A filter with a client-side part (NOT / EXISTS on Milvus Lite 2.5): each leg is
+        fetched deeper until enough hits pass (see ``residual.deepen``); hybrid legs are
+        fused client-side over the passing hits, as the server fuses exactly filtered legs."""
+
+        def leg(
+            fetch: Callable[[SearchRequest, int, _Plan], Awaitable[list[Hit]]], want: int
+        ) -> Awaitable[list[Hit]]:
+            return deepen(lambda n: fetch(r, n, plan), want, sc.admits, start=max(2 * want, 16))
+
+        if mode is RetrievalMode.DENSE:
+            return await leg(self._dense, r.k)
+        if mode is RetrievalMode.SPARSE:
+            return await leg(self._sparse, r.k)
+        dense, sparse = await asyncio.gather(
+            leg(self._dense, plan.candidates), leg(self._sparse, plan.candidates)
+        )
+        if r.ranker == "rrf":
+            return rows.fanout_hits([dense, sparse], r.k, plan.rrf_k)
+        return rows.weighted_hits(dense, sparse, 0.5 if r.alpha is None else r.alpha, r.k)
 
     async def _leg(
         self, field: str, data: Any, param: dict[str, Any], k: int, r: SearchRequest, plan: _Plan

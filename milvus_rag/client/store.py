@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import weakref
@@ -27,11 +28,19 @@ from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_co
 from milvus_rag.client.errors import (
     BackendError,
     ConfigError,
+    InvalidInputError,
     is_empty_collection,
     is_missing_collection,
     is_released_collection,
 )
-from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
+from milvus_rag.client.filters import (
+    Column,
+    Dialect,
+    FieldNames,
+    ids_expr,
+    plan_filter,
+    string_literal,
+)
 from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH, check_batch_size, pages
 from milvus_rag.client.lite_ids import WRITES, StoredIds
@@ -54,8 +63,9 @@ from milvus_rag.client.request import (
     check_k,
 )
 from milvus_rag.client.retry import with_retries
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible, nullable_for
 from milvus_rag.client.search import Searcher, SearchPort
+from milvus_rag.client.tenancy import Scope, Tenancy, and_tenant, resolve, scope
 
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
@@ -83,6 +93,7 @@ class AsyncMilvusStore:
         dim: int | None = None,
         connection: ConnectionConfig | None = None,
         collection: CollectionConfig | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         self.connection, self.config = make_configs(
@@ -96,28 +107,90 @@ class AsyncMilvusStore:
         self._fields = FieldNames(
             id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
         )
+        self._tenancy = Tenancy(cfg.tenant_field)
+        self._columns = tuple(Column(f.name, f.element, f.array) for f in cfg.typed_fields)
+        self._tenant: str | None = None
+        if tenant is not None:
+            resolve(self._tenancy, tenant, False, "the store")
+            self._tenant = tenant
         self._read_sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._read_sems = weakref.WeakKeyDictionary()
         self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._ensure_locks = weakref.WeakKeyDictionary()
-        self._searcher = Searcher(
+        self._searcher = self._make_searcher()
+
+    def _make_searcher(self) -> Searcher:
+        """The search component, bound to this store (view): its tenant scopes searches."""
+        return Searcher(
             SearchPort(
-                name=cfg.name,
+                name=self.config.name,
                 config=lambda: self.config,
                 call=self._call,
                 ensure=self.ensure_collection,
                 read_slot=self._read_sem,
-                count=self.count,
+                count=lambda: self.count(all_tenants=True),
                 timeout=self.connection.timeout,
+                scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
             ),
-            Target(dialect=self._pool.dialect, fields=self._fields, metric=cfg.metric),
+            Target(
+                dialect=self._pool.dialect,
+                fields=self._fields,
+                metric=self.config.metric,
+                tenant=self._tenant,
+            ),
         )
 
     def __repr__(self) -> str:
+        bound = f", tenant={self._tenant!r}" if self._tenant is not None else ""
         return (
             f"{type(self).__name__}({self.connection!r}, collection={self.config.name!r}, "
-            f"dim={self.config.dim!r})"
+            f"dim={self.config.dim!r}{bound})"
         )
+
+    # --- tenants ----------------------------------------------------------------------
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant this store (view) is bound to, if any."""
+        return self._tenant
+
+    def for_tenant(self, tenant: str) -> AsyncMilvusStore:
+        """A view of this store bound to ``tenant``: same connection, collection and caches;
+        every data call defaults to that tenant (an explicit ``tenant=`` still overrides)."""
+        resolve(self._tenancy, tenant, False, "for_tenant")
+        view = copy.copy(self)
+        view._tenant = tenant
+        view._searcher = view._make_searcher()
+        return view
+
+    def scope(
+        self,
+        filter: Any = None,
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+        operation: str = "search",
+    ) -> Scope:
+        """What one data call sends (tenant clause AND the pushed-down filter) and the
+        residual it checks client-side; validated, no I/O. Every read, count, delete, search
+        and iteration goes through it."""
+        if tenant is None and not all_tenants:
+            tenant = self._tenant
+        return scope(
+            self._tenancy,
+            tenant,
+            all_tenants,
+            filter,
+            dialect=self._pool.dialect,
+            fields=self._fields,
+            columns=self._columns,
+            operation=operation,
+        )
+
+    async def drop_tenant(self, tenant: str) -> int:
+        """Delete every row of ``tenant``; returns how many there were."""
+        resolve(self._tenancy, tenant, False, "drop_tenant")
+        return await self.delete(filter=None, tenant=tenant, _whole_tenant=True)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -144,8 +217,13 @@ class AsyncMilvusStore:
         self.config = self.config.with_dim(dim)
 
     def compile_filter(self, filter: Any) -> str | None:
-        """The Milvus expression for ``filter`` on this backend (validated, no I/O)."""
-        return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
+        """The Milvus expression sent for ``filter`` on this backend (validated, no I/O;
+        FilterError only for a filter invalid everywhere). Where the backend cannot express a
+        part, this is a superset and the rest is checked client-side: :meth:`scope` says
+        both, with the tenant clause."""
+        return plan_filter(
+            filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
+        ).expr
 
     @staticmethod
     def _per_loop(
@@ -212,7 +290,7 @@ class AsyncMilvusStore:
         return info
 
     async def _ensure(self, client: Any) -> CollectionInfo:
-        return await collection.ensure(client, self.config, self._timeout)
+        return await collection.ensure(client, self.config, self._timeout, self._pool.dialect)
 
     async def drop(self) -> None:
         """Drop the collection (all rows); the next operation recreates it."""
@@ -252,7 +330,7 @@ class AsyncMilvusStore:
             "bm25": info.has_bm25,
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
-            "count": await self.count(),
+            "count": await self.count(all_tenants=True),
         }
 
     async def flush(self) -> None:
@@ -274,13 +352,24 @@ class AsyncMilvusStore:
 
     # --- writes -----------------------------------------------------------------------
 
-    async def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
+    async def upsert(
+        self,
+        records: Sequence[Record],
+        *,
+        embed: EmbedFn | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[str]:
         """Insert or replace rows by id. Returns the ids written, in order.
 
         Every record is validated before anything is written. With ``embed``, records
         without a vector are embedded batch by batch while earlier batches are written.
         On failure, :class:`BackendError.written_ids` lists the ids that were stored.
+        On a tenant collection the rows are stamped with ``tenant`` (with ``all_tenants=True``
+        each row names its tenant in ``metadata[tenant_field]``); an id already used by
+        another tenant's row raises InvalidInputError and nothing is written.
         """
+        bound = self.scope(tenant=tenant, all_tenants=all_tenants, operation="upsert").tenant
         records = list(records)
         if not records:
             return []
@@ -297,13 +386,15 @@ class AsyncMilvusStore:
             id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
         )
         valid, batches = await _off_loop(
-            len(records) > 200, self._plan, records, limits, embed is None
+            len(records) > 200, self._plan, records, limits, embed is None, bound
         )
+        if bound is not None:
+            await self._refuse_foreign_ids([r.id for r in valid], bound)
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
         # Lite files: insert the batches whose ids are all new (see lite_ids)
         ids = [r.id for r in valid]
         known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
-        write = functools.partial(self._write, known=known)
+        write = functools.partial(self._write, known=known, tenant=bound)
         written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
             raise error.with_written("upsert", self.name, written) from error
@@ -319,9 +410,10 @@ class AsyncMilvusStore:
         return sorted(written, key=order.__getitem__)
 
     def _plan(
-        self, records: list[Record], limits: Limits, require_vectors: bool
+        self, records: list[Record], limits: Limits, require_vectors: bool, tenant: str | None
     ) -> tuple[list[Record], list[list[Record]]]:
         valid = validate_records(records, limits, require_vectors=require_vectors)
+        rows.check_rows(self.config, valid, tenant, self._nullable)
         return valid, plan_batches(
             valid, limits.dim, self.config.batch_size, self.config.max_batch_bytes
         )
@@ -330,8 +422,33 @@ class AsyncMilvusStore:
         texts = [r.text for r in batch if r.vector is None]
         return rows.with_vectors(batch, await embed(texts), dim) if texts else batch
 
-    async def _write(self, batch: list[Record], known: StoredIds | None = None) -> list[str]:
-        data = [rows.to_row(self.config, r) for r in batch]
+    @property
+    def _nullable(self) -> bool:
+        return nullable_for(self._pool.dialect)
+
+    async def _refuse_foreign_ids(self, ids: list[str], tenant: str) -> None:
+        """Ids are unique across the collection: writing one of another tenant would replace
+        (and so delete) that tenant's row."""
+        field = self.config.id_field
+        other = f"{self.config.tenant_field} != {string_literal(tenant, self._pool.dialect)}"
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            expr = f"{other} and ({ids_expr(chunk, self._fields, dialect=self._pool.dialect)})"
+            found = await self._read_rows(
+                "upsert", functools.partial(self._query_expr, expr, [field])
+            )
+            if found:
+                taken = sorted(str(r[field]) for r in found)[:5]
+                raise InvalidInputError(
+                    f"ids {taken} already belong to another tenant's rows (ids are unique "
+                    f"across the collection): use other ids for tenant {tenant!r}; nothing "
+                    "was written"
+                )
+
+    async def _write(
+        self, batch: list[Record], known: StoredIds | None = None, tenant: str | None = None
+    ) -> list[str]:
+        data = [rows.to_row(self.config, r, tenant=tenant, nullable=self._nullable) for r in batch]
         ids = [r.id for r in batch]
         async with self._write_lock():
             op = "upsert"
@@ -369,24 +486,50 @@ class AsyncMilvusStore:
             return process_lock("write", self.connection.uri)
         return contextlib.nullcontext()
 
-    async def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
-        """Delete the rows whose id is in ``ids`` or that match ``filter`` (either).
+    async def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+        _whole_tenant: bool = False,
+    ) -> int:
+        """Delete the rows whose id is in ``ids`` or that match ``filter`` (either), of the
+        call's tenant only on a tenant collection.
 
         Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
         """
-        if ids is None and filter is None:
+        if ids is None and filter is None and not _whole_tenant:
             raise ConfigError("delete needs ids= or filter= (use drop() to remove everything)")
-        expr = self.compile_filter(filter) if filter is not None else None
-        if filter is not None and expr is None:
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="delete")
+        if filter is not None and sc.expr is None and sc.residual is None:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
         id_list = rows.check_ids(ids) if ids is not None else []
         await self.ensure_collection()
+        dialect = self._pool.dialect
         exprs = [
-            ids_expr(id_list[i : i + ID_CHUNK], self._fields, dialect=self._pool.dialect)
+            and_tenant(
+                ids_expr(id_list[i : i + ID_CHUNK], self._fields, dialect=dialect),
+                sc.tenant,
+                self._tenancy,
+                dialect,
+            )
             for i in range(0, len(id_list), ID_CHUNK)
         ]
-        if expr is not None:
-            exprs.append(expr)
+        if sc.residual is not None:  # delete exactly the candidates that pass, by id
+            matched = [r.id for r in await self._scan("delete", sc)]
+            exprs.extend(
+                and_tenant(
+                    ids_expr(matched[i : i + ID_CHUNK], self._fields, dialect=dialect),
+                    sc.tenant,
+                    self._tenancy,
+                    dialect,
+                )
+                for i in range(0, len(matched), ID_CHUNK)
+            )
+        elif (filter is not None or _whole_tenant) and sc.expr is not None:
+            exprs.append(sc.expr)
         total = 0
         for e in exprs:
             total += await self._count_expr(e)
@@ -402,34 +545,53 @@ class AsyncMilvusStore:
     def _output_fields(self, with_vectors: bool) -> list[str]:
         return rows.output_fields(self.config, with_vectors)
 
-    async def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
-        """Rows by id, in the order asked; ids not found are left out."""
+    async def get(
+        self,
+        ids: Sequence[str],
+        *,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Record]:
+        """Rows by id, in the order asked; ids not found (or of another tenant) are left out."""
+        sc = self.scope(tenant=tenant, all_tenants=all_tenants, operation="get")
         id_list = rows.check_ids(ids)
         if not id_list:
             return []
         await self.ensure_collection()
         found: dict[str, Record] = {}
-        for row in await self._rows_by_id("get", id_list, self._output_fields(with_vectors)):
+        fields = self._output_fields(with_vectors)
+        for row in await self._rows_by_id("get", id_list, fields, tenant=sc.tenant):
             rec = rows.to_record(self.config, row)
             found[rec.id] = rec
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
     async def query(
-        self, filter: Any = None, *, limit: int = 1000, offset: int = 0, with_vectors: bool = False
+        self,
+        filter: Any = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Record]:
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
-        expr = self.compile_filter(filter)
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="query")
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
             raise ConfigError(
                 f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW} (Milvus's "
                 "query window); use iterate() to read every matching row"
             )
         await self.ensure_collection()
+        if sc.residual is not None:
+            passing = await self._scan("query", sc, with_vectors, with_text=True)
+            return passing[offset : offset + limit]
         result = await self._read_rows(
             "query",
             lambda c: c.query(
                 self.name,
-                filter=expr or "",
+                filter=sc.expr or "",
                 output_fields=self._output_fields(with_vectors),
                 limit=limit,
                 offset=offset,
@@ -437,10 +599,6 @@ class AsyncMilvusStore:
             ),
         )
         return [rows.to_record(self.config, r) for r in result]
-
-    def _iterate_expr(self, filter: Any) -> str | None:
-        """The one place :meth:`iterate` (and what is built on it) computes its filter."""
-        return self.compile_filter(filter)
 
     @overload
     def iterate(
@@ -450,6 +608,8 @@ class AsyncMilvusStore:
         batch_size: int = DEFAULT_BATCH,
         output: Literal["records"] = "records",
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> AsyncIterator[Record]: ...
 
     @overload
@@ -460,6 +620,8 @@ class AsyncMilvusStore:
         batch_size: int = DEFAULT_BATCH,
         output: Literal["ids"],
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> AsyncIterator[str]: ...
 
     async def iterate(
@@ -469,14 +631,22 @@ class AsyncMilvusStore:
         batch_size: int = DEFAULT_BATCH,
         output: Literal["records", "ids"] = "records",
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> AsyncIterator[Record | str]:
-        """Every row matching ``filter``, each once, in id order, with no 16,384-row ceiling.
+        """Every row matching ``filter`` (of the call's tenant), each once, in id order, with
+        no 16,384-row ceiling.
 
-        ``output="ids"`` yields the ids only (one field read). ``batch_size`` rows are read
-        per request. Example: ``async for rec in store.iterate({"lang": "en"}): ...``
+        ``output="ids"`` yields the ids only. ``batch_size`` rows are read per request.
+        Example: ``async for rec in store.iterate({"lang": "en"}): ...``
         """
         async for page in self.iterate_pages(
-            filter, batch_size=batch_size, output=output, with_vectors=with_vectors
+            filter,
+            batch_size=batch_size,
+            output=output,
+            with_vectors=with_vectors,
+            tenant=tenant,
+            all_tenants=all_tenants,
         ):
             for item in page:
                 yield item
@@ -488,19 +658,40 @@ class AsyncMilvusStore:
         batch_size: int = DEFAULT_BATCH,
         output: Literal["records", "ids"] = "records",
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> AsyncIterator[list[Any]]:
         """:meth:`iterate` a page at a time: lists of records (or of ids)."""
         if output not in ("records", "ids"):
             raise ConfigError(f"output must be 'records' or 'ids', got {output!r}")
         check_batch_size(batch_size)
-        expr = self._iterate_expr(filter)
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="iterate")
         await self.ensure_collection()
+        async for page in self._pages("iterate", sc, batch_size, output, with_vectors):
+            yield page
+
+    async def _pages(
+        self,
+        operation: str,
+        sc: Scope,
+        batch_size: int,
+        output: Literal["records", "ids", "keys"],
+        with_vectors: bool = False,
+    ) -> AsyncIterator[list[Any]]:
+        """The one walk over the rows of ``sc``: pages of the backend's candidates (primary-key
+        cursor or query iterator, see :mod:`milvus_rag.client.iterate`) that pass the scope's
+        client-side residual. ``keys``: records without their text (enough for the residual)."""
         id_field = self.config.id_field
-        fields = [id_field] if output == "ids" else self._output_fields(with_vectors)
+        if output == "ids" and sc.residual is None:
+            fields = [id_field]
+        else:
+            fields = self._output_fields(with_vectors)
+            if output != "records":
+                fields = [f for f in fields if f != self.config.text_field]
 
         async def query(flt: str, limit: int, options: dict[str, Any]) -> Any:
             return await self._read_rows(
-                "iterate",
+                operation,
                 lambda c: c.query(
                     self.name,
                     filter=flt,
@@ -512,48 +703,87 @@ class AsyncMilvusStore:
             )
 
         walk = pages(
-            query, expr=expr, id_field=id_field, batch_size=batch_size, dialect=self._pool.dialect
+            query,
+            expr=sc.expr,
+            id_field=id_field,
+            batch_size=batch_size,
+            dialect=self._pool.dialect,
         )
         async for page in walk:
-            if output == "ids":
+            if output == "ids" and sc.residual is None:
                 yield [str(row[id_field]) for row in page]
-            else:
-                yield [rows.to_record(self.config, dict(row)) for row in page]
+                continue
+            recs = [rows.to_record(self.config, dict(row)) for row in page]
+            if sc.residual is not None:
+                recs = [r for r in recs if sc.admits(r)]
+            yield [r.id for r in recs] if output == "ids" else recs
+
+    async def _scan(
+        self, operation: str, sc: Scope, with_vectors: bool = False, with_text: bool = False
+    ) -> list[Record]:
+        """Every row of ``sc`` that passes its client-side residual (NOT / EXISTS on Milvus
+        Lite 2.5), read page by page: no query-window ceiling."""
+        out: list[Record] = []
+        kind: Literal["records", "keys"] = "records" if with_text or with_vectors else "keys"
+        async for page in self._pages(operation, sc, DEFAULT_BATCH, kind, with_vectors):
+            out.extend(page)
+        return out
 
     async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if is_empty_collection(e) and await self.count() == 0:
+            if is_empty_collection(e) and await self.count(all_tenants=True) == 0:
                 return []
             raise
 
     async def _rows_by_id(
-        self, operation: str, ids: list[str], fields: list[str], *, strong: bool = False
+        self,
+        operation: str,
+        ids: list[str],
+        fields: list[str],
+        *,
+        strong: bool = False,
+        tenant: str | None = None,
     ) -> list[Any]:
-        """The stored rows of ``ids`` (``fields`` only), ``ID_CHUNK`` ids a request."""
+        """The stored rows of ``ids`` (``fields`` only, of ``tenant`` if given), ``ID_CHUNK``
+        ids a request."""
         found: list[Any] = []
         for start in range(0, len(ids), ID_CHUNK):
             chunk = ids[start : start + ID_CHUNK]
-            call = functools.partial(self._query_ids, chunk, fields, strong)
+            call = functools.partial(self._query_ids, chunk, fields, strong, tenant)
             found.extend(await self._read_rows(operation, call))
         return found
 
-    async def _query_ids(self, ids: list[str], fields: list[str], strong: bool, client: Any) -> Any:
+    async def _query_ids(
+        self, ids: list[str], fields: list[str], strong: bool, tenant: str | None, client: Any
+    ) -> Any:
         extra = {"consistency_level": "Strong"} if strong else {}
+        dialect = self._pool.dialect
         return await client.query(
             self.name,
-            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
+            filter=and_tenant(
+                ids_expr(ids, self._fields, dialect=dialect), tenant, self._tenancy, dialect
+            ),
             output_fields=fields,
             timeout=self._timeout,
             **extra,
         )
 
-    async def count(self, filter: Any = None) -> int:
-        """Number of rows, or of rows matching ``filter``."""
-        expr = self.compile_filter(filter)
+    async def count(
+        self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> int:
+        """Number of rows, or of rows matching ``filter`` (of the call's tenant)."""
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="count")
         await self.ensure_collection()
-        return await self._count_expr(expr)
+        if sc.residual is not None:
+            return len(await self._scan("count", sc))
+        return await self._count_expr(sc.expr)
+
+    async def _query_expr(self, expr: str, fields: list[str], client: Any) -> Any:
+        return await client.query(
+            self.name, filter=expr, output_fields=fields, timeout=self._timeout
+        )
 
     async def _delete_expr(self, expr: str, client: Any) -> Any:
         return await client.delete(self.name, filter=expr, timeout=self._timeout)
@@ -592,6 +822,8 @@ class AsyncMilvusStore:
         range_filter: float | None = None,
         consistency_level: str | None = None,
         timeout: float | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
         as arguments. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
@@ -606,7 +838,10 @@ class AsyncMilvusStore:
                 k != DEFAULT_K
                 or mode != RetrievalMode.HYBRID
                 or with_vectors
-                or any(x is not None for x in (*rest, range_filter, consistency_level, timeout))
+                or all_tenants
+                or any(
+                    x is not None for x in (*rest, range_filter, consistency_level, timeout, tenant)
+                )
             ):
                 raise ConfigError("pass a SearchRequest alone, or the search's arguments")
             return await self._searcher.search(text)
@@ -626,20 +861,37 @@ class AsyncMilvusStore:
             consistency_level=consistency_level,
             timeout=timeout,
             with_vectors=with_vectors,
+            tenant=tenant,
+            all_tenants=all_tenants,
         )
         return await self._searcher.search(request)
 
-    async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+    async def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[list[Hit]]:
         """Run many searches concurrently (at most ``read_concurrency`` in flight); every
-        request is checked before the first is sent."""
-        return await self._searcher.search_many(requests)
+        request is checked before the first is sent. ``tenant`` / ``all_tenants`` apply to
+        the requests that name no tenant themselves."""
+        scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        return await self._searcher.search_many(scoped)
 
     async def fanout_search(
-        self, requests: Sequence[SearchRequest], *, k: int = DEFAULT_K, rrf_k: int | None = None
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        k: int = DEFAULT_K,
+        rrf_k: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Several searches (e.g. rewrites of one question) run concurrently and fused
         client-side by RRF; ``relevance`` is the fused score over its maximum."""
-        return await self._searcher.fanout(requests, k, rrf_k)
+        scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        return await self._searcher.fanout(scoped, k, rrf_k)
 
     async def mmr_search(
         self,
@@ -654,6 +906,8 @@ class AsyncMilvusStore:
         range_filter: float | None = None,
         consistency_level: str | None = None,
         timeout: float | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
         check_k(k)
@@ -669,6 +923,8 @@ class AsyncMilvusStore:
             consistency_level=consistency_level,
             timeout=timeout,
             with_vectors=True,
+            tenant=tenant,
+            all_tenants=all_tenants,
         )
         return await self._searcher.mmr(request, k, lambda_mult)
 

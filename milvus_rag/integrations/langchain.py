@@ -61,7 +61,16 @@ __all__ = [
 VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
 #: Per-call options of a dense-only search (by vector, MMR).
-_DENSE_OPTIONS = ("search_params", "radius", "range_filter", "consistency_level", "timeout")
+_DENSE_OPTIONS = (
+    "search_params",
+    "radius",
+    "range_filter",
+    "consistency_level",
+    "timeout",
+    "tenant",
+    "all_tenants",
+)
+_TENANT_OPTIONS = ("tenant", "all_tenants")
 
 
 from milvus_rag.integrations._langchain_docs import (  # noqa: E402
@@ -114,6 +123,7 @@ class MilvusVectorStore(VectorStore):
         alpha: float | None = None,
         dim: int | None = None,
         store: AsyncMilvusStore | MilvusStore | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         if not isinstance(embedding, Embeddings):
@@ -132,6 +142,8 @@ class MilvusVectorStore(VectorStore):
             self.store = AsyncMilvusStore(
                 uri, token=token, collection_name=collection_name, dim=dim, **options
             )
+        if tenant is not None:  # every call defaults to it; tenant= per call overrides
+            self.store = self.store.for_tenant(tenant)
         if self.retrieval_mode is not RetrievalMode.DENSE and not self.store.config.enable_bm25:
             raise ConfigError(
                 f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave enable_bm25 on "
@@ -207,6 +219,11 @@ class MilvusVectorStore(VectorStore):
         return self.store.prepare(SearchRequest(text=query, k=k, filter=flt, **opts, **fixed))
 
     @staticmethod
+    def _tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``tenant=`` / ``all_tenants=`` of a call (popped), for the core store."""
+        return {n: kwargs.pop(n) for n in _TENANT_OPTIONS if kwargs.get(n) is not None}
+
+    @staticmethod
     def _no_more(kwargs: dict[str, Any], method: str) -> None:
         if kwargs:
             raise ConfigError(f"{method}() got unexpected keyword argument(s) {sorted(kwargs)}")
@@ -216,14 +233,16 @@ class MilvusVectorStore(VectorStore):
     async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
         ids = kwargs.pop("ids", None)
+        tenancy = self._tenancy(kwargs)
         self._no_more(kwargs, "add_documents")
+        self.store.scope(operation="add_documents", **tenancy)  # a tenant is named, or raise
         documents = list(documents)
         resolved = resolve_ids(documents, ids)
         records = [document_to_record(d, i) for d, i in zip(documents, resolved, strict=True)]
         if not records:
             return []
         await self._ensure_dim()
-        return await self.store.upsert(records, embed=self.embedding.aembed_documents)
+        return await self.store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
@@ -275,14 +294,15 @@ class MilvusVectorStore(VectorStore):
         Missing ids are not an error. Deleting everything needs :meth:`adrop`.
         """
         flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        tenancy = self._tenancy(kwargs)
         self._no_more(kwargs, "delete")
-        self.store.compile_filter(flt)  # a bad filter fails before the dim probe
+        self.store.scope(flt, operation="delete", **tenancy)  # fails before the dim probe
         if ids is None and flt is None:
             raise ConfigError("delete needs ids or filter=/expr=; use drop() to remove everything")
         if ids is not None and len(ids) == 0 and flt is None:
             return True
         await self._ensure_dim()
-        await self.store.delete(ids, filter=flt)
+        await self.store.delete(ids, filter=flt, **tenancy)
         return True
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -307,17 +327,24 @@ class MilvusVectorStore(VectorStore):
 
     # --- reads -------------------------------------------------------------------------
 
-    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Documents by id, in the order asked; missing ids are left out."""
+    async def aget_by_ids(
+        self, ids: Sequence[str], /, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> list[Document]:
+        """Documents by id, in the order asked; missing ids (and other tenants') are left
+        out."""
+        self.store.scope(operation="get_by_ids", tenant=tenant, all_tenants=all_tenants)
         ids = list(ids)
         if not ids:
             return []
         await self._ensure_dim()
-        return [record_to_document(r) for r in await self.store.get(ids)]
+        got = await self.store.get(ids, tenant=tenant, all_tenants=all_tenants)
+        return [record_to_document(r) for r in got]
 
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+    def get_by_ids(
+        self, ids: Sequence[str], /, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> list[Document]:
         """Documents by id, in the order asked; missing ids are left out."""
-        return run_sync(self.aget_by_ids(ids))
+        return run_sync(self.aget_by_ids(ids, tenant=tenant, all_tenants=all_tenants))
 
     async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], method: str) -> list[Hit]:
         request = self._request(query, k, kwargs, method)

@@ -72,7 +72,23 @@ from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
 __all__ = ["MilvusVectorStore", "metadata_filters_to_dict", "node_to_record", "record_to_node"]
 
 #: Query keywords (``aquery(query, **kwargs)``, ``as_retriever(vector_store_kwargs=...)``).
-_SEARCH_KWARGS = ("search_params", "radius", "range_filter", "consistency_level", "timeout")
+_SEARCH_KWARGS = (
+    "search_params",
+    "radius",
+    "range_filter",
+    "consistency_level",
+    "timeout",
+    "tenant",
+    "all_tenants",
+)
+_TENANT_KWARGS = ("tenant", "all_tenants")
+
+
+def _tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``tenant=`` / ``all_tenants=`` of a call's keyword arguments."""
+    return {n: kwargs[n] for n in _TENANT_KWARGS if kwargs.get(n) is not None}
+
+
 _QUERY_KWARGS = (*_SEARCH_KWARGS, "mmr_prefetch_k", "mmr_prefetch_factor", "mmr_threshold")
 # get_nodes() reads every matching node: 4,096 per request (a request costs a scan of the
 # collection on a Milvus Lite 3 server: 50,000 nodes took 244 s at 1,000 a page there).
@@ -118,6 +134,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         store: AsyncMilvusStore | MilvusStore | None = None,
         connection: ConnectionConfig | None = None,
         collection: CollectionConfig | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         if store is not None:
@@ -144,6 +161,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 collection=collection,
                 **options,
             )
+        if tenant is not None:  # every call defaults to it; tenant= in a call's kwargs wins
+            core = core.for_tenant(tenant)
         fields: dict[str, Any] = {
             "uri": core.connection.uri,
             "collection_name": core.name,
@@ -220,19 +239,23 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "first, e.g. give VectorStoreIndex an embed_model or put one in the "
                 "IngestionPipeline's transformations"
             )
+        tenancy = _tenancy(kwargs)
+        self._store.scope(operation="add", **tenancy)  # a tenant is named, or raise
         records = [node_to_record(n) for n in nodes]
         if not records:
             return []
         await self._learn_dim(records)
-        return await self._store.upsert(records)
+        return await self._store.upsert(records, **tenancy)
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return run_sync(self.async_add(nodes, **kwargs))
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        """Delete every node whose ``ref_doc_id`` is ``ref_doc_id``."""
+        """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (of the tenant)."""
+        tenancy = _tenancy(delete_kwargs)
+        self._store.scope(operation="delete", **tenancy)
         await self._learn_dim()
-        await self._store.delete(filter={"doc_id": ref_doc_id})
+        await self._store.delete(filter={"doc_id": ref_doc_id}, **tenancy)
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         run_sync(self.adelete(ref_doc_id, **delete_kwargs))
@@ -247,19 +270,20 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted (use :meth:`clear` to remove everything)."""
         flt = metadata_filters_to_dict(filters)
+        t = _tenancy(delete_kwargs)
+        self._store.scope(flt, operation="delete_nodes", **t)
         if node_ids is None and flt is None:
             return
         await self._learn_dim()
         if flt is None:
-            await self._store.delete(ids=list(node_ids or []))
+            await self._store.delete(ids=list(node_ids or []), **t)
         elif node_ids is None:
-            await self._store.delete(filter=flt)
+            await self._store.delete(filter=flt, **t)
         else:
             ids = list(node_ids)
             for start in range(0, len(ids), ID_CHUNK):
-                await self._store.delete(
-                    filter=self.build_filter(filters, ids[start : start + ID_CHUNK])
-                )
+                chunk = ids[start : start + ID_CHUNK]
+                await self._store.delete(filter=self.build_filter(filters, chunk), **t)
 
     def delete_nodes(
         self,
@@ -283,6 +307,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[BaseNode]:
         """Nodes by id (in the order asked) and/or matching ``filters``.
 
@@ -290,30 +317,35 @@ class MilvusVectorStore(BasePydanticVectorStore):
         ``AsyncMilvusStore.iterate``). Like query results, the nodes carry no
         embedding (it is not read back: large, and on an empty Milvus Lite 2.5 collection
         reading the vector field fails)."""
-        await self._learn_dim()
+        t: dict[str, Any] = {"tenant": tenant, "all_tenants": all_tenants}
         flt = metadata_filters_to_dict(filters)
+        self._store.scope(flt, operation="get_nodes", **t)
+        await self._learn_dim()
         if node_ids is not None and flt is None:
-            records = await self._store.get(list(node_ids))
+            records = await self._store.get(list(node_ids), **t)
         elif node_ids is not None:
             ids = list(dict.fromkeys(node_ids))
             found: dict[str, Record] = {}
             for start in range(0, len(ids), ID_CHUNK):
                 chunk = ids[start : start + ID_CHUNK]
                 for r in await self._store.query(
-                    self.build_filter(filters, chunk), limit=len(chunk)
+                    self.build_filter(filters, chunk), limit=len(chunk), **t
                 ):
                     found[r.id] = r
             records = [found[i] for i in ids if i in found]
         else:
-            records = [r async for r in self._store.iterate(flt, batch_size=_NODE_PAGE)]
+            records = [r async for r in self._store.iterate(flt, batch_size=_NODE_PAGE, **t)]
         return [record_to_node(r) for r in records]
 
     def get_nodes(
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[BaseNode]:
-        return run_sync(self.aget_nodes(node_ids, filters))
+        return run_sync(self.aget_nodes(node_ids, filters, tenant=tenant, all_tenants=all_tenants))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search in the query's mode; see the module docs for modes, similarities and the

@@ -80,7 +80,7 @@ class HybridRetriever(BaseRetriever):
             raise ConfigError("HybridRetriever needs a collection with BM25 (enable_bm25=True)")
         return self
 
-    async def _asearch(self, query: str, filter: Any) -> list[Document]:
+    async def _asearch(self, query: str, filter: Any, tenant: str | None) -> list[Document]:
         kwargs: dict[str, Any] = {
             **self.search_kwargs,
             "retrieval_mode": RetrievalMode.HYBRID,
@@ -88,17 +88,29 @@ class HybridRetriever(BaseRetriever):
             "alpha": self.alpha,
             "filter": self.filter if filter is None else filter,
         }
+        if tenant is not None:
+            kwargs["tenant"] = tenant
         return await self.vectorstore.asimilarity_search(query, k=self.k, **kwargs)
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, filter: Any = None
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        filter: Any = None,
+        tenant: str | None = None,
     ) -> list[Document]:
-        return run_sync(self._asearch(query, filter))
+        return run_sync(self._asearch(query, filter, tenant))
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, filter: Any = None
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        filter: Any = None,
+        tenant: str | None = None,
     ) -> list[Document]:
-        return await self._asearch(query, filter)
+        return await self._asearch(query, filter, tenant)
 
 
 class FanOutRetriever(BaseRetriever):
@@ -178,7 +190,9 @@ class FanOutRetriever(BaseRetriever):
             )
         return [q for q in out if isinstance(q, str) and q.strip()]
 
-    async def _asearch(self, query: str, queries: Sequence[str] | None) -> list[Document]:
+    async def _asearch(
+        self, query: str, queries: Sequence[str] | None, tenant: str | None = None
+    ) -> list[Document]:
         if isinstance(queries, str):
             raise InvalidInputError("queries must be a list of str, not one str")
         qs: list[str] = [query] if self.include_original else []
@@ -186,12 +200,15 @@ class FanOutRetriever(BaseRetriever):
         qs += await self._generate(query)
         if not qs:
             raise InvalidInputError("no query strings: pass queries= or a query_generator")
+        options = {
+            **self.search_kwargs,
+            "filter": self.filter,
+            "retrieval_mode": self.retrieval_mode,
+        }
+        if tenant is not None:
+            options["tenant"] = tenant
         hits = await self.vectorstore.afanout_search(
-            qs,
-            self.k,
-            fetch_k=self.fetch_k,
-            rrf_k=self.rrf_k,
-            **{**self.search_kwargs, "filter": self.filter, "retrieval_mode": self.retrieval_mode},
+            qs, self.k, fetch_k=self.fetch_k, rrf_k=self.rrf_k, **options
         )
         return [doc for doc, _ in hits]
 
@@ -201,8 +218,9 @@ class FanOutRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         queries: Sequence[str] | None = None,
+        tenant: str | None = None,
     ) -> list[Document]:
-        return run_sync(self._asearch(query, queries))
+        return run_sync(self._asearch(query, queries, tenant))
 
     async def _aget_relevant_documents(
         self,
@@ -210,5 +228,6 @@ class FanOutRetriever(BaseRetriever):
         *,
         run_manager: AsyncCallbackManagerForRetrieverRun,
         queries: Sequence[str] | None = None,
+        tenant: str | None = None,
     ) -> list[Document]:
-        return await self._asearch(query, queries)
+        return await self._asearch(query, queries, tenant)

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from milvus_rag import ConfigError, InvalidInputError, RetrievalMode, SearchRequest
-from milvus_rag.client import filters as filters_module
-from milvus_rag.client import search as search_module
+from milvus_rag.client import tenancy as tenancy_module
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.filters import Dialect, FieldNames
 from milvus_rag.client.request import (
@@ -21,6 +20,7 @@ from milvus_rag.client.request import (
     resolve_ranker,
 )
 from milvus_rag.client.search import Searcher, SearchPort
+from milvus_rag.client.tenancy import Tenancy
 
 # (kwargs, error type, part of the message) for requests that must be refused when built
 INVALID: list[tuple[dict[str, Any], type[Exception], str]] = [
@@ -143,19 +143,20 @@ def _searcher(metric: str = "COSINE", **options: Any) -> Searcher:
         read_slot=never,  # type: ignore[arg-type]
         count=never,
         timeout=None,
+        scope=lambda f, t, a: tenancy_module.scope(Tenancy(), t, a, f, dialect=Dialect.MILVUS),
     )
     return Searcher(port, Target(Dialect.MILVUS, FieldNames(), cfg.metric))
 
 
 def test_prepare_compiles_the_filter_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    real = filters_module.compile_filter
+    real = tenancy_module.plan_filter
 
-    def counting(flt: Any, **kw: Any) -> str | None:
+    def counting(flt: Any, **kw: Any) -> Any:
         calls.append(flt)
         return real(flt, **kw)
 
-    monkeypatch.setattr(search_module, "compile_filter", counting)
+    monkeypatch.setattr(tenancy_module, "plan_filter", counting)
     s = _searcher()
     req = s.prepare(SearchRequest(text="q", filter={"lang": "en"}))
     assert req.expr == 'metadata["lang"] == "en"' and len(calls) == 1
