@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ class RunningHttp:
         return HttpSpec(self.url, self.token)
 
 
+@contextmanager
+def start_http(backend: Backend, tmp: Path, ingest_root: Path, token: str) -> Iterator[RunningHttp]:
+    """``milvus-rag mcp --transport http`` with a token (from MILVUS_RAG_MCP_TOKEN) and
+    ``--allow-path``, on ``backend``."""
+    log = tmp / "server.log"
+    args = ["--uri", backend_uri(backend, tmp), "--allow-path", str(ingest_root)]
+    env = server_env(MILVUS_RAG_MCP_TOKEN=token)
+    with http_server(args, tmp, env, log) as (port, _proc):
+        yield RunningHttp(port, token, log)
+
+
 @pytest.fixture(scope="session")
 def mcp_http(
     backend: Backend,
@@ -52,11 +64,18 @@ def mcp_http(
     ingest_root: Path,
     mcp_token: str,
 ) -> Iterator[RunningHttp]:
-    """``milvus-rag mcp --transport http`` with a token (from MILVUS_RAG_MCP_TOKEN) and
-    ``--allow-path``, on the session's backend."""
-    tmp = tmp_path_factory.mktemp(f"mcp_http_{backend.name}")
-    log = tmp / "server.log"
-    args = ["--uri", backend_uri(backend, tmp), "--allow-path", str(ingest_root)]
-    env = server_env(MILVUS_RAG_MCP_TOKEN=mcp_token)
-    with http_server(args, tmp, env, log) as (port, _proc):
-        yield RunningHttp(port, mcp_token, log)
+    """An HTTP server on the session's backend."""
+    with start_http(
+        backend, tmp_path_factory.mktemp(f"mcp_http_{backend.name}"), ingest_root, mcp_token
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def guarded_http(
+    tmp_path_factory: pytest.TempPathFactory, ingest_root: Path, mcp_token: str
+) -> Iterator[RunningHttp]:
+    """An HTTP server on a Milvus Lite file, for the checks no backend changes."""
+    tmp = tmp_path_factory.mktemp("mcp_http_guard")
+    with start_http(Backend("lite", str(tmp / "x.db")), tmp, ingest_root, mcp_token) as server:
+        yield server

@@ -55,7 +55,7 @@ def call(tool: str, progress: bool = False, /, **arguments: Any) -> Step:
     return {"op": "callTool", "name": tool, "arguments": arguments, "progress": progress}
 
 
-def check_tools(expected: set[str], absent: set[str] = frozenset()) -> Check:  # type: ignore[assignment]
+def check_tools(expected: set[str], absent: frozenset[str] | set[str] = frozenset()) -> Check:
     def check(r: dict[str, Any]) -> None:
         tools = {t["name"]: t for t in r["tools"]}
         assert expected <= set(tools), sorted(tools)
@@ -157,7 +157,10 @@ def scenario(coll: str, *, ingest_root: Path | None = None) -> tuple[list[Step],
 
     step(call("get", ids=["sauce", "nope"], collection=coll), got)
     step(call("count", collection=coll), lambda r: _eq(payload(r)["count"], 3))
-    step(call("count", collection=coll, filter={"topic": "db"}), lambda r: _eq(payload(r)["count"], 2))
+    step(
+        call("count", collection=coll, filter={"topic": "db"}),
+        lambda r: _eq(payload(r)["count"], 2),
+    )
 
     def has_collections_resource(r: dict[str, Any]) -> None:
         assert "milvus-rag://collections" in {x["uri"] for x in r["resources"]}, r

@@ -215,7 +215,9 @@ def ensure_js_sdk() -> Path:
             text=True,
             timeout=600,
         )
-        assert done.returncode == 0, f"npm ci failed (is the npm registry reachable?):\n{done.stderr}"
+        assert done.returncode == 0, (
+            f"npm ci failed (is the npm registry reachable?):\n{done.stderr}"
+        )
     return Path(node)
 
 

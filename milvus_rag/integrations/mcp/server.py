@@ -79,8 +79,7 @@ def _instructions(state: MilvusMCPState) -> str:
         lines.append("This server is read-only.")
     if s.allow_paths:
         lines.append(
-            "ingest() reads files and folders under: "
-            + ", ".join(str(p) for p in s.allow_paths)
+            "ingest() reads files and folders under: " + ", ".join(str(p) for p in s.allow_paths)
         )
     return "\n".join(lines)
 
@@ -150,9 +149,7 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
 
 
 def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
-    @server.tool(
-        annotations=_hints("Add or replace documents", read_only=False, destructive=True)
-    )
+    @server.tool(annotations=_hints("Add or replace documents", read_only=False, destructive=True))
     async def add_documents(
         documents: Annotated[
             list[dict[str, Any]],
@@ -196,9 +193,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
 
     if st.settings.allow_drop:
 
-        @server.tool(
-            annotations=_hints("Drop a collection", read_only=False, destructive=True)
-        )
+        @server.tool(annotations=_hints("Drop a collection", read_only=False, destructive=True))
         async def drop_collection(name: str) -> dict[str, Any]:
             """Drop a collection and every document in it (cannot be undone)."""
             out: dict[str, Any] = await _guarded(st.drop_collection(name))
@@ -256,9 +251,7 @@ def _register_resources(server: MCPServer[Any], st: MilvusMCPState) -> None:
     async def collections() -> str:
         async def listing() -> dict[str, Any]:
             out = await st.list_collections()
-            out["resources"] = {
-                n: COLLECTION_URI.format(name=n) for n in out["collections"]
-            }
+            out["resources"] = {n: COLLECTION_URI.format(name=n) for n in out["collections"]}
             return out
 
         return await read(listing())
