@@ -157,28 +157,46 @@ async def test_read_only_offers_read_tools_only(tmp_path: Path) -> None:
     assert payload(listed)["collections"] == []
 
 
-async def test_allow_drop(tmp_path: Path) -> None:
-    spec = StdioSpec(["--uri", str(tmp_path / "d.db"), "--allow-drop"], cwd=tmp_path)
+async def test_allow_drop_and_reopen(tmp_path: Path) -> None:
+    """A collection made with other settings (L2, no BM25) is read and written by a server
+    started later on the same file; ``drop_collection`` exists only with ``--allow-drop``."""
+    first = StdioSpec(["--uri", str(tmp_path / "d.db")], cwd=tmp_path)
     steps = [
-        {"op": "listTools"},
-        call("create_collection", name="doomed", bm25=False, metric="L2"),
-        call("add_documents", documents=[{"text": "bye"}], collection="doomed"),
-        call("search", query="bye", collection="doomed", mode="sparse"),
-        call("drop_collection", name="doomed"),
-        call("list_collections"),
-        call("drop_collection", name="doomed"),
+        call("create_collection", name="other", bm25=False, metric="L2"),
+        call("add_documents", documents=[{"text": "bye"}], collection="other"),
+        call("drop_collection", name="other"),
     ]
-    tools, created, added, sparse, dropped, listed, again = (await run_python(spec, steps))[
-        "results"
-    ]
-    check_tools(READ_TOOLS | WRITE_TOOLS | {"drop_collection"}, absent={"ingest"})(tools)
+    created, added, refused = (await run_python(first, steps))["results"]
     d = payload(created)
     assert (d["metric"], d["bm25"], "sparse" in d["fields"]) == ("L2", False, False), d
     assert payload(added)["count"] == 1
+    assert "drop_collection" in str(refused)
+
+    second = StdioSpec(["--uri", str(tmp_path / "d.db"), "--allow-drop"], cwd=tmp_path)
+    steps = [
+        {"op": "listTools"},
+        call("describe_collection", collection="other"),
+        call("add_documents", documents=[{"text": "hello again"}], collection="other"),
+        call("search", query="hello", collection="other", mode="dense", k=1),
+        call("search", query="hello", collection="other", mode="sparse"),
+        call("create_collection", name="other", bm25=False, metric="L2"),
+        call("drop_collection", name="other"),
+        call("list_collections"),
+        call("drop_collection", name="other"),
+    ]
+    tools, described, added, dense, sparse, again, dropped, listed, gone = (
+        await run_python(second, steps)
+    )["results"]
+    check_tools(READ_TOOLS | WRITE_TOOLS | {"drop_collection"}, absent={"ingest"})(tools)
+    d = payload(described)
+    assert (d["metric"], d["bm25"], d["count"]) == ("L2", False, 1), d
+    assert payload(added)["count"] == 1
+    assert [h["text"] for h in payload(dense)["hits"]] == ["hello again"]
     assert "no BM25" in error_text(sparse)
-    assert payload(dropped) == {"dropped": "doomed", "rows": 1}
-    assert "doomed" not in payload(listed)["collections"]
-    assert "does not exist" in error_text(again)
+    assert payload(again)["created"] is False
+    assert payload(dropped) == {"dropped": "other", "rows": 2}
+    assert "other" not in payload(listed)["collections"]
+    assert "does not exist" in error_text(gone)
 
 
 def test_answers_before_the_model_is_loaded(tmp_path: Path) -> None:
