@@ -93,8 +93,7 @@ def main() -> None:
     ]
     for name, values in cols.items():
         lines.append(
-            f"| {name} | {statistics.median(values):.2f} | "
-            f"{min(values):.2f} - {max(values):.2f} |"
+            f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} - {max(values):.2f} |"
         )
     floor = statistics.median(cols["python: import the MCP SDK"])
     listed = statistics.median(cols["server: tools listed"])

@@ -146,7 +146,10 @@ class MilvusMCPState:
                 await store.aclose()
                 if e.field.endswith(".metric") and isinstance(e.found, str) and e.found:
                     cfg = dataclasses.replace(cfg, metric=e.found)  # type: ignore[arg-type]
-                elif e.field == "bm25":
+                elif cfg.enable_bm25 and (
+                    e.field == "bm25"
+                    or (e.field == "fields" and cfg.sparse_field not in list(e.found))  # type: ignore[call-overload]
+                ):
                     cfg = dataclasses.replace(cfg, enable_bm25=False)
                 else:
                     raise
