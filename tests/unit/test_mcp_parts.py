@@ -122,6 +122,8 @@ def test_parse_documents() -> None:
             res.parse_documents([bad])
     with pytest.raises(ConfigError, match="at most"):
         res.parse_documents([{"text": "a"}] * (res.MAX_DOCUMENTS + 1))
+    with pytest.raises(ConfigError, match="exceeds"):
+        res.parse_documents([{"text": "a" * 60_000}] * 200)
 
 
 def test_limits() -> None:
@@ -134,6 +136,9 @@ def test_limits() -> None:
     with pytest.raises(ConfigError, match="non-empty strings"):
         res.check_ids(["a", ""])
     assert res.check_ids(None) == []
+    for q in ("", "  ", "q" * (res.MAX_QUERY_CHARS + 1)):
+        with pytest.raises(ConfigError, match="query"):
+            res.check_query(q)
 
 
 # --------------------------------------------------------------------------- ingest roots

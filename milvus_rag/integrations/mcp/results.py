@@ -22,6 +22,8 @@ from milvus_rag.client.records import Hit, Record
 MAX_K = 100
 MAX_IDS = 1000
 MAX_DOCUMENTS = 1000
+MAX_DOCUMENTS_CHARS = 8_000_000  # text of one add_documents call
+MAX_QUERY_CHARS = 8192
 MAX_INGEST_PATHS = 100
 DEFAULT_MAX_TEXT_CHARS = 2000
 MAX_TEXT_CHARS = 65535
@@ -37,6 +39,14 @@ def check_range(name: str, value: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return value
+
+
+def check_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError("the query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ConfigError(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    return query
 
 
 def check_ids(ids: Sequence[str] | None, *, name: str = "ids") -> list[str]:
@@ -87,6 +97,7 @@ def parse_documents(documents: Sequence[Any]) -> list[Record]:
             f"at most {MAX_DOCUMENTS} documents per call, got {len(documents)}: split the call"
         )
     records = []
+    total = 0
     for i, doc in enumerate(documents):
         if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
             raise ConfigError(f"document {i} needs a 'text' string")
@@ -95,6 +106,12 @@ def parse_documents(documents: Sequence[Any]) -> list[Record]:
             raise ConfigError(
                 f"document {i}: unknown key(s) {sorted(unknown)}; allowed are "
                 f"{sorted(_DOCUMENT_KEYS)}"
+            )
+        total += len(doc["text"])
+        if total > MAX_DOCUMENTS_CHARS:
+            raise ConfigError(
+                f"the documents' text exceeds {MAX_DOCUMENTS_CHARS} characters in one call: "
+                "split the call"
             )
         metadata = doc.get("metadata")
         if metadata is None:

@@ -95,7 +95,10 @@ async def _guarded(call: Any) -> Any:
 def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
     @server.tool(annotations=_hints("Search a collection", read_only=True))
     async def search(
-        query: Annotated[str, Field(description="natural-language query or keywords")],
+        query: Annotated[
+            str,
+            Field(max_length=results.MAX_QUERY_CHARS, description="natural-language query"),
+        ],
         collection: Collection = None,
         mode: Literal["dense", "sparse", "hybrid"] = "hybrid",
         k: Annotated[int, Field(ge=1, le=results.MAX_K, description="number of hits")] = 5,

@@ -218,6 +218,7 @@ class MilvusMCPState:
         filter: dict[str, Any] | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
+        results.check_query(query)
         results.check_range("k", k, 1, results.MAX_K)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
         store = await self.store(collection)
