@@ -26,10 +26,12 @@ from milvus_rag.client.records import (
     check_alpha,
     check_k,
 )
+from milvus_rag.client.residual import deepen
 
 if TYPE_CHECKING:
     from milvus_rag.client.config import CollectionConfig
     from milvus_rag.client.schema import CollectionInfo
+    from milvus_rag.client.tenancy import Scope
 
 
 class SearchMixin:
@@ -48,7 +50,18 @@ class SearchMixin:
 
         def compile_filter(self, filter: Any) -> str | None: ...
 
-        async def count(self, filter: Any = None) -> int: ...
+        def scope(
+            self,
+            filter: Any = None,
+            *,
+            tenant: str | None = None,
+            all_tenants: bool = False,
+            operation: str = "search",
+        ) -> Scope: ...
+
+        async def count(
+            self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
+        ) -> int: ...
 
         def _read_sem(self) -> asyncio.Semaphore: ...
 
@@ -68,6 +81,8 @@ class SearchMixin:
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Top ``k`` hits, best first. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
 
@@ -81,7 +96,7 @@ class SearchMixin:
         rk: Ranker = ranker or ("weighted" if alpha is not None else "rrf")
         if rk not in ("rrf", "weighted"):
             raise ConfigError(f"ranker must be 'rrf' or 'weighted', got {ranker!r}")
-        expr = self.compile_filter(filter)
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="search")
         vec = self._check_query_vector(vector) if m is not RetrievalMode.SPARSE else None
         if m is not RetrievalMode.DENSE and (not isinstance(text, str) or not text.strip()):
             raise InvalidInputError(f"{m.value} search needs a non-empty query text")
@@ -96,11 +111,15 @@ class SearchMixin:
             raise ConfigError(f"collection {self.name!r} has no BM25 field: use mode='dense'")
         n_cand = max(k, candidates or self.config.hybrid_candidates)
         try:
-            return await self._search(m, rk, text, vec, k, n_cand, expr, alpha, with_vectors)
+            if sc.residual is not None:
+                return await self._search_residual(
+                    m, rk, text, vec, k, n_cand, sc, alpha, with_vectors
+                )
+            return await self._search(m, rk, text, vec, k, n_cand, sc.expr, alpha, with_vectors)
         except BackendError as e:
             # Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN")
             # and vector reads on one never written to: an empty collection has no hits.
-            if rows.is_empty_collection_error(e) and await self.count() == 0:
+            if rows.is_empty_collection_error(e) and await self.count(all_tenants=True) == 0:
                 return []
             raise
 
@@ -127,6 +146,40 @@ class SearchMixin:
             self._dense(vec, n_cand, expr, with_vectors),
             self._sparse(str(text), n_cand, expr, with_vectors),
         )
+        return rows.weighted_hits(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
+
+    async def _search_residual(
+        self,
+        m: RetrievalMode,
+        rk: Ranker,
+        text: str | None,
+        vec: Any,
+        k: int,
+        n_cand: int,
+        sc: Scope,
+        alpha: float | None,
+        with_vectors: bool,
+    ) -> list[Hit]:
+        """A search whose filter has a client-side part: each leg fetches deeper until
+        enough hits pass; hybrid legs are fused client-side over the passing hits."""
+        expr = sc.expr
+
+        def dense(n: int) -> Awaitable[list[Hit]]:
+            return self._dense(vec, n, expr, with_vectors)
+
+        def sparse(n: int) -> Awaitable[list[Hit]]:
+            return self._sparse(str(text), n, expr, with_vectors)
+
+        def leg(fetch: Callable[[int], Awaitable[list[Hit]]], want: int) -> Awaitable[list[Hit]]:
+            return deepen(fetch, want, sc.admits, start=max(2 * want, 16))
+
+        if m is RetrievalMode.DENSE:
+            return await leg(dense, k)
+        if m is RetrievalMode.SPARSE:
+            return await leg(sparse, k)
+        legs = await asyncio.gather(leg(dense, n_cand), leg(sparse, n_cand))
+        if rk == "rrf":
+            return rows.fanout_hits(legs, k, self.config.rrf_k)
         return rows.weighted_hits(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
 
     def _check_query_vector(self, vector: Any) -> list[float] | None:
@@ -203,7 +256,13 @@ class SearchMixin:
             ),
         )
 
-    async def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
+    async def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[list[Hit]]:
         """Run many searches concurrently (at most ``read_concurrency`` in flight)."""
         tasks: list[asyncio.Task[list[Hit]]] = []
         try:
@@ -221,6 +280,8 @@ class SearchMixin:
                             ranker=r.ranker,
                             alpha=r.alpha,
                             candidates=r.candidates,
+                            tenant=tenant,
+                            all_tenants=all_tenants,
                         )
                     )
                 )
@@ -231,14 +292,20 @@ class SearchMixin:
             raise
 
     async def fanout_search(
-        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        k: int = 4,
+        rrf_k: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Several searches (e.g. rewrites of one question) run concurrently and fused
         client-side by RRF; ``relevance`` is the fused score over its maximum."""
         check_k(k)
         if not requests:
             return []
-        results = await self.search_many(requests)
+        results = await self.search_many(requests, tenant=tenant, all_tenants=all_tenants)
         return rows.fanout_hits(results, k, rrf_k or self.config.rrf_k)
 
     async def mmr_search(
@@ -249,6 +316,8 @@ class SearchMixin:
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
         check_k(k)
@@ -261,6 +330,8 @@ class SearchMixin:
             mode=RetrievalMode.DENSE,
             filter=filter,
             with_vectors=True,
+            tenant=tenant,
+            all_tenants=all_tenants,
         )
         if not hits:
             return []

@@ -11,6 +11,7 @@ from typing import Any
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.connection import is_unimplemented
 from milvus_rag.client.errors import BackendError
+from milvus_rag.client.filters import Dialect
 from milvus_rag.client.schema import (
     CollectionInfo,
     IndexSpec,
@@ -19,17 +20,20 @@ from milvus_rag.client.schema import (
     check_compatible,
     index_specs,
     parse_description,
+    partition_key_for,
 )
 
 log = logging.getLogger("milvus_rag")
 _FINISHED = ("Finished", "IndexState.Finished", "3")
 
 
-async def ensure(client: Any, cfg: CollectionConfig, timeout: float | None) -> CollectionInfo:
+async def ensure(
+    client: Any, cfg: CollectionConfig, timeout: float | None, dialect: Dialect = Dialect.MILVUS
+) -> CollectionInfo:
     """Create the collection if missing; check it against ``cfg``; load it if released."""
     name = cfg.name
     if not await client.has_collection(name, timeout=timeout):
-        await create(client, cfg, timeout)
+        await create(client, cfg, timeout, dialect)
     desc = await client.describe_collection(name, timeout=timeout)
     indexes: dict[str, dict[str, Any]] = {}
     for index_name in await client.list_indexes(name, timeout=timeout):
@@ -56,7 +60,9 @@ async def wait_loaded(client: Any, name: str, timeout: float | None, wait: float
         await asyncio.sleep(0.05)
 
 
-async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> None:
+async def create(
+    client: Any, cfg: CollectionConfig, timeout: float | None, dialect: Dialect = Dialect.MILVUS
+) -> None:
     """Schema, indexes, load. ``analyzer=None`` tries ``english``, then ``standard``
     (Milvus Lite 3 has no ``english`` analyzer)."""
     analyzers = (
@@ -65,13 +71,17 @@ async def create(client: Any, cfg: CollectionConfig, timeout: float | None) -> N
         else [{"type": "english"}, {"type": "standard"}]
     )
     last: Exception | None = None
+    extra: dict[str, Any] = {}
+    if cfg.tenant_field is not None and cfg.num_partitions and partition_key_for(dialect):
+        extra["num_partitions"] = cfg.num_partitions
     for analyzer in analyzers:
         try:
             await client.create_collection(
                 cfg.name,
-                schema=build_schema(cfg, analyzer),
+                schema=build_schema(cfg, analyzer, dialect),
                 consistency_level=cfg.consistency_level,
                 timeout=timeout,
+                **extra,
             )
         except Exception as e:
             last = e
@@ -101,7 +111,10 @@ async def _appears(client: Any, name: str, timeout: float | None, wait: float = 
 
 
 async def create_indexes(
-    client: Any, cfg: CollectionConfig, timeout: float | None, skip: set[str] | None = None
+    client: Any,
+    cfg: CollectionConfig,
+    timeout: float | None,
+    skip: set[str] | None = None,
 ) -> None:
     """Build the missing indexes concurrently: pymilvus waits at least 0.5 s per index."""
     specs = [s for s in index_specs(cfg) if s.field not in (skip or set())]
@@ -110,9 +123,8 @@ async def create_indexes(
 
 async def _create_index(client: Any, name: str, spec: IndexSpec, timeout: float | None) -> None:
     params = client.prepare_index_params()
-    params.add_index(
-        spec.field, index_type=spec.index_type, metric_type=spec.metric_type, params=spec.params
-    )
+    metric = {"metric_type": spec.metric_type} if spec.metric_type else {}
+    params.add_index(spec.field, index_type=spec.index_type, params=spec.params, **metric)
     try:
         await client.create_index(name, params, timeout=timeout)
     except Exception as e:

@@ -87,9 +87,10 @@ rejects a lone carriage return. Pass the dialect to :func:`string_literal` and
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, TypeAlias
 
@@ -140,6 +141,10 @@ __all__ = [
 ]
 
 
+class Inexpressible(FilterError):
+    """A valid filter part that one dialect cannot express exactly (see :func:`plan_filter`)."""
+
+
 class Dialect(str, Enum):
     """Which Milvus expression parser the filter is compiled for."""
 
@@ -156,7 +161,7 @@ def string_literal(value: str, dialect: Dialect | str = Dialect.MILVUS) -> str:
     out: list[str] = ['"']
     if dialect is Dialect.LITE25:
         if re.search(r"\r(?!\n)", value):
-            raise FilterError(
+            raise Inexpressible(
                 f"the embedded Milvus Lite 2.5 engine cannot express a carriage return that is "
                 f"not followed by a line feed in a string ({value!r}); a Milvus server can"
             )
@@ -227,10 +232,36 @@ class _Expr:
 _Out: TypeAlias = "_Expr | bool"  # True / False: constants, folded away in And/Or
 
 
+ColumnType: TypeAlias = Literal["int64", "double", "varchar", "bool"]
+_COLUMN_KIND = {"int64": "number", "double": "number", "varchar": "str", "bool": "bool"}
+_ZERO: dict[str, Scalar] = {"int64": 0, "double": 0.0, "varchar": "", "bool": False}
+#: JSON key listing the missing typed keys where columns cannot be null (see typed_fields)
+NULLS_KEY = "_milvus_rag_nulls"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A filter key stored as its own scalar column (a typed metadata key, the tenant).
+
+    ``nullable=False``: never missing (the tenant). Missing values are nulls on servers; on
+    ``LITE25`` the column holds the zero value and ``metadata["_milvus_rag_nulls"][name]`` is
+    ``true`` (no nullable fields there).
+    """
+
+    name: str
+    element: ColumnType
+    array: bool = False
+    nullable: bool = True
+
+
 @dataclass(frozen=True)
 class _Ctx:
     dialect: Dialect
     fields: FieldNames
+    columns: Mapping[str, Column] = field(default_factory=dict)
+    #: relax: an inexpressible leaf becomes True (a superset) instead of raising
+    relax: bool = False
+    relaxed: list[bool] = field(default_factory=list)
 
     def path(self, key: str) -> str:
         return self.fields.metadata + "".join(f'["{s}"]' for s in key.split("."))
@@ -239,27 +270,71 @@ class _Ctx:
         return _literal(value, self.dialect)
 
 
+@dataclass(frozen=True)
+class FilterPlan:
+    """What a backend is sent, and what the client must still check.
+
+    ``expr`` (``None``: no condition) selects a superset of the filter's rows; ``residual``,
+    when set, is the whole filter, to evaluate with :func:`evaluate` on each returned row
+    (``{id, doc_id, metadata}``, the metadata as users see it). ``residual is None`` means
+    ``expr`` is exact.
+    """
+
+    expr: str | None
+    residual: Node | None = None
+
+
 def compile_filter(
-    obj: object, *, dialect: Dialect | str = Dialect.MILVUS, fields: FieldNames = FieldNames()
+    obj: object,
+    *,
+    dialect: Dialect | str = Dialect.MILVUS,
+    fields: FieldNames = FieldNames(),
+    columns: Iterable[Column] = (),
 ) -> str | None:
     """Compile a filter (``None``, dict, node, or a raw expression ``str``) to a Milvus
     expression for ``dialect``; ``None`` means no filter.
 
     A ``str`` is the escape hatch: a raw Milvus expression, returned stripped and unchecked.
-    Everything else is validated fully; :class:`FilterError` says what to change.
+    Everything else is validated fully; :class:`FilterError` says what to change (also for a
+    part the dialect cannot express exactly: :func:`plan_filter` splits those instead).
+    ``columns`` are the keys stored as scalar columns (typed metadata fields, the tenant).
     """
-    dialect = Dialect(dialect)
+    return _compile(obj, _Ctx(Dialect(dialect), fields, {c.name: c for c in columns})).expr
+
+
+def plan_filter(
+    obj: object,
+    *,
+    dialect: Dialect | str = Dialect.MILVUS,
+    fields: FieldNames = FieldNames(),
+    columns: Iterable[Column] = (),
+) -> FilterPlan:
+    """Like :func:`compile_filter`, but a part the dialect cannot express (NOT, EXISTS on
+    Milvus Lite 2.5) is sent relaxed to a superset and the filter comes back as the residual
+    to evaluate client-side. Raises :class:`FilterError` only for filters invalid everywhere.
+
+    Example:
+        >>> plan_filter({"k": {"$exists": True}}, dialect="lite25")
+        FilterPlan(expr=None, residual=Exists(key='k'))
+    """
+    ctx = _Ctx(Dialect(dialect), fields, {c.name: c for c in columns}, relax=True)
+    return _compile(obj, ctx)
+
+
+def _compile(obj: object, ctx: _Ctx) -> FilterPlan:
     if isinstance(obj, str):
-        return obj.strip() or None
+        return FilterPlan(obj.strip() or None)
     node = parse_filter(obj)
     if node is None:
-        return None
-    out = _emit(node, False, _Ctx(dialect, fields))
+        return FilterPlan(None)
+    out = _emit(node, False, ctx)
+    residual = node if ctx.relaxed else None
     if out is True:
-        return _true_expr(fields)[1:-1]
+        # relaxed to everything: send nothing, check every row client-side
+        return FilterPlan(None if residual else _true_expr(ctx.fields)[1:-1], residual)
     if out is False:
-        return _false_expr(fields)[1:-1]
-    return out.text[1:-1] if out.op else out.text
+        return FilterPlan(_false_expr(ctx.fields)[1:-1], None)
+    return FilterPlan(out.text[1:-1] if out.op else out.text, residual)
 
 
 def _combine(parts: Iterable[_Out], op: Literal["and", "or"]) -> _Out:
@@ -283,9 +358,18 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
     if isinstance(node, And | Or):
         op: Literal["and", "or"] = "and" if isinstance(node, And) != negate else "or"
         return _combine((_emit(c, negate, ctx) for c in node.children), op)
-    if node.key in SCALAR_KEYS:
-        return _emit_scalar(node, negate, ctx)
-    return _emit_json(node, negate, ctx)
+    try:
+        if node.key in SCALAR_KEYS:
+            return _emit_scalar(node, negate, ctx)
+        column = ctx.columns.get(node.key.split(".", 1)[0])
+        if column is not None:
+            return _emit_column(node, negate, ctx, column)
+        return _emit_json(node, negate, ctx)
+    except Inexpressible:
+        if not ctx.relax:
+            raise
+        ctx.relaxed.append(True)
+        return True
 
 
 def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) -> _Out:
@@ -304,7 +388,7 @@ def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx
 
 
 def _lite25_error(clause: str) -> FilterError:
-    return FilterError(
+    return Inexpressible(
         f"{clause} needs NOT or EXISTS on a metadata key, which the embedded Milvus Lite 2.5 "
         f"engine (a local .db file) does not have, so it cannot be compiled exactly there. "
         f"A Milvus server supports it (the Milvus Lite 3 server, Milvus, Zilliz Cloud); "
@@ -360,3 +444,151 @@ def _emit_json(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) 
         f'{path} >= ""' if isinstance(node.value, int | float) else (f"{path} < 0 or {path} >= 0")
     )
     return _Expr(f"(not exists {path} or not ({comparison}) or {other_kind})", "or")
+
+
+# --- scalar columns (typed metadata keys, the tenant) -------------------------------------
+
+
+def _is_null(col: Column, ctx: _Ctx) -> _Out:
+    if not col.nullable:
+        return False
+    if ctx.dialect is Dialect.LITE25:
+        return _Expr(f'{ctx.fields.metadata}["{NULLS_KEY}"]["{col.name}"] == true')
+    return _Expr(f"{col.name} is null")
+
+
+def _not_null(col: Column, ctx: _Ctx) -> _Out:
+    if not col.nullable:
+        return True
+    if ctx.dialect is Dialect.LITE25:  # its != matches a missing key
+        return _Expr(f'{ctx.fields.metadata}["{NULLS_KEY}"]["{col.name}"] != true')
+    return _Expr(f"{col.name} is not null")
+
+
+def _column_value(col: Column, value: Scalar) -> Scalar | None:
+    """``value`` as the column's type, or None when no stored value can equal it."""
+    kind = "bool" if isinstance(value, bool) else "str" if isinstance(value, str) else "number"
+    if kind != _COLUMN_KIND[col.element]:
+        return None
+    if col.element == "int64":
+        f = float(value)
+        if not f.is_integer() or abs(f) >= 2**63:
+            return None
+        return int(value)
+    if col.element == "double":
+        return float(value)
+    return value
+
+
+_BOUNDS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int_bound(op: str, value: float) -> tuple[CompareOp, int] | bool:
+    """``x <op> value`` over int64 ``x`` as an int comparison, or a constant."""
+    v = float(value)
+    if v >= 2**63:
+        return op in ("$lt", "$lte")
+    if v < -(2**63):
+        return op in ("$gt", "$gte")
+    if op == "$gt":
+        return "$gt", math.floor(v)
+    if op == "$lte":
+        return "$lte", math.floor(v)
+    return ("$gte" if op == "$gte" else "$lt"), math.ceil(v)
+
+
+def _emit_column(
+    node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx, col: Column
+) -> _Out:
+    lite = ctx.dialect is Dialect.LITE25
+    if node.key != col.name or (isinstance(node, Compare | In) and col.array):
+        # a path below a scalar, or a scalar test on an array: never true for a stored value;
+        # the outcome is the one for a missing key
+        return evaluate(node, {}) != negate
+    if isinstance(node, Exists):
+        return _is_null(col, ctx) if negate else _not_null(col, ctx)
+    positive: _Out
+    zero_passes: bool
+    if isinstance(node, Contains):
+        if not col.array:
+            return negate  # a scalar is never an array holding something
+        vals = [v for v in (_column_value(col, x) for x in node.values) if v is not None]
+        if node.mode == "all" and len(vals) < len(node.values):
+            return negate
+        if not vals:
+            return negate
+        if len(vals) == 1:
+            text = f"array_contains({col.name}, {ctx.lit(vals[0])})"
+        else:
+            text = f"array_contains_{node.mode}({col.name}, [{', '.join(map(ctx.lit, vals))}])"
+        if not negate:
+            return _Expr(text)  # the zero value [] holds nothing: no null test needed
+        if lite:
+            raise _lite25_error(f"a negated ${node.mode} on the typed array {col.name!r}")
+        return _combine([_is_null(col, ctx), _Expr(f"not ({text})")], "or")
+    if isinstance(node, In):
+        vals = list(
+            dict.fromkeys(v for v in (_column_value(col, x) for x in node.values) if v is not None)
+        )
+        if not vals:
+            return negate
+        items = ", ".join(ctx.lit(v) for v in vals)
+        zero_passes = any(v == _ZERO[col.element] for v in vals)
+        op_text = "not in" if negate else "in"
+        positive = _Expr(f"{col.name} {op_text} [{items}]")
+    else:
+        value = _column_value(col, node.value)
+        op = node.op
+        if value is None and col.element == "int64" and _is_number(node.value) and op in _BOUNDS:
+            bound = _int_bound(op, float(node.value))
+            if bound is True:  # every present value holds
+                return _is_null(col, ctx) if negate else _not_null(col, ctx)
+            if bound is False:  # no value holds
+                return negate
+            op, value = bound
+        if value is None:
+            # another kind (or a non-integral number for an int64 column): $eq matches nothing
+            return (op == "$ne") != negate
+        if op in ("$eq", "$ne"):
+            eq = (op == "$eq") != negate
+            sym = "==" if eq else "!="
+            zero_passes = (value == _ZERO[col.element]) == eq
+            text = f"{col.name} {sym} {ctx.lit(value)}"
+            if eq:
+                return _guard(_Expr(text), zero_passes, col, ctx, positive_form=True)
+            return _guard(_Expr(text), zero_passes, col, ctx, positive_form=False)
+        real_op = _INVERSE[op] if negate else op
+        zero_passes = _holds(real_op, _ZERO[col.element], value)
+        text = f"{col.name} {_SYMBOL[real_op]} {ctx.lit(value)}"
+        return _guard(_Expr(text), zero_passes, col, ctx, positive_form=not negate)
+    return _guard(positive, zero_passes == (not negate), col, ctx, positive_form=not negate)
+
+
+def _holds(op: str, a: Scalar, b: Scalar) -> bool:
+    x, y = a, b
+    return bool(
+        {"$gt": x > y, "$gte": x >= y, "$lt": x < y, "$lte": x <= y}[op]  # type: ignore[operator]
+    )
+
+
+def _guard(expr: _Expr, zero_passes: bool, col: Column, ctx: _Ctx, *, positive_form: bool) -> _Out:
+    """A column comparison made exact for missing values.
+
+    ``positive_form``: the leaf means "present and holds" (a missing value must fail), else
+    "missing or holds" (a missing value must pass). Servers compare nulls to unknown (fails);
+    on LITE25 a missing value is the zero value, which passes when ``zero_passes``.
+    """
+    if not col.nullable:
+        return expr
+    lite = ctx.dialect is Dialect.LITE25
+    if positive_form:
+        if lite and zero_passes:
+            return _combine([expr, _not_null(col, ctx)], "and")
+        return expr
+    if lite and zero_passes:
+        return expr
+    return _combine([expr, _is_null(col, ctx)], "or")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from milvus_rag.client.config import CollectionConfig
-from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fusion import (
     dense_relevance,
     dense_score,
@@ -28,30 +28,94 @@ from milvus_rag.client.fusion import (
     weighted_fuse,
 )
 from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.tenancy import check_tenant
+from milvus_rag.client.typed_fields import join_metadata, split_metadata
 
 
-def to_row(cfg: CollectionConfig, r: Record) -> dict[str, Any]:
-    return {
+def to_row(
+    cfg: CollectionConfig,
+    r: Record,
+    *,
+    tenant: str | None = None,
+    nullable: bool = True,
+    where: str = "record",
+) -> dict[str, Any]:
+    """The row dict pymilvus writes: typed metadata keys and the tenant as their columns.
+
+    ``tenant`` stamps the row; without it (``all_tenants=True``) a tenant collection takes
+    the tenant from ``metadata[tenant_field]``. Raises :class:`InvalidInputError`.
+    """
+    metadata = r.metadata
+    row: dict[str, Any] = {
         cfg.id_field: r.id,
         cfg.text_field: r.text,
         cfg.vector_field: r.vector,
         cfg.doc_id_field: r.doc_id,
-        cfg.metadata_field: r.metadata,
     }
+    if cfg.tenant_field is not None:
+        metadata = dict(metadata)
+        row[cfg.tenant_field] = _row_tenant(
+            cfg.tenant_field, metadata.pop(cfg.tenant_field, None), tenant, where
+        )
+    if cfg.metadata_fields:
+        columns, metadata = split_metadata(
+            cfg.typed_fields, metadata, nullable=nullable, where=where
+        )
+        row.update(columns)
+    row[cfg.metadata_field] = metadata
+    return row
+
+
+def _row_tenant(field: str, stated: object, tenant: str | None, where: str) -> str:
+    if stated is not None and tenant is not None and stated != tenant:
+        raise InvalidInputError(
+            f"{where}: metadata[{field!r}] is {stated!r}, but the call writes tenant "
+            f"{tenant!r}: a row cannot move to another tenant this way (leave the key out)"
+        )
+    value = tenant if tenant is not None else stated
+    if value is None:
+        raise InvalidInputError(
+            f"{where}: all_tenants=True writes each row to the tenant in its "
+            f"metadata[{field!r}], and this one has none: set it, or pass tenant=..."
+        )
+    try:
+        return check_tenant(value)
+    except ConfigError as e:
+        raise InvalidInputError(f"{where}: metadata[{field!r}]: {e}") from None
+
+
+def check_rows(
+    cfg: CollectionConfig, records: Sequence[Record], tenant: str | None, nullable: bool
+) -> None:
+    """Validate the tenant and the typed metadata of every record (before any write)."""
+    if cfg.tenant_field is None and not cfg.metadata_fields:
+        return
+    for i, r in enumerate(records):
+        to_row(cfg, r, tenant=tenant, nullable=nullable, where=f"record {i} ({r.id!r})")
 
 
 def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
     out = [cfg.id_field, cfg.text_field, cfg.doc_id_field, cfg.metadata_field]
+    if cfg.tenant_field is not None:
+        out.append(cfg.tenant_field)
+    out.extend(cfg.metadata_fields)
     return [*out, cfg.vector_field] if with_vectors else out
 
 
 def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
+    """A stored row as a Record: one metadata dict (JSON keys, typed keys, the tenant)."""
     vec = entity.get(cfg.vector_field)
+    if cfg.metadata_fields:
+        metadata = join_metadata(cfg.typed_fields, entity, cfg.metadata_field)
+    else:
+        metadata = dict(entity.get(cfg.metadata_field) or {})
+    if cfg.tenant_field is not None and entity.get(cfg.tenant_field) is not None:
+        metadata[cfg.tenant_field] = entity[cfg.tenant_field]
     return Record(
         id=str(entity.get(cfg.id_field, "")),
         text=str(entity.get(cfg.text_field) or ""),
         vector=[float(x) for x in vec] if vec is not None else None,
-        metadata=dict(entity.get(cfg.metadata_field) or {}),
+        metadata=metadata,
         doc_id=str(entity.get(cfg.doc_id_field) or ""),
     )
 

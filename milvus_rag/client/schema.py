@@ -20,6 +20,14 @@ from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusC
 
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
+from milvus_rag.client.filters import Dialect
+from milvus_rag.client.tenancy import TENANT_MAX_LENGTH
+from milvus_rag.client.typed_fields import (
+    ARRAY_MAX_CAPACITY,
+    ARRAY_VARCHAR_MAX,
+    VARCHAR_MAX,
+    TypedField,
+)
 
 BM25_FUNCTION_NAME = "bm25"
 
@@ -44,6 +52,10 @@ class CollectionInfo:
     text_max_length: int
     id_max_length: int
     analyzer: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
+    #: scalar fields beyond the fixed layout: name -> "int64", "array<varchar>", ...
+    extra_fields: tuple[tuple[str, str], ...] = ()
+    #: the field that is the partition key, if any
+    partition_key: str | None = None
 
 
 def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
@@ -55,8 +67,46 @@ def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str
     raise ConfigError(f"analyzer must be a name such as 'english' or a dict, got {a!r}")
 
 
-def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) -> CollectionSchema:
-    """The collection schema of DESIGN.md: id, text, dense, [sparse + BM25], doc_id, metadata."""
+_DTYPES = {
+    "int64": DataType.INT64,
+    "double": DataType.DOUBLE,
+    "varchar": DataType.VARCHAR,
+    "bool": DataType.BOOL,
+}
+
+
+def partition_key_for(dialect: Dialect) -> bool:
+    """Whether the tenant field is a partition key: on servers, not on Milvus Lite 2.5
+    (measured: a partition-key collection there rejects every filter expression)."""
+    return dialect is not Dialect.LITE25
+
+
+def nullable_for(dialect: Dialect) -> bool:
+    """Whether typed fields are nullable (Milvus Lite 2.5: "doesn't support nullable")."""
+    return dialect is not Dialect.LITE25
+
+
+def _add_typed(schema: CollectionSchema, f: TypedField, nullable: bool) -> None:
+    kwargs: dict[str, Any] = {"nullable": True} if nullable else {}
+    if f.array:
+        kwargs["element_type"] = _DTYPES[f.element]
+        kwargs["max_capacity"] = ARRAY_MAX_CAPACITY
+        if f.element == "varchar":
+            kwargs["max_length"] = ARRAY_VARCHAR_MAX
+        schema.add_field(f.name, DataType.ARRAY, **kwargs)
+        return
+    if f.element == "varchar":
+        kwargs["max_length"] = VARCHAR_MAX
+    schema.add_field(f.name, _DTYPES[f.element], **kwargs)
+
+
+def build_schema(
+    cfg: CollectionConfig,
+    analyzer: dict[str, Any] | None = None,
+    dialect: Dialect = Dialect.MILVUS,
+) -> CollectionSchema:
+    """The collection schema of DESIGN.md: id, text, dense, [sparse + BM25], doc_id, metadata,
+    [tenant], [typed metadata fields]."""
     if cfg.dim is None:
         raise ConfigError(
             f"collection {cfg.name!r} does not exist and no dim was given: pass dim= "
@@ -74,6 +124,11 @@ def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) 
         schema.add_field(cfg.sparse_field, DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
     schema.add_field(cfg.metadata_field, DataType.JSON)
+    if cfg.tenant_field is not None:
+        pk = {"is_partition_key": True} if partition_key_for(dialect) else {}
+        schema.add_field(cfg.tenant_field, DataType.VARCHAR, max_length=TENANT_MAX_LENGTH, **pk)
+    for f in cfg.typed_fields:
+        _add_typed(schema, f, nullable_for(dialect))
     if cfg.enable_bm25:
         schema.add_function(
             Function(
@@ -87,7 +142,14 @@ def build_schema(cfg: CollectionConfig, analyzer: dict[str, Any] | None = None) 
 
 
 def index_specs(cfg: CollectionConfig) -> list[IndexSpec]:
+    """Vector, BM25 and scalar (INVERTED) indexes on the tenant and the typed fields but
+    arrays (measured: Milvus Lite 2.5 and 3 refuse a scalar index on an ARRAY field)."""
     specs = [IndexSpec(cfg.vector_field, cfg.index_type, cfg.metric, dict(cfg.index_params))]
+    if cfg.tenant_field is not None:
+        specs.append(IndexSpec(cfg.tenant_field, "INVERTED", ""))
+    for f in cfg.typed_fields:
+        if not f.array:
+            specs.append(IndexSpec(f.name, "INVERTED", ""))
     if cfg.enable_bm25:
         specs.append(
             IndexSpec(
@@ -127,6 +189,9 @@ def parse_description(
     raw_analyzer = _param(text, "analyzer_params")
     analyzer = json.loads(raw_analyzer) if isinstance(raw_analyzer, str) else raw_analyzer
     idf = fields_by_name.get(cfg.id_field, {})
+    fixed = {*_expected_fields(cfg), cfg.sparse_field}
+    extra = tuple((n, _spec_of(f)) for n, f in fields_by_name.items() if n not in fixed)
+    pk = next((n for n, f in fields_by_name.items() if f.get("is_partition_key")), None)
     return CollectionInfo(
         name=name,
         dim=dim,
@@ -136,7 +201,29 @@ def parse_description(
         text_max_length=int(_param(text, "max_length") or cfg.text_max_length),
         id_max_length=int(_param(idf, "max_length") or cfg.id_max_length),
         analyzer=analyzer if isinstance(analyzer, dict) else None,
+        extra_fields=extra,
+        partition_key=pk,
     )
+
+
+def _spec_of(f: dict[str, Any]) -> str:
+    """A described field's type as a ``metadata_fields`` spelling (``"int64"``, ...)."""
+    names = {v: k for k, v in _DTYPES.items()}
+
+    def name(t: Any) -> str:
+        try:
+            return (
+                names.get(DataType(int(t)), str(t))
+                if not isinstance(t, DataType)
+                else (names.get(t, t.name.lower()))
+            )
+        except (TypeError, ValueError):
+            return str(t).lower()
+
+    t = f.get("type")
+    if t == DataType.ARRAY or str(t).upper().endswith("ARRAY"):
+        return f"array<{name(f.get('element_type') or _param(f, 'element_type'))}>"
+    return name(t)
 
 
 def _expected_fields(cfg: CollectionConfig) -> list[str]:
@@ -159,10 +246,31 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.metric", cfg.metric, info.metric)
     if cfg.enable_bm25 and not info.has_bm25:
         raise SchemaMismatchError(info.name, "bm25", True, False)
+    _check_extra_fields(cfg, info)
     if cfg.analyzer is not None and info.analyzer is not None:
         want = analyzer_params(cfg)
         if want != info.analyzer:
             raise SchemaMismatchError(info.name, f"{cfg.text_field}.analyzer", want, info.analyzer)
+
+
+def _check_extra_fields(cfg: CollectionConfig, info: CollectionInfo) -> None:
+    """The tenant field and the typed metadata fields must be exactly those configured."""
+    want: dict[str, str] = dict(cfg.metadata_fields)
+    if cfg.tenant_field is not None:
+        want[cfg.tenant_field] = "tenant (varchar)"
+    found = dict(info.extra_fields)
+    if cfg.tenant_field is not None and found.get(cfg.tenant_field) == "varchar":
+        found[cfg.tenant_field] = "tenant (varchar)"
+    for name in sorted(set(want) | set(found)):
+        if want.get(name) != found.get(name):
+            what = (
+                "tenant_field"
+                if name == cfg.tenant_field or (name == info.partition_key)
+                else "metadata_fields"
+            )
+            raise SchemaMismatchError(
+                info.name, f"{what}[{name!r}]", want.get(name), found.get(name)
+            )
 
 
 class SchemaCache:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import weakref
@@ -26,8 +27,15 @@ from milvus_rag.client import collection, lite_ids, rows
 from milvus_rag.client._search import SearchMixin
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.connection import ClientPool, process_lock, with_retries
-from milvus_rag.client.errors import BackendError, ConfigError
-from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
+from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
+from milvus_rag.client.filters import (
+    Column,
+    Dialect,
+    FieldNames,
+    compile_filter,
+    ids_expr,
+    string_literal,
+)
 from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.pipeline import run_pipeline
 from milvus_rag.client.records import (
@@ -36,7 +44,8 @@ from milvus_rag.client.records import (
     plan_batches,
     validate_records,
 )
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible, nullable_for
+from milvus_rag.client.tenancy import Scope, Tenancy, and_tenant, resolve, scope
 
 log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
@@ -62,6 +71,7 @@ class AsyncMilvusStore(SearchMixin):
         dim: int | None = None,
         connection: ConnectionConfig | None = None,
         collection: CollectionConfig | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         self.connection, self.config = make_configs(
@@ -72,16 +82,67 @@ class AsyncMilvusStore(SearchMixin):
         self._fields = FieldNames(
             id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
         )
+        self._tenancy = Tenancy(cfg.tenant_field)
+        self._columns = tuple(Column(f.name, f.element, f.array) for f in cfg.typed_fields)
+        self._tenant: str | None = None
+        if tenant is not None:
+            resolve(self._tenancy, tenant, False, "the store")
+            self._tenant = tenant
         self._read_sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._read_sems = weakref.WeakKeyDictionary()
         self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._ensure_locks = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
+        bound = f", tenant={self._tenant!r}" if self._tenant is not None else ""
         return (
             f"{type(self).__name__}({self.connection!r}, collection={self.config.name!r}, "
-            f"dim={self.config.dim!r})"
+            f"dim={self.config.dim!r}{bound})"
         )
+
+    # --- tenants ----------------------------------------------------------------------
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant this store (view) is bound to, if any."""
+        return self._tenant
+
+    def for_tenant(self, tenant: str) -> AsyncMilvusStore:
+        """A view of this store bound to ``tenant``: same connection, collection and caches;
+        every data call defaults to that tenant (an explicit ``tenant=`` still overrides)."""
+        resolve(self._tenancy, tenant, False, "for_tenant")
+        view = copy.copy(self)
+        view._tenant = tenant
+        return view
+
+    def scope(
+        self,
+        filter: Any = None,
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+        operation: str = "search",
+    ) -> Scope:
+        """What one data call sends (tenant clause AND the pushed-down filter) and the
+        residual it checks client-side; validated, no I/O. Every read, count, delete, search
+        and iteration goes through it."""
+        if tenant is None and not all_tenants:
+            tenant = self._tenant
+        return scope(
+            self._tenancy,
+            tenant,
+            all_tenants,
+            filter,
+            dialect=self._pool.dialect,
+            fields=self._fields,
+            columns=self._columns,
+            operation=operation,
+        )
+
+    async def drop_tenant(self, tenant: str) -> int:
+        """Delete every row of ``tenant``; returns how many there were."""
+        resolve(self._tenancy, tenant, False, "drop_tenant")
+        return await self.delete(filter=None, tenant=tenant, _whole_tenant=True)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -108,8 +169,11 @@ class AsyncMilvusStore(SearchMixin):
         self.config = self.config.with_dim(dim)
 
     def compile_filter(self, filter: Any) -> str | None:
-        """The Milvus expression for ``filter`` on this backend (validated, no I/O)."""
-        return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
+        """The Milvus expression for ``filter`` on this backend (validated, no I/O; raises
+        FilterError for a part this backend cannot express: :meth:`scope` splits those)."""
+        return compile_filter(
+            filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
+        )
 
     @staticmethod
     def _per_loop(
@@ -176,7 +240,7 @@ class AsyncMilvusStore(SearchMixin):
         return info
 
     async def _ensure(self, client: Any) -> CollectionInfo:
-        return await collection.ensure(client, self.config, self._timeout)
+        return await collection.ensure(client, self.config, self._timeout, self._pool.dialect)
 
     async def drop(self) -> None:
         """Drop the collection (all rows); the next operation recreates it."""
@@ -216,7 +280,7 @@ class AsyncMilvusStore(SearchMixin):
             "bm25": info.has_bm25,
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
-            "count": await self.count(),
+            "count": await self.count(all_tenants=True),
         }
 
     async def flush(self) -> None:
@@ -238,13 +302,24 @@ class AsyncMilvusStore(SearchMixin):
 
     # --- writes -----------------------------------------------------------------------
 
-    async def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
+    async def upsert(
+        self,
+        records: Sequence[Record],
+        *,
+        embed: EmbedFn | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[str]:
         """Insert or replace rows by id. Returns the ids written, in order.
 
         Every record is validated before anything is written. With ``embed``, records
         without a vector are embedded batch by batch while earlier batches are written.
         On failure, :class:`BackendError.written_ids` lists the ids that were stored.
+        On a tenant collection the rows are stamped with ``tenant`` (with ``all_tenants=True``
+        each row names its tenant in ``metadata[tenant_field]``); an id already used by
+        another tenant's row raises InvalidInputError and nothing is written.
         """
+        bound = self.scope(tenant=tenant, all_tenants=all_tenants, operation="upsert").tenant
         records = list(records)
         if not records:
             return []
@@ -261,13 +336,15 @@ class AsyncMilvusStore(SearchMixin):
             id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
         )
         valid, batches = await _off_loop(
-            len(records) > 200, self._plan, records, limits, embed is None
+            len(records) > 200, self._plan, records, limits, embed is None, bound
         )
+        if bound is not None:
+            await self._refuse_foreign_ids([r.id for r in valid], bound)
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
         # Lite files: insert the batches whose ids are all new (see lite_ids)
         ids = [r.id for r in valid]
         known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
-        write = functools.partial(self._write, known=known)
+        write = functools.partial(self._write, known=known, tenant=bound)
         written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
             raise type(error)(
@@ -289,9 +366,10 @@ class AsyncMilvusStore(SearchMixin):
         return sorted(written, key=order.__getitem__)
 
     def _plan(
-        self, records: list[Record], limits: Limits, require_vectors: bool
+        self, records: list[Record], limits: Limits, require_vectors: bool, tenant: str | None
     ) -> tuple[list[Record], list[list[Record]]]:
         valid = validate_records(records, limits, require_vectors=require_vectors)
+        rows.check_rows(self.config, valid, tenant, self._nullable)
         return valid, plan_batches(
             valid, limits.dim, self.config.batch_size, self.config.max_batch_bytes
         )
@@ -300,8 +378,33 @@ class AsyncMilvusStore(SearchMixin):
         texts = [r.text for r in batch if r.vector is None]
         return rows.with_vectors(batch, await embed(texts), dim) if texts else batch
 
-    async def _write(self, batch: list[Record], known: StoredIds | None = None) -> list[str]:
-        data = [rows.to_row(self.config, r) for r in batch]
+    @property
+    def _nullable(self) -> bool:
+        return nullable_for(self._pool.dialect)
+
+    async def _refuse_foreign_ids(self, ids: list[str], tenant: str) -> None:
+        """Ids are unique across the collection: writing one of another tenant would replace
+        (and so delete) that tenant's row."""
+        field = self.config.id_field
+        other = f"{self.config.tenant_field} != {string_literal(tenant, self._pool.dialect)}"
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            expr = f"{other} and ({ids_expr(chunk, self._fields, dialect=self._pool.dialect)})"
+            found = await self._read_rows(
+                "upsert", functools.partial(self._query_expr, expr, [field])
+            )
+            if found:
+                taken = sorted(str(r[field]) for r in found)[:5]
+                raise InvalidInputError(
+                    f"ids {taken} already belong to another tenant's rows (ids are unique "
+                    f"across the collection): use other ids for tenant {tenant!r}; nothing "
+                    "was written"
+                )
+
+    async def _write(
+        self, batch: list[Record], known: StoredIds | None = None, tenant: str | None = None
+    ) -> list[str]:
+        data = [rows.to_row(self.config, r, tenant=tenant, nullable=self._nullable) for r in batch]
         ids = [r.id for r in batch]
         async with self._write_lock():
             op = "upsert"
@@ -339,24 +442,50 @@ class AsyncMilvusStore(SearchMixin):
             return process_lock("write", self.connection.uri)
         return contextlib.nullcontext()
 
-    async def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
-        """Delete the rows whose id is in ``ids`` or that match ``filter`` (either).
+    async def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+        _whole_tenant: bool = False,
+    ) -> int:
+        """Delete the rows whose id is in ``ids`` or that match ``filter`` (either), of the
+        call's tenant only on a tenant collection.
 
         Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
         """
-        if ids is None and filter is None:
+        if ids is None and filter is None and not _whole_tenant:
             raise ConfigError("delete needs ids= or filter= (use drop() to remove everything)")
-        expr = self.compile_filter(filter) if filter is not None else None
-        if filter is not None and expr is None:
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="delete")
+        if filter is not None and sc.expr is None and sc.residual is None:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
         id_list = rows.check_ids(ids) if ids is not None else []
         await self.ensure_collection()
+        dialect = self._pool.dialect
         exprs = [
-            ids_expr(id_list[i : i + 1000], self._fields, dialect=self._pool.dialect)
+            and_tenant(
+                ids_expr(id_list[i : i + 1000], self._fields, dialect=dialect),
+                sc.tenant,
+                self._tenancy,
+                dialect,
+            )
             for i in range(0, len(id_list), 1000)
         ]
-        if expr is not None:
-            exprs.append(expr)
+        if sc.residual is not None:  # delete exactly the candidates that pass, by id
+            matched = [r.id for r in await self._scan("delete", sc) if sc.admits(r)]
+            exprs.extend(
+                and_tenant(
+                    ids_expr(matched[i : i + 1000], self._fields, dialect=dialect),
+                    sc.tenant,
+                    self._tenancy,
+                    dialect,
+                )
+                for i in range(0, len(matched), 1000)
+            )
+        elif (filter is not None or _whole_tenant) and sc.expr is not None:
+            exprs.append(sc.expr)
         total = 0
         for e in exprs:
             total += await self._count_expr(e)
@@ -372,31 +501,50 @@ class AsyncMilvusStore(SearchMixin):
     def _output_fields(self, with_vectors: bool) -> list[str]:
         return rows.output_fields(self.config, with_vectors)
 
-    async def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
-        """Rows by id, in the order asked; ids not found are left out."""
+    async def get(
+        self,
+        ids: Sequence[str],
+        *,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Record]:
+        """Rows by id, in the order asked; ids not found (or of another tenant) are left out."""
+        sc = self.scope(tenant=tenant, all_tenants=all_tenants, operation="get")
         id_list = rows.check_ids(ids)
         if not id_list:
             return []
         await self.ensure_collection()
         found: dict[str, Record] = {}
-        for row in await self._rows_by_id("get", id_list, self._output_fields(with_vectors)):
+        fields = self._output_fields(with_vectors)
+        for row in await self._rows_by_id("get", id_list, fields, tenant=sc.tenant):
             rec = rows.to_record(self.config, row)
             found[rec.id] = rec
         return [found[i] for i in dict.fromkeys(id_list) if i in found]
 
     async def query(
-        self, filter: Any = None, *, limit: int = 1000, offset: int = 0, with_vectors: bool = False
+        self,
+        filter: Any = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Record]:
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
-        expr = self.compile_filter(filter)
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="query")
         if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
             raise ConfigError(f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW}")
         await self.ensure_collection()
+        if sc.residual is not None:
+            passing = [r for r in await self._scan("query", sc, with_vectors) if sc.admits(r)]
+            return passing[offset : offset + limit]
         result = await self._read_rows(
             "query",
             lambda c: c.query(
                 self.name,
-                filter=expr or "",
+                filter=sc.expr or "",
                 output_fields=self._output_fields(with_vectors),
                 limit=limit,
                 offset=offset,
@@ -405,40 +553,87 @@ class AsyncMilvusStore(SearchMixin):
         )
         return [rows.to_record(self.config, r) for r in result]
 
+    async def _scan(self, operation: str, sc: Scope, with_vectors: bool = False) -> list[Record]:
+        """Every candidate row of ``sc.expr`` (for a client-side residual), in one query
+        window: more than 16,384 candidates raise rather than answer from part of them."""
+        fields = self._output_fields(with_vectors)
+        if not with_vectors:
+            fields = [f for f in fields if f != self.config.text_field]
+        result = await self._read_rows(
+            operation,
+            lambda c: c.query(
+                self.name,
+                filter=sc.expr or "",
+                output_fields=fields,
+                limit=QUERY_WINDOW,
+                timeout=self._timeout,
+            ),
+        )
+        if len(result) >= QUERY_WINDOW:
+            raise BackendError(
+                f"this filter needs a part evaluated client-side on this backend (NOT / EXISTS "
+                f"on Milvus Lite 2.5) and has over {QUERY_WINDOW} candidate rows; narrow it "
+                "with a condition the backend evaluates, or use a Milvus server",
+                operation=operation,
+                collection=self.name,
+            )
+        return [rows.to_record(self.config, r) for r in result]
+
     async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
             return await self._call(operation, fn)
         except BackendError as e:
-            if rows.is_empty_collection_error(e) and await self.count() == 0:
+            if rows.is_empty_collection_error(e) and await self.count(all_tenants=True) == 0:
                 return []
             raise
 
     async def _rows_by_id(
-        self, operation: str, ids: list[str], fields: list[str], *, strong: bool = False
+        self,
+        operation: str,
+        ids: list[str],
+        fields: list[str],
+        *,
+        strong: bool = False,
+        tenant: str | None = None,
     ) -> list[Any]:
-        """The stored rows of ``ids`` (``fields`` only), 1,000 ids a request."""
+        """The stored rows of ``ids`` (``fields`` only, of ``tenant`` if given), 1,000 ids a
+        request."""
         found: list[Any] = []
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
-            call = functools.partial(self._query_ids, chunk, fields, strong)
+            call = functools.partial(self._query_ids, chunk, fields, strong, tenant)
             found.extend(await self._read_rows(operation, call))
         return found
 
-    async def _query_ids(self, ids: list[str], fields: list[str], strong: bool, client: Any) -> Any:
+    async def _query_ids(
+        self, ids: list[str], fields: list[str], strong: bool, tenant: str | None, client: Any
+    ) -> Any:
         extra = {"consistency_level": "Strong"} if strong else {}
+        dialect = self._pool.dialect
         return await client.query(
             self.name,
-            filter=ids_expr(ids, self._fields, dialect=self._pool.dialect),
+            filter=and_tenant(
+                ids_expr(ids, self._fields, dialect=dialect), tenant, self._tenancy, dialect
+            ),
             output_fields=fields,
             timeout=self._timeout,
             **extra,
         )
 
-    async def count(self, filter: Any = None) -> int:
-        """Number of rows, or of rows matching ``filter``."""
-        expr = self.compile_filter(filter)
+    async def count(
+        self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> int:
+        """Number of rows, or of rows matching ``filter`` (of the call's tenant)."""
+        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="count")
         await self.ensure_collection()
-        return await self._count_expr(expr)
+        if sc.residual is not None:
+            return sum(1 for r in await self._scan("count", sc) if sc.admits(r))
+        return await self._count_expr(sc.expr)
+
+    async def _query_expr(self, expr: str, fields: list[str], client: Any) -> Any:
+        return await client.query(
+            self.name, filter=expr, output_fields=fields, timeout=self._timeout
+        )
 
     async def _delete_expr(self, expr: str, client: Any) -> Any:
         return await client.delete(self.name, filter=expr, timeout=self._timeout)

@@ -25,6 +25,7 @@ from milvus_rag.client.errors import MilvusRAGError
 from milvus_rag.client.records import Hit, Ranker, Record, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
+from milvus_rag.client.tenancy import Scope
 
 T = TypeVar("T")
 
@@ -89,6 +90,7 @@ class MilvusStore:
         dim: int | None = None,
         connection: ConnectionConfig | None = None,
         collection: CollectionConfig | None = None,
+        tenant: str | None = None,
         **options: Any,
     ) -> None:
         self.aio = AsyncMilvusStore(
@@ -98,6 +100,7 @@ class MilvusStore:
             dim=dim,
             connection=connection,
             collection=collection,
+            tenant=tenant,
             **options,
         )
 
@@ -131,24 +134,86 @@ class MilvusStore:
     def ensure_collection(self) -> CollectionInfo:
         return run_sync(self.aio.ensure_collection())
 
-    def upsert(self, records: Sequence[Record], *, embed: EmbedFn | None = None) -> list[str]:
-        return run_sync(self.aio.upsert(records, embed=embed))
+    @property
+    def tenant(self) -> str | None:
+        return self.aio.tenant
 
-    def delete(self, ids: Sequence[str] | None = None, *, filter: Any = None) -> int:
-        return run_sync(self.aio.delete(ids, filter=filter))
+    def for_tenant(self, tenant: str) -> MilvusStore:
+        """A view of this store bound to ``tenant`` (see :meth:`AsyncMilvusStore.for_tenant`)."""
+        return MilvusStore.from_async(self.aio.for_tenant(tenant))
 
-    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Record]:
-        return run_sync(self.aio.get(ids, with_vectors=with_vectors))
+    def drop_tenant(self, tenant: str) -> int:
+        return run_sync(self.aio.drop_tenant(tenant))
 
-    def query(
-        self, filter: Any = None, *, limit: int = 1000, offset: int = 0, with_vectors: bool = False
-    ) -> list[Record]:
+    def scope(
+        self,
+        filter: Any = None,
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+        operation: str = "search",
+    ) -> Scope:
+        return self.aio.scope(filter, tenant=tenant, all_tenants=all_tenants, operation=operation)
+
+    def upsert(
+        self,
+        records: Sequence[Record],
+        *,
+        embed: EmbedFn | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[str]:
         return run_sync(
-            self.aio.query(filter, limit=limit, offset=offset, with_vectors=with_vectors)
+            self.aio.upsert(records, embed=embed, tenant=tenant, all_tenants=all_tenants)
         )
 
-    def count(self, filter: Any = None) -> int:
-        return run_sync(self.aio.count(filter))
+    def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> int:
+        return run_sync(self.aio.delete(ids, filter=filter, tenant=tenant, all_tenants=all_tenants))
+
+    def get(
+        self,
+        ids: Sequence[str],
+        *,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Record]:
+        return run_sync(
+            self.aio.get(ids, with_vectors=with_vectors, tenant=tenant, all_tenants=all_tenants)
+        )
+
+    def query(
+        self,
+        filter: Any = None,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Record]:
+        return run_sync(
+            self.aio.query(
+                filter,
+                limit=limit,
+                offset=offset,
+                with_vectors=with_vectors,
+                tenant=tenant,
+                all_tenants=all_tenants,
+            )
+        )
+
+    def count(
+        self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> int:
+        return run_sync(self.aio.count(filter, tenant=tenant, all_tenants=all_tenants))
 
     def search(
         self,
@@ -162,6 +227,8 @@ class MilvusStore:
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -174,16 +241,34 @@ class MilvusStore:
                 alpha=alpha,
                 candidates=candidates,
                 with_vectors=with_vectors,
+                tenant=tenant,
+                all_tenants=all_tenants,
             )
         )
 
-    def search_many(self, requests: Sequence[SearchRequest]) -> list[list[Hit]]:
-        return run_sync(self.aio.search_many(requests))
+    def search_many(
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[list[Hit]]:
+        return run_sync(self.aio.search_many(requests, tenant=tenant, all_tenants=all_tenants))
 
     def fanout_search(
-        self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
+        self,
+        requests: Sequence[SearchRequest],
+        *,
+        k: int = 4,
+        rrf_k: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
-        return run_sync(self.aio.fanout_search(requests, k=k, rrf_k=rrf_k))
+        return run_sync(
+            self.aio.fanout_search(
+                requests, k=k, rrf_k=rrf_k, tenant=tenant, all_tenants=all_tenants
+            )
+        )
 
     def mmr_search(
         self,
@@ -193,10 +278,18 @@ class MilvusStore:
         fetch_k: int = 20,
         lambda_mult: float = 0.5,
         filter: Any = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> list[Hit]:
         return run_sync(
             self.aio.mmr_search(
-                vector, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=filter
+                vector,
+                k=k,
+                fetch_k=fetch_k,
+                lambda_mult=lambda_mult,
+                filter=filter,
+                tenant=tenant,
+                all_tenants=all_tenants,
             )
         )
 

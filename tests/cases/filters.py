@@ -3,9 +3,8 @@
 Used by the pure unit tests (``evaluate``) and by the integration tests of the core, LangChain
 and LlamaIndex stores on every backend: insert ``FILTER_ROWS`` (``id``, ``doc_id`` and
 ``metadata``; any text and vectors will do), then each case's filter must return exactly
-``expected_ids``. A case with ``lite25_error=True`` needs NOT or EXISTS on a metadata key and
-raises ``FilterError`` on the embedded Milvus Lite 2.5 engine instead (every other case
-compiles there).
+``expected_ids``, on every backend: where the embedded Milvus Lite 2.5 engine cannot express a
+part (NOT or EXISTS on a metadata key), the core evaluates it client-side.
 
 The rows keep two engine limits out of the way (both documented in
 ``milvus_rag.client.filters``): no key holds both bools and numbers (the Milvus Lite 3 server
@@ -27,7 +26,6 @@ class FilterCase:
     name: str
     filter: Any
     expected_ids: frozenset[str]
-    lite25_error: bool = False
 
 
 def _row(id: str, doc_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -166,13 +164,11 @@ FILTER_CASES: list[FilterCase] = [
         "eq_none_is_missing",
         {"draft": None},
         _all_but("r01", "r02", "r07", "r11"),
-        lite25_error=True,
     ),
     _C(
         "eq_op_none_is_missing",
         {"lang": {"$eq": None}},
         _ids("r05", "r06", "r07", "r11", "r12", "r13"),
-        lite25_error=True,
     ),
     # --- $ne: the complement of $eq, rows without the key included ---------------------
     _C("ne_str", {"lang": {"$ne": "en"}}, _all_but("r01", "r04", "r14")),
@@ -182,7 +178,6 @@ FILTER_CASES: list[FilterCase] = [
         "ne_none_is_exists",
         {"draft": {"$ne": None}},
         _ids("r01", "r02", "r07", "r11"),
-        lite25_error=True,
     ),
     # --- ranges -------------------------------------------------------------------------
     _C("gt_number_skips_strings", {"year": {"$gt": 2020}}, _ids("r02", "r05", "r09", "r10", "r14")),
@@ -219,19 +214,16 @@ FILTER_CASES: list[FilterCase] = [
         "exists_true",
         {"author": {"$exists": True}},
         _ids("r01", "r02", "r03", "r08", "r09", "r11"),
-        lite25_error=True,
     ),
     _C(
         "exists_false_null_is_missing",
         {"lang": {"$exists": False}},
         _ids("r05", "r06", "r07", "r11", "r12", "r13"),
-        lite25_error=True,
     ),
     _C(
         "exists_nested_null",
         {"author.age": {"$exists": True}},
         _ids("r01", "r02"),
-        lite25_error=True,
     ),
     # --- dotted paths -------------------------------------------------------------------
     _C("dotted_eq", {"author.name": "Ann"}, _ids("r01", "r08")),
@@ -247,7 +239,6 @@ FILTER_CASES: list[FilterCase] = [
         "deep_path_missing",
         {"nested.a.b": {"$exists": False}},
         _all_but("r12", "r13"),
-        lite25_error=True,
     ),
     # --- id / doc_id --------------------------------------------------------------------
     _C("id_eq", {"id": "r03"}, _ids("r03")),
@@ -329,49 +320,41 @@ FILTER_CASES: list[FilterCase] = [
         "field_not_gt",
         {"score": {"$not": {"$gt": 1}}},
         _ids("r01", "r02", "r04", "r05", "r06", "r07", "r08", "r09", "r11", "r14"),
-        lite25_error=True,
     ),
     _C(
         "not_gt_keeps_strings_and_missing",
         {"$not": {"year": {"$gt": 2020}}},
         _all_but("r02", "r05", "r09", "r10", "r14"),
-        lite25_error=True,
     ),
     _C(
         "not_gt_str",
         {"$not": {"source": {"$gt": "b"}}},
         _all_but("r02", "r03", "r04", "r05", "r07", "r08", "r11"),
-        lite25_error=True,
     ),
     _C(
         "not_gte_str_keeps_numbers",
         {"$not": {"year": {"$gte": "2000"}}},
         _all_but("r04"),
-        lite25_error=True,
     ),
     _C(
         "not_contains",
         {"$not": {"tags": {"$contains": "x"}}},
         _all_but("r01", "r05", "r07", "r12"),
-        lite25_error=True,
     ),
     _C(
         "field_not_any",
         {"tags": {"$not": {"$any": ["x", "y"]}}},
         _all_but("r01", "r02", "r05", "r07", "r10", "r12"),
-        lite25_error=True,
     ),
     _C(
         "not_all",
         {"$not": {"tags": {"$all": ["x", "y"]}}},
         _all_but("r01", "r12"),
-        lite25_error=True,
     ),
     _C(
         "not_exists",
         {"$not": {"author": {"$exists": True}}},
         _all_but("r01", "r02", "r03", "r08", "r09", "r11"),
-        lite25_error=True,
     ),
     _C(
         "not_three_levels_with_range",
@@ -382,7 +365,6 @@ FILTER_CASES: list[FilterCase] = [
             ]
         },
         _all_but("r01", "r05", "r09", "r10", "r14"),
-        lite25_error=True,
     ),
 ]
 

@@ -44,10 +44,6 @@ def test_table_is_large_enough() -> None:
 
 @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda c: c.name)
 def test_filter_case(filter_store: MilvusStore, backend: Backend, case: FilterCase) -> None:
-    if case.lite25_error and backend.is_local:
-        with pytest.raises(FilterError, match=r"Milvus Lite 2\.5"):
-            filter_store.count(case.filter)
-        return
     got = {r.id for r in filter_store.query(case.filter, limit=100)}
     assert got == set(case.expected_ids)
     assert filter_store.count(case.filter) == len(case.expected_ids)

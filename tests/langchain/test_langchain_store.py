@@ -449,10 +449,6 @@ def filter_lc(backend: Backend) -> Iterator[MilvusVectorStore]:
 @pytest.mark.integration
 @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda c: c.name)
 def test_filter_case(filter_lc: MilvusVectorStore, backend: Backend, case: FilterCase) -> None:
-    if case.lite25_error and backend.is_local:
-        with pytest.raises(FilterError):
-            filter_lc.similarity_search("row", k=len(FILTER_ROWS), filter=case.filter)
-        return
     got = filter_lc.similarity_search("row", k=len(FILTER_ROWS), filter=case.filter)
     assert {d.id for d in got} == set(case.expected_ids)
 

@@ -18,7 +18,6 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQuery,
 )
 
-from milvus_rag import FilterError
 from milvus_rag.client.filters import evaluate
 from milvus_rag.integrations._llama_filters import metadata_filters_to_dict
 from milvus_rag.integrations.llama_index import MilvusVectorStore
@@ -146,7 +145,6 @@ EXTRA_CASES: list[tuple[FilterCase, MetadataFilters]] = [
             "li_is_empty",
             None,
             frozenset({"r04", "r06", "r08", "r11", "r13", "r14"}),
-            lite25_error=True,
         ),
         MetadataFilters(filters=[MetadataFilter(key="tags", value=None, operator=F.IS_EMPTY)]),
     ),
@@ -155,7 +153,6 @@ EXTRA_CASES: list[tuple[FilterCase, MetadataFilters]] = [
             "li_not_is_empty",
             None,
             frozenset({"r01", "r02", "r03", "r05", "r07", "r09", "r10", "r12"}),
-            lite25_error=True,
         ),
         MetadataFilters(
             filters=[MetadataFilter(key="tags", value=None, operator=F.IS_EMPTY)], condition=NOT
@@ -250,12 +247,6 @@ def test_filter_case(
         similarity_top_k=len(FILTER_ROWS),
         filters=filters,
     )
-    if case.lite25_error and backend.name == "lite":
-        with pytest.raises(FilterError):
-            filter_store.query(query)
-        with pytest.raises(FilterError):
-            filter_store.get_nodes(filters=filters)
-        return
     result = filter_store.query(query)
     assert set(result.ids or []) == case.expected_ids
     assert {n.node_id for n in filter_store.get_nodes(filters=filters)} == case.expected_ids
