@@ -202,6 +202,8 @@ def scenario(coll: str, *, ingest_root: Path | None = None) -> tuple[list[Step],
         call("search", query="database", collection=coll, k=5),
         lambda r: _eq([h["id"] for h in payload(r)["hits"]], ["milvus"]),
     )
+    for s_, c_ in tenant_steps(coll + "_t", coll):
+        step(s_, c_)
     # errors come back as tool errors with one readable message; the server keeps going
     step(
         call("search", query="x", collection=coll, filter={"year": {"$bogus": 1}}),
@@ -233,6 +235,108 @@ def scenario(coll: str, *, ingest_root: Path | None = None) -> tuple[list[Step],
                 raise AssertionError(f"step {s}: {e}") from e
 
     return [s for s, _ in checks], check
+
+
+def ids_of(r: dict[str, Any], key: str = "hits") -> list[str]:
+    return [h["id"] for h in payload(r)[key]]
+
+
+def tenant_steps(coll: str, plain: str) -> list[tuple[Step, Check]]:
+    """A multi-tenant collection with a typed field: every data call names its tenant, and
+    a filter never reaches past it."""
+    docs = {
+        "acme": [
+            {"id": "a1", "text": "Milvus vector database at acme", "metadata": {"year": 2020}},
+            {"id": "a2", "text": "Old vector database notes at acme", "metadata": {"year": 2010}},
+        ],
+        "globex": [
+            {"id": "g1", "text": "Milvus vector database at globex", "metadata": {"year": 2020}}
+        ],
+    }
+
+    def created(r: dict[str, Any]) -> None:
+        d = payload(r)
+        assert d["created"] is True and d["tenant_field"] == "tenant", d
+        assert d["metadata_fields"] == {"year": "int64"} and "year" in d["fields"], d
+
+    def described(r: dict[str, Any]) -> None:
+        d = json.loads(r["contents"][0]["text"])
+        assert (d["tenant_field"], d["metadata_fields"], d["count"]) == (
+            "tenant",
+            {"year": "int64"},
+            2,
+        ), d
+
+    def got(r: dict[str, Any]) -> None:
+        d = payload(r)
+        assert [x["id"] for x in d["found"]] == ["a1"] and d["missing"] == ["g1"], d
+        assert d["found"][0]["metadata"]["year"] == 2020, d
+
+    q = "vector database"
+    return [
+        (
+            call(
+                "create_collection",
+                name=coll,
+                tenant_field="tenant",
+                metadata_fields={"year": "int64"},
+            ),
+            created,
+        ),
+        (
+            call("add_documents", documents=docs["acme"], collection=coll, tenant="acme"),
+            lambda r: _eq(payload(r)["count"], 2),
+        ),
+        (
+            call("add_documents", documents=docs["globex"], collection=coll, tenant="globex"),
+            lambda r: _eq(payload(r)["count"], 1),
+        ),
+        (
+            call(
+                "search",
+                query=q,
+                collection=coll,
+                tenant="acme",
+                filter={"year": {"$gte": 2015}},
+                k=5,
+            ),
+            lambda r: _eq(ids_of(r), ["a1"]),
+        ),
+        (
+            call("search", query=q, collection=coll, tenant="globex", k=5),
+            lambda r: _eq(ids_of(r), ["g1"]),
+        ),
+        (
+            call("search", query=q, collection=coll, k=5),
+            lambda r: _contains(error_text(r), "multi-tenant"),
+        ),
+        (
+            call("count", collection=coll, tenant="acme"),
+            lambda r: _eq(payload(r)["count"], 2),
+        ),
+        (
+            call("count", collection=coll, tenant="acme", filter={"year": 2010}),
+            lambda r: _eq(payload(r)["count"], 1),
+        ),
+        (call("get", ids=["a1", "g1"], collection=coll, tenant="acme"), got),
+        (
+            call("delete", ids=["a1"], collection=coll, tenant="globex"),
+            lambda r: _eq(payload(r)["deleted"], 0),
+        ),
+        (
+            call("delete", filter={"year": 2010}, collection=coll, tenant="acme"),
+            lambda r: _eq(payload(r)["deleted"], 1),
+        ),
+        (
+            call("count", collection=coll, tenant="globex"),
+            lambda r: _eq(payload(r)["count"], 1),
+        ),
+        ({"op": "readResource", "uri": f"milvus-rag://collections/{coll}"}, described),
+        (
+            call("search", query=q, collection=plain, tenant="acme"),
+            lambda r: _contains(error_text(r), "no tenant field"),
+        ),
+    ]
 
 
 def make_ingest_tree(tmp: Path) -> Path:

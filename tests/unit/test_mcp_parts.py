@@ -314,3 +314,30 @@ def test_build_server_imports_no_pymilvus_torch_or_model(tmp_path: Path) -> None
 def test_state_repr_has_no_secrets() -> None:
     st_ = MilvusMCPState(MCPSettings(uri="http://localhost:19530", token="root:Milvus"))
     assert "Milvus'" not in repr(st_) and "root:Milvus" not in repr(st_)
+
+
+# --------------------------------------------------------------------------- adoption
+
+
+def test_adapted_follows_the_existing_schema() -> None:
+    from milvus_rag.client.config import CollectionConfig
+    from milvus_rag.client.errors import SchemaMismatchError
+    from milvus_rag.integrations.mcp.state import _adapted
+
+    cfg = CollectionConfig(name="c")
+    fields = ["dense", "doc_id", "id", "metadata", "text"]
+    no_bm25 = _adapted(cfg, SchemaMismatchError("c", "fields", [*fields, "sparse"], fields))
+    assert no_bm25.enable_bm25 is False
+    assert _adapted(cfg, SchemaMismatchError("c", "bm25", True, False)).enable_bm25 is False
+    assert _adapted(cfg, SchemaMismatchError("c", "dense.metric", "COSINE", "L2")).metric == "L2"
+    t = _adapted(cfg, SchemaMismatchError("c", "tenant_field['tenant']", None, "varchar"))
+    assert t.tenant_field == "tenant"
+    m = _adapted(cfg, SchemaMismatchError("c", "metadata_fields['year']", None, "int64"))
+    assert m.metadata_fields == {"year": "int64"}
+    for other in (
+        SchemaMismatchError("c", "fields", fields, ["id", "vector"]),  # a foreign layout
+        SchemaMismatchError("c", "dense.dim", 384, 768),
+        SchemaMismatchError("c", "metadata_fields['year']", "int64", None),
+    ):
+        with pytest.raises(SchemaMismatchError):
+            _adapted(no_bm25 if other.field == "fields" else cfg, other)

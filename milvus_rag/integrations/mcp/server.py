@@ -48,6 +48,13 @@ MaxText = Annotated[
         '"truncated": true with their full length in "text_chars"',
     ),
 ]
+Tenant = Annotated[
+    str | None,
+    Field(
+        description="the tenant, on a multi-tenant collection (required there; refused on "
+        "others); the filter applies within it"
+    ),
+]
 Ids = Annotated[list[str], Field(max_length=results.MAX_IDS, description="document ids")]
 
 
@@ -103,6 +110,7 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         mode: Literal["dense", "sparse", "hybrid"] = "hybrid",
         k: Annotated[int, Field(ge=1, le=results.MAX_K, description="number of hits")] = 5,
         filter: Filter = None,
+        tenant: Tenant = None,
         max_text_chars: MaxText = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         """Search a collection: hybrid (dense + BM25, default), dense or sparse (BM25).
@@ -115,6 +123,7 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 mode=mode,
                 k=k,
                 filter=filter,
+                tenant=tenant,
                 max_text_chars=max_text_chars,
             )
         )
@@ -124,18 +133,23 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
     async def get(
         ids: Ids,
         collection: Collection = None,
+        tenant: Tenant = None,
         max_text_chars: MaxText = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         """Documents by id, in the order asked ("found"), and the ids not stored ("missing")."""
         out: dict[str, Any] = await _guarded(
-            st.get(ids, collection=collection, max_text_chars=max_text_chars)
+            st.get(ids, collection=collection, tenant=tenant, max_text_chars=max_text_chars)
         )
         return out
 
     @server.tool(annotations=_hints("Count documents", read_only=True))
-    async def count(collection: Collection = None, filter: Filter = None) -> dict[str, Any]:
+    async def count(
+        collection: Collection = None, filter: Filter = None, tenant: Tenant = None
+    ) -> dict[str, Any]:
         """Number of documents in a collection, or of those matching a filter."""
-        out: dict[str, Any] = await _guarded(st.count(collection=collection, filter=filter))
+        out: dict[str, Any] = await _guarded(
+            st.count(collection=collection, filter=filter, tenant=tenant)
+        )
         return out
 
     @server.tool(annotations=_hints("List collections", read_only=True))
@@ -162,11 +176,14 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
             ),
         ],
         collection: Collection = None,
+        tenant: Tenant = None,
     ) -> dict[str, Any]:
         """Add documents, replacing any stored under the same id. Without an id, the id is a
         hash of the text (adding the same text twice stores it once). Only the served
         collection is created on demand; create others with create_collection."""
-        out: dict[str, Any] = await _guarded(st.add_documents(documents, collection=collection))
+        out: dict[str, Any] = await _guarded(
+            st.add_documents(documents, collection=collection, tenant=tenant)
+        )
         return out
 
     @server.tool(annotations=_hints("Delete documents", read_only=False, destructive=True))
@@ -174,10 +191,11 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         ids: Annotated[list[str] | None, Field(max_length=results.MAX_IDS)] = None,
         filter: Filter = None,
         collection: Collection = None,
+        tenant: Tenant = None,
     ) -> dict[str, Any]:
         """Delete documents by ids and/or by a metadata filter. Returns the count deleted."""
         out: dict[str, Any] = await _guarded(
-            st.delete(ids=ids, filter=filter, collection=collection)
+            st.delete(ids=ids, filter=filter, collection=collection, tenant=tenant)
         )
         return out
 
@@ -188,10 +206,30 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         bm25: Annotated[
             bool, Field(description="keep a BM25 index for sparse and hybrid search")
         ] = True,
+        tenant_field: Annotated[
+            str | None,
+            Field(description="make it multi-tenant: the name of its tenant column, e.g. 'tenant'"),
+        ] = None,
+        metadata_fields: Annotated[
+            dict[str, str] | None,
+            Field(
+                description="metadata keys stored as typed, indexed columns: "
+                '{"year": "int64", "lang": "varchar", "score": "double", "draft": "bool", '
+                '"tags": "array<varchar>"}'
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Create a collection for the server's embedding model (idempotent: an existing
         collection with the same settings is left as it is; other settings are an error)."""
-        out: dict[str, Any] = await _guarded(st.create_collection(name, metric=metric, bm25=bm25))
+        out: dict[str, Any] = await _guarded(
+            st.create_collection(
+                name,
+                metric=metric,
+                bm25=bm25,
+                tenant_field=tenant_field,
+                metadata_fields=metadata_fields,
+            )
+        )
         return out
 
     if st.settings.allow_drop:
@@ -218,6 +256,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
             paths: Annotated[list[str], Field(min_length=1, max_length=results.MAX_INGEST_PATHS)],
             ctx: Context,
             collection: Collection = None,
+            tenant: Tenant = None,
             chunk_size: Annotated[int | None, Field(ge=1)] = None,
             chunk_overlap: Annotated[int | None, Field(ge=0)] = None,
         ) -> dict[str, Any]:
@@ -228,6 +267,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 st.ingest(
                     paths,
                     collection=collection,
+                    tenant=tenant,
                     chunk_size=chunk_size,
                     chunk_overlap=chunk_overlap,
                     progress=progress,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import re
 import sys
 import threading
 import time
@@ -41,6 +42,47 @@ Metric = Literal["COSINE", "IP", "L2"]
 def log_line(message: str) -> None:
     """One line on stderr (an MCP server's log channel on stdio; stdout is the protocol)."""
     print(f"milvus-rag mcp: {message}", file=sys.stderr, flush=True)
+
+
+def _adapted(cfg: CollectionConfig, e: SchemaMismatchError) -> CollectionConfig:
+    """``cfg`` changed to what ``e`` says the existing collection has; re-raises ``e`` when
+    the difference is not one of the settings a collection is made with."""
+    m = re.fullmatch(r"(tenant_field|metadata_fields)\['(\w+)'\]", e.field)
+    if e.field.endswith(".metric") and isinstance(e.found, str) and e.found:
+        return dataclasses.replace(cfg, metric=e.found)  # type: ignore[arg-type]
+    if cfg.enable_bm25 and (
+        e.field == "bm25" or (e.field == "fields" and cfg.sparse_field not in list(e.found))  # type: ignore[call-overload]
+    ):
+        return dataclasses.replace(cfg, enable_bm25=False)
+    if m is not None and e.expected is None and isinstance(e.found, str):
+        kind, key = m.groups()
+        if kind == "tenant_field" and cfg.tenant_field is None:
+            return dataclasses.replace(cfg, tenant_field=key)
+        return dataclasses.replace(cfg, metadata_fields={**cfg.metadata_fields, key: e.found})
+    raise e
+
+
+def _scoped(store: AsyncMilvusStore, tenant: str | None) -> AsyncMilvusStore:
+    """The store, or its view bound to ``tenant`` (ConfigError on a collection without a
+    tenant field, or for an invalid tenant)."""
+    return store if tenant is None else store.for_tenant(tenant)
+
+
+def _settings(cfg: CollectionConfig) -> dict[str, Any]:
+    """What ``create_collection`` sets, to compare with an existing collection."""
+    return {
+        "metric": cfg.metric,
+        "bm25": cfg.enable_bm25,
+        "tenant_field": cfg.tenant_field,
+        "metadata_fields": dict(cfg.metadata_fields),
+    }
+
+
+async def _described(store: AsyncMilvusStore) -> dict[str, Any]:
+    info = await store.describe()
+    info["tenant_field"] = store.config.tenant_field
+    info["metadata_fields"] = dict(store.config.metadata_fields)
+    return info
 
 
 class MilvusMCPState:
@@ -133,26 +175,20 @@ class MilvusMCPState:
         return name in await (await self.anchor()).list_collections()
 
     async def _adopt(self, name: str) -> AsyncMilvusStore:
-        """A store on the existing collection ``name``, with its metric and BM25 setting."""
+        """A store on the existing collection ``name``, configured as it was made: metric,
+        BM25, tenant field (a partition key; on a Milvus Lite file a tenant field is a plain
+        column and comes back as a typed ``varchar`` field) and typed metadata fields."""
         from milvus_rag.client.store import AsyncMilvusStore
 
         cfg = CollectionConfig(name=name)
-        for _ in range(3):
+        for _ in range(16):
             store = AsyncMilvusStore(connection=self.connection, collection=cfg)
             try:
                 await store.ensure_collection()
                 return store
             except SchemaMismatchError as e:
                 await store.aclose()
-                if e.field.endswith(".metric") and isinstance(e.found, str) and e.found:
-                    cfg = dataclasses.replace(cfg, metric=e.found)  # type: ignore[arg-type]
-                elif cfg.enable_bm25 and (
-                    e.field == "bm25"
-                    or (e.field == "fields" and cfg.sparse_field not in list(e.found))  # type: ignore[call-overload]
-                ):
-                    cfg = dataclasses.replace(cfg, enable_bm25=False)
-                else:
-                    raise
+                cfg = _adapted(cfg, e)
         raise ConfigError(f"collection {name!r} has a schema this server cannot read")
 
     async def store(self, name: str | None = None, *, write: bool = False) -> AsyncMilvusStore:
@@ -216,13 +252,14 @@ class MilvusMCPState:
         mode: Mode = "hybrid",
         k: int = 5,
         filter: dict[str, Any] | None = None,
+        tenant: str | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         results.check_query(query)
         results.check_range("k", k, 1, results.MAX_K)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
-        store = await self.store(collection)
-        store.compile_filter(filter)  # a bad filter fails before the model is awaited
+        store = _scoped(await self.store(collection), tenant)
+        store.scope(filter, operation="search")  # a bad filter fails before the model
         vector = None
         if mode != "sparse":
             vector = await (await self.encoder()).aencode_query(query)
@@ -237,11 +274,12 @@ class MilvusMCPState:
         ids: Sequence[str],
         *,
         collection: str | None = None,
+        tenant: str | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         id_list = results.check_ids(ids)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
-        store = await self.store(collection)
+        store = _scoped(await self.store(collection), tenant)
         found = await store.get(id_list)
         seen = {r.id for r in found}
         return {
@@ -251,16 +289,24 @@ class MilvusMCPState:
         }
 
     async def count(
-        self, *, collection: str | None = None, filter: dict[str, Any] | None = None
+        self,
+        *,
+        collection: str | None = None,
+        filter: dict[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
-        store = await self.store(collection)
+        store = _scoped(await self.store(collection), tenant)
         return {"collection": store.name, "count": await store.count(filter)}
 
     async def add_documents(
-        self, documents: Sequence[Any], *, collection: str | None = None
+        self,
+        documents: Sequence[Any],
+        *,
+        collection: str | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         records = results.parse_documents(documents)
-        store = await self.store(collection, write=True)
+        store = _scoped(await self.store(collection, write=True), tenant)
         encoder = await self.encoder()
         ids = await store.upsert(records, embed=encoder.aencode_documents) if records else []
         return {"collection": store.name, "ids": ids, "count": len(ids)}
@@ -271,11 +317,12 @@ class MilvusMCPState:
         ids: Sequence[str] | None = None,
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         id_list = results.check_ids(ids)
         if not id_list and not filter:
             raise ConfigError("delete needs ids or a non-empty filter")
-        store = await self.store(collection)
+        store = _scoped(await self.store(collection), tenant)
         deleted = await store.delete(ids=id_list or None, filter=filter or None)
         return {"collection": store.name, "deleted": deleted}
 
@@ -284,24 +331,34 @@ class MilvusMCPState:
         return {"collections": names, "served": self.collection}
 
     async def describe_collection(self, collection: str | None = None) -> dict[str, Any]:
-        store = await self.store(collection)
-        return await store.describe()
+        return await _described(await self.store(collection))
 
     async def create_collection(
-        self, name: str, *, metric: Metric = "COSINE", bm25: bool = True
+        self,
+        name: str,
+        *,
+        metric: Metric = "COSINE",
+        bm25: bool = True,
+        tenant_field: str | None = None,
+        metadata_fields: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         from milvus_rag.client.store import AsyncMilvusStore
 
         await self._core_ready()
-        cfg = CollectionConfig(name=name, metric=metric, enable_bm25=bm25)
+        cfg = CollectionConfig(
+            name=name,
+            metric=metric,
+            enable_bm25=bm25,
+            tenant_field=tenant_field,
+            metadata_fields=dict(metadata_fields or {}),
+        )
         if await self._exists(cfg.name):
             store = await self.store(cfg.name)
-            have = (store.config.metric, store.config.enable_bm25)
-            if have != (cfg.metric, cfg.enable_bm25):
+            if _settings(store.config) != _settings(cfg):
                 raise SchemaMismatchError(
-                    cfg.name, "(metric, bm25)", (cfg.metric, cfg.enable_bm25), have
+                    cfg.name, "settings", _settings(cfg), _settings(store.config)
                 )
-            return {"created": False, **await store.describe()}
+            return {"created": False, **await _described(store)}
         dim = (await self.encoder()).dim
         store = AsyncMilvusStore(connection=self.connection, collection=cfg.with_dim(dim))
         await store.ensure_collection()
@@ -309,7 +366,7 @@ class MilvusMCPState:
         if old is not None:
             await old.aclose()
         self._stores[cfg.name] = store
-        return {"created": True, **await store.describe()}
+        return {"created": True, **await _described(store)}
 
     async def drop_collection(self, name: str) -> dict[str, Any]:
         if not self.settings.allow_drop:
@@ -326,6 +383,7 @@ class MilvusMCPState:
         paths_: Sequence[str],
         *,
         collection: str | None = None,
+        tenant: str | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         progress: Progress | None = None,
@@ -344,7 +402,7 @@ class MilvusMCPState:
         paths.check_files(files, roots)
         if progress is not None:
             await progress(0, None, f"{len(files)} files to chunk")
-        store = await self.store(collection, write=True)
+        store = _scoped(await self.store(collection, write=True), tenant)
         encoder = await self.encoder()
         done = 0
 
