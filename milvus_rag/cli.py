@@ -4,7 +4,7 @@
     milvus-rag search "how do I connect to a cluster?" --mode hybrid --k 5 --filter '{"page": 1}'
     milvus-rag eval ../data/scifact
     milvus-rag collections list | describe NAME | drop NAME [--yes]
-    milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000]
+    milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000] [--read-only]
     milvus-rag demo
     milvus-rag export [--filter JSON] [--vectors] > rows.jsonl
     milvus-rag import rows.jsonl
@@ -27,14 +27,16 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from milvus_rag import transfer
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import SearchRequest
-from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
+
+if TYPE_CHECKING:  # imported when used: `milvus-rag mcp` answers before pymilvus is imported
+    from milvus_rag.client.store import AsyncMilvusStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URI = "./milvus_rag.db"
@@ -91,6 +93,8 @@ def resolve_settings(args: argparse.Namespace, default_collection: str) -> tuple
 def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilvusStore:
     """The store of the flags; bound to ``--tenant`` when given (on a ``--tenant-field``
     collection every data command needs it)."""
+    from milvus_rag.client.store import AsyncMilvusStore
+
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
     options: dict[str, Any] = {}
     if getattr(args, "tenant_field", None):
@@ -292,20 +296,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from milvus_rag.integrations.mcp import serve
+    from milvus_rag.integrations.mcp import MCPSettings, serve
 
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
-    serve(
+    settings = MCPSettings(
         uri=uri,
         token=token or None,
         collection=collection,
         model=args.model,
         device=args.device,
         precision=args.precision,
+        read_only=args.read_only,
+        allow_drop=args.allow_drop,
+        allow_paths=tuple(args.allow_path),
         transport=args.transport,
         host=args.host,
         port=args.port,
+        auth_token=args.auth_token,
+        allowed_origins=tuple(args.allow_origin),
+        max_body_bytes=args.max_body_bytes,
     )
+    serve(settings)
     return 0
 
 
@@ -366,6 +377,7 @@ def demo_records() -> list[Record]:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
+    from milvus_rag.client.store import AsyncMilvusStore
     from milvus_rag.ingest import delete_stale
 
     uri, token, collection = resolve_settings(args, DEMO_COLLECTION)
@@ -538,6 +550,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("stdio", "http"), default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP host (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default %(default)s)")
+    p.add_argument("--read-only", action="store_true", help="offer the read tools only")
+    p.add_argument("--allow-drop", action="store_true", help="offer drop_collection")
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="offer ingest for files under DIR (repeatable; none: no ingest tool)",
+    )
+    p.add_argument(
+        "--auth-token",
+        default=None,
+        help="bearer token every HTTP request must carry (better: env MILVUS_RAG_MCP_TOKEN); "
+        "required to bind to a non-loopback host",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser Origin accepted besides loopback ones, e.g. https://app.example.com",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="largest HTTP request body (default %(default)s)",
+    )
 
     p = sub.add_parser(
         "demo",

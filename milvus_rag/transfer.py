@@ -29,13 +29,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record
-from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
+
+if TYPE_CHECKING:  # the CLI imports this module at start: pymilvus loads when a store is used
+    from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 
 FORMAT_VERSION = 1
 HEADER_KEY = "milvus_rag_export"

@@ -1,4 +1,14 @@
-"""The common async layer: knows Milvus, knows no framework."""
+"""The common async layer: knows Milvus, knows no framework.
+
+The store classes are imported on first use (PEP 562), so that importing the configs, errors
+and records (the ``milvus-rag mcp`` server does, before it answers ``initialize``) does not
+import pymilvus.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from milvus_rag.client import compat  # noqa: F401  (first: before pymilvus is imported)
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
@@ -12,8 +22,12 @@ from milvus_rag.client.errors import (
     SchemaMismatchError,
 )
 from milvus_rag.client.records import Hit, Record, RetrievalMode, SearchRequest
-from milvus_rag.client.store import AsyncMilvusStore
-from milvus_rag.client.sync import MilvusStore
+
+if TYPE_CHECKING:
+    from milvus_rag.client.store import AsyncMilvusStore
+    from milvus_rag.client.sync import MilvusStore
+
+_LAZY = {"AsyncMilvusStore": "milvus_rag.client.store", "MilvusStore": "milvus_rag.client.sync"}
 
 __all__ = [
     "AsyncMilvusStore",
@@ -32,3 +46,16 @@ __all__ = [
     "SchemaMismatchError",
     "SearchRequest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

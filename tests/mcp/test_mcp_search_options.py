@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("mcp")
-
 from mcp.server.mcpserver.exceptions import ToolError
 
-from milvus_rag.integrations.mcp import MilvusMCPState, build_server
+from milvus_rag.integrations.mcp import MCPSettings, MilvusMCPState, build_server
 from tests.fakes import HashEncoder
 from tests.spies import RequestSpy
 
@@ -27,7 +24,9 @@ DOCS = [
 async def test_search_tool_takes_the_per_call_options(
     tmp_path: Path, request_spy: RequestSpy
 ) -> None:
-    state = MilvusMCPState(uri=str(tmp_path / "mcp.db"), collection="opts", encoder=HashEncoder(16))
+    state = MilvusMCPState(
+        MCPSettings(uri=str(tmp_path / "mcp.db"), collection="opts"), encoder=HashEncoder(16)
+    )
     server = build_server(state)
     try:
         tools = {t.name: t for t in await server.list_tools()}
@@ -45,7 +44,7 @@ async def test_search_tool_takes_the_per_call_options(
             "consistency_level": "Bounded",
             "timeout": 9.0,
         }
-        hits = await state.search(**args)  # what the tool returns (it adds error mapping)
+        hits = (await state.search(**args))["hits"]  # what the tool returns (+ error mapping)
         assert await server.call_tool("search", args)  # the tool takes every option
         request_spy.timeouts.pop()
         assert [h["id"] for h in hits] == ["milvus"]  # the sauce is outside the range
