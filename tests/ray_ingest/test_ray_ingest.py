@@ -36,13 +36,20 @@ def ray_runtime() -> Iterator[None]:
     """A private local Ray runtime whose workers can import this checkout (and tests/)."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), saved]))
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 1024 * 1024,
-        log_to_driver=False,
-    )
+    options: dict[str, Any] = {
+        "address": "local",
+        "num_cpus": 2,
+        "include_dashboard": False,
+        "object_store_memory": 200 * 1024 * 1024,
+        "log_to_driver": False,
+    }
+    try:
+        ray.init(**options)
+    except Exception as e:  # Ray's fixed 30 s startup limit, on a loaded machine: once more
+        if "timed out during startup" not in str(e):
+            raise
+        ray.shutdown()
+        ray.init(**options)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield
