@@ -26,7 +26,8 @@ from tests.conftest import new_name
 from tests.fakes import FakeLangChainEmbeddings
 from tests.ray_ingest.helpers import KillOnceSink
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# ~100 s for the module on an idle 2-core machine; 7 minutes measured on a heavily shared one
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 DIM = 16
 FAKE = EncoderSpec(factory="tests.fakes:HashEncoder", options={"dim": DIM})
 
