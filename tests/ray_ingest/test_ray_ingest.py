@@ -26,7 +26,7 @@ from tests.conftest import new_name
 from tests.fakes import FakeLangChainEmbeddings
 from tests.ray_ingest.helpers import KillOnceSink
 
-# ~100 s for the module on an idle 2-core machine; 7 minutes measured on a heavily shared one
+# the module took 7 minutes on a heavily shared 2-core machine (load average ~30)
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 DIM = 16
 FAKE = EncoderSpec(factory="tests.fakes:HashEncoder", options={"dim": DIM})
