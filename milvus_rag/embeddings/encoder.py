@@ -31,7 +31,7 @@ from milvus_rag.client.errors import ConfigError
 from milvus_rag.embeddings import _backends, _precision
 from milvus_rag.embeddings._microbatch import LoopBatcher, LRUCache, frozen_row
 
-__all__ = ["DEFAULT_MODEL", "Encoder", "SentenceTransformerEncoder"]
+__all__ = ["DEFAULT_MODEL", "Encoder", "SentenceTransformerEncoder", "make_encoder"]
 
 FloatArray = npt.NDArray[np.float32]
 _T = TypeVar("_T")
@@ -553,7 +553,24 @@ class SentenceTransformerEncoder:
         name = self.model_name
         if os.sep in name and len(name) > 48:
             name = "..." + name[-45:]
-        state = "dim={}, query: {}, documents: {}".format(
-            self._dim if self._model is not None else "?", *self.routes.values()
-        )
+        state = f"dim={self._dim}" if self._model is not None else "not loaded"
+        state += "; query: {}, documents: {}".format(*self.routes.values())
         return f"{type(self).__name__}({name!r}, device={self.device!r}, {state})"
+
+
+def make_encoder(
+    model_name_or_path: str = DEFAULT_MODEL,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    backend: str = "auto",
+) -> SentenceTransformerEncoder:
+    """The encoder of the ``milvus-rag`` command and the MCP server (one place, one choice).
+
+    Example:
+        >>> make_encoder(backend="onnx").routes["query"]  # doctest: +SKIP
+        'onnx fp32'
+    """
+    return SentenceTransformerEncoder(
+        model_name_or_path, device=device, precision=precision, backend=backend
+    )

@@ -77,6 +77,7 @@ class MilvusMCPState:
         model: str | None = None,
         device: str | None = None,
         precision: str = "auto",
+        backend: str = "auto",
         encoder: Encoder | None = None,
     ) -> None:
         self.uri = uri
@@ -85,6 +86,7 @@ class MilvusMCPState:
         self.model = model
         self.device = device
         self.precision = precision
+        self.backend = backend
         self._encoder = encoder
         self._store: AsyncMilvusStore | None = None
         self._others: dict[str, AsyncMilvusStore] = {}
@@ -93,11 +95,13 @@ class MilvusMCPState:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            from milvus_rag.embeddings import SentenceTransformerEncoder
-            from milvus_rag.embeddings.encoder import DEFAULT_MODEL
+            from milvus_rag.embeddings.encoder import DEFAULT_MODEL, make_encoder
 
-            self._encoder = SentenceTransformerEncoder(
-                self.model or DEFAULT_MODEL, device=self.device, precision=self.precision
+            self._encoder = make_encoder(
+                self.model or DEFAULT_MODEL,
+                device=self.device,
+                precision=self.precision,
+                backend=self.backend,
             )
         return self._encoder
 
@@ -296,6 +300,7 @@ def serve(
     model: str | None = None,
     device: str | None = None,
     precision: str = "auto",
+    backend: str = "auto",
     transport: Literal["stdio", "http"] = "stdio",
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -310,6 +315,7 @@ def serve(
         model=model,
         device=device,
         precision=precision,
+        backend=backend,
     )
     server = build_server(state)
 
