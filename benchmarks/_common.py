@@ -56,13 +56,21 @@ def get_encoder(**options: Any) -> Any:
     return enc
 
 
+def encoder_tag(encoder: Any) -> str:
+    """What the vectors depend on: each job's runtime and precision (or the precision)."""
+    routes = getattr(encoder, "routes", None)
+    if routes:
+        return "q-{}_d-{}".format(*(r.replace(" ", "-") for r in routes.values()))
+    return str(getattr(encoder, "precision", "fp32"))
+
+
 def cached_vectors(
-    encoder: Any, texts: Sequence[str], kind: str, *, log: bool = True
+    encoder: Any, texts: Sequence[str], kind: str, *, log: bool = True, tag: str | None = None
 ) -> tuple[np.ndarray, float | None]:
     """``(vectors, seconds)``; seconds is None when the vectors came from the cache."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    prec = getattr(encoder, "precision", "fp32")  # vectors differ (slightly) by precision
-    path = CACHE / f"{MODEL}-{prec}-{kind}-{len(texts)}-{_digest(texts)}.npy"
+    tag = tag or encoder_tag(encoder)  # vectors differ (slightly) by backend and precision
+    path = CACHE / f"{MODEL}-{tag}-{kind}-{len(texts)}-{_digest(texts)}.npy"
     if path.exists():
         return np.load(path), None
     t = time.perf_counter()
@@ -152,6 +160,7 @@ def write_section(path: Path, text: str) -> None:
 
 SECTIONS = (
     "quality.md",
+    "encoder_quality.md",
     "speed.md",
     "scaling.md",
     "scaling_full.md",

@@ -13,9 +13,18 @@
 (d) langchain-milvus 0.4 and llama-index-vector-stores-milvus 1.2, each from its own venv
     under ``.bench-venvs/`` (``benchmarks/competitors/setup.sh`` makes them), same model and
     backend, run as subprocesses (``benchmarks/competitors/driver.py``); a mode one cannot
-    run is recorded with its error text.
+    run is recorded with its error text;
+(e) the encoder: a lone query's embedding p50, ours (sync and async, cache off) against plain
+    ``SentenceTransformer.encode`` (fp32, what the competitors run), interleaved rounds; and
+    64 concurrent async queries with micro-batching on against off;
+(s) ``milvus-rag search`` cold start: a fresh process, the export cached, median of 5, with
+    whether it imported torch and the slowest imports (``-X importtime``) as its profile;
+(q) SciFact nDCG@10 per encoder backend and precision (``encoder_quality.py``; vectors
+    cached per backend and precision).
 
-Rounds alternate ours and raw; medians are reported. Results: benchmarks/results/speed.md, .png
+Rounds alternate ours and raw; medians are reported. Every table is of this run only: a
+partial run (``--parts``) writes the parts it ran and nothing stored by an earlier run.
+Results: benchmarks/results/speed.md, .png
 
     python benchmarks/speed.py --data ../shared/data/scifact
 """
@@ -49,12 +58,13 @@ COMPETITORS = {
 }
 VENVS = c.ROOT / ".bench-venvs"
 COMPETITOR_NOTE = """
-Each competitor runs in its own process (its own venv) twice: once before and once after
-milvus-rag's runs; its numbers are the median of the two passes (both shown). Their
+Each competitor runs in its own process (its own venv), once before milvus-rag's runs and,
+with `--competitor-passes 2`, once after (then the median of the two passes, both shown). Their
 embedder is a plain `SentenceTransformer` in fp32, what their documentation shows; the
-`milvus-rag encoder` column says which of our encoder's precisions the row compares: the
-default (`auto`: bf16 autocast on a CPU with AMX/AVX512-BF16, as here) and fp32, so the
-part that comes from precision and the part that comes from the library can be told apart.
+`milvus-rag encoder` column says which of our encoders the row compares: the default (`auto`:
+per job, the routes named above) and `torch fp32` (sentence-transformers, as before this
+change), so the part that comes from the encoder backend and the part that comes from the
+library can be told apart.
 langchain-milvus 0.4 with default settings fails on Milvus Lite (`invalid index type:
 AUTOINDEX, local mode only support SPARSE_INVERTED_INDEX SPARSE_WAND`); its rows use explicit
 `index_params` (dense FLAT/COSINE, sparse SPARSE_INVERTED_INDEX). It also declares
@@ -396,15 +406,19 @@ def plot(qrows: list[dict[str, Any]], path: Path) -> None:
 async def main_async(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     ds = c.load(args.data)
     enc = c.get_encoder()
-    docs, qvecs, _ = c.dataset_vectors(ds, enc)
+    if set(args.parts) & set("bc"):
+        docs, qvecs, _ = c.dataset_vectors(ds, enc)
     await enc.aencode_documents(["warm up"])
-    # the default encoder's precision first; an fp32 one beside it shows what precision gives
-    encoders = {enc.precision: enc}
-    if enc.precision != "fp32":
-        encoders["fp32"] = c.get_encoder(precision="fp32")
-        await encoders["fp32"].aencode_documents(["warm up"])
+    # the default encoder (backend and precision "auto") first; torch fp32 beside it shows
+    # what the exported backends give
+    encoders = {"auto": enc}
+    if "torch" not in enc.routes["document"] or "torch" not in enc.routes["query"]:
+        encoders["torch fp32"] = c.get_encoder(backend="torch", precision="fp32")
+        await encoders["torch fp32"].aencode_documents(["warm up"])
     uri = str(Path(tmp) / "speed.db")
-    out: dict[str, Any] = {"ingest": [], "queries": []}
+    out: dict[str, Any] = {"ingest": [], "queries": [], "encoder": [], "routes": enc.routes}
+    if "e" in args.parts:
+        out["encoder"] = await encoder_latency(ds, enc, args.rounds)
     if "a" in args.parts:
         out["ingest"] += await ingest_e2e(uri, ds, encoders, args.e2e_rounds, args.e2e_docs)
     if "b" in args.parts:
@@ -416,10 +430,136 @@ async def main_async(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     return out
 
 
+async def encoder_latency(ds: Any, enc: Any, rounds: int) -> list[dict[str, Any]]:
+    """(e): a lone query's embedding p50 (ours sync / async vs SentenceTransformer.encode), and
+    micro-batching at concurrency 64; both sides interleaved in every round."""
+    from sentence_transformers import SentenceTransformer
+
+    from milvus_rag.embeddings import SentenceTransformerEncoder
+    from milvus_rag.embeddings.encoder import resolve_model_path
+
+    st = SentenceTransformer(resolve_model_path(c.MODEL), device="cpu")
+    texts = list(ds.queries.values())[:100]
+    ours = SentenceTransformerEncoder(backend=args_backend(enc), cache_size=0)
+    off = SentenceTransformerEncoder(backend=args_backend(enc), cache_size=0, micro_batching=False)
+    ours.encode_query("warm up")
+    off.encode_query("warm up")
+    st.encode(["warm up"], normalize_embeddings=True)
+    lat: dict[str, list[float]] = {"st": [], "sync": [], "async": []}
+    burst: dict[str, list[float]] = {"on": [], "off": []}
+    for r in range(rounds):
+        order = ["st", "sync", "async"]
+        for who in order[r % 3 :] + order[: r % 3]:
+            for q in texts:
+                t = time.perf_counter()
+                if who == "st":
+                    st.encode([q], normalize_embeddings=True)
+                elif who == "sync":
+                    ours.encode_query(q)
+                else:
+                    await ours.aencode_query(q)
+                lat[who].append(time.perf_counter() - t)
+        for who in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            e = ours if who == "on" else off
+            qs = [f"{q} ({who} {r})" for q in texts[:64]]
+            t = time.perf_counter()
+            await asyncio.gather(*(e.aencode_query(q) for q in qs))
+            burst[who].append(time.perf_counter() - t)
+        print(
+            f"  (e) round {r}: "
+            + ", ".join(f"{k} {1000 * c.pct(v, 50):.2f} ms" for k, v in lat.items())
+        )
+    p50 = {k: 1000 * c.pct(v, 50) for k, v in lat.items()}
+    on, off_s = statistics.median(burst["on"]), statistics.median(burst["off"])
+    return [
+        {
+            "what": "lone query embedding p50, sync (ms)",
+            "ours": p50["sync"],
+            "baseline": p50["st"],
+            "baseline is": "SentenceTransformer.encode([q]) fp32",
+            "ratio": p50["st"] / p50["sync"],
+        },
+        {
+            "what": "lone query embedding p50, async (ms)",
+            "ours": p50["async"],
+            "baseline": p50["sync"],
+            "baseline is": "ours, sync (target: at most 1 ms more)",
+            "ratio": p50["sync"] / p50["async"],
+            "async - sync ms": p50["async"] - p50["sync"],
+        },
+        {
+            "what": "64 concurrent async queries, wall (ms)",
+            "ours": 1000 * on,
+            "baseline": 1000 * off_s,
+            "baseline is": "micro-batching off",
+            "ratio": off_s / on,
+        },
+    ]
+
+
+def args_backend(enc: Any) -> str:
+    """The backend of the default encoder's query route, for the encoders (e) builds."""
+    return str(enc.routes["query"].split()[0])
+
+
+def cold_start(args: argparse.Namespace, tmp: str, runs: int = 5) -> dict[str, Any]:
+    """(s): ``milvus-rag search`` in a fresh process (the export cached), median of ``runs``."""
+    ds = c.load(args.data)
+    enc = c.get_encoder()
+    uri = str(Path(tmp) / "cold.db")
+
+    async def fill() -> None:
+        ids = list(ds.corpus)[:200]
+        store = AsyncMilvusStore(uri, collection_name="cold", dim=enc.dim)
+        await store.drop()
+        await store.upsert(
+            [Record(id=d, text=ds.corpus[d]) for d in ids], embed=enc.aencode_documents
+        )
+        await store.aclose()
+
+    asyncio.run(fill())
+    env = {k: v for k, v in os.environ.items() if k != "MILVUS_RAG_BACKEND"}
+    env["PYTHONPATH"] = str(c.ROOT)
+    cmd = [sys.executable, "-m", "milvus_rag.cli", "search", "cats", "--uri", uri]
+    cmd += ["--collection", "cold", "--k", "3"]
+    walls = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        walls.append(time.perf_counter() - t)
+    probe = (
+        "import runpy, sys; sys.argv = sys.argv[1:]\n"
+        "try:\n    runpy.run_module('milvus_rag.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('TORCH', 'torch' in sys.modules)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe, *cmd[2:]],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    imports = []
+    for line in p.stderr.splitlines():
+        parts = line.split("|")
+        if line.startswith("import time:") and len(parts) == 3 and parts[1].strip().isdigit():
+            imports.append((int(parts[1]), parts[2].rstrip()))
+    top = [n.strip() for _, n in sorted(imports, reverse=True) if n.count("  ") <= 1][:6]
+    total = sum(us for us, n in imports if not n.startswith("  ")) / 1e6
+    print(f"  (s) cold start {[round(w, 2) for w in walls]} s")
+    return {
+        "median s": statistics.median(walls),
+        "runs": walls,
+        "torch imported": "TORCH True" in p.stdout,
+        "imports s": total,
+        "slowest imports": top,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(c.DEFAULT_DATA))
-    p.add_argument("--parts", default="abcd", help="subset of a, b, c, d")
+    p.add_argument("--parts", default="abcdesq", help="subset of a, b, c, d, e, s, q")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--e2e-rounds", type=int, default=2)
     p.add_argument(
@@ -431,22 +571,34 @@ def main() -> None:
     p.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--competitor-timeout", type=int, default=900)
+    p.add_argument(
+        "--competitor-passes",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2: each competitor before and after ours (median); 1: before only",
+    )
+    p.add_argument("--quality-variants", nargs="+", default=None, help="(q): backend:precision")
     args = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="mrag_speed_")
     # competitors run once before and once after milvus-rag's runs (the machine's load
     # drifts over minutes): their rows are the median of the two, both shown
     before = competitors(args, tmp) if "d" in args.parts else []
     res = asyncio.run(main_async(args, tmp))
-    comp = merge_runs(before, competitors(args, tmp)) if "d" in args.parts else []
-    saved = c.RESULTS / "speed.json"
-    if saved.exists():  # a partial run (--parts) keeps the other parts of the last run
-        old = json.loads(saved.read_text())
-        kept = [r for r in old.get("ingest", []) if r["part"] not in args.parts]
-        res["ingest"] = sorted(kept + res["ingest"], key=lambda r: r["part"])
-        if "c" not in args.parts:
-            res["queries"] = old.get("queries", [])
-        if "d" not in args.parts:
-            comp = old.get("competitors", [])
+    comp: list[dict[str, Any]] = []
+    if "d" in args.parts:
+        runs = [before] + ([competitors(args, tmp)] if args.competitor_passes == 2 else [])
+        comp = merge_runs(*runs)
+    # never pair this run's numbers with stored ones: only the parts run now are written
+    cold = cold_start(args, tmp) if "s" in args.parts else None
+    quality: list[dict[str, Any]] = []
+    if "q" in args.parts:
+        import encoder_quality
+
+        qargs = argparse.Namespace(
+            data=args.data, variants=args.quality_variants or encoder_quality.DEFAULT_VARIANTS
+        )
+        quality = asyncio.run(encoder_quality.main_async(qargs))
     ing_cols = ["part", "what", "ours", "baseline", "baseline is", "ratio"]
     q_cols = [
         "mode",
@@ -459,13 +611,35 @@ def main() -> None:
         "ours p95 ms",
         "raw p95 ms",
     ]
+    import encoder_quality
+
     parts = [
         "## Speed (SciFact, all-MiniLM-L6-v2 on CPU, Milvus Lite 2.5 file)\n",
-        f"`python benchmarks/speed.py --data DIR`, {os.cpu_count()} CPU cores. Ratios are ours / "
-        "baseline measured in the same run (for times: baseline time / our time), so > 1 "
-        "means milvus-rag is faster. Targets: (b) >= 0.95x, (c) >= 0.9x.\n",
+        f"`python benchmarks/speed.py --data DIR --parts {args.parts}`, one run. Ratios are "
+        "ours / baseline measured in the same run (for times: baseline time / our time), so "
+        "> 1 means milvus-rag is faster. Targets: (b) >= 0.95x, (c) >= 0.9x.\n",
+        f"{encoder_quality.cpu_note()}; a machine shared with other jobs. Encoder `auto` "
+        f"routes here: queries {res['routes']['query']}, documents {res['routes']['document']}.\n",
         c.cuda_note() + "\n",
     ]
+    if res["encoder"]:
+        e_cols = ["what", "ours", "baseline", "baseline is", "ratio", "async - sync ms"]
+        parts += ["### Encoder (e)\n", c.md_table(res["encoder"], e_cols) + "\n"]
+    if cold:
+        parts += [
+            "### `milvus-rag search` cold start (s)\n",
+            f"Median of 5 fresh processes: **{cold['median s']:.2f} s** (runs: "
+            + ", ".join(f"{w:.2f}" for w in cold["runs"])
+            + f"); torch imported: {cold['torch imported']}; imports took "
+            f"{cold['imports s']:.2f} s, slowest: {', '.join(cold['slowest imports'])}.\n",
+        ]
+    if quality:
+        q_cols_ = ["backend", "precision", "dense nDCG@10", "dense vs torch fp32"]
+        q_cols_ += ["hybrid nDCG@10", "hybrid vs torch fp32", f"within {encoder_quality.GATE}"]
+        parts += [
+            "### SciFact nDCG@10 per backend and precision (q)\n",
+            c.md_table(quality, q_cols_) + "\n",
+        ]
     if res["ingest"]:
         parts += ["### Ingest\n", c.md_table(res["ingest"], ing_cols) + "\n"]
     if res["queries"] and "c" in args.parts:
@@ -480,12 +654,13 @@ def main() -> None:
             c.md_table(res["queries"], q_cols) + "\n",
             "![speed](speed.png)\n",
         ]
-    if comp:
+    if comp and ("a" in args.parts or "c" in args.parts):
         parts += ["### Against langchain-milvus and llama-index-vector-stores-milvus\n"]
         parts += [comparison_table(comp, res) + "\n"]
         parts += [COMPETITOR_NOTE]
     c.write_section(c.RESULTS / "speed.md", "\n".join(parts))
-    (c.RESULTS / "speed.json").write_text(json.dumps({**res, "competitors": comp}, indent=1))
+    full = {**res, "competitors": comp, "cold_start": cold, "quality": quality, "parts": args.parts}
+    (c.RESULTS / "speed.json").write_text(json.dumps(full, indent=1, default=float))
     c.render_benchmarks_md()
 
 

@@ -58,16 +58,22 @@ class UsageError(MilvusRAGError):
 
 
 def make_encoder(
-    model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto"
+    model: str = DEFAULT_MODEL,
+    device: str | None = None,
+    precision: str = "auto",
+    *,
+    backend: str = "auto",
 ) -> Encoder:
     """The embedder the commands use (tests replace this function with a fake)."""
-    from milvus_rag.embeddings import SentenceTransformerEncoder
+    from milvus_rag.embeddings.encoder import make_encoder as make
 
-    return SentenceTransformerEncoder(model, device=device, precision=precision)
+    return make(model, device=device, precision=precision, backend=backend)
 
 
-async def load_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
-    encoder = make_encoder(model, device, precision)
+async def load_encoder(
+    model: str, device: str | None, precision: str = "auto", *, backend: str = "auto"
+) -> Encoder:
+    encoder = make_encoder(model, device, precision, backend=backend)
     aload = getattr(encoder, "aload", None)
     try:
         if aload is not None:
@@ -165,7 +171,7 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     from milvus_rag.ingest import discover_files, ingest_files
 
     discover_files(args.paths)  # fail on a bad path before loading the model
-    encoder = await load_encoder(args.model, args.device, args.precision)
+    encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = open_store(args, dim=encoder.dim)
     try:
         stats = await ingest_files(
@@ -205,7 +211,9 @@ async def cmd_search(args: argparse.Namespace) -> int:
         )
         await require_collection(store)
         if request.needs_vector:
-            encoder = await load_encoder(args.model, args.device, args.precision)
+            encoder = await load_encoder(
+                args.model, args.device, args.precision, backend=args.backend
+            )
             request = request.with_vector(await encoder.aencode_query(args.query))
         hits = await store.search(request)
     finally:
@@ -281,7 +289,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "uri": uri,
         "token": token or None,
         "collection_name": collection,
-        "encoder": make_encoder(args.model, args.device, args.precision),
+        "encoder": make_encoder(args.model, args.device, args.precision, backend=args.backend),
         "reuse": args.reuse,
         "keep": args.keep,
     }
@@ -306,6 +314,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         read_only=args.read_only,
         allow_drop=args.allow_drop,
         allow_paths=tuple(args.allow_path),
@@ -386,7 +395,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     records = demo_records()
     if not records:
         raise MilvusRAGError(f"no documents to ingest in {ROOT}")
-    encoder = await load_encoder(args.model, args.device, args.precision)
+    encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=encoder.dim)
     try:
         t = time.perf_counter()
@@ -466,9 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        help="autocast precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 "
-        "on CUDA, else fp32; env MILVUS_RAG_PRECISION), fp32, bf16 or fp16 (default %(default)s)",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        help="precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 on CUDA, "
+        "else fp32; env MILVUS_RAG_PRECISION), fp32, bf16, fp16 (torch autocast) or int8 "
+        "(documents on the onnx backend; queries stay fp32) (default %(default)s)",
+    )
+    m.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx", "openvino"),
+        help="encoder runtime: auto (per machine and job: an ONNX export for queries, no torch "
+        "import once cached; env MILVUS_RAG_BACKEND), torch, onnx or openvino "
+        "(default %(default)s)",
     )
 
     parser = argparse.ArgumentParser(

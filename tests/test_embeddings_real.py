@@ -91,9 +91,10 @@ def test_bf16_autocast_matches_fp32(encoder: SentenceTransformerEncoder) -> None
     texts += ["", "a", "What is the capital of France?", "Milvus stores vectors."]
     texts += ["Numbers: 3.14159, 2.71828 and 1.41421.", "Ünïcödé text, émojis 🙂 and CJK 中文."]
     assert len(texts) >= 20
-    # the shared, already loaded model, under each precision (no second load)
-    fp32 = SentenceTransformerEncoder(model=encoder.model, precision="fp32")
-    bf16 = SentenceTransformerEncoder(model=encoder.model, precision="bf16")
+    # one torch model (the default encoder's query route is an ONNX export), two precisions
+    model = SentenceTransformerEncoder(backend="torch").model
+    fp32 = SentenceTransformerEncoder(model=model, precision="fp32")
+    bf16 = SentenceTransformerEncoder(model=model, precision="bf16")
     a, b = fp32.encode_documents(texts), bf16.encode_documents(texts)
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
     assert a.shape == b.shape == (len(texts), 384)

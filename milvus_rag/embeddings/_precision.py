@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from milvus_rag.client.errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # int8: exported backends only
 PRECISION_ENV = "MILVUS_RAG_PRECISION"
 # The devices whose autocast takes each reduced precision (what this package supports).
 _AUTOCAST_DEVICES = {"bf16": ("cpu", "cuda"), "fp16": ("cuda",)}

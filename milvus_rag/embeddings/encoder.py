@@ -5,33 +5,33 @@ LlamaIndex adapters share. Importing this module imports neither torch nor
 sentence-transformers: the model is loaded on first use, once, in whichever thread needs it
 (a worker thread for the async methods, so the event loop never waits for it).
 
-Async query embeddings are micro-batched: the queries that coroutines of one event loop ask for
-within ``max_batch_wait_ms`` of each other, or while the previous batch is being encoded, go to
-the model in one call (at most ``max_micro_batch`` texts; identical texts are encoded once).
-Batcher state is kept per running loop, so the encoder works from several ``asyncio.run()``
-calls, or from a background loop thread and the main loop at once.
+Each job has its route (``_backends``): queries and documents may run on different runtimes
+(an ONNX export for queries, torch for documents...). Each route's model is loaded when its
+job first needs it, so a process that only searches never loads the document route, and with
+an exported model cached, never imports torch. Async query embeddings are micro-batched
+(``_microbatch``), with state per running loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import os
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.embeddings import _precision
+from milvus_rag.embeddings import _backends, _precision
+from milvus_rag.embeddings._microbatch import LoopBatcher, LRUCache, frozen_row
 
-__all__ = ["DEFAULT_MODEL", "Encoder", "SentenceTransformerEncoder"]
+__all__ = ["DEFAULT_MODEL", "Encoder", "SentenceTransformerEncoder", "make_encoder"]
 
 FloatArray = npt.NDArray[np.float32]
 _T = TypeVar("_T")
@@ -91,135 +91,6 @@ def _check_texts(texts: Sequence[str], what: str) -> list[str]:
     return out
 
 
-class _LRUCache:
-    """A small thread-safe LRU of read-only vectors."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[str, str], FloatArray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple[str, str]) -> FloatArray | None:
-        if self.size <= 0:
-            return None
-        with self._lock:
-            vec = self._data.get(key)
-            if vec is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return vec
-
-    def put(self, key: tuple[str, str], vec: FloatArray) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._data[key] = vec
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-def _frozen_row(row: npt.ArrayLike) -> FloatArray:
-    vec = np.array(row, dtype=np.float32, copy=True)
-    vec.flags.writeable = False
-    return vec
-
-
-class _LoopBatcher:
-    """Micro-batching state of one event loop. Only ever touched from that loop's thread.
-
-    Between batches it holds nothing bound to the loop (no task, event or future), so the
-    encoder's weak map can drop a closed loop together with its batcher.
-    """
-
-    def __init__(self, owner: SentenceTransformerEncoder) -> None:
-        self._owner = owner
-        self._pending: dict[str, asyncio.Future[FloatArray]] = {}  # insertion-ordered
-        self._inflight: dict[str, asyncio.Future[FloatArray]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Future[None] | None = None  # set when a batch fills up early
-
-    def submit(self, text: str) -> asyncio.Future[FloatArray]:
-        fut = self._inflight.get(text) or self._pending.get(text)
-        if fut is not None:  # identical text already asked for: share its result
-            return fut
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._pending[text] = fut
-        if self._task is None:
-            self._task = loop.create_task(self._run())
-        elif (
-            len(self._pending) >= self._owner.max_micro_batch
-            and self._wake is not None
-            and not self._wake.done()
-        ):
-            self._wake.set_result(None)
-        return fut
-
-    async def _gather_window(self, wait_s: float) -> None:
-        """Let the requests made in this loop step, and the next ``wait_s`` seconds, join."""
-        if wait_s <= 0:
-            await asyncio.sleep(0)
-            return
-        self._wake = asyncio.get_running_loop().create_future()
-        try:
-            await asyncio.wait((self._wake,), timeout=wait_s)
-        finally:
-            self._wake.cancel()
-            self._wake = None
-
-    async def _run(self) -> None:
-        owner = self._owner
-        just_encoded = False
-        try:
-            while self._pending:
-                if not just_encoded and len(self._pending) < owner.max_micro_batch:
-                    await self._gather_window(owner.max_batch_wait_ms / 1000.0)
-                texts = list(itertools.islice(self._pending, owner.max_micro_batch))
-                batch = {text: self._pending.pop(text) for text in texts}
-                self._inflight.update(batch)
-                try:
-                    vectors = await owner._run_in_worker(owner._encode, texts, query=True)
-                except Exception as exc:  # every waiter of the batch gets the model's error
-                    for fut in batch.values():
-                        if not fut.done():
-                            fut.set_exception(exc)
-                else:
-                    for text, vec in owner._store(texts, vectors).items():
-                        if not batch[text].done():
-                            batch[text].set_result(vec)
-                # (a cancellation skips this: the handler below releases the in-flight waiters)
-                for text in texts:
-                    self._inflight.pop(text, None)
-                # What arrived while that batch was encoding has waited long enough.
-                just_encoded = True
-        except BaseException as exc:  # cancelled (loop shutting down) or worse: release waiters
-            for fut in itertools.chain(self._pending.values(), self._inflight.values()):
-                if fut.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    fut.cancel()
-                else:
-                    fut.set_exception(exc)
-            self._pending.clear()
-            self._inflight.clear()
-            raise
-        finally:
-            self._task = None
-
-
 class SentenceTransformerEncoder:
     """Embeds documents and queries with a sentence-transformers model.
 
@@ -248,9 +119,22 @@ class SentenceTransformerEncoder:
             model's float32 output. ``"bf16"`` (CPU or CUDA) and ``"fp16"`` (CUDA only) force
             one. The ``MILVUS_RAG_PRECISION`` environment variable replaces ``"auto"``.
             Embeddings are float32 arrays whatever the precision.
+            On exported backends: ``"auto"``/``"fp32"``: float32; ``"int8"``: int8 weights for
+            documents (queries stay float32: exact).
+        backend: the runtime of each job: ``"auto"`` (default: per machine and job, the
+            fastest measured path, see ``milvus_rag.embeddings._backends``), ``"torch"``
+            (sentence-transformers), ``"onnx"`` (ONNX Runtime) or ``"openvino"``. Exported
+            backends export the local weights once (no download) into a cache folder
+            (``$MILVUS_RAG_CACHE_DIR``, default ``~/.cache/milvus-rag``) and run without
+            torch. The ``MILVUS_RAG_BACKEND`` environment variable replaces ``"auto"``.
         model_kwargs: passed to ``SentenceTransformer(model_kwargs=...)``.
         model: an already loaded ``SentenceTransformer`` (or an object with its ``encode``) to
-            use instead of loading ``model_name_or_path``.
+            use for both jobs instead of loading ``model_name_or_path``.
+
+    Example:
+        >>> enc = SentenceTransformerEncoder(backend="onnx")  # doctest: +SKIP
+        >>> enc.encode_query("what is milvus?").shape  # doctest: +SKIP
+        (384,)
     """
 
     def __init__(
@@ -267,6 +151,7 @@ class SentenceTransformerEncoder:
         max_micro_batch: int = 64,
         micro_batching: bool = True,
         precision: str = "auto",
+        backend: str = "auto",
         model_kwargs: dict[str, Any] | None = None,
         model: Any = None,
     ) -> None:
@@ -286,6 +171,9 @@ class SentenceTransformerEncoder:
         self._precision_arg = _precision.requested_precision(precision)
         if model is None:  # with a model object, its own device counts
             _precision.check_device(self._precision_arg, device)
+        self._plan = self._make_plan(
+            _backends.requested_backend(backend), model, device, model_name_or_path
+        )
         self.model_name = model_name_or_path
         self.batch_size = batch_size
         self.normalize = normalize
@@ -296,25 +184,89 @@ class SentenceTransformerEncoder:
         self._query_prompt_arg = query_prompt_name
         self._document_prompt_arg = document_prompt_name
         self._model_kwargs = dict(model_kwargs or {})
-        self._cache = _LRUCache(cache_size)
-        self._model: Any = None
+        self._cache = LRUCache(cache_size)
+        self._model: Any = None  # the query route's model
         self._pending_model = model
         self._dim: int | None = None
-        self._precision: str | None = None  # effective, once loaded
+        self._precision: str | None = None  # effective, once loaded (query route)
         self._autocast_device: str | None = None
+        # the document route, when it differs: (model, precision, autocast device)
+        self._document: tuple[Any, str, str | None] | None = None
+        self._document_lock = threading.Lock()
         self._query_prompt: str | None = None
         self._document_prompt: str | None = None
         self._load_lock = threading.Lock()
         self._model_lock = threading.Lock()  # one model call at a time, from any thread
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
-        self._batchers: MutableMapping[asyncio.AbstractEventLoop, _LoopBatcher] = (
+        self._batchers: MutableMapping[asyncio.AbstractEventLoop, LoopBatcher] = (
             weakref.WeakKeyDictionary()
         )
         self._batchers_lock = threading.Lock()
         self.model_calls = 0  # forward calls made (a count, for tests and benchmarks)
 
     # ----------------------------------------------------------------- model loading
+    def _make_plan(self, backend: str, model: Any, device: str | None, name: str) -> _backends.Plan:
+        if model is not None:
+            if backend not in ("auto", "torch") or self._precision_arg == "int8":
+                raise ConfigError(
+                    f"model= runs the given model object: backend={backend!r} and "
+                    f"precision={self._precision_arg!r} cannot apply to it"
+                )
+            route = _backends.Route("torch", self._precision_arg)
+            return _backends.Plan(route, route)
+        from milvus_rag.embeddings._exported_model import UnsupportedModelError, read_layout
+
+        path = Path(resolve_model_path(name))
+        try:
+            exportable = path.is_dir() and bool(read_layout(path))
+        except (UnsupportedModelError, OSError, ValueError, KeyError):
+            exportable = False
+        return _backends.plan(
+            backend,
+            self._precision_arg,
+            device=device,
+            exportable=exportable,
+            available={rt: _backends.installed(rt) for rt in _backends.EXPORTED},
+            fast_bf16=_backends.cpu_has_fast_bf16(),
+            cuda=_backends.cuda_driver_present(),
+        )
+
+    @property
+    def routes(self) -> dict[str, str]:
+        """The runtime and precision of each job, e.g. ``{"query": "onnx fp32", ...}``."""
+        return {"query": str(self._plan.query), "document": str(self._plan.document)}
+
+    def _load_route(self, route: _backends.Route) -> tuple[Any, str, str | None]:
+        """(model, effective precision, autocast device) of a route, freshly loaded."""
+        if route.runtime == "torch":
+            model = self._load_model()
+            return (model, *_precision.resolve_for_model(route.precision, model))
+        from milvus_rag.embeddings._onnx_export import load_exported
+
+        path = Path(resolve_model_path(self.model_name))
+        return load_exported(path, route.runtime, route.precision), route.precision, None
+
+    def _document_route(self) -> tuple[Any, str, str | None]:
+        """The document job's (model, precision, autocast device), loaded on first use."""
+        if self._plan.document == self._plan.query:
+            model = self.load()
+            assert self._precision is not None
+            return model, self._precision, self._autocast_device
+        if self._document is None:
+            with self._document_lock:
+                if self._document is None:
+                    self.load()  # prompts and dimension come from the query route
+                    loaded = self._load_route(self._plan.document)
+                    dim = self._model_dim(loaded[0])
+                    if dim != self._dim:
+                        raise RuntimeError(
+                            f"the document route ({self._plan.document}) embeds in {dim} "
+                            f"dimensions, the query route in {self._dim}"
+                        )
+                    self._document = loaded
+        return self._document
+
     def _load_model(self) -> Any:
         """Build the SentenceTransformer (runs once, in the thread that first needs it)."""
         try:
@@ -348,16 +300,18 @@ class SentenceTransformerEncoder:
             if self._model is None:
                 model = self._pending_model
                 if model is None:
-                    model = self._load_model()
+                    model, precision, autocast_device = self._load_route(self._plan.query)
+                else:
+                    precision, autocast_device = _precision.resolve_for_model(
+                        self._precision_arg, model
+                    )
                 self._query_prompt = self._pick_prompt(
                     model, self._query_prompt_arg, _QUERY_PROMPTS, "query_prompt_name"
                 )
                 self._document_prompt = self._pick_prompt(
                     model, self._document_prompt_arg, _DOCUMENT_PROMPTS, "document_prompt_name"
                 )
-                self._precision, self._autocast_device = _precision.resolve_for_model(
-                    self._precision_arg, model
-                )
+                self._precision, self._autocast_device = precision, autocast_device
                 self._dim = self._model_dim(model)
                 self._pending_model = None
                 self._model = model
@@ -418,8 +372,14 @@ class SentenceTransformerEncoder:
 
     @property
     def precision(self) -> str:
-        """The effective precision ("fp32", "bf16", "fp16") once loaded; the requested one before."""
-        return self._precision or self._precision_arg
+        """The documents' effective precision ("fp32", "bf16", "fp16", "int8") once their
+        route is loaded (the query route's when it is the same); the requested one before."""
+        if self._document is not None:
+            return self._document[1]
+        if self._plan.document == self._plan.query:
+            return self._precision or self._precision_arg
+        doc = self._plan.document
+        return doc.precision if doc.runtime != "torch" else self._precision_arg
 
     @property
     def query_prompt_name(self) -> str | None:
@@ -433,16 +393,19 @@ class SentenceTransformerEncoder:
 
     # ------------------------------------------------------------------ model calls
     def _encode(self, texts: list[str], *, query: bool) -> FloatArray:
-        model = self.load()
-        assert self._dim is not None
+        if query:
+            model = self.load()
+            precision, autocast_device = self._precision, self._autocast_device
+        else:
+            model, precision, autocast_device = self._document_route()
+        assert self._dim is not None and precision is not None
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
         prompt_name = self._query_prompt if query else self._document_prompt
         method = getattr(model, "encode_query" if query else "encode_document", None)
         if not callable(method):
             method = model.encode
-        assert self._precision is not None
-        autocast = _precision.autocast(self._precision, self._autocast_device)
+        autocast = _precision.autocast(precision, autocast_device)
         with self._model_lock, autocast:
             self.model_calls += 1
             out = method(
@@ -478,12 +441,12 @@ class SentenceTransformerEncoder:
         call = functools.partial(fn, *args, **kwargs)
         return await loop.run_in_executor(self._executor_get(), call)
 
-    def _batcher(self) -> _LoopBatcher:
+    def _batcher(self) -> LoopBatcher:
         loop = asyncio.get_running_loop()
         with self._batchers_lock:
             batcher = self._batchers.get(loop)
             if batcher is None:
-                batcher = _LoopBatcher(self)
+                batcher = LoopBatcher(self)
                 try:
                     self._batchers[loop] = batcher
                 except TypeError:  # a loop type without weak references
@@ -514,7 +477,7 @@ class SentenceTransformerEncoder:
     def _store(self, texts: list[str], vectors: FloatArray) -> dict[str, FloatArray]:
         out = {}
         for text, row in zip(texts, vectors, strict=True):
-            vec = _frozen_row(row)
+            vec = frozen_row(row)
             self._cache.put(self._cache_key(text), vec)
             out[text] = vec
         return out
@@ -590,5 +553,24 @@ class SentenceTransformerEncoder:
         name = self.model_name
         if os.sep in name and len(name) > 48:
             name = "..." + name[-45:]
-        state = f"dim={self._dim}, {self._precision}" if self._model is not None else "not loaded"
+        state = f"dim={self._dim}" if self._model is not None else "not loaded"
+        state += "; query: {}, documents: {}".format(*self.routes.values())
         return f"{type(self).__name__}({name!r}, device={self.device!r}, {state})"
+
+
+def make_encoder(
+    model_name_or_path: str = DEFAULT_MODEL,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    backend: str = "auto",
+) -> SentenceTransformerEncoder:
+    """The encoder of the ``milvus-rag`` command and the MCP server (one place, one choice).
+
+    Example:
+        >>> make_encoder(backend="onnx").routes["query"]  # doctest: +SKIP
+        'onnx fp32'
+    """
+    return SentenceTransformerEncoder(
+        model_name_or_path, device=device, precision=precision, backend=backend
+    )

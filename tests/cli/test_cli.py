@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A corpus folder, a .db path in MILVUS_URI, the fake encoder, cwd = tmp_path."""
     monkeypatch.setattr(
-        cli, "make_encoder", lambda model="", device=None, precision="auto": HashEncoder(32)
+        cli,
+        "make_encoder",
+        lambda model="", device=None, precision="auto", backend="auto": HashEncoder(32),
     )
     monkeypatch.setenv("MILVUS_URI", str(tmp_path / "cli.db"))
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
@@ -125,20 +127,29 @@ def test_flags_override_environment(env: Path, capsys: pytest.CaptureFixture[str
 def test_precision_flag_reaches_the_encoder(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[tuple[str, str | None, str]] = []
+    asked: list[tuple[str, str | None, str, str]] = []
 
-    def make(model: str = "", device: str | None = None, precision: str = "auto") -> HashEncoder:
-        asked.append((model, device, precision))
+    def make(
+        model: str = "", device: str | None = None, precision: str = "auto", backend: str = "auto"
+    ) -> HashEncoder:
+        asked.append((model, device, precision, backend))
         return HashEncoder(32)
 
     monkeypatch.setattr(cli, "make_encoder", make)
     assert run(capsys, "ingest", "docs", "--precision", "fp32", "--device", "cpu")[0] == 0
-    assert run(capsys, "search", "cats", "--precision", "bf16")[0] == 0
+    assert run(capsys, "search", "cats", "--precision", "bf16", "--backend", "torch")[0] == 0
+    assert run(capsys, "search", "cats", "--backend", "onnx", "--precision", "int8")[0] == 0
     assert run(capsys, "search", "cats")[0] == 0
-    assert [a[1:] for a in asked] == [("cpu", "fp32"), (None, "bf16"), (None, "auto")]
-    with pytest.raises(SystemExit) as exc:  # argparse: usage error, exit 2
-        run(capsys, "search", "cats", "--precision", "int8")
-    assert exc.value.code == 2 and "--precision" in capsys.readouterr().err
+    assert [a[1:] for a in asked] == [
+        ("cpu", "fp32", "auto"),
+        (None, "bf16", "torch"),
+        (None, "int8", "onnx"),
+        (None, "auto", "auto"),
+    ]
+    for flag, bad in (("--precision", "fp64"), ("--backend", "tensorrt")):
+        with pytest.raises(SystemExit) as exc:  # argparse: usage error, exit 2
+            run(capsys, "search", "cats", flag, bad)
+        assert exc.value.code == 2 and flag in capsys.readouterr().err
 
 
 def test_eval_runs_the_evaluation(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,8 +27,9 @@ from tests.unit.encoder_stubs import DIM, StubModel, make, n_texts
 def test_import_is_lazy() -> None:
     code = (
         "import sys, milvus_rag.embeddings, milvus_rag.embeddings.encoder\n"
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'langchain_core', 'llama_index')"
-        " if m in sys.modules]\n"
+        "milvus_rag.embeddings.SentenceTransformerEncoder().routes\n"  # plans, loads nothing
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'langchain_core', 'llama_index',"
+        " 'transformers', 'onnxruntime', 'openvino', 'tokenizers') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -65,7 +66,10 @@ def test_default_name_resolves_to_bundled_weights() -> None:
 def test_construction_does_not_load_and_repr_is_short() -> None:
     enc = SentenceTransformerEncoder()
     assert enc._model is None
-    assert repr(enc) == "SentenceTransformerEncoder('all-MiniLM-L6-v2', device=None, not loaded)"
+    routes = "query: {}, documents: {}".format(*enc.routes.values())
+    assert repr(enc) == (
+        f"SentenceTransformerEncoder('all-MiniLM-L6-v2', device=None, not loaded; {routes})"
+    )
     encoders: list[Encoder] = [enc, HashEncoder()]  # both satisfy the protocol (mypy checks)
     assert enc._model is None and len(encoders) == 2
 

@@ -84,6 +84,7 @@ class MCPSettings:
     model: str | None = None
     device: str | None = None
     precision: str = "auto"
+    backend: str = "auto"
     read_only: bool = False
     allow_drop: bool = False
     allow_paths: tuple[Path, ...] = ()

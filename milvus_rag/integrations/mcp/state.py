@@ -130,11 +130,14 @@ class MilvusMCPState:
         try:
             encoder = self._encoder_arg
             if encoder is None:
-                from milvus_rag.embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+                from milvus_rag.embeddings.encoder import DEFAULT_MODEL, make_encoder
 
                 s = self.settings
-                encoder = SentenceTransformerEncoder(
-                    s.model or DEFAULT_MODEL, device=s.device, precision=s.precision
+                encoder = make_encoder(
+                    s.model or DEFAULT_MODEL,
+                    device=s.device,
+                    precision=s.precision,
+                    backend=s.backend,
                 )
             dim = encoder.dim  # loads the model
         except MilvusRAGError as e:
