@@ -2,9 +2,9 @@
 unicode, control characters, very long strings), the compiled expression selects on the
 backend exactly the rows that the pure ``evaluate()`` oracle selects.
 
-A fixed generated row set is inserted once per module and backend. On the embedded Milvus
-Lite 2.5 engine a tree may raise ``FilterError`` only for the documented inexpressible forms
-(NOT or EXISTS on a metadata key, a lone carriage return); anywhere else it must compile.
+A fixed generated row set is inserted once per module and backend. No valid tree raises: on
+the embedded Milvus Lite 2.5 engine the forms it cannot express (NOT or EXISTS on a metadata
+key, a lone carriage return) are evaluated client-side, with the same rows as a server.
 
 The rows respect the engine limits documented in ``milvus_rag.client.filters``: bools live
 under their own key (the Milvus Lite 3 server has ``true == 1``), and no key under a negated
