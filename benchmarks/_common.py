@@ -150,7 +150,15 @@ def write_section(path: Path, text: str) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-SECTIONS = ("quality.md", "speed.md", "scaling.md", "scaling_full.md", "core_speed.md")
+SECTIONS = (
+    "quality.md",
+    "speed.md",
+    "scaling.md",
+    "scaling_full.md",
+    "core_speed.md",
+    "index_tuning_ef.md",
+    "index_tuning_iterate.md",
+)
 INTRO = """# Benchmarks
 
 Generated from `benchmarks/results/*.md` by the benchmark scripts (`make bench`: quality,
