@@ -518,7 +518,7 @@ class AsyncMilvusStore:
             if output == "ids":
                 yield [str(row[id_field]) for row in page]
             else:
-                yield [rows.to_record(self.config, dict(row)) for row in page]
+                yield [rows.to_record(self.config, row) for row in page]
 
     async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
         try:
