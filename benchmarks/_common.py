@@ -166,6 +166,8 @@ SECTIONS = (
     "scaling_full.md",
     "core_speed.md",
     "ray_ingest.md",
+    "index_tuning_ef.md",
+    "index_tuning_iterate.md",
 )
 INTRO = """# Benchmarks
 

@@ -35,7 +35,7 @@ ITERATOR_OPTIONS: Mapping[str, str] = {"iterator": "True", "reduce_stop_for_best
 SESSION_TS = "iterator_session_ts"
 
 # (filter expression, limit, extra query options) -> rows
-QueryFn = Callable[[str, int, dict[str, Any]], Awaitable[Sequence[Mapping[str, Any]]]]
+QueryFn = Callable[[str, int, dict[str, Any]], Awaitable[Sequence[dict[str, Any]]]]
 
 
 def check_batch_size(batch_size: Any) -> int:
@@ -81,7 +81,7 @@ async def pages(
     id_field: str,
     batch_size: int = DEFAULT_BATCH,
     dialect: Dialect | str = Dialect.MILVUS,
-) -> AsyncIterator[list[Mapping[str, Any]]]:
+) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order.
 
     Ends on the first empty page (a short page does not end it: with

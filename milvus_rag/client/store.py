@@ -713,7 +713,7 @@ class AsyncMilvusStore:
             if output == "ids" and sc.residual is None:
                 yield [str(row[id_field]) for row in page]
                 continue
-            recs = [rows.to_record(self.config, dict(row)) for row in page]
+            recs = [rows.to_record(self.config, row) for row in page]
             if sc.residual is not None:
                 recs = [r for r in recs if sc.admits(r)]
             yield [r.id for r in recs] if output == "ids" else recs

@@ -91,8 +91,9 @@ def test_ef_changes_recall_on_hnsw(
         search_params={"ef": K},
     )
     try:
-        assert recall(tuned, q, truth) == pytest.approx(low)
-        assert recall(tuned, q, truth, search_params={"ef": 256}) == pytest.approx(high)
+        # (not equal to ``low``: a background compaction may rebuild the graph meanwhile)
+        assert recall(tuned, q, truth) < high - 0.1
+        assert recall(tuned, q, truth, search_params={"ef": 256}) >= 0.95
     finally:
         tuned.close()
 
