@@ -168,6 +168,7 @@ SECTIONS = (
     "ray_ingest.md",
     "index_tuning_ef.md",
     "index_tuning_iterate.md",
+    "tenants.md",
 )
 INTRO = """# Benchmarks
 

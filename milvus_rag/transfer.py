@@ -170,15 +170,20 @@ async def export_rows(
     with_vectors: bool = False,
     batch_size: int = 1000,
     progress: bool | None = None,
+    all_tenants: bool = False,
 ) -> int:
-    """Write the header and every row matching ``filter`` to ``out``; returns the rows written."""
+    """Write the header and every row matching ``filter`` to ``out``; returns the rows written.
+
+    On a multi-tenant collection the rows are those of the store's tenant (a
+    :meth:`~AsyncMilvusStore.for_tenant` view), or of every tenant with ``all_tenants=True``
+    (each row keeps its tenant in ``metadata[tenant_field]``)."""
     info = await store.ensure_collection()
-    total = await store.count(filter)
+    total = await store.count(filter, all_tenants=all_tenants)
     out.write(header_line(store, info.dim, info.metric, with_vectors) + "\n")
     n = 0
     with _bar(total, "export", progress) as bar:
         async for page in store.iterate_pages(
-            filter, batch_size=batch_size, with_vectors=with_vectors
+            filter, batch_size=batch_size, with_vectors=with_vectors, all_tenants=all_tenants
         ):
             out.write("".join(record_to_line(r, with_vectors=with_vectors) + "\n" for r in page))
             n += len(page)
@@ -195,15 +200,21 @@ async def import_rows(
     batch_size: int = IMPORT_BATCH,
     total: int | None = None,
     progress: bool | None = None,
+    all_tenants: bool = False,
 ) -> ImportStats:
-    """Upsert ``records`` the target does not hold yet (by id), ``batch_size`` at a time."""
+    """Upsert ``records`` the target does not hold yet (by id), ``batch_size`` at a time.
+
+    A multi-tenant target takes the store's tenant (a ``for_tenant`` view), or with
+    ``all_tenants=True`` the tenant each row names in ``metadata[tenant_field]``."""
     stats = ImportStats()
     with _bar(total, "import", progress) as bar:
         for batch in batched(records, batch_size):
             stats.read += len(batch)
             have = set()
             if await store.exists():
-                have = {r.id for r in await store.get([r.id for r in batch])}
+                have = {
+                    r.id for r in await store.get([r.id for r in batch], all_tenants=all_tenants)
+                }
             todo = [r for r in batch if r.id not in have]
             stats.skipped += len(batch) - len(todo)
             if todo:
@@ -211,7 +222,7 @@ async def import_rows(
                     first = next((r.vector for r in todo if r.vector is not None), None)
                     if first is not None:
                         store.set_dim(len(first))
-                stats.written += len(await store.upsert(todo, embed=embed))
+                stats.written += len(await store.upsert(todo, embed=embed, all_tenants=all_tenants))
             bar.update(len(batch))
     return stats
 
@@ -231,6 +242,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
     p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     p.add_argument("--batch-size", type=int, default=1000, help="rows per request")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--all-tenants",
+        action="store_true",
+        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
+    )
 
     p = sub.add_parser(
         "import",
@@ -240,6 +256,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
     p.add_argument("path", metavar="ROWS.jsonl", help="an export file, or - for stdin")
     p.add_argument("--batch-size", type=int, default=IMPORT_BATCH, help="rows per write")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--all-tenants",
+        action="store_true",
+        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
+    )
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
@@ -249,7 +270,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     filt = parse_filter(args.filter)
     store = cli.open_store(args)
     try:
-        store.compile_filter(filt)
+        store.scope(filt, all_tenants=args.all_tenants, operation="export")  # fails early
         await cli.require_collection(store)
         progress = False if args.no_progress else None
         if args.output == "-":
@@ -260,6 +281,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
                 with_vectors=args.vectors,
                 batch_size=args.batch_size,
                 progress=progress,
+                all_tenants=args.all_tenants,
             )
         else:
             with open(args.output, "w", encoding="utf-8") as out:
@@ -270,6 +292,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
                     with_vectors=args.vectors,
                     batch_size=args.batch_size,
                     progress=progress,
+                    all_tenants=args.all_tenants,
                 )
     finally:
         await store.aclose()
@@ -298,7 +321,9 @@ async def cmd_import(args: argparse.Namespace) -> int:
         embed = None
         dim = int(header["dim"]) if header and header.get("dim") else None
         if not has_vectors:
-            encoder = await cli.load_encoder(args.model, args.device, args.precision)
+            encoder = await cli.load_encoder(
+                args.model, args.device, args.precision, backend=args.backend
+            )
             embed = encoder.aencode_documents
             if dim is not None and dim != encoder.dim:
                 raise ConfigError(
@@ -315,6 +340,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 total=None if total is None else total - (1 if header else 0),
                 progress=False if args.no_progress else None,
+                all_tenants=args.all_tenants,
             )
         finally:
             await store.aclose()

@@ -21,7 +21,9 @@ DIM = 32
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(
-        cli, "make_encoder", lambda model="", device=None, precision="auto": HashEncoder(DIM)
+        cli,
+        "make_encoder",
+        lambda model="", device=None, precision="auto", backend="auto": HashEncoder(DIM),
     )
     monkeypatch.delenv("MILVUS_URI", raising=False)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
@@ -154,3 +156,56 @@ def test_import_errors_name_the_problem(
     assert code == 1 and "line 2" in err
     code, _, err = run(capsys, "export", "--uri", db, "--collection", "missing")
     assert code == 2 and "does not exist" in err
+
+
+def test_tenant_export_and_all_tenants_round_trip(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = source_rows(60)
+    with MilvusStore(db, collection_name="mt", dim=DIM, tenant_field="tenant") as store:
+        store.upsert(rows[:40], tenant="acme")
+        store.upsert(rows[40:], tenant="globex")
+    common = ["--uri", db, "--tenant-field", "tenant", "--no-progress"]
+    one = tmp_path / "acme.jsonl"
+    code, _, err = run(
+        capsys,
+        "export",
+        *common,
+        "--collection",
+        "mt",
+        "--tenant",
+        "acme",
+        "--vectors",
+        "-o",
+        str(one),
+    )
+    assert code == 0, err
+    acme = [json.loads(line) for line in one.read_text().splitlines()[1:]]
+    assert sorted(r["id"] for r in acme) == sorted(r.id for r in rows[:40])
+    # no tenant and no --all-tenants: refused, nothing written
+    code, _, err = run(capsys, "export", *common, "--collection", "mt", "-o", str(tmp_path / "x"))
+    assert code != 0 and "all_tenants" in err and not (tmp_path / "x").exists()
+    every = tmp_path / "all.jsonl"
+    code, _, err = run(
+        capsys,
+        "export",
+        *common,
+        "--collection",
+        "mt",
+        "--all-tenants",
+        "--vectors",
+        "-o",
+        str(every),
+    )
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "import", *common, "--collection", "copy", "--all-tenants", str(every)
+    )
+    assert code == 0, err
+    with MilvusStore(db, collection_name="copy", tenant_field="tenant") as copy:
+        assert copy.count(tenant="acme") == 40 and copy.count(tenant="globex") == 20
+        got = {r.id: r for r in copy.iterate(all_tenants=True)}
+    want = {r.id: r for r in rows}
+    assert set(got) == set(want)
+    for i, r in got.items():
+        assert r.metadata["tenant"] == ("acme" if i in {x.id for x in rows[:40]} else "globex")
