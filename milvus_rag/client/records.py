@@ -76,6 +76,17 @@ class Hit:
     record: Record
     relevance: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready data (the CLI's ``--json``, the MCP ``search`` tool)."""
+        return {
+            "id": self.id,
+            "score": self.score,
+            "relevance": self.relevance,
+            "text": self.record.text,
+            "doc_id": self.record.doc_id,
+            "metadata": self.record.metadata,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -138,6 +138,21 @@ class AsyncMilvusStore:
             )
         self.config = self.config.with_dim(dim)
 
+    async def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
+        """The embedding dim, learnt once by a store opened without ``dim``: from ``probe``
+        (e.g. the embedder's dim) when given, else from the existing collection. ``None``
+        when neither knows it yet: the first upsert with vectors sets it."""
+        if self.config.dim is None:
+            if probe is not None:
+                dim = await probe()
+            elif await self.exists():
+                dim = (await self.ensure_collection()).dim
+            else:
+                return None
+            if self.config.dim is None:
+                self.set_dim(dim)
+        return self.config.dim
+
     def compile_filter(self, filter: Any) -> str | None:
         """The Milvus expression for ``filter`` on this backend (validated, no I/O)."""
         return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
@@ -384,7 +399,10 @@ class AsyncMilvusStore:
             exprs.append(expr)
         total = 0
         for e in exprs:
-            total += await self._count_expr(e)
+            matched = await self._count_expr(e)
+            if not matched:
+                continue
+            total += matched
             async with self._write_lock():
                 try:
                     await self._call("delete", functools.partial(self._delete_expr, e))

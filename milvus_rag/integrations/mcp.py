@@ -27,7 +27,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any, Literal
 
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
-from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.records import Record
 from milvus_rag.client.request import SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 
@@ -53,17 +53,6 @@ def _import_mcp() -> Any:
 def text_id(text: str) -> str:
     """Default id of a document added without one: a hash of its text."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def hit_dict(hit: Hit) -> dict[str, Any]:
-    return {
-        "id": hit.id,
-        "text": hit.record.text,
-        "metadata": hit.record.metadata,
-        "doc_id": hit.record.doc_id,
-        "score": hit.score,
-        "relevance": hit.relevance,
-    }
 
 
 class MilvusMCPState:
@@ -160,7 +149,7 @@ class MilvusMCPState:
             return []
         if request.needs_vector:
             request = request.with_vector(await self.encoder.aencode_query(query))
-        return [hit_dict(h) for h in await store.search(request)]
+        return [h.to_dict() for h in await store.search(request)]
 
     async def add_documents(self, documents: list[dict[str, Any]]) -> list[str]:
         store = await self.start()
@@ -194,16 +183,9 @@ class MilvusMCPState:
             raise ConfigError("delete needs ids or a non-empty filter")
         if not await store.exists():
             return 0
-        # Counted before deleting: Milvus Lite reports 0 for deletes by filter or ids.
-        n = 0
-        if ids:
-            n += len(await store.get(ids))
-            await store.delete(ids)
+        n = await store.delete(ids) if ids else 0  # the core counts what matched
         if filter:
-            matched = await store.count(filter)
-            if matched:
-                await store.delete(filter=filter)
-            n += matched
+            n += await store.delete(filter=filter)
         return n
 
     async def list_collections(self) -> list[str]:
