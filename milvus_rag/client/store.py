@@ -34,7 +34,7 @@ from milvus_rag.client.errors import (
 from milvus_rag.client.filters import Dialect, FieldNames, compile_filter, ids_expr
 from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.locks import process_lock
-from milvus_rag.client.pipeline import run_pipeline
+from milvus_rag.client.pipeline import off_loop, run_pipeline
 from milvus_rag.client.pool import ClientPool
 from milvus_rag.client.records import (
     Hit,
@@ -60,7 +60,6 @@ EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray
 QUERY_WINDOW = 16384
 ID_CHUNK = 1000
 """Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
-T = TypeVar("T")
 L = TypeVar("L")
 
 
@@ -306,7 +305,7 @@ class AsyncMilvusStore:
             doc_id_max_length=info.id_max_length,
             id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
         )
-        valid, batches = await _off_loop(
+        valid, batches = await off_loop(
             len(records) > 200, self._plan, records, limits, embed is None
         )
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
@@ -522,12 +521,9 @@ class AsyncMilvusStore:
         timeout: float | None = None,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
-        as arguments. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
-
-        HYBRID fuses by RRF server-side (one ``hybrid_search``), or with ``ranker="weighted"``
-        (default when ``alpha`` is given) by ``alpha * dense + (1 - alpha) * bm25`` over
-        min-max-normalised scores of both legs. See :class:`SearchRequest` for the options.
-        """
+        as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
+        ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
+        alpha) * bm25`` over min-max-normalised scores of both legs, client-side."""
         if isinstance(text, SearchRequest):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
@@ -599,8 +595,3 @@ class AsyncMilvusStore:
             with_vectors=True,
         )
         return await self._searcher.mmr(request, k, lambda_mult)
-
-
-async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:
-    """Run CPU work of a large call in a worker thread, a small one inline."""
-    return await asyncio.to_thread(fn, *args) if big else fn(*args)
