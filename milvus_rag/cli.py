@@ -130,17 +130,6 @@ def snippet(text: str, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def hit_to_dict(hit: Hit) -> dict[str, Any]:
-    return {
-        "id": hit.id,
-        "score": hit.score,
-        "relevance": hit.relevance,
-        "text": hit.record.text,
-        "doc_id": hit.record.doc_id,
-        "metadata": hit.record.metadata,
-    }
-
-
 def format_hits(hits: Sequence[Hit]) -> str:
     if not hits:
         return "no results"
@@ -219,7 +208,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     if args.json:
-        print(json.dumps([hit_to_dict(h) for h in hits], ensure_ascii=False, indent=2))
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
     else:
         print(format_hits(hits))
     return 0

@@ -42,6 +42,7 @@ DEFAULT_CHUNK_OVERLAP = 150
 _SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", ". ", " ", ""]
 
 EmbedFn = Callable[[list[str]], Awaitable[Any]]
+CLI_HINT = 'pip install "milvus-rag[cli]"'
 
 
 def discover_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -114,8 +115,11 @@ def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
     if path.suffix.lower() in PDF_SUFFIXES:
         import io
 
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
+        try:
+            from pypdf import PdfReader
+            from pypdf.errors import PdfReadError
+        except ImportError as e:
+            raise ImportError(f"reading PDFs needs pypdf: {CLI_HINT}") from e
 
         try:
             reader = PdfReader(io.BytesIO(data))
@@ -197,11 +201,7 @@ async def delete_stale(store: AsyncMilvusStore, doc_ids: dict[str, str]) -> int:
     total = 0
     for source, doc_id in doc_ids.items():
         stale = {"source": source, "doc_id": {"$ne": doc_id}}
-        # Counted first: Milvus Lite reports 0 deleted for a delete by filter.
-        n = await store.count(stale)
-        if n:
-            await store.delete(filter=stale)
-            total += n
+        total += await store.delete(filter=stale)  # the core counts what matched
     return total
 
 
@@ -259,14 +259,14 @@ async def ingest_files(
     stats = IngestStats(files=len(files), chunks=len(records))
     existing: set[str] = set()
     if records and await store.exists():
-        ids = [r.id for r in records]
-        for start in range(0, len(ids), 1000):
-            got = await store.get(ids[start : start + 1000])
-            existing.update(r.id for r in got)
+        existing = {r.id for r in await store.get([r.id for r in records])}  # chunked there
     todo = [r for r in records if r.id not in existing]
     stats.unchanged = len(records) - len(todo)
 
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError as e:
+        raise ImportError(f"the ingest progress bar needs tqdm: {CLI_HINT}") from e
 
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     with tqdm(total=len(todo), unit="rows", desc="ingest", file=sys.stderr, disable=disable) as bar:

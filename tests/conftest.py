@@ -21,6 +21,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+BACKEND_FIXTURES = frozenset({"backend", "lite3_server"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test on a backend must be marked ``integration`` (``make test-fast`` leaves those out)."""
+    for item in items:
+        used = BACKEND_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if used and item.get_closest_marker("integration") is None:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {sorted(used)} but is not marked integration: add "
+                "pytestmark = pytest.mark.integration (or @pytest.mark.integration)"
+            )
+
+
 @pytest.fixture(scope="session")
 def lite3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
     server = LiteServer(tmp_path_factory.mktemp("lite3") / "data").start()

@@ -222,6 +222,7 @@ class CollectionConfig:
                 raise ConfigError(f"{name} must be >= 1")
         if self.write_concurrency is not None and self.write_concurrency < 1:
             raise ConfigError("write_concurrency must be >= 1 or None")
+        object.__setattr__(self, "index_params", _check_index_params(self))
         object.__setattr__(self, "search_params", check_search_params(self.search_params))
         level = check_consistency(self.consistency_level)
         object.__setattr__(self, "consistency_level", level)
@@ -271,6 +272,61 @@ class CollectionConfig:
 
 
 COLLECTION_KEYS = {f.name for f in fields(CollectionConfig)}
+_LIFTED = {"metric_type": "metric", "index_type": "index_type"}
+
+
+def _check_index_params(cfg: CollectionConfig) -> dict[str, Any]:
+    """The index build parameters; ``metric_type`` / ``index_type`` inside them must agree
+    with ``metric=`` / ``index_type=`` (which configure the index) and are dropped."""
+    if not isinstance(cfg.index_params, dict):
+        raise ConfigError(f"index_params must be a dict, got {cfg.index_params!r}")
+    params = dict(cfg.index_params)
+    for key, arg in _LIFTED.items():
+        if key in params:
+            inside, outside = str(params.pop(key)).upper(), str(getattr(cfg, arg)).upper()
+            if inside != outside:
+                raise ConfigError(
+                    f"index_params[{key!r}]={inside!r} disagrees with {arg}={outside!r}: "
+                    f"pass {arg}={inside!r} and leave {key!r} out of index_params"
+                )
+    nested = params.pop("params", None)  # the langchain-milvus spelling: {"params": {...}}
+    if nested is not None:
+        if not isinstance(nested, dict):
+            raise ConfigError(f"index_params['params'] must be a dict, got {nested!r}")
+        clash = sorted(set(nested) & set(params))
+        if clash:
+            raise ConfigError(f"index_params sets {clash} both inside and outside 'params'")
+        params.update(nested)
+    return params
+
+
+def lift_index_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Store options with ``metric_type`` / ``index_type`` given inside ``index_params``
+    (langchain-milvus's spelling) honoured as ``metric=`` / ``index_type=``; a conflict with
+    those arguments raises :class:`ConfigError`.
+
+    Example:
+        >>> lift_index_settings({"index_params": {"metric_type": "L2", "index_type": "FLAT"}})
+        {'index_params': {}, 'metric': 'L2', 'index_type': 'FLAT'}
+    """
+    index_params = options.get("index_params")
+    if not isinstance(index_params, dict) or not set(_LIFTED) & set(index_params):
+        return options
+    out = dict(options)
+    params = dict(index_params)
+    for key, arg in _LIFTED.items():
+        if key not in params:
+            continue
+        value = str(params.pop(key)).upper()
+        given = options.get(arg)
+        if given is not None and str(given).upper() != value:
+            raise ConfigError(
+                f"{arg}={given!r} conflicts with index_params[{key!r}]={value!r}: "
+                f"set it once, as {arg}="
+            )
+        out[arg] = value
+    out["index_params"] = params
+    return out
 
 
 def make_configs(
@@ -302,7 +358,7 @@ def make_configs(
         connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "", **conn_opts)
     elif uri or token or conn_opts:
         raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
-    coll_opts = {k: v for k, v in options.items() if k in COLLECTION_KEYS}
+    coll_opts = lift_index_settings({k: v for k, v in options.items() if k in COLLECTION_KEYS})
     if collection_name is not None:
         coll_opts["name"] = collection_name
     if dim is not None:

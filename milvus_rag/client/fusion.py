@@ -1,23 +1,23 @@
 """Rank fusion, score normalisation, relevance and MMR: pure functions over numpy.
 
 Example:
-    >>> rrf_fuse([["a", "b"], ["b", "c"]], k=60)[0][0]
+    >>> rrf_fuse([["a", "b"], ["b", "c"]], k=20)[0][0]
     'b'
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 K = TypeVar("K", bound=Hashable)
-Normalization = Literal["minmax", "dbsf"]
 
 
-def rrf_fuse(rankings: Sequence[Sequence[K]], k: int = 60) -> list[tuple[K, float]]:
-    """Reciprocal rank fusion: ``sum 1 / (k + rank)`` with ranks from 1; best first.
+def rrf_fuse(rankings: Sequence[Sequence[K]], *, k: int) -> list[tuple[K, float]]:
+    """Reciprocal rank fusion: ``sum 1 / (k + rank)`` with ranks from 1; best first. ``k`` is
+    the caller's (the collection's ``rrf_k``, 20 by default).
 
     Ties keep the order of first appearance, so the result is deterministic.
     """
@@ -28,38 +28,27 @@ def rrf_fuse(rankings: Sequence[Sequence[K]], k: int = 60) -> list[tuple[K, floa
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def rrf_max(n_lists: int, k: int = 60) -> float:
+def rrf_max(n_lists: int, k: int) -> float:
     """The highest RRF score possible: first in every one of ``n_lists`` rankings."""
     return n_lists / (k + 1)
 
 
-def normalize_scores(scores: Sequence[float], method: Normalization = "minmax") -> np.ndarray:
-    """Map one result list's scores (higher is better) to [0, 1].
-
-    ``minmax``: (s - min) / (max - min), a single or constant list maps to 1.
-    ``dbsf``: distribution-based, clip((s - (mu - 3 sigma)) / 6 sigma) to [0, 1].
-    """
+def normalize_scores(scores: Sequence[float]) -> np.ndarray:
+    """Min-max normalise one result list's scores (higher is better) to [0, 1]:
+    ``(s - min) / (max - min)``; a single or constant list maps to 1."""
     arr = np.asarray(scores, dtype=np.float64)
     if arr.size == 0:
         return arr
-    if method == "minmax":
-        lo, hi = float(arr.min()), float(arr.max())
-        if hi - lo <= 1e-12:
-            return np.ones_like(arr)
-        return (arr - lo) / (hi - lo)
-    if method == "dbsf":
-        mu, sigma = float(arr.mean()), float(arr.std())
-        if sigma <= 1e-12:
-            return np.ones_like(arr)
-        return np.clip((arr - (mu - 3 * sigma)) / (6 * sigma), 0.0, 1.0)
-    raise ValueError(f"unknown normalization {method!r}")
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi - lo <= 1e-12:
+        return np.ones_like(arr)
+    return (arr - lo) / (hi - lo)
 
 
 def weighted_fuse(
     dense: Sequence[tuple[K, float]],
     sparse: Sequence[tuple[K, float]],
     alpha: float,
-    method: Normalization = "minmax",
 ) -> list[tuple[K, float]]:
     """Convex combination ``alpha * dense + (1 - alpha) * sparse`` of normalised scores.
 
@@ -70,7 +59,7 @@ def weighted_fuse(
     for weight, leg in ((alpha, dense), (1.0 - alpha, sparse)):
         if not leg:
             continue
-        norm = normalize_scores([s for _, s in leg], method)
+        norm = normalize_scores([s for _, s in leg])
         for (key, _), s in zip(leg, norm, strict=True):
             out[key] = out.get(key, 0.0) + weight * float(s)
     return sorted(out.items(), key=lambda kv: -kv[1])

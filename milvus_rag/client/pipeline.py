@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 B = TypeVar("B")
+T = TypeVar("T")
+
+
+async def off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU work of a large call (validating, planning batches) in a worker thread, a
+    small one inline."""
+    return await asyncio.to_thread(fn, *args) if big else fn(*args)
 
 
 async def run_pipeline(

@@ -76,6 +76,18 @@ class Hit:
     record: Record
     relevance: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready data (the CLI's ``--json``, the MCP ``search`` tool): the
+        user's metadata, without the framework-private key."""
+        return {
+            "id": self.id,
+            "score": self.score,
+            "relevance": self.relevance,
+            "text": self.record.text,
+            "doc_id": self.record.doc_id,
+            "metadata": public_metadata(self.record.metadata),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

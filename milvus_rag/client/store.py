@@ -45,7 +45,7 @@ from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH, check_batch_size, pages
 from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.locks import process_lock
-from milvus_rag.client.pipeline import run_pipeline
+from milvus_rag.client.pipeline import off_loop, run_pipeline
 from milvus_rag.client.pool import ClientPool
 from milvus_rag.client.records import (
     Hit,
@@ -72,7 +72,6 @@ EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray
 QUERY_WINDOW = 16384
 ID_CHUNK = 1000
 """Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
-T = TypeVar("T")
 L = TypeVar("L")
 
 
@@ -215,6 +214,21 @@ class AsyncMilvusStore:
                 f"collection {self.name!r} is configured with dim {self.config.dim}, not {dim}"
             )
         self.config = self.config.with_dim(dim)
+
+    async def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
+        """The embedding dim, learnt once by a store opened without ``dim``: from ``probe``
+        (e.g. the embedder's dim) when given, else from the existing collection. ``None``
+        when neither knows it yet: the first upsert with vectors sets it."""
+        if self.config.dim is None:
+            if probe is not None:
+                dim = await probe()
+            elif await self.exists():
+                dim = (await self.ensure_collection()).dim
+            else:
+                return None
+            if self.config.dim is None:
+                self.set_dim(dim)
+        return self.config.dim
 
     def compile_filter(self, filter: Any) -> str | None:
         """The Milvus expression sent for ``filter`` on this backend (validated, no I/O;
@@ -385,7 +399,7 @@ class AsyncMilvusStore:
             doc_id_max_length=info.id_max_length,
             id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
         )
-        valid, batches = await _off_loop(
+        valid, batches = await off_loop(
             len(records) > 200, self._plan, records, limits, embed is None, bound
         )
         if bound is not None:
@@ -532,7 +546,10 @@ class AsyncMilvusStore:
             exprs.append(sc.expr)
         total = 0
         for e in exprs:
-            total += await self._count_expr(e)
+            matched = await self._count_expr(e)
+            if not matched:
+                continue
+            total += matched
             async with self._write_lock():
                 try:
                     await self._call("delete", functools.partial(self._delete_expr, e))
@@ -826,12 +843,9 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
-        as arguments. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
-
-        HYBRID fuses by RRF server-side (one ``hybrid_search``), or with ``ranker="weighted"``
-        (default when ``alpha`` is given) by ``alpha * dense + (1 - alpha) * bm25`` over
-        min-max-normalised scores of both legs. See :class:`SearchRequest` for the options.
-        """
+        as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
+        ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
+        alpha) * bm25`` over min-max-normalised scores of both legs, client-side."""
         if isinstance(text, SearchRequest):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
@@ -927,8 +941,3 @@ class AsyncMilvusStore:
             all_tenants=all_tenants,
         )
         return await self._searcher.mmr(request, k, lambda_mult)
-
-
-async def _off_loop(big: bool, fn: Callable[..., T], *args: Any) -> T:
-    """Run CPU work of a large call in a worker thread, a small one inline."""
-    return await asyncio.to_thread(fn, *args) if big else fn(*args)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
@@ -144,8 +144,19 @@ class MilvusStore:
     def name(self) -> str:
         return self.aio.name
 
+    @property
+    def is_local(self) -> bool:
+        return self.aio.is_local
+
+    @property
+    def write_concurrency(self) -> int:
+        return self.aio.write_concurrency
+
     def set_dim(self, dim: int) -> None:
         self.aio.set_dim(dim)
+
+    def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
+        return run_sync(self.aio.ensure_dim(probe))
 
     def compile_filter(self, filter: Any) -> str | None:
         return self.aio.compile_filter(filter)

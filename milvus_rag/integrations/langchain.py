@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.fanout import fanout_queries, fanout_search
 from milvus_rag.client.fusion import rrf_max
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
@@ -79,9 +80,6 @@ from milvus_rag.integrations._langchain_docs import (  # noqa: E402
     document_to_record,
     record_to_document,
     resolve_ids,
-)
-from milvus_rag.integrations._langchain_retriever import (  # noqa: E402
-    MilvusVectorStoreRetriever,
 )
 
 # --- the store ---------------------------------------------------------------------------
@@ -172,9 +170,11 @@ class MilvusVectorStore(VectorStore):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _ensure_dim(self) -> None:
-        """Give the core store the embedding's dim (once; a probe embedding if needed)."""
-        if self.store.config.dim is not None:
-            return
+        """Give the core store the embedding's dim (once; see :meth:`_embedding_dim`)."""
+        await self.store.ensure_dim(self._embedding_dim)
+
+    async def _embedding_dim(self) -> int:
+        """``embedding.dim`` when it has one, else the length of one probe embedding."""
         dim: Any = None
         try:  # `dim` may load a model: keep it off the event loop
             dim = await asyncio.to_thread(getattr, self.embedding, "dim", None)
@@ -182,8 +182,7 @@ class MilvusVectorStore(VectorStore):
             dim = None
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             dim = len(await self.embedding.aembed_query(_DIM_PROBE))
-        if self.store.config.dim is None:
-            self.store.set_dim(int(dim))
+        return int(dim)
 
     def _request(
         self,
@@ -366,27 +365,22 @@ class MilvusVectorStore(VectorStore):
         by reciprocal rank fusion; returns the top ``k`` with relevance in [0, 1].
 
         Keyword args as :meth:`similarity_search` (``filter``, ``retrieval_mode``,
-        ``search_params``...), applied to every query.
+        ``search_params``...), applied to every query. Blank and repeated queries are left
+        out (:func:`milvus_rag.client.fanout.fanout_queries`).
 
         Example:
             >>> await store.afanout_search(["what is bm25", "bm25 ranking"], k=4)  # doctest: +SKIP
         """
         if isinstance(queries, str):
             raise InvalidInputError("queries must be a list of str, not one str")
-        qs = list(dict.fromkeys(queries))
-        for q in qs:
-            if not isinstance(q, str) or not q.strip():
-                raise InvalidInputError(f"every query must be a non-empty str, got {q!r}")
-        check_k(k)
-        if not qs:
+        if not queries:
             return []
+        qs = fanout_queries(queries[0], given=queries[1:])
         template = self._request(qs[0], fetch_k, kwargs, "fanout_search")
         await self._ensure_dim()
-        vectors: list[list[float] | None] = [None] * len(qs)
-        if template.needs_vector:
-            vectors = list(await asyncio.gather(*(self.embedding.aembed_query(q) for q in qs)))
-        requests = [template.for_query(q, v) for q, v in zip(qs, vectors, strict=True)]
-        hits = await self.store.fanout_search(requests, k=k, rrf_k=rrf_k)
+        hits = await fanout_search(
+            self.store, template, qs, self.embedding.aembed_query, k=k, rrf_k=rrf_k
+        )
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
     def fanout_search(
@@ -594,3 +588,7 @@ class MilvusVectorStore(VectorStore):
         """
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return MilvusVectorStoreRetriever(vectorstore=self, tags=tags, **kwargs)
+
+
+# at the end: retrievers/langchain.py imports MilvusVectorStore from this module
+from milvus_rag.retrievers.langchain import MilvusVectorStoreRetriever  # noqa: E402

@@ -190,21 +190,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     # --- helpers ----------------------------------------------------------------------
 
-    async def _learn_dim(self, records: Sequence[Record] = ()) -> None:
-        """A store opened without ``dim`` takes it from the existing collection, or (when
-        the collection is missing, e.g. after :meth:`clear`) from the first embedding."""
-        cfg = self._store.config
-        if cfg.dim is not None:
-            return
-        if await self._store.exists():
-            dim = (await self._store.ensure_collection()).dim
-        else:
-            vec = next((r.vector for r in records if r.vector is not None), None)
-            if vec is None:
-                return  # the core raises its own "no dim" error
-            dim = len(vec)
-        self._store.set_dim(dim)
-        self.dim = dim
+    async def _learn_dim(self) -> None:
+        """A store opened without ``dim`` takes it from the existing collection (the core's
+        :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
+        self.dim = await self._store.ensure_dim()
 
     @staticmethod
     def build_filter(
@@ -244,8 +233,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
         records = [node_to_record(n) for n in nodes]
         if not records:
             return []
-        await self._learn_dim(records)
-        return await self._store.upsert(records, **tenancy)
+        await self._learn_dim()
+        ids = await self._store.upsert(records, **tenancy)  # a new collection takes their dim
+        self.dim = self._store.config.dim
+        return ids
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return run_sync(self.async_add(nodes, **kwargs))

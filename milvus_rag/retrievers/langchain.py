@@ -1,5 +1,7 @@
 """LangChain retrievers over :class:`~milvus_rag.integrations.langchain.MilvusVectorStore`.
 
+- :class:`MilvusVectorStoreRetriever`: what ``store.as_retriever()`` returns, the standard
+  search types plus ``"hybrid"``.
 - :class:`HybridRetriever`: dense + BM25 in one Milvus ``hybrid_search`` (RRF or weighted).
 - :class:`FanOutRetriever`: several query strings (given, or produced from the question by a
   callable / runnable) searched concurrently and fused client-side by RRF.
@@ -14,15 +16,13 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from milvus_rag.client.errors import ConfigError, InvalidInputError
-from milvus_rag.client.records import RetrievalMode, check_alpha, check_k
+from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.fanout import fanout_queries, generate_queries
+from milvus_rag.client.request import RetrievalMode, check_alpha, check_k
 from milvus_rag.client.sync import run_sync
-from milvus_rag.integrations.langchain import MilvusVectorStore
 
 try:
     from langchain_core.callbacks import (
@@ -32,13 +32,50 @@ try:
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
+    from langchain_core.vectorstores import VectorStoreRetriever
     from pydantic import ConfigDict, Field, model_validator
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'milvus_rag.retrievers.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
     ) from exc
 
-__all__ = ["FanOutRetriever", "HybridRetriever"]
+__all__ = ["FanOutRetriever", "HybridRetriever", "MilvusVectorStoreRetriever"]
+
+
+class MilvusVectorStoreRetriever(VectorStoreRetriever):
+    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
+
+    Example:
+        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
+        ... # doctest: +SKIP
+    """
+
+    allowed_search_types: ClassVar[tuple[str, ...]] = (
+        "similarity",
+        "similarity_score_threshold",
+        "mmr",
+        "hybrid",
+    )
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return self.vectorstore.similarity_search(query, **kwargs_)
+        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return await self.vectorstore.asimilarity_search(query, **kwargs_)
+        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
+
+
+# after MilvusVectorStoreRetriever: integrations/langchain.py imports it from here
+from milvus_rag.integrations.langchain import MilvusVectorStore  # noqa: E402
 
 QueryGenerator = (
     Callable[[str], Sequence[str]] | Callable[[str], Awaitable[Sequence[str]]] | Runnable[Any, Any]
@@ -119,7 +156,8 @@ class FanOutRetriever(BaseRetriever):
     The query strings are the question itself (``include_original``), the ``queries`` given
     at call time (``retriever.invoke(q, queries=[...])``), and what ``query_generator``
     returns for the question: a function, an async function, or a LangChain runnable (e.g.
-    ``prompt | llm | parser``) returning a list of strings.
+    ``prompt | llm | parser``) returning a list of strings (or one per line). The rule is
+    :func:`milvus_rag.client.fanout.fanout_queries`, shared with LlamaIndex.
 
     Args:
         vectorstore: the store to search.
@@ -167,39 +205,24 @@ class FanOutRetriever(BaseRetriever):
             raise ConfigError("query_generator must be a callable or a LangChain runnable")
         return self
 
-    async def _generate(self, query: str) -> list[str]:
+    async def _generate(self, query: str) -> Any:
         gen = self.query_generator
-        if gen is None:
-            return []
         if isinstance(gen, Runnable):
             out: Any = await gen.ainvoke(query)
-        elif inspect.iscoroutinefunction(gen):
-            out = await gen(query)
         else:
-            out = await asyncio.to_thread(gen, query)
-            if inspect.isawaitable(out):
-                out = await out
+            out = await generate_queries(gen, query)
         content = getattr(out, "content", None)  # a chat model's message
-        if isinstance(content, str):
-            out = content
-        if isinstance(out, str):  # one query per line
-            out = [line.strip() for line in out.splitlines()]
-        if not isinstance(out, Sequence):
-            raise InvalidInputError(
-                f"query_generator must return a list of str, got {type(out).__name__}"
-            )
-        return [q for q in out if isinstance(q, str) and q.strip()]
+        return content if isinstance(content, str) else out
 
     async def _asearch(
         self, query: str, queries: Sequence[str] | None, tenant: str | None = None
     ) -> list[Document]:
-        if isinstance(queries, str):
-            raise InvalidInputError("queries must be a list of str, not one str")
-        qs: list[str] = [query] if self.include_original else []
-        qs += list(queries or [])
-        qs += await self._generate(query)
-        if not qs:
-            raise InvalidInputError("no query strings: pass queries= or a query_generator")
+        qs = fanout_queries(
+            query,
+            include_original=self.include_original,
+            given=queries,
+            generated=await self._generate(query),
+        )
         options = {
             **self.search_kwargs,
             "filter": self.filter,

@@ -11,12 +11,11 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.fanout import fanout_queries, fanout_search, generate_queries
 from milvus_rag.client.request import SearchRequest, check_alpha, check_k
 from milvus_rag.client.sync import run_sync
 
@@ -109,8 +108,9 @@ class HybridRetriever(BaseRetriever):
 class FanOutRetriever(BaseRetriever):
     """Several query strings searched concurrently and fused client-side by RRF.
 
-    The strings are ``queries`` if given, else those ``query_generator`` (sync or async)
-    makes from the question, with the question itself first when ``include_original``.
+    The strings are the question itself (``include_original``), then ``queries``, then what
+    ``query_generator`` (sync or async) makes of the question: the rule shared with
+    LangChain, :func:`milvus_rag.client.fanout.fanout_queries`.
     Each is a hybrid search (or ``mode``) of ``per_query_top_k`` hits; the fused top
     ``similarity_top_k`` are returned, scored by the fused RRF score over its maximum.
     ``vector_store_kwargs``: options of each search (``search_params``, ``radius``,
@@ -160,40 +160,33 @@ class FanOutRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     async def query_strings(self, question: str) -> list[str]:
-        """The distinct query strings searched for ``question``."""
-        if self.queries is not None:
-            generated: Sequence[str] = self.queries
-        elif self.query_generator is not None:
-            out = self.query_generator(question)
-            generated = await out if inspect.isawaitable(out) else out
-        else:
-            generated = []
-        strings = [question] if self.include_original or not generated else []
-        strings.extend(str(q) for q in generated)
-        return [q for q in dict.fromkeys(strings) if q.strip()]
+        """The distinct query strings searched for ``question`` (the shared rule,
+        :func:`milvus_rag.client.fanout.fanout_queries`)."""
+        return fanout_queries(
+            question,
+            include_original=self.include_original,
+            given=self.queries,
+            generated=await generate_queries(self.query_generator, question),
+        )
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         strings = await self.query_strings(query_bundle.query_str)
-        if not strings:
-            return []
-        store = self.vector_store.store
-        template = store.prepare(
-            SearchRequest(
-                text=strings[0],
-                k=self.per_query_top_k,
-                mode=self.mode,
-                filter=self.vector_store.build_filter(self.filters),
-                alpha=self.alpha,
-                **self.vector_store_kwargs,
-            )
+        template = SearchRequest(
+            text=strings[0],
+            k=self.per_query_top_k,
+            mode=self.mode,
+            filter=self.vector_store.build_filter(self.filters),
+            alpha=self.alpha,
+            **self.vector_store_kwargs,
         )
-        vectors: list[list[float] | None] = [None] * len(strings)
-        if template.needs_vector:
-            vectors = list(
-                await asyncio.gather(*(self.embed_model.aget_query_embedding(q) for q in strings))
-            )
-        requests = [template.for_query(q, v) for q, v in zip(strings, vectors, strict=True)]
-        hits = await store.fanout_search(requests, k=self.similarity_top_k, rrf_k=self.rrf_k)
+        hits = await fanout_search(
+            self.vector_store.store,
+            template,
+            strings,
+            self.embed_model.aget_query_embedding,
+            k=self.similarity_top_k,
+            rrf_k=self.rrf_k,
+        )
         result = MilvusVectorStore.hits_to_result(hits)
         return _to_scored(result.nodes or [], result.similarities or [])
 

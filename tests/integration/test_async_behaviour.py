@@ -19,6 +19,8 @@ from milvus_rag import (
 from tests.backends import Backend, LiteServer, free_port
 from tests.conftest import new_name
 
+pytestmark = pytest.mark.integration
+
 DIM = 384
 SECRET = "sk-FAKE-SECRET-token-9f8e7d"
 

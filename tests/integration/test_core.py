@@ -24,6 +24,8 @@ from milvus_rag import (
 from tests.backends import Backend, run_python
 from tests.conftest import new_name
 
+pytestmark = pytest.mark.integration
+
 DIM = 8
 
 

@@ -12,6 +12,8 @@ from tests.backends import Backend
 from tests.cases.filters import FILTER_CASES, FILTER_ROWS, INVALID_FILTERS, FilterCase
 from tests.conftest import new_name
 
+pytestmark = pytest.mark.integration
+
 DIM = 4
 
 

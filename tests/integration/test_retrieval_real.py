@@ -13,6 +13,8 @@ from milvus_rag.embeddings import SentenceTransformerEncoder
 from tests.backends import Backend
 from tests.conftest import new_name
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a backend and the real model
+
 CORPUS = {
     "bake": "To bake sourdough bread, feed the starter, knead the dough and let it rise "
     "overnight before baking at a high temperature.",

@@ -80,10 +80,7 @@ def record_dict(record: Record, *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS)
 def hit_dict(hit: Hit, *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str, Any]:
     """One search hit as JSON: the row plus ``score`` (higher is better) and ``relevance``
     in [0, 1]."""
-    out = record_dict(hit.record, max_text_chars=max_text_chars)
-    out["score"] = hit.score
-    out["relevance"] = hit.relevance
-    return out
+    return {**hit.to_dict(), **clip(hit.record.text, max_text_chars)}
 
 
 def parse_documents(documents: Sequence[Any]) -> list[Record]:
