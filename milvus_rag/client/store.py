@@ -546,10 +546,10 @@ class AsyncMilvusStore:
             exprs.append(sc.expr)
         total = 0
         for e in exprs:
-            matched = await self._count_expr(e)
-            if not matched:
+            n = await self._count_expr(e)
+            if not n:
                 continue
-            total += matched
+            total += n
             async with self._write_lock():
                 try:
                     await self._call("delete", functools.partial(self._delete_expr, e))
