@@ -1,7 +1,8 @@
-"""The ``milvus-rag`` command: ingest files, search, evaluate, manage collections, serve MCP.
+"""The ``milvus-rag`` command: ingest files, search, delete, evaluate, manage collections, MCP.
 
     milvus-rag ingest docs/ notes.md paper.pdf
     milvus-rag search "how do I connect to a cluster?" --mode hybrid --k 5 --filter '{"page": 1}'
+    milvus-rag delete --source docs/old.md
     milvus-rag eval ../data/scifact
     milvus-rag collections list | describe NAME | drop NAME [--yes]
     milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000]
@@ -9,39 +10,32 @@
 
 Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
-no token and ``milvus_rag``. Errors print one line on stderr and exit with status 1
-(``--debug`` shows the traceback).
+no token and ``milvus_rag`` (``eval`` and ``demo`` use collections of their own:
+``milvus_rag_eval``, ``milvus_rag_demo``). Errors print one line on stderr and exit with
+status 1 (``--debug`` shows the traceback). Commands that only read never create a file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import sys
-import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from milvus_rag._quiet import cli_environment
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
-from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.records import Hit, public_metadata
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URI = "./milvus_rag.db"
 DEFAULT_COLLECTION = "milvus_rag"
-DEMO_COLLECTION = "milvus_rag_demo"
+EVAL_COLLECTION = "milvus_rag_eval"
 MODES = ("dense", "sparse", "hybrid")
-QUESTIONS = (
-    "How do I connect to a Milvus server or cluster?",
-    "What happens to filters that the embedded engine cannot express?",
-    "Which commands set up the project and run the tests?",
-)
 
 
 class UsageError(MilvusRAGError):
@@ -60,32 +54,101 @@ def make_encoder(
     return SentenceTransformerEncoder(model, device=device, precision=precision)
 
 
+def check_device(device: str | None) -> None:
+    """A ``--device`` this torch build cannot use fails here, in one line, before loading."""
+    if device is None or not (device.startswith("cuda") or device == "mps"):
+        return
+    try:
+        import torch
+    except ImportError:
+        return  # the encoder says how to install it
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise ConfigError(
+            f"--device {device}: this torch ({torch.__version__}) {build}; "
+            "use --device cpu, or install a CUDA build of torch"
+        )
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError("--device mps: MPS is not available here; use --device cpu")
+
+
+def _model_error(model: str, e: BaseException) -> ConfigError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline and not Path(model).expanduser().exists():
+        return ConfigError(
+            f"the embedding model {model!r} is not installed here (no such folder, not in the "
+            "Hugging Face cache); the command does not download models: pass a local path, or "
+            "set HF_HUB_OFFLINE=0 to allow a download"
+        )
+    return ConfigError(f"cannot load the embedding model {model!r}: {e}")
+
+
 async def load_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
+    """The encoder, loaded in a worker thread; loading errors in one line."""
+    check_device(device)
     encoder = make_encoder(model, device, precision)
     aload = getattr(encoder, "aload", None)
     try:
         if aload is not None:
             await aload()
         _ = encoder.dim
-    except ImportError as e:
-        raise ConfigError(f"{e}") from None
-    except (OSError, ValueError, RuntimeError) as e:
-        if isinstance(e, MilvusRAGError):
-            raise
-        raise ConfigError(f"cannot load the embedding model {model!r}: {e}") from None
+    except Exception as e:
+        raise _load_error(model, e) from None
     return encoder
 
 
-def resolve_settings(args: argparse.Namespace, default_collection: str) -> tuple[str, str, str]:
+def load_encoder_sync(model: str, device: str | None, precision: str = "auto") -> Encoder:
+    """:func:`load_encoder` for the commands that run on the background loop (``eval``)."""
+    check_device(device)
+    encoder = make_encoder(model, device, precision)
+    load = getattr(encoder, "load", None)
+    try:
+        if load is not None:
+            load()
+        _ = encoder.dim
+    except Exception as e:
+        raise _load_error(model, e) from None
+    return encoder
+
+
+def _load_error(model: str, e: Exception) -> Exception:
+    if isinstance(e, MilvusRAGError):
+        return e
+    if isinstance(e, ImportError):
+        return ConfigError(f"{e}")
+    if isinstance(e, OSError | ValueError | RuntimeError | AssertionError):
+        return _model_error(model, e)
+    return e
+
+
+def resolve_settings(
+    args: argparse.Namespace, default_collection: str, *, env_collection: bool = True
+) -> tuple[str, str, str]:
     """(uri, token, collection) from flags, then the environment, then defaults."""
     uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
     token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
-    collection = args.collection or os.environ.get("MILVUS_COLLECTION") or default_collection
+    env = os.environ.get("MILVUS_COLLECTION") if env_collection else None
+    collection = args.collection or env or default_collection
     return uri, token, collection
 
 
-def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilvusStore:
+def missing_lite_file(uri: str) -> bool:
+    """A local ``.db`` path that does not exist (a read-only command must not create it)."""
+    from milvus_rag.client.config import ConnectionConfig
+
+    return ConnectionConfig.is_local_for(uri) and not Path(uri).expanduser().exists()
+
+
+def open_store(
+    args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
+) -> AsyncMilvusStore:
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    if read_only and missing_lite_file(uri):
+        raise UsageError(
+            f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
+            "'milvus-rag ingest' creates it"
+        )
     return AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=dim)
 
 
@@ -104,6 +167,14 @@ def snippet(text: str, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def shown_source(source: str) -> str:
+    """A stored (absolute) source as shown: relative to the working directory when under it."""
+    try:
+        return Path(source).relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return source
+
+
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     return {
         "id": hit.id,
@@ -111,7 +182,7 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "relevance": hit.relevance,
         "text": hit.record.text,
         "doc_id": hit.record.doc_id,
-        "metadata": hit.record.metadata,
+        "metadata": public_metadata(hit.record.metadata),
     }
 
 
@@ -121,7 +192,7 @@ def format_hits(hits: Sequence[Hit]) -> str:
     lines = []
     for rank, h in enumerate(hits, 1):
         meta = h.record.metadata
-        where = str(meta.get("source", h.record.doc_id or h.id))
+        where = shown_source(str(meta.get("source", h.record.doc_id or h.id)))
         if "page" in meta:
             where += f" p.{meta['page']}"
         lines.append(f"{rank:>2}. {h.relevance:.3f}  [{where}]  {snippet(h.record.text)}")
@@ -138,13 +209,21 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def cli_filter(text: str | None) -> Any:
+    """``--filter`` parsed, with ``source`` paths made canonical (as ingest stores them)."""
+    from milvus_rag.ingest import canonical_filter, parse_filter
+
+    return canonical_filter(parse_filter(text))
+
+
 # --------------------------------------------------------------------------- commands
 
 
 async def cmd_ingest(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import discover_files, ingest_files
+    from milvus_rag.ingest import discover
+    from milvus_rag.ingest_sync import ingest_files
 
-    discover_files(args.paths)  # fail on a bad path before loading the model
+    discover(args.paths)  # fail on a bad path before loading the model
     encoder = await load_encoder(args.model, args.device, args.precision)
     store = open_store(args, dim=encoder.dim)
     try:
@@ -154,21 +233,24 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
             encoder.aencode_documents,
             chunk_size=args.chunk_size,
             chunk_overlap=args.chunk_overlap,
+            prune=not args.no_prune,
             progress=False if args.no_progress else None,
         )
     finally:
         await store.aclose()
+    if stats.skipped:
+        from milvus_rag.ingest import Discovery
+
+        print(Discovery(skipped=stats.skipped).skipped_summary(), file=sys.stderr)
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}")
     return 0
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import parse_filter
-
-    filt = parse_filter(args.filter)
+    filt = cli_filter(args.filter)
     if not args.query.strip():
         raise UsageError("the query is empty")
-    store = open_store(args)
+    store = open_store(args, read_only=True)
     try:
         store.compile_filter(filt)  # report a bad filter before loading anything
         await require_collection(store)
@@ -188,14 +270,52 @@ async def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_delete(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest_sync import delete_sources, rows_in_scope
+
+    given = [x for x in (args.source, args.filter, args.id) if x]
+    if len(given) != 1:
+        raise UsageError("delete needs one of --source PATH..., --filter JSON or --id ID...")
+    filt = cli_filter(args.filter) if args.filter else None
+    store = open_store(args, read_only=True)
+    try:
+        store.compile_filter(filt)
+        await require_collection(store)
+        where = f"{store.connection.uri} [{store.name}]"
+        if args.source:
+            from milvus_rag.ingest import canonical_source
+
+            canon = [canonical_source(p) for p in args.source]
+            if args.dry_run:
+                rows = await rows_in_scope(store, canon, canon)
+                files = len({str(r.metadata.get("source")) for r in rows})
+                print(f"{where}: would delete {len(rows)} chunks of {files} files")
+                return 0
+            n, files = await delete_sources(store, args.source)
+            print(f"{where}: deleted {n} chunks of {files} files")
+            return 0
+        if args.dry_run:
+            n = await store.count(filt) if filt else len(await store.get(args.id))
+            print(f"{where}: would delete {n} rows")
+            return 0
+        n = await store.delete(filter=filt) if filt else await store.delete(args.id)
+        print(f"{where}: deleted {n} rows")
+        return 0
+    finally:
+        await store.aclose()
+
+
 async def cmd_collections(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "list":
-        store = open_store(args)
-        try:
-            names = sorted(await store.list_collections())
-        finally:
-            await store.aclose()
+        uri = resolve_settings(args, DEFAULT_COLLECTION)[0]
+        names: list[str] = []
+        if not missing_lite_file(uri):
+            store = open_store(args)
+            try:
+                names = sorted(await store.list_collections())
+            finally:
+                await store.aclose()
         if args.json:
             print(json.dumps(names))
         else:
@@ -203,7 +323,7 @@ async def cmd_collections(args: argparse.Namespace) -> int:
         return 0
     if args.name:
         args.collection = args.name
-    store = open_store(args)
+    store = open_store(args, read_only=True)
     try:
         await require_collection(store)
         if action == "describe":
@@ -230,22 +350,27 @@ async def cmd_collections(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     if not Path(args.data_dir).is_dir():
         raise UsageError(f"no such folder: {args.data_dir!r}")
-    try:
-        from milvus_rag import evaluation
-    except ImportError as e:
-        raise ConfigError(f"the evaluation module is not available: {e}") from None
-    uri, token, collection = resolve_settings(args, "milvus_rag_eval")
+    if args.reuse and args.overwrite:
+        raise UsageError("--reuse and --overwrite exclude each other")
+    from milvus_rag import evaluation
+
+    uri, token, collection = resolve_settings(args, EVAL_COLLECTION, env_collection=False)
+    check_device(args.device)
     kwargs: dict[str, Any] = {
         "uri": uri,
         "token": token or None,
         "collection_name": collection,
-        "encoder": make_encoder(args.model, args.device, args.precision),
+        "encoder": load_encoder_sync(args.model, args.device, args.precision),
         "reuse": args.reuse,
+        "overwrite": args.overwrite,
         "keep": args.keep,
+        "progress": not args.no_progress and sys.stderr.isatty(),
     }
     if args.k is not None:
         kwargs["k"] = args.k
     rows = evaluation.run_eval(args.data_dir, list(args.modes), **kwargs)
+    if rows and rows[0].get("empty_skipped"):
+        print(f"skipped {rows[0]['empty_skipped']} empty documents", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -271,111 +396,18 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- demo
-
-
-def demo_files() -> list[Path]:
-    """The Markdown shipped with the project: *.md and docs/**/*.md of a source checkout."""
-    files = sorted(p for p in ROOT.glob("*.md") if p.is_file())
-    docs = ROOT / "docs"
-    if docs.is_dir():
-        files += sorted(p for p in docs.rglob("*.md") if p.is_file())
-    return files
-
-
-def docstring_corpus() -> list[tuple[str, str]]:
-    """(source, text) of the package's module docstrings: the corpus of an installed wheel."""
-    import importlib
-    import pkgutil
-
-    import milvus_rag
-
-    out: list[tuple[str, str]] = []
-    for mod in pkgutil.walk_packages(milvus_rag.__path__, "milvus_rag."):
-        try:
-            module = importlib.import_module(mod.name)
-        except ImportError:
-            continue
-        doc = inspect.getdoc(module)
-        if doc:
-            out.append((mod.name, doc))
-    return out
-
-
-def demo_records() -> list[Record]:
-    from milvus_rag.ingest import chunk_id, file_doc_id, file_records
-
-    records: list[Record] = []
-    files = demo_files()
-    if files:
-        for path in files:
-            data = path.read_bytes()
-            records += file_records(
-                path.name, path.name, data, [(None, data.decode("utf-8", errors="replace"))]
-            )
-        return records
-    for source, text in docstring_corpus():
-        data = text.encode()
-        records += [
-            Record(
-                id=chunk_id(source, text),
-                text=text,
-                metadata={"source": source},
-                doc_id=file_doc_id(data),
-            )
-        ]
-    return records
-
-
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import delete_stale
+    from milvus_rag.cli_demo import cmd_demo as run_demo
 
-    uri, token, collection = resolve_settings(args, DEMO_COLLECTION)
-    if not args.collection:
-        collection = DEMO_COLLECTION  # never write the demo into the user's collection
-    records = demo_records()
-    if not records:
-        raise MilvusRAGError(f"no documents to ingest in {ROOT}")
-    encoder = await load_encoder(args.model, args.device, args.precision)
-    store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=encoder.dim)
-    try:
-        t = time.perf_counter()
-        existing = (
-            {r.id for r in await store.get([r.id for r in records])}
-            if await store.exists()
-            else set()
-        )
-        todo = [r for r in records if r.id not in existing]
-        if todo:
-            await store.upsert(todo, embed=encoder.aencode_documents)
-        await delete_stale(store, {str(r.metadata["source"]): r.doc_id for r in records})
-        sources = {r.metadata.get("source") for r in records}
-        print(
-            f"ingested {len(records)} chunks from {len(sources)} documents into {store.connection.uri} "
-            f"[{collection}] in {time.perf_counter() - t:.1f} s: {len(todo)} written, "
-            f"{len(records) - len(todo)} unchanged (content-hash ids: running again changes nothing)\n"
-        )
-        for q in QUESTIONS:
-            vec = await encoder.aencode_query(q)
-            print(f"Q: {q}")
-            for mode in MODES:
-                label = {"dense": "dense", "sparse": "BM25", "hybrid": "hybrid"}[mode]
-                hits = await store.search(text=q, vector=vec, k=args.k, mode=mode)
-                print(f"  {label}:")
-                for h in hits:
-                    print(
-                        f"    {h.relevance:.2f} [{h.record.metadata.get('source')}] {snippet(h.record.text)}"
-                    )
-            print()
-    finally:
-        await store.aclose()
-    return 0
+    return await run_demo(args)
 
 
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.ArgumentParser:
+    """The --uri/--token/--collection/--debug flags; ``eval``/``demo`` ignore
+    MILVUS_COLLECTION (they never write into the user's collection)."""
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("connection")
     g.add_argument(
@@ -388,18 +420,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="server token, 'user:password' or an API key (env MILVUS_TOKEN)",
     )
+    env = "env MILVUS_COLLECTION; " if default_collection == DEFAULT_COLLECTION else ""
     g.add_argument(
         "--collection",
         default=None,
-        help=f"collection name (env MILVUS_COLLECTION; default {DEFAULT_COLLECTION})",
+        help=f"collection name ({env}default {default_collection})",
     )
     g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return common
+
+
+def model_args() -> argparse.ArgumentParser:
     model = argparse.ArgumentParser(add_help=False)
     m = model.add_argument_group("embeddings")
     m.add_argument(
         "--model",
         default=os.environ.get("MILVUS_RAG_MODEL", DEFAULT_MODEL),
-        help="sentence-transformers model name or path (env MILVUS_RAG_MODEL; default %(default)s)",
+        help="sentence-transformers model name or path, installed locally (env "
+        "MILVUS_RAG_MODEL; default %(default)s; HF_HUB_OFFLINE=0 allows downloads)",
     )
     m.add_argument("--device", default=None, help="cpu, cuda, mps... (default: best available)")
     m.add_argument(
@@ -409,7 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="autocast precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 "
         "on CUDA, else fp32; env MILVUS_RAG_PRECISION), fp32, bf16 or fp16 (default %(default)s)",
     )
+    return model
 
+
+def build_parser() -> argparse.ArgumentParser:
+    from milvus_rag.cli_demo import DEMO_COLLECTION
+
+    common, model = connection_args(), model_args()
     parser = argparse.ArgumentParser(
         prog="milvus-rag",
         description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
@@ -419,7 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest",
         parents=[common, model],
-        help="chunk, embed and store text, Markdown and PDF files",
+        help="chunk, embed and store text, Markdown and PDF files (only what changed)",
+        description="Make the collection hold exactly the chunks of the files given: new and "
+        "changed chunks are written, chunks of earlier versions deleted, and chunks of files "
+        "gone from a folder given are pruned (--no-prune keeps them). Files of other types in "
+        "a folder are skipped and reported on stderr.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
     p.add_argument(
@@ -428,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--chunk-overlap", type=int, default=150, help="characters of overlap (default %(default)s)"
     )
+    p.add_argument(
+        "--no-prune", action="store_true", help="keep chunks of files deleted from the folders"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("search", parents=[common, model], help="search the collection")
@@ -435,12 +486,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="hybrid", help="default %(default)s")
     p.add_argument("--k", type=int, default=5, help="number of hits (default %(default)s)")
     p.add_argument(
-        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
+        "--filter",
+        default=None,
+        help='metadata filter as JSON, e.g. \'{"source": "docs/a.md"}\' (a source path as you '
+        "would give it to ingest)",
     )
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
 
     p = sub.add_parser(
-        "eval", parents=[common, model], help="nDCG@10, recall and MRR on a BEIR-format folder"
+        "delete",
+        parents=[common],
+        help="delete the chunks of files (or folders), or rows by filter or id",
+    )
+    p.add_argument(
+        "--source", nargs="+", metavar="PATH", help="files or folders, as given to ingest"
+    )
+    p.add_argument("--filter", default=None, help="rows matching this JSON filter")
+    p.add_argument("--id", nargs="+", metavar="ID", help="rows by id")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+
+    p = sub.add_parser(
+        "eval",
+        parents=[connection_args(EVAL_COLLECTION), model],
+        help="nDCG@10, recall and MRR on a BEIR-format folder",
+        description="Ingest a BEIR folder into a collection of its own, evaluate, and drop it "
+        "(unless --keep). A collection that already exists is never replaced without "
+        "--overwrite; --reuse evaluates its rows as they are.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
     p.add_argument(
@@ -450,8 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
     )
     p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
-    p.add_argument("--reuse", action="store_true", help="reuse an already ingested collection")
+    p.add_argument("--reuse", action="store_true", help="evaluate an existing collection as is")
+    p.add_argument(
+        "--overwrite", action="store_true", help="drop an existing collection and re-ingest"
+    )
     p.add_argument("--keep", action="store_true", help="keep the collection afterwards")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("collections", parents=[common], help="list, describe or drop collections")
@@ -467,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        parents=[common, model],
+        parents=[connection_args(DEMO_COLLECTION), model],
         help="ingest the project's docs and compare dense, BM25 and hybrid",
     )
     p.add_argument("--k", type=int, default=3)
@@ -477,22 +552,14 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
+    "delete": cmd_delete,
     "collections": cmd_collections,
     "demo": cmd_demo,
 }
 
 
-def quiet_libraries() -> None:
-    """No third-party noise on stderr: the pkg_resources warning of milvus-lite 2.5,
-    transformers' weight-loading bars."""
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_libraries()
+    cli_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

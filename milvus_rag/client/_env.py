@@ -10,3 +10,11 @@ if _uri and "://" not in _uri and not _uri.startswith("unix:"):
         import pymilvus  # noqa: F401
     finally:
         os.environ["MILVUS_URI"] = _uri
+
+import warnings
+
+# milvus-lite 2.5 imports pkg_resources, whose deprecation warning reached every user of a
+# Lite file; it says nothing about milvus-rag's use (quiet by default, issue 11).
+warnings.filterwarnings(
+    "ignore", message="pkg_resources is deprecated", category=UserWarning, module="milvus_lite"
+)

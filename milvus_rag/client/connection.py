@@ -14,10 +14,12 @@ import random
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pymilvus import AsyncMilvusClient
 
+from milvus_rag.client import lite_lock
 from milvus_rag.client.config import ConnectionConfig
 from milvus_rag.client.errors import BackendError, BackendUnavailableError, MilvusRAGError
 from milvus_rag.client.filters import Dialect
@@ -95,8 +97,15 @@ def _lite_acquire(path: str) -> None:
             operation="connect",
         ) from e
     with _lite_lock:
-        uri = server_manager_instance.start_and_get_uri(path)
+        running = str(Path(path).resolve()) in getattr(server_manager_instance, "_servers", {})
+        lite_lock.acquire(path, engine_running=running)  # one process per file
+        try:
+            uri = server_manager_instance.start_and_get_uri(path)
+        except BaseException:
+            lite_lock.release(path)
+            raise
         if uri is None:
+            lite_lock.release(path)
             raise BackendUnavailableError(
                 f"could not open the Milvus Lite file {path!r}: is another process using it? "
                 "(Milvus Lite allows one process per file)",
@@ -111,13 +120,15 @@ def _lite_release(path: str) -> None:
         n = _lite_refs.get(path, 0) - 1
         if n > 0:
             _lite_refs[path] = n
+            lite_lock.release(path)
             return
         _lite_refs.pop(path, None)
         try:
             from milvus_lite.server_manager import server_manager_instance
-        except ImportError:  # pragma: no cover
-            return
-        server_manager_instance.release_server(path)
+
+            server_manager_instance.release_server(path)
+        finally:
+            lite_lock.release(path)  # after the engine stopped
 
 
 @functools.cache

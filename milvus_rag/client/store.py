@@ -107,6 +107,11 @@ class AsyncMilvusStore(SearchMixin):
             )
         self.config = self.config.with_dim(dim)
 
+    @property
+    def dialect(self) -> Dialect:
+        """The expression dialect of this backend (for raw expressions built by callers)."""
+        return self._pool.dialect
+
     def compile_filter(self, filter: Any) -> str | None:
         """The Milvus expression for ``filter`` on this backend (validated, no I/O)."""
         return compile_filter(filter, dialect=self._pool.dialect, fields=self._fields)
