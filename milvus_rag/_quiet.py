@@ -31,12 +31,12 @@ def quiet_model_loading() -> Iterator[None]:
         yield
         return
     was = tlog.is_progress_bar_enabled()
-    tlog.disable_progress_bar()
+    tlog.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         if was:
-            tlog.enable_progress_bar()
+            tlog.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def cli_environment() -> None:

@@ -74,8 +74,7 @@ def check_device(device: str | None) -> None:
 
 
 def _model_error(model: str, e: BaseException) -> ConfigError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    if offline and not Path(model).expanduser().exists():
+    if _offline() and not Path(model).expanduser().exists():
         return ConfigError(
             f"the embedding model {model!r} is not installed here (no such folder, not in the "
             "Hugging Face cache); the command does not download models: pass a local path, or "
@@ -84,8 +83,34 @@ def _model_error(model: str, e: BaseException) -> ConfigError:
     return ConfigError(f"cannot load the embedding model {model!r}: {e}")
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def check_model(model: str) -> None:
+    """Offline, a model that is neither a folder, the bundled MiniLM nor in the Hugging Face
+    cache fails here, in about a second (before importing sentence-transformers)."""
+    from milvus_rag.embeddings.encoder import resolve_model_path
+
+    if not _offline() or Path(model).expanduser().exists() or resolve_model_path(model) != model:
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # the loader says what is missing
+        return
+    repos = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
+    for repo in repos:
+        try:
+            if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+                return
+        except Exception:  # not a valid repo name: the loader says what is wrong
+            return
+    raise _model_error(model, FileNotFoundError(model))
+
+
 async def load_encoder(model: str, device: str | None, precision: str = "auto") -> Encoder:
     """The encoder, loaded in a worker thread; loading errors in one line."""
+    check_model(model)
     check_device(device)
     encoder = make_encoder(model, device, precision)
     aload = getattr(encoder, "aload", None)
@@ -100,6 +125,7 @@ async def load_encoder(model: str, device: str | None, precision: str = "auto") 
 
 def load_encoder_sync(model: str, device: str | None, precision: str = "auto") -> Encoder:
     """:func:`load_encoder` for the commands that run on the background loop (``eval``)."""
+    check_model(model)
     check_device(device)
     encoder = make_encoder(model, device, precision)
     load = getattr(encoder, "load", None)
@@ -143,13 +169,16 @@ def missing_lite_file(uri: str) -> bool:
 def open_store(
     args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
 ) -> AsyncMilvusStore:
+    """The store the flags name (no I/O yet); ``read_only``: the commands that only read or
+    delete refuse a Lite file that does not exist (rather than create an empty one)."""
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=dim)
     if read_only and missing_lite_file(uri):
         raise UsageError(
             f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
             "'milvus-rag ingest' creates it"
         )
-    return AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=dim)
+    return store
 
 
 async def require_collection(store: AsyncMilvusStore) -> None:
@@ -250,9 +279,9 @@ async def cmd_search(args: argparse.Namespace) -> int:
     filt = cli_filter(args.filter)
     if not args.query.strip():
         raise UsageError("the query is empty")
+    open_store(args).compile_filter(filt)  # report a bad filter before anything else
     store = open_store(args, read_only=True)
     try:
-        store.compile_filter(filt)  # report a bad filter before loading anything
         await require_collection(store)
         vector = None
         if args.mode != "sparse":
@@ -277,9 +306,9 @@ async def cmd_delete(args: argparse.Namespace) -> int:
     if len(given) != 1:
         raise UsageError("delete needs one of --source PATH..., --filter JSON or --id ID...")
     filt = cli_filter(args.filter) if args.filter else None
+    open_store(args).compile_filter(filt)
     store = open_store(args, read_only=True)
     try:
-        store.compile_filter(filt)
         await require_collection(store)
         where = f"{store.connection.uri} [{store.name}]"
         if args.source:
@@ -355,7 +384,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from milvus_rag import evaluation
 
     uri, token, collection = resolve_settings(args, EVAL_COLLECTION, env_collection=False)
-    check_device(args.device)
     kwargs: dict[str, Any] = {
         "uri": uri,
         "token": token or None,

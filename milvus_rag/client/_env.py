@@ -2,6 +2,7 @@
 path there, which milvus-rag accepts (``ConnectionConfig.from_env``)."""
 
 import os
+import warnings
 
 _uri = os.environ.get("MILVUS_URI", "")
 if _uri and "://" not in _uri and not _uri.startswith("unix:"):
@@ -11,7 +12,6 @@ if _uri and "://" not in _uri and not _uri.startswith("unix:"):
     finally:
         os.environ["MILVUS_URI"] = _uri
 
-import warnings
 
 # milvus-lite 2.5 imports pkg_resources, whose deprecation warning reached every user of a
 # Lite file; it says nothing about milvus-rag's use (quiet by default, issue 11).

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -127,10 +128,8 @@ def release(db_path: str) -> None:
             _held[key] = (fd, n - 1)
             return
         del _held[key]
-        try:
+        with contextlib.suppress(OSError):  # a read-only folder
             os.ftruncate(fd, 0)
-        except OSError:  # pragma: no cover - read-only folder
-            pass
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
