@@ -192,6 +192,7 @@ def test_4_delete_by_filter_and_id(env: Path, capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "search", "cats", "--json", "--k", "1", "--mode", "sparse")
     first = json.loads(out)[0]["id"]
     code, out, _ = run(capsys, "delete", "--id", first)
+    assert code == 0
     assert "deleted 1 rows" in out and count(capsys) == 1
 
 
