@@ -123,11 +123,13 @@ class SearchMixin:
             return await self._sparse(str(text), k, expr, with_vectors)
         if rk == "rrf":
             return await self._hybrid_rrf(str(text), vec, k, n_cand, expr, with_vectors)
+        # vectors come back with the hits: relevance is the dense one (see fusion)
         legs = await asyncio.gather(
-            self._dense(vec, n_cand, expr, with_vectors),
-            self._sparse(str(text), n_cand, expr, with_vectors),
+            self._dense(vec, n_cand, expr, True),
+            self._sparse(str(text), n_cand, expr, True),
         )
-        return rows.weighted_hits(legs[0], legs[1], 0.5 if alpha is None else alpha, k)
+        a = 0.5 if alpha is None else alpha
+        return rows.weighted_hits(legs[0], legs[1], a, k, vec, self.config.metric, with_vectors)
 
     def _check_query_vector(self, vector: Any) -> list[float] | None:
         if vector is None:
@@ -185,9 +187,9 @@ class SearchMixin:
             )
             for data, f, m in legs
         ]
-        async with self._read_sem():
-            res = await self._hybrid_call(reqs, k, with_vectors)
-        return rows.rrf_hits(cfg, res)
+        async with self._read_sem():  # vectors come back: relevance is the dense one
+            res = await self._hybrid_call(reqs, k, True)
+        return rows.rrf_hits(cfg, res, vec, with_vectors)
 
     async def _hybrid_call(self, reqs: list[AnnSearchRequest], k: int, with_vectors: bool) -> Any:
         cfg = self.config
@@ -234,7 +236,7 @@ class SearchMixin:
         self, requests: Sequence[SearchRequest], *, k: int = 4, rrf_k: int | None = None
     ) -> list[Hit]:
         """Several searches (e.g. rewrites of one question) run concurrently and fused
-        client-side by RRF; ``relevance`` is the fused score over its maximum."""
+        client-side by RRF; ``relevance`` is the hit's best relevance in any of them."""
         check_k(k)
         if not requests:
             return []

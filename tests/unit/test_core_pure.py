@@ -17,6 +17,9 @@ from milvus_rag import (
     SchemaMismatchError,
 )
 from milvus_rag.client.fusion import (
+    BM25_HALF,
+    bm25_relevance,
+    cosine_relevance,
     dense_relevance,
     mmr_select,
     normalize_scores,
@@ -118,8 +121,19 @@ def test_weighted_fusion_normalises_each_leg() -> None:
 
 def test_relevance_functions() -> None:
     assert dense_relevance("COSINE", 1.0) == 1.0 and dense_relevance("COSINE", -1.0) == 0.0
-    assert dense_relevance("IP", 0.0) == 0.5
+    assert dense_relevance("COSINE", 0.07) == pytest.approx(0.07)  # unrelated: near 0
+    assert dense_relevance("IP", 0.0) == 0.0 and dense_relevance("IP", 1.7) == 1.0
+    # L2: Milvus's squared distance; 1 - d/2 is the cosine for unit vectors
     assert dense_relevance("L2", 0.0) == 1.0 and dense_relevance("L2", 1.0) == 0.5
+    assert dense_relevance("L2", 4.0) == 0.0
+    assert bm25_relevance(0.0) == 0.0 and bm25_relevance(BM25_HALF) == 0.5
+    assert bm25_relevance(-3.0) == 0.0 and 0.9 < bm25_relevance(100.0) < 1.0
+    q = np.array([1.0, 0.0])
+    vecs = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [3.0, 4.0]])
+    assert cosine_relevance(q, vecs, "COSINE") == pytest.approx([1.0, 0.0, 0.0, 0.6])
+    unit = vecs[[0, 2]]
+    assert cosine_relevance(q, unit, "L2") == pytest.approx(cosine_relevance(q, unit, "COSINE"))
+    assert cosine_relevance(q, np.zeros((0, 2)), "IP") == []
     assert relative_relevance([4.0, 2.0, 1.0]) == [1.0, 0.5, 0.25]
     assert relative_relevance([]) == []
 
