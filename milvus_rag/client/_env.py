@@ -18,3 +18,5 @@ if _uri and "://" not in _uri and not _uri.startswith("unix:"):
 warnings.filterwarnings(
     "ignore", message="pkg_resources is deprecated", category=UserWarning, module="milvus_lite"
 )
+# tqdm.auto (imported by transformers) in a Jupyter kernel without ipywidgets
+warnings.filterwarnings("ignore", message="IProgress not found")

@@ -107,7 +107,8 @@ class FanOutRetriever(BaseRetriever):
     The strings are ``queries`` if given, else those ``query_generator`` (sync or async)
     makes from the question, with the question itself first when ``include_original``.
     Each is a hybrid search (or ``mode``) of ``per_query_top_k`` hits; the fused top
-    ``similarity_top_k`` are returned, scored by the fused RRF score over its maximum.
+    ``similarity_top_k`` are returned, scored by their relevance (the best of each hit in
+    any of its lists; see ``milvus_rag.client.fusion``).
 
     Example:
         >>> # r = FanOutRetriever(store, embed_model=emb, similarity_top_k=5,
