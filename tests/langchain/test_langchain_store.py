@@ -154,6 +154,40 @@ def test_relevance_score_fn_is_the_identity_in_every_mode() -> None:
         assert (fn(0.42), fn(1.5), fn(-0.1)) == (0.42, 1.0, 0.0), kwargs
 
 
+async def test_constructor_does_no_io_and_validates() -> None:
+    # inside a running loop, with nothing listening: construction alone must not connect
+    store = MilvusVectorStore(_emb(), uri="http://127.0.0.1:9", collection_name="nothing_here")
+    assert store.collection_name == "nothing_here" and store.store.config.dim is None
+    with pytest.raises(ConfigError):
+        MilvusVectorStore(_emb(), uri="http://127.0.0.1:9", retrieval_mode="fuzzy")
+    with pytest.raises(ConfigError):
+        MilvusVectorStore(_emb(), uri="http://127.0.0.1:9", alpha=1.5)
+    with pytest.raises(ConfigError):
+        MilvusVectorStore(object(), uri="http://127.0.0.1:9")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        MilvusVectorStore(
+            _emb(), uri="http://127.0.0.1:9", retrieval_mode="hybrid", enable_bm25=False
+        )
+    with pytest.raises(ConfigError):
+        MilvusVectorStore(_emb(), uri="http://127.0.0.1:9", bogus_option=1)
+
+
+def test_import_guard_names_the_extra() -> None:
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["langchain_core"] = None
+        try:
+            import milvus_rag.integrations.langchain
+        except ImportError as e:
+            print("MSG", e)
+    """)
+    out = run_python(code)
+    assert 'pip install "milvus-rag[langchain]"' in out.stdout, out.stderr[-2000:]
+
+
+# --- the store on a backend -----------------------------------------------------------------
+
+
 @pytest.mark.integration
 def test_any_metadata_keys_in_any_batch(
     make_lc: Callable[..., MilvusVectorStore], backend: Backend
