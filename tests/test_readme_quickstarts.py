@@ -26,6 +26,7 @@ def quickstart(heading: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.timeout(1200)  # two cold starts of the model; minutes on a loaded machine
 @pytest.mark.parametrize(("heading", "collection", "rows"), CASES)
 def test_quickstart_runs_twice_into_its_own_collection(
     tmp_path: Path, heading: str, collection: str, rows: int
@@ -38,7 +39,7 @@ def test_quickstart_runs_twice_into_its_own_collection(
     )
     for _ in range(2):
         res = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=550
         )
         assert res.returncode == 0, res.stderr[-3000:]
         assert res.stdout.strip().splitlines()[-1] == f"ROWS {rows} [{collection!r}]"

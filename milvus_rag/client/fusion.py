@@ -85,8 +85,12 @@ def weighted_fuse(
     return sorted(out.items(), key=lambda kv: -kv[1])
 
 
-BM25_HALF = 10.0
-"""The BM25 score that maps to relevance 0.5 in sparse-only searches (see bm25_relevance)."""
+BM25_HALF = 20.0
+"""The BM25 score that maps to relevance 0.5 in sparse-only searches (see bm25_relevance).
+
+Measured on SciFact (english analyzer, Milvus Lite 2.5): relevant hits in the top 10 score a
+median 30 (p10 16, p90 57), non-relevant ones 17: 20 maps them to 0.6 and 0.46; a one-word
+match in a short text (about 1.5) to 0.07."""
 
 
 def dense_relevance(metric: str, distance: float) -> float:
