@@ -129,6 +129,7 @@ def test_relevance_is_absolute_and_the_same_everywhere(
 
     # and the command line
     monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: encoder)
+    capsys.readouterr()  # what was printed above
     argv = ["search", QUESTION, "--json", "--k", str(len(CORPUS)), "--collection", name]
     argv += ["--uri", backend.uri] + (["--token", backend.token] if backend.token else [])
     assert cli.main(argv) == 0
