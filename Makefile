@@ -25,7 +25,7 @@ SOAK_ARGS ?=
 # Tests find the lite-3 server interpreter here (default: .venv-lite3/bin/python).
 export MILVUS_RAG_LITE3_PYTHON ?= $(abspath $(LITE3_VENV))/bin/python
 
-.PHONY: help install demo test test-fast lint format bench bench-scale soak clean
+.PHONY: help install demo test test-fast lint format notebooks bench bench-scale soak clean
 
 help:
 	@echo "make install    create $(VENV) (package + extras + dev tools) and $(LITE3_VENV)"
@@ -34,6 +34,7 @@ help:
 	@echo "make test-fast  unit tests only (no integration, no slow)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
+	@echo "make notebooks  run the notebooks and store them with their outputs"
 	@echo "make bench      quality and speed benchmarks on SciFact (DATA=$(DATA))"
 	@echo "make bench-scale  ingest/latency scaling to 1M synthetic rows"
 	@echo "make soak       long-running stability run"
@@ -75,6 +76,9 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
+
+notebooks: install
+	$(PY) notebooks/execute.py
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,7 +1,8 @@
-"""The ``milvus-rag`` command: ingest files, search, evaluate, manage collections, serve MCP.
+"""The ``milvus-rag`` command: ingest files, search, delete, evaluate, manage collections, MCP.
 
     milvus-rag ingest docs/ notes.md paper.pdf
     milvus-rag search "how do I connect to a cluster?" --mode hybrid --k 5 --filter '{"page": 1}'
+    milvus-rag delete --source docs/old.md
     milvus-rag eval ../data/scifact
     milvus-rag collections list | describe NAME | drop NAME [--yes]
     milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000] [--read-only]
@@ -11,43 +12,40 @@
 
 Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
-no token and ``milvus_rag``. Errors print one line on stderr and exit with status 1
-(``--debug`` shows the traceback).
+no token and ``milvus_rag`` (``eval`` and ``demo`` use collections of their own:
+``milvus_rag_eval``, ``milvus_rag_demo``). Errors print one line on stderr and exit with
+status 1 (``--debug`` shows the traceback). Commands that only read never create a file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import sys
-import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from milvus_rag import transfer
+from milvus_rag._quiet import cli_environment
+from milvus_rag.cli_parser import (
+    DEFAULT_COLLECTION,
+    DEFAULT_URI,
+    EVAL_COLLECTION,
+    MODES,
+    build_parser,
+)
 from milvus_rag.client.errors import ConfigError, MilvusRAGError
-from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.records import Hit
 from milvus_rag.client.request import SearchRequest
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
 
 if TYPE_CHECKING:  # imported when used: `milvus-rag mcp` answers before pymilvus is imported
     from milvus_rag.client.store import AsyncMilvusStore
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URI = "./milvus_rag.db"
-DEFAULT_COLLECTION = "milvus_rag"
-DEMO_COLLECTION = "milvus_rag_demo"
-MODES = ("dense", "sparse", "hybrid")
-QUESTIONS = (
-    "How do I connect to a Milvus server or cluster?",
-    "What happens to filters that the embedded engine cannot express?",
-    "Which commands set up the project and run the tests?",
-)
+__all__ = ["DEFAULT_COLLECTION", "DEFAULT_URI", "EVAL_COLLECTION", "MODES", "build_parser", "main"]
 
 
 class UsageError(MilvusRAGError):
@@ -70,35 +68,128 @@ def make_encoder(
     return make(model, device=device, precision=precision, backend=backend)
 
 
+def check_device(device: str | None) -> None:
+    """A ``--device`` this torch build cannot use fails here, in one line, before loading."""
+    if device is None or not (device.startswith("cuda") or device == "mps"):
+        return
+    try:
+        import torch
+    except ImportError:
+        return  # the encoder says how to install it
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise ConfigError(
+            f"--device {device}: this torch ({torch.__version__}) {build}; "
+            "use --device cpu, or install a CUDA build of torch"
+        )
+    mps = getattr(torch.backends, "mps", None)
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError("--device mps: MPS is not available here; use --device cpu")
+
+
+def _model_error(model: str, e: BaseException) -> ConfigError:
+    if _offline() and not Path(model).expanduser().exists():
+        return ConfigError(
+            f"the embedding model {model!r} is not installed here (no such folder, not in the "
+            "Hugging Face cache); the command does not download models: pass a local path, or "
+            "set HF_HUB_OFFLINE=0 to allow a download"
+        )
+    return ConfigError(f"cannot load the embedding model {model!r}: {e}")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def check_model(model: str) -> None:
+    """Offline, a model that is neither a folder, the bundled MiniLM nor in the Hugging Face
+    cache fails here, in about a second (before importing sentence-transformers)."""
+    from milvus_rag.embeddings.encoder import resolve_model_path
+
+    if not _offline() or Path(model).expanduser().exists() or resolve_model_path(model) != model:
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # the loader says what is missing
+        return
+    repos = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
+    for repo in repos:
+        try:
+            if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+                return
+        except Exception:  # not a valid repo name: the loader says what is wrong
+            return
+    raise _model_error(model, FileNotFoundError(model))
+
+
 async def load_encoder(
     model: str, device: str | None, precision: str = "auto", *, backend: str = "auto"
 ) -> Encoder:
+    """The encoder, loaded in a worker thread; loading errors in one line."""
+    check_model(model)
+    check_device(device)
     encoder = make_encoder(model, device, precision, backend=backend)
     aload = getattr(encoder, "aload", None)
     try:
         if aload is not None:
             await aload()
         _ = encoder.dim
-    except ImportError as e:
-        raise ConfigError(f"{e}") from None
-    except (OSError, ValueError, RuntimeError) as e:
-        if isinstance(e, MilvusRAGError):
-            raise
-        raise ConfigError(f"cannot load the embedding model {model!r}: {e}") from None
+    except Exception as e:
+        raise _load_error(model, e) from None
     return encoder
 
 
-def resolve_settings(args: argparse.Namespace, default_collection: str) -> tuple[str, str, str]:
+def load_encoder_sync(
+    model: str, device: str | None, precision: str = "auto", *, backend: str = "auto"
+) -> Encoder:
+    """:func:`load_encoder` for the commands that run on the background loop (``eval``)."""
+    check_model(model)
+    check_device(device)
+    encoder = make_encoder(model, device, precision, backend=backend)
+    load = getattr(encoder, "load", None)
+    try:
+        if load is not None:
+            load()
+        _ = encoder.dim
+    except Exception as e:
+        raise _load_error(model, e) from None
+    return encoder
+
+
+def _load_error(model: str, e: Exception) -> Exception:
+    if isinstance(e, MilvusRAGError):
+        return e
+    if isinstance(e, ImportError):
+        return ConfigError(f"{e}")
+    if isinstance(e, OSError | ValueError | RuntimeError | AssertionError):
+        return _model_error(model, e)
+    return e
+
+
+def resolve_settings(
+    args: argparse.Namespace, default_collection: str, *, env_collection: bool = True
+) -> tuple[str, str, str]:
     """(uri, token, collection) from flags, then the environment, then defaults."""
     uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
     token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
-    collection = args.collection or os.environ.get("MILVUS_COLLECTION") or default_collection
+    env = os.environ.get("MILVUS_COLLECTION") if env_collection else None
+    collection = args.collection or env or default_collection
     return uri, token, collection
 
 
-def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilvusStore:
-    """The store of the flags; bound to ``--tenant`` when given (on a ``--tenant-field``
-    collection every data command needs it)."""
+def missing_lite_file(uri: str) -> bool:
+    """A local ``.db`` path that does not exist (a read-only command must not create it)."""
+    from milvus_rag.client.config import ConnectionConfig
+
+    return ConnectionConfig.is_local_for(uri) and not Path(uri).expanduser().exists()
+
+
+def open_store(
+    args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
+) -> AsyncMilvusStore:
+    """The store the flags name (no I/O yet), bound to ``--tenant`` when given (on a
+    ``--tenant-field`` collection every data command needs one); ``read_only``: the commands
+    that only read or delete refuse a Lite file that does not exist (not create one)."""
     from milvus_rag.client.store import AsyncMilvusStore
 
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
@@ -111,8 +202,26 @@ def open_store(args: argparse.Namespace, *, dim: int | None = None) -> AsyncMilv
     store = AsyncMilvusStore(
         uri, token=token or None, collection_name=collection, dim=dim, **options
     )
+    if read_only and missing_lite_file(uri):
+        raise UsageError(
+            f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
+            "'milvus-rag ingest' creates it"
+        )
     tenant = getattr(args, "tenant", None)
     return store.for_tenant(tenant) if tenant is not None else store
+
+
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
+    """A command-line JSON object (``--search-params '{"ef": 64}'``), or None."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
+    return value
 
 
 async def require_collection(store: AsyncMilvusStore) -> None:
@@ -130,13 +239,21 @@ def snippet(text: str, width: int = 90) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def shown_source(source: str) -> str:
+    """A stored (absolute) source as shown: relative to the working directory when under it."""
+    try:
+        return Path(source).relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return source
+
+
 def format_hits(hits: Sequence[Hit]) -> str:
     if not hits:
         return "no results"
     lines = []
     for rank, h in enumerate(hits, 1):
         meta = h.record.metadata
-        where = str(meta.get("source", h.record.doc_id or h.id))
+        where = shown_source(str(meta.get("source", h.record.doc_id or h.id)))
         if "page" in meta:
             where += f" p.{meta['page']}"
         lines.append(f"{rank:>2}. {h.relevance:.3f}  [{where}]  {snippet(h.record.text)}")
@@ -153,13 +270,21 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def cli_filter(text: str | None) -> Any:
+    """``--filter`` parsed, with ``source`` paths made canonical (as ingest stores them)."""
+    from milvus_rag.ingest import canonical_filter, parse_filter
+
+    return canonical_filter(parse_filter(text))
+
+
 # --------------------------------------------------------------------------- commands
 
 
 async def cmd_ingest(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import discover_files, ingest_files
+    from milvus_rag.ingest import discover
+    from milvus_rag.ingest_sync import ingest_files
 
-    discover_files(args.paths)  # fail on a bad path before loading the model
+    discover(args.paths)  # fail on a bad path before loading the model
     encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = open_store(args, dim=encoder.dim)
     try:
@@ -169,35 +294,38 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
             encoder.aencode_documents,
             chunk_size=args.chunk_size,
             chunk_overlap=args.chunk_overlap,
+            prune=not args.no_prune,
             progress=False if args.no_progress else None,
         )
     finally:
         await store.aclose()
+    if stats.skipped:
+        from milvus_rag.ingest import Discovery
+
+        print(Discovery(skipped=stats.skipped).skipped_summary(), file=sys.stderr)
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}")
     return 0
 
 
 async def cmd_search(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import parse_filter
-
-    filt = parse_filter(args.filter)
+    filt = cli_filter(args.filter)
     if not args.query.strip():
         raise UsageError("the query is empty")
-    store = open_store(args)
+    wanted = SearchRequest(
+        text=args.query,
+        k=args.k,
+        mode=args.mode,
+        filter=filt,
+        search_params=parse_json_object(args.search_params, "--search-params"),
+        radius=args.radius,
+        range_filter=args.range_filter,
+        consistency_level=args.consistency,
+        timeout=args.timeout,
+    )
+    open_store(args).prepare(wanted)  # a bad option, filter or tenant fails before anything
+    store = open_store(args, read_only=True)
     try:
-        request = store.prepare(  # a bad option or filter fails before anything is loaded
-            SearchRequest(
-                text=args.query,
-                k=args.k,
-                mode=args.mode,
-                filter=filt,
-                search_params=parse_json_object(args.search_params, "--search-params"),
-                radius=args.radius,
-                range_filter=args.range_filter,
-                consistency_level=args.consistency,
-                timeout=args.timeout,
-            )
-        )
+        request = store.prepare(wanted)
         await require_collection(store)
         if request.needs_vector:
             encoder = await load_encoder(
@@ -214,27 +342,52 @@ async def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
-    """A command-line JSON object (``--search-params '{"ef": 64}'``), or None."""
-    if text is None:
-        return None
+async def cmd_delete(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest_sync import delete_sources, rows_in_scope
+
+    given = [x for x in (args.source, args.filter, args.id) if x]
+    if len(given) != 1:
+        raise UsageError("delete needs one of --source PATH..., --filter JSON or --id ID...")
+    filt = cli_filter(args.filter) if args.filter else None
+    open_store(args).compile_filter(filt)
+    store = open_store(args, read_only=True)
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
-    return value
+        await require_collection(store)
+        where = f"{store.connection.uri} [{store.name}]"
+        if args.source:
+            from milvus_rag.ingest import canonical_source
+
+            canon = [canonical_source(p) for p in args.source]
+            if args.dry_run:
+                rows = await rows_in_scope(store, canon, canon)
+                files = len({str(r.metadata.get("source")) for r in rows})
+                print(f"{where}: would delete {len(rows)} chunks of {files} files")
+                return 0
+            n, files = await delete_sources(store, args.source)
+            print(f"{where}: deleted {n} chunks of {files} files")
+            return 0
+        if args.dry_run:
+            n = await store.count(filt) if filt else len(await store.get(args.id))
+            print(f"{where}: would delete {n} rows")
+            return 0
+        n = await store.delete(filter=filt) if filt else await store.delete(args.id)
+        print(f"{where}: deleted {n} rows")
+        return 0
+    finally:
+        await store.aclose()
 
 
 async def cmd_collections(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "list":
-        store = open_store(args)
-        try:
-            names = sorted(await store.list_collections())
-        finally:
-            await store.aclose()
+        uri = resolve_settings(args, DEFAULT_COLLECTION)[0]
+        names: list[str] = []
+        if not missing_lite_file(uri):
+            store = open_store(args)
+            try:
+                names = sorted(await store.list_collections())
+            finally:
+                await store.aclose()
         if args.json:
             print(json.dumps(names))
         else:
@@ -242,7 +395,7 @@ async def cmd_collections(args: argparse.Namespace) -> int:
         return 0
     if args.name:
         args.collection = args.name
-    store = open_store(args)
+    store = open_store(args, read_only=True)
     try:
         await require_collection(store)
         if action == "describe":
@@ -253,7 +406,7 @@ async def cmd_collections(args: argparse.Namespace) -> int:
                 print("\n".join(f"{k}: {v}" for k, v in info.items()))
             return 0
         # drop
-        count = await store.count(all_tenants=True)
+        count = await store.count()
         if not args.yes and not confirm(
             f"drop collection {store.name!r} ({count} rows) at {store.connection.uri}?"
         ):
@@ -269,22 +422,26 @@ async def cmd_collections(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     if not Path(args.data_dir).is_dir():
         raise UsageError(f"no such folder: {args.data_dir!r}")
-    try:
-        from milvus_rag import evaluation
-    except ImportError as e:
-        raise ConfigError(f"the evaluation module is not available: {e}") from None
-    uri, token, collection = resolve_settings(args, "milvus_rag_eval")
+    if args.reuse and args.overwrite:
+        raise UsageError("--reuse and --overwrite exclude each other")
+    from milvus_rag import evaluation
+
+    uri, token, collection = resolve_settings(args, EVAL_COLLECTION, env_collection=False)
     kwargs: dict[str, Any] = {
         "uri": uri,
         "token": token or None,
         "collection_name": collection,
-        "encoder": make_encoder(args.model, args.device, args.precision, backend=args.backend),
+        "encoder": load_encoder_sync(args.model, args.device, args.precision, backend=args.backend),
         "reuse": args.reuse,
+        "overwrite": args.overwrite,
         "keep": args.keep,
+        "progress": not args.no_progress and sys.stderr.isatty(),
     }
     if args.k is not None:
         kwargs["k"] = args.k
     rows = evaluation.run_eval(args.data_dir, list(args.modes), **kwargs)
+    if rows and rows[0].get("empty_skipped"):
+        print(f"skipped {rows[0]['empty_skipped']} empty documents", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -318,288 +475,16 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- demo
-
-
-def demo_files() -> list[Path]:
-    """The Markdown shipped with the project: *.md and docs/**/*.md of a source checkout."""
-    files = sorted(p for p in ROOT.glob("*.md") if p.is_file())
-    docs = ROOT / "docs"
-    if docs.is_dir():
-        files += sorted(p for p in docs.rglob("*.md") if p.is_file())
-    return files
-
-
-def docstring_corpus() -> list[tuple[str, str]]:
-    """(source, text) of the package's module docstrings: the corpus of an installed wheel."""
-    import importlib
-    import pkgutil
-
-    import milvus_rag
-
-    out: list[tuple[str, str]] = []
-    for mod in pkgutil.walk_packages(milvus_rag.__path__, "milvus_rag."):
-        try:
-            module = importlib.import_module(mod.name)
-        except ImportError:
-            continue
-        doc = inspect.getdoc(module)
-        if doc:
-            out.append((mod.name, doc))
-    return out
-
-
-def demo_records() -> list[Record]:
-    from milvus_rag.ingest import chunk_id, file_doc_id, file_records
-
-    records: list[Record] = []
-    files = demo_files()
-    if files:
-        for path in files:
-            data = path.read_bytes()
-            records += file_records(
-                path.name, path.name, data, [(None, data.decode("utf-8", errors="replace"))]
-            )
-        return records
-    for source, text in docstring_corpus():
-        data = text.encode()
-        records += [
-            Record(
-                id=chunk_id(source, text),
-                text=text,
-                metadata={"source": source},
-                doc_id=file_doc_id(data),
-            )
-        ]
-    return records
-
-
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag.client.store import AsyncMilvusStore
-    from milvus_rag.ingest import delete_stale
+    from milvus_rag.cli_demo import cmd_demo as run_demo
 
-    uri, token, collection = resolve_settings(args, DEMO_COLLECTION)
-    if not args.collection:
-        collection = DEMO_COLLECTION  # never write the demo into the user's collection
-    records = demo_records()
-    if not records:
-        raise MilvusRAGError(f"no documents to ingest in {ROOT}")
-    encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
-    store = AsyncMilvusStore(uri, token=token or None, collection_name=collection, dim=encoder.dim)
-    try:
-        t = time.perf_counter()
-        existing = (
-            {r.id for r in await store.get([r.id for r in records])}
-            if await store.exists()
-            else set()
-        )
-        todo = [r for r in records if r.id not in existing]
-        if todo:
-            await store.upsert(todo, embed=encoder.aencode_documents)
-        await delete_stale(store, {str(r.metadata["source"]): r.doc_id for r in records})
-        sources = {r.metadata.get("source") for r in records}
-        print(
-            f"ingested {len(records)} chunks from {len(sources)} documents into {store.connection.uri} "
-            f"[{collection}] in {time.perf_counter() - t:.1f} s: {len(todo)} written, "
-            f"{len(records) - len(todo)} unchanged (content-hash ids: running again changes nothing)\n"
-        )
-        for q in QUESTIONS:
-            vec = await encoder.aencode_query(q)
-            print(f"Q: {q}")
-            for mode in MODES:
-                label = {"dense": "dense", "sparse": "BM25", "hybrid": "hybrid"}[mode]
-                hits = await store.search(text=q, vector=vec, k=args.k, mode=mode)
-                print(f"  {label}:")
-                for h in hits:
-                    print(
-                        f"    {h.relevance:.2f} [{h.record.metadata.get('source')}] {snippet(h.record.text)}"
-                    )
-            print()
-    finally:
-        await store.aclose()
-    return 0
-
-
-# --------------------------------------------------------------------------- parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("connection")
-    g.add_argument(
-        "--uri",
-        default=None,
-        help=f"Milvus Lite file or server URL (env MILVUS_URI; default {DEFAULT_URI})",
-    )
-    g.add_argument(
-        "--token",
-        default=None,
-        help="server token, 'user:password' or an API key (env MILVUS_TOKEN)",
-    )
-    g.add_argument(
-        "--collection",
-        default=None,
-        help=f"collection name (env MILVUS_COLLECTION; default {DEFAULT_COLLECTION})",
-    )
-    g.add_argument(
-        "--tenant-field",
-        default=None,
-        help="the collection's tenant field (a multi-tenant collection, e.g. 'tenant')",
-    )
-    g.add_argument("--tenant", default=None, help="the tenant that ingest and search work on")
-    g.add_argument(
-        "--metadata-fields",
-        default=None,
-        help='typed metadata keys as JSON, e.g. \'{"year": "int64", "tags": "array<varchar>"}\'',
-    )
-    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    model = argparse.ArgumentParser(add_help=False)
-    m = model.add_argument_group("embeddings")
-    m.add_argument(
-        "--model",
-        default=os.environ.get("MILVUS_RAG_MODEL", DEFAULT_MODEL),
-        help="sentence-transformers model name or path (env MILVUS_RAG_MODEL; default %(default)s)",
-    )
-    m.add_argument("--device", default=None, help="cpu, cuda, mps... (default: best available)")
-    m.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16", "fp16", "int8"),
-        help="precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 on CUDA, "
-        "else fp32; env MILVUS_RAG_PRECISION), fp32, bf16, fp16 (torch autocast) or int8 "
-        "(documents on the onnx backend; queries stay fp32) (default %(default)s)",
-    )
-    m.add_argument(
-        "--backend",
-        default="auto",
-        choices=("auto", "torch", "onnx", "openvino"),
-        help="encoder runtime: auto (per machine and job: an ONNX export for queries, no torch "
-        "import once cached; env MILVUS_RAG_BACKEND), torch, onnx or openvino "
-        "(default %(default)s)",
-    )
-
-    parser = argparse.ArgumentParser(
-        prog="milvus-rag",
-        description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser(
-        "ingest",
-        parents=[common, model],
-        help="chunk, embed and store text, Markdown and PDF files",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
-    p.add_argument(
-        "--chunk-size", type=int, default=1000, help="characters per chunk (default %(default)s)"
-    )
-    p.add_argument(
-        "--chunk-overlap", type=int, default=150, help="characters of overlap (default %(default)s)"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    p = sub.add_parser("search", parents=[common, model], help="search the collection")
-    p.add_argument("query")
-    p.add_argument("--mode", choices=MODES, default="hybrid", help="default %(default)s")
-    p.add_argument("--k", type=int, default=5, help="number of hits (default %(default)s)")
-    p.add_argument(
-        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
-    )
-    p.add_argument("--json", action="store_true", help="print the hits as JSON")
-    p.add_argument(
-        "--search-params",
-        default=None,
-        metavar="JSON",
-        help="index search parameters as JSON, e.g. '{\"ef\": 64}' or '{\"nprobe\": 16}'",
-    )
-    p.add_argument(
-        "--consistency",
-        default=None,
-        choices=("Strong", "Bounded", "Session", "Eventually"),
-        type=lambda s: s.capitalize(),
-        help="consistency level of the search (default: the collection's)",
-    )
-    p.add_argument(
-        "--timeout", type=float, default=None, help="seconds (default: the connection's)"
-    )
-    p.add_argument(
-        "--radius", type=float, default=None, help="dense range search: outer bound of the score"
-    )
-    p.add_argument(
-        "--range-filter",
-        type=float,
-        default=None,
-        help="dense range search: inner bound (cosine: radius < score <= range-filter)",
-    )
-
-    p = sub.add_parser(
-        "eval", parents=[common, model], help="nDCG@10, recall and MRR on a BEIR-format folder"
-    )
-    p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
-    p.add_argument(
-        "--modes",
-        nargs="+",
-        default=list(MODES),
-        help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
-    )
-    p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
-    p.add_argument("--reuse", action="store_true", help="reuse an already ingested collection")
-    p.add_argument("--keep", action="store_true", help="keep the collection afterwards")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("collections", parents=[common], help="list, describe or drop collections")
-    p.add_argument("action", nargs="?", choices=("list", "describe", "drop"), default="list")
-    p.add_argument("name", nargs="?", default=None, help="collection (default: --collection)")
-    p.add_argument("--yes", "-y", action="store_true", help="drop without asking")
-    p.add_argument("--json", action="store_true")
-
-    p = sub.add_parser("mcp", parents=[common, model], help="run the MCP server")
-    p.add_argument("--transport", choices=("stdio", "http"), default="stdio")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP host (default %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="HTTP port (default %(default)s)")
-    p.add_argument("--read-only", action="store_true", help="offer the read tools only")
-    p.add_argument("--allow-drop", action="store_true", help="offer drop_collection")
-    p.add_argument(
-        "--allow-path",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="offer ingest for files under DIR (repeatable; none: no ingest tool)",
-    )
-    p.add_argument(
-        "--auth-token",
-        default=None,
-        help="bearer token every HTTP request must carry (better: env MILVUS_RAG_MCP_TOKEN); "
-        "required to bind to a non-loopback host",
-    )
-    p.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="browser Origin accepted besides loopback ones, e.g. https://app.example.com",
-    )
-    p.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=4 * 1024 * 1024,
-        help="largest HTTP request body (default %(default)s)",
-    )
-
-    p = sub.add_parser(
-        "demo",
-        parents=[common, model],
-        help="ingest the project's docs and compare dense, BM25 and hybrid",
-    )
-    p.add_argument("--k", type=int, default=3)
-
-    transfer.add_parsers(sub, common, model)
-    return parser
+    return await run_demo(args)
 
 
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
+    "delete": cmd_delete,
     "collections": cmd_collections,
     "demo": cmd_demo,
     "export": transfer.cmd_export,
@@ -607,17 +492,8 @@ COMMANDS = {
 }
 
 
-def quiet_libraries() -> None:
-    """No third-party noise on stderr: the pkg_resources warning of milvus-lite 2.5,
-    transformers' weight-loading bars."""
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_libraries()
+    cli_environment()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -180,6 +180,8 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
     name: str = ""
     titles: dict[str, str] = field(default_factory=dict, repr=False)
+    #: ids of corpus documents left out because their title and text are empty
+    empty: list[str] = field(default_factory=list)
 
 
 def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
@@ -235,10 +237,14 @@ def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
             raise ConfigError(f"missing {p}: a BEIR folder has corpus.jsonl, queries.jsonl, qrels")
     corpus: dict[str, str] = {}
     titles: dict[str, str] = {}
+    empty: list[str] = []
     for row in _read_jsonl(root / "corpus.jsonl"):
         title = str(row.get("title") or "").strip()
         text = str(row.get("text") or "").strip()
         did = str(row["_id"])
+        if not (title or text):  # nothing to embed or match (Cranfield has two)
+            empty.append(did)
+            continue
         corpus[did] = f"{title} {text}".strip()
         titles[did] = title
     qrels = _read_qrels(qrels_path)
@@ -248,7 +254,9 @@ def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
         if str(r["_id"]) in qrels
     }
     qrels = {q: rels for q, rels in qrels.items() if q in queries}
-    return BeirDataset(corpus=corpus, queries=queries, qrels=qrels, name=root.name, titles=titles)
+    return BeirDataset(
+        corpus=corpus, queries=queries, qrels=qrels, name=root.name, titles=titles, empty=empty
+    )
 
 
 # --- retrieval modes ---------------------------------------------------------------------
@@ -337,9 +345,11 @@ async def aingest(
     *,
     encoder: Any = None,
     vectors: np.ndarray | None = None,
+    progress: bool = False,
 ) -> float:
     """Upsert the corpus (ids = corpus ids); returns seconds taken. With ``vectors`` (rows in
-    corpus order) nothing is embedded, else ``encoder.aencode_documents`` runs pipelined."""
+    corpus order) nothing is embedded, else ``encoder.aencode_documents`` runs pipelined
+    (``progress``: a tqdm bar of the documents embedded, on stderr)."""
     from milvus_rag.client.records import Record
 
     ids = list(dataset.corpus)
@@ -356,7 +366,22 @@ async def aingest(
         records = [Record(id=d, text=dataset.corpus[d]) for d in ids]
         embed = encoder.aencode_documents
     t = time.perf_counter()
-    await store.upsert(records, embed=embed)
+    if embed is None or not progress:
+        await store.upsert(records, embed=embed)
+    else:
+        import sys
+
+        from milvus_rag.ingest import tqdm_class
+
+        encode = embed
+        with tqdm_class()(total=len(records), unit="docs", desc="embed", file=sys.stderr) as bar:
+
+            async def embed_counted(texts: list[str]) -> Any:
+                out = await encode(texts)
+                bar.update(len(texts))
+                return out
+
+            await store.upsert(records, embed=embed_counted)
     if not store.is_local:
         await store.flush()
     return time.perf_counter() - t
@@ -454,7 +479,9 @@ async def arun_eval(
     collection_name: str = "milvus_rag_eval",
     encoder: Any = None,
     reuse: bool = False,
+    overwrite: bool = False,
     keep: bool = False,
+    progress: bool = False,
     k: int = 100,
     candidates: int | None = None,
     **store_options: Any,
@@ -473,19 +500,46 @@ async def arun_eval(
     )
     try:
         ingest_s = 0.0
-        if not reuse or not await store.exists() or await store.count() != len(dataset.corpus):
-            await store.drop()
-            ingest_s = await aingest(store, dataset, encoder=encoder)
-        rows = await aevaluate_modes(
-            store, dataset, specs, encoder=encoder, k=k, candidates=candidates
-        )
+        created = await _claim_collection(store, len(dataset.corpus), reuse, overwrite)
+        try:
+            if created:
+                ingest_s = await aingest(store, dataset, encoder=encoder, progress=progress)
+            rows = await aevaluate_modes(
+                store, dataset, specs, encoder=encoder, k=k, candidates=candidates
+            )
+        finally:
+            if created and not keep:
+                await store.drop()
         for r in rows:
             r["ingest_seconds"] = ingest_s
-        if not keep:
-            await store.drop()
+            r["empty_skipped"] = len(dataset.empty)
         return rows
     finally:
         await store.aclose()
+
+
+async def _claim_collection(store: Any, n_docs: int, reuse: bool, overwrite: bool) -> bool:
+    """Whether the evaluation creates (and owns) the collection. An existing one is only
+    replaced with ``overwrite`` and only evaluated as is with ``reuse`` (same row count)."""
+    if not await store.exists():
+        return True
+    n = await store.count()
+    where = f"collection {store.name!r} at {store.connection.uri}"
+    if overwrite:
+        await store.drop()
+        return True
+    if reuse:
+        if n != n_docs:
+            raise ConfigError(
+                f"{where} has {n} rows, the corpus {n_docs} documents: pass overwrite=True "
+                "(--overwrite) to re-ingest it"
+            )
+        return False
+    raise ConfigError(
+        f"{where} exists ({n} rows): evaluation would replace it. Pass overwrite=True "
+        "(--overwrite) to drop and re-ingest it, reuse=True (--reuse) to evaluate its rows as "
+        "they are, or another collection name (--collection)"
+    )
 
 
 def run_eval(
@@ -493,14 +547,17 @@ def run_eval(
     modes: Sequence[str | ModeSpec] = ("dense", "sparse", "hybrid"),
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Evaluate a BEIR folder end to end: load, ingest (unless ``reuse`` finds the same
-    number of rows already there), run every judged query concurrently in each mode.
+    """Evaluate a BEIR folder end to end: load, ingest, run every judged query
+    concurrently in each mode.
 
     ``modes``: names understood by :func:`parse_mode` (``dense``, ``sparse``, ``hybrid``,
     ``weighted`` / ``weighted:0.3``, ``fanout``). ``encoder`` defaults to
     ``SentenceTransformerEncoder()`` (all-MiniLM-L6-v2). ``store_options`` go to
-    ``AsyncMilvusStore`` (``analyzer``, ``bm25_k1``, ``bm25_b``, ``rrf_k``...). The
-    collection is dropped afterwards unless ``keep``. Returns one dict per mode with
+    ``AsyncMilvusStore`` (``analyzer``, ``bm25_k1``, ``bm25_b``, ``rrf_k``...). An existing
+    collection raises :class:`ConfigError` unless ``overwrite`` (drop and re-ingest it) or
+    ``reuse`` (evaluate it as is); a collection the run created is dropped afterwards unless
+    ``keep``. Corpus documents with an empty title and text are skipped (counted in
+    ``empty_skipped``). Returns one dict per mode with
     ``mode``, nDCG@10, Recall@10, Recall@100, MRR@10, ``queries``, ``seconds``,
     ``ingest_seconds``; see :func:`format_table`.
 

@@ -1,13 +1,21 @@
-"""File ingestion for the ``milvus-rag`` command: discover, read, chunk, hash, upsert.
+"""Files to records for the ``milvus-rag`` command: discover, read, chunk, hash. Pure: no
+Milvus (the sync with a collection is :mod:`milvus_rag.ingest_sync`).
 
-The pure helpers (:func:`discover_files`, :func:`chunk_text`, :func:`chunk_id`,
-:func:`file_doc_id`, :func:`file_records`, :func:`parse_filter`) do no I/O against Milvus and
-are unit-tested on their own. :func:`ingest_files` runs them and writes through
-:class:`~milvus_rag.client.store.AsyncMilvusStore`.
+**Sources.** Every chunk's ``source`` metadata is the file's *canonical* path:
+:func:`canonical_source`, the resolved absolute POSIX path (symlinks followed), so the same
+file gets the same ``source`` and the same ids whatever the working directory.
+:func:`canonical_filter` applies the same mapping to ``source`` values in a filter, so
+``{"source": "../corpus/a.md"}`` matches what ingesting ``../corpus`` stored.
 
-Ids are content hashes: a chunk's id is a hash of its source path and its text, and its
-``doc_id`` a hash of the file's bytes, so ingesting the same files again writes nothing, and
-ingesting a changed file replaces the chunks of its previous version.
+**Ids.** A chunk's id is a hash of its source and its text; its ``doc_id`` a hash of its
+source (stable across edits, so a LlamaIndex ``delete(ref_doc_id)`` removes every chunk of
+the file). A chunk repeated in one file is stored once, at its first position.
+
+**Files.** Folders are walked recursively (hidden entries skipped); ``.txt .text .md
+.markdown .rst`` are text, ``.pdf`` is read page by page, a file without an extension
+(``README``, ``LICENSE``) is text when its first 8 KiB hold no NUL byte and decode as
+UTF-8. Everything else in a folder is skipped and reported (:class:`Discovery.skipped`); a
+file named explicitly that cannot be read is an error naming it.
 
 Example:
     >>> chunk_id("/docs/a.md", "hello") == chunk_id("/docs/a.md", "hello")
@@ -19,68 +27,206 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record
-from milvus_rag.client.store import AsyncMilvusStore
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
+SOURCE_KEY = "source"
 DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_CHUNK_OVERLAP = 150
+_SNIFF_BYTES = 8192
 # Markdown headings first, then paragraphs, lines, sentences, words.
 _SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", ". ", " ", ""]
-
-EmbedFn = Callable[[list[str]], Awaitable[Any]]
 CLI_HINT = 'pip install "milvus-rag[cli]"'
 
 
-def discover_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Supported files (text, Markdown, PDF) named by ``paths`` or found under folders in them.
+def tqdm_class() -> Any:
+    """tqdm (the `cli` extra), imported when a progress bar is made, with an install hint."""
+    try:
+        from tqdm import tqdm
+    except ImportError as e:
+        raise ImportError(f"progress bars need tqdm: {CLI_HINT}") from e
+    return tqdm
 
-    Folders are walked recursively (hidden entries skipped), files come back sorted and
-    deduplicated. A path that does not exist, or a file of an unsupported type named
-    explicitly, raises :class:`ConfigError`.
+
+# --- sources --------------------------------------------------------------------------
+
+
+def canonical_source(path: str | Path) -> str:
+    """The ``source`` stored for a file: its resolved absolute POSIX path.
+
+    Example:
+        >>> canonical_source("/docs/./sub/../a.md")
+        '/docs/a.md'
+    """
+    return Path(path).expanduser().resolve().as_posix()
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, str) and "://" not in value:
+        return canonical_source(value)
+    return value
+
+
+def _canonical_ops(value: Any) -> Any:
+    """A ``source`` condition: a path, or an operator dict over paths."""
+    if not isinstance(value, dict):
+        return _canonical_value(value)
+    out: dict[str, Any] = {}
+    for op, arg in value.items():
+        if op in ("$eq", "$ne"):
+            out[op] = _canonical_value(arg)
+        elif op in ("$in", "$nin") and isinstance(arg, list):
+            out[op] = [_canonical_value(v) for v in arg]
+        elif op == "$not":
+            out[op] = _canonical_ops(arg)
+        else:  # ranges, $contains...: passed as given
+            out[op] = arg
+    return out
+
+
+def canonical_filter(filt: Any) -> Any:
+    """``filt`` with every ``source`` path (``$eq``, ``$ne``, ``$in``, ``$nin``, inside
+    ``$and``/``$or``/``$not``) made canonical; values with ``://`` (URLs) are kept.
+
+    Example:
+        >>> canonical_filter({"$or": [{"source": "/d/x/../a.md"}, {"page": 1}]})
+        {'$or': [{'source': '/d/a.md'}, {'page': 1}]}
+    """
+    if isinstance(filt, list):
+        return [canonical_filter(f) for f in filt]
+    if not isinstance(filt, dict):
+        return filt
+    out: dict[str, Any] = {}
+    for key, value in filt.items():
+        if key in ("$and", "$or", "$not"):
+            out[key] = canonical_filter(value)
+        elif key == SOURCE_KEY:
+            out[key] = _canonical_ops(value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- discovery ------------------------------------------------------------------------
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover` found: the files to ingest (sorted, deduplicated, absolute),
+    the folders walked (their files are the whole truth about them: chunks of files gone
+    from them are pruned), and the files skipped, with why."""
+
+    files: list[Path] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def skipped_summary(self, limit: int = 5) -> str:
+        """One line: ``skipped 3 files (2 .png, 1 binary): a.png, b.png, x`` (or "")."""
+        if not self.skipped:
+            return ""
+        kinds = Counter(reason for _, reason in self.skipped)
+        what = ", ".join(f"{n} {reason}" for reason, n in sorted(kinds.items()))
+        names = [p.name for p, _ in self.skipped[:limit]]
+        more = f" and {len(self.skipped) - limit} more" if len(self.skipped) > limit else ""
+        return f"skipped {len(self.skipped)} files ({what}): {', '.join(names)}{more}"
+
+
+def looks_like_text(path: Path) -> bool:
+    """A file without an extension is text when its first 8 KiB hold no NUL byte and
+    decode as UTF-8 (a multi-byte character cut at the end is allowed)."""
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3 and len(head) == _SNIFF_BYTES
+    return True
+
+
+def _kind(path: Path) -> str | None:
+    """``None`` when ``path`` can be ingested, else why not (the skip reason)."""
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return None
+    if suffix:
+        return suffix
+    try:
+        return None if looks_like_text(path) else "binary"
+    except OSError:
+        return "unreadable"
+
+
+def discover(paths: Iterable[str | Path]) -> Discovery:
+    """Files named by ``paths`` or found under folders in them (see the module docstring).
+
+    A path that does not exist, or a file named explicitly that is not text, Markdown or
+    PDF, raises :class:`ConfigError` naming it.
     """
     found: dict[Path, None] = {}
+    out = Discovery()
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
             raise ConfigError(f"no such file or folder: {str(raw)!r}")
+        path = path.resolve()
         if path.is_dir():
+            out.folders.append(path)
             for p in sorted(path.rglob("*")):
-                rel = p.relative_to(path).parts
-                if any(part.startswith(".") for part in rel):
+                if any(part.startswith(".") for part in p.relative_to(path).parts):
                     continue
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.setdefault(p, None)
-        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+                if not p.is_file() or p.resolve() in found:
+                    continue
+                reason = _kind(p)
+                if reason is None:
+                    found.setdefault(p.resolve(), None)
+                else:
+                    out.skipped.append((p, reason))
+        elif _kind(path) is None:
             found.setdefault(path, None)
         else:
+            kind = path.suffix or "a binary file without an extension"
             raise ConfigError(
-                f"unsupported file type {path.suffix or '(none)'!r} for {str(raw)!r}: "
-                f"supported are {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+                f"cannot ingest {str(raw)!r} ({kind}): supported are text files "
+                f"({', '.join(sorted(SUPPORTED_SUFFIXES))}, or without an extension)"
             )
-    return list(found)
+    out.files = sorted(found)
+    out.skipped = [(p, r) for p, r in out.skipped if p.resolve() not in found]
+    return out
+
+
+def discover_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files :func:`discover` finds (absolute, sorted)."""
+    return discover(paths).files
+
+
+# --- reading and chunking -------------------------------------------------------------
 
 
 def chunk_id(source: str, text: str) -> str:
-    """Stable id of one chunk: a hash of its source path and its text (32 hex chars)."""
+    """Stable id of one chunk: a hash of its source and its text (32 hex chars)."""
     return hashlib.sha256(f"{source}\0{text}".encode()).hexdigest()[:32]
 
 
+def source_doc_id(source: str) -> str:
+    """Stable ``doc_id`` of every chunk of one file: a hash of its source (32 hex chars)."""
+    return hashlib.sha256(f"doc\0{source}".encode()).hexdigest()[:32]
+
+
 def file_doc_id(data: bytes) -> str:
-    """Stable id of one file version: a hash of its bytes (32 hex chars)."""
+    """A hash of a file's bytes (32 hex chars)."""
     return hashlib.sha256(data).hexdigest()[:32]
 
 
@@ -113,8 +259,6 @@ def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
     ``(page_number, text)`` per page (1-based) for PDFs."""
     data = path.read_bytes()
     if path.suffix.lower() in PDF_SUFFIXES:
-        import io
-
         try:
             from pypdf import PdfReader
             from pypdf.errors import PdfReadError
@@ -134,32 +278,26 @@ def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
 
 def file_records(
     source: str,
-    key: str,
-    data: bytes,
     pages: Sequence[tuple[int | None, str]],
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
 ) -> list[Record]:
-    """Records (without vectors) for one file.
+    """Records (without vectors) of one file whose canonical path is ``source``.
 
-    ``source`` goes into the metadata; ``key`` (the absolute path) into the chunk ids, so the
-    same file gives the same ids whatever the working directory. Duplicate chunks of one file
-    are kept once.
+    Metadata: ``source``, ``chunk_index`` (0-based, in file order) and ``page`` (PDFs).
     """
-    doc_id = file_doc_id(data)
+    doc_id = source_doc_id(source)
     out: dict[str, Record] = {}
-    index = 0
     for page, text in pages:
         for chunk in chunk_text(text, chunk_size, chunk_overlap):
-            cid = chunk_id(key, chunk)
+            cid = chunk_id(source, chunk)
             if cid in out:
                 continue
-            meta: dict[str, Any] = {"source": source, "chunk_index": index}
+            meta: dict[str, Any] = {SOURCE_KEY: source, "chunk_index": len(out)}
             if page is not None:
                 meta["page"] = page
             out[cid] = Record(id=cid, text=chunk, metadata=meta, doc_id=doc_id)
-            index += 1
     return list(out.values())
 
 
@@ -181,104 +319,3 @@ def parse_filter(text: str | None) -> Any:
             f"got {type(value).__name__}"
         )
     return value
-
-
-def display_source(path: Path) -> str:
-    """How a file is named in the metadata: relative to the working directory when under
-    it, else absolute (POSIX separators)."""
-    absolute = path.resolve()
-    try:
-        return absolute.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return absolute.as_posix()
-
-
-async def delete_stale(store: AsyncMilvusStore, doc_ids: dict[str, str]) -> int:
-    """Delete chunks of earlier versions of re-ingested files (same ``source``, another
-    ``doc_id``); ``doc_ids`` maps each source to its current doc_id. Returns the count."""
-    if not doc_ids or not await store.exists():
-        return 0
-    total = 0
-    for source, doc_id in doc_ids.items():
-        stale = {"source": source, "doc_id": {"$ne": doc_id}}
-        total += await store.delete(filter=stale)  # the core counts what matched
-    return total
-
-
-@dataclass
-class IngestStats:
-    """What :func:`ingest_files` did."""
-
-    files: int = 0
-    chunks: int = 0
-    written: int = 0
-    unchanged: int = 0
-    stale_deleted: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        return (
-            f"{self.files} files, {self.chunks} chunks: {self.written} written, "
-            f"{self.unchanged} unchanged, {self.stale_deleted} stale deleted "
-            f"in {self.seconds:.1f} s ({rate:.0f} rows/s)"
-        )
-
-
-async def ingest_files(
-    store: AsyncMilvusStore,
-    paths: Iterable[str | Path],
-    embed: EmbedFn,
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
-    progress: bool | None = None,
-) -> IngestStats:
-    """Chunk the files, embed and write the chunks not stored yet, and delete chunks of
-    earlier versions of the same files. ``progress``: a tqdm bar on stderr (``None``: only
-    when stderr is a terminal)."""
-    t0 = time.perf_counter()
-    files = discover_files(paths)
-    if not files:
-        raise ConfigError("no text, Markdown or PDF files found in the given paths")
-    records: list[Record] = []
-    doc_ids: dict[str, str] = {}
-    for path in files:
-        data, pages = read_pages(path)
-        source = display_source(path)
-        recs = file_records(
-            source,
-            path.resolve().as_posix(),
-            data,
-            pages,
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-        )
-        doc_ids[source] = file_doc_id(data)
-        records.extend(recs)
-    stats = IngestStats(files=len(files), chunks=len(records))
-    existing: set[str] = set()
-    if records and await store.exists():
-        existing = {r.id for r in await store.get([r.id for r in records])}  # chunked there
-    todo = [r for r in records if r.id not in existing]
-    stats.unchanged = len(records) - len(todo)
-
-    try:
-        from tqdm import tqdm
-    except ImportError as e:
-        raise ImportError(f"the ingest progress bar needs tqdm: {CLI_HINT}") from e
-
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    with tqdm(total=len(todo), unit="rows", desc="ingest", file=sys.stderr, disable=disable) as bar:
-
-        async def embed_and_count(texts: list[str]) -> Any:
-            vectors = await embed(texts)
-            bar.update(len(texts))
-            return np.asarray(vectors, dtype=np.float32)
-
-        if todo:
-            written = await store.upsert(todo, embed=embed_and_count)
-            stats.written = len(written)
-    stats.stale_deleted = await delete_stale(store, doc_ids)
-    stats.seconds = time.perf_counter() - t0
-    return stats

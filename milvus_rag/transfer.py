@@ -156,10 +156,10 @@ class ImportStats:
 
 
 def _bar(total: int | None, desc: str, progress: bool | None) -> Any:
-    from tqdm import tqdm
+    from milvus_rag.ingest import tqdm_class
 
     disable = (not sys.stderr.isatty()) if progress is None else not progress
-    return tqdm(total=total, unit="rows", desc=desc, file=sys.stderr, disable=disable)
+    return tqdm_class()(total=total, unit="rows", desc=desc, file=sys.stderr, disable=disable)
 
 
 async def export_rows(

@@ -3,6 +3,8 @@
 - Import: pymilvus parses ``MILVUS_URI`` at import and rejects a Milvus Lite file path there,
   which milvus-rag accepts (``ConnectionConfig.from_env``); this module is imported first by
   :mod:`milvus_rag.client`, before pymilvus, and hides such a value during that import.
+- Warnings: milvus-lite 2.5's ``pkg_resources`` deprecation warning and tqdm's ``IProgress``
+  warning in Jupyter say nothing about milvus-rag's use: filtered.
 - Logs: pymilvus logs an ERROR when a Milvus Lite 3 server cannot answer the AllocTimestamp
   call used to wait for an index; the collection code polls instead, so that record is noise.
 - Warm-up: pymilvus imports scipy.sparse lazily on its first search or insert (about 0.3 s);
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import os
 import threading
+import warnings
 import weakref
 
 log = logging.getLogger("milvus_rag")
@@ -34,6 +37,14 @@ def _import_pymilvus_safely() -> None:
 
 
 _import_pymilvus_safely()
+
+# milvus-lite 2.5 imports pkg_resources, whose deprecation warning reached every user of a
+# Lite file; it says nothing about milvus-rag's use (quiet by default, issue 11).
+warnings.filterwarnings(
+    "ignore", message="pkg_resources is deprecated", category=UserWarning, module="milvus_lite"
+)
+# tqdm.auto (imported by transformers) in a Jupyter kernel without ipywidgets
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 class _IndexWaitNoise(logging.Filter):

@@ -137,6 +137,9 @@ class BackendError(MilvusRAGError):
 class BackendUnavailableError(BackendError):
     """Milvus could not be reached (after retries with backoff)."""
 
+    #: whether waiting can help; ``False`` for a state only the user can change
+    retryable: bool = True
+
 
 # --- mapping ----------------------------------------------------------------------------
 

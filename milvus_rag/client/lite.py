@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from pathlib import Path
 
+from milvus_rag.client import lite_lock
 from milvus_rag.client.errors import BackendUnavailableError
 from milvus_rag.client.filters import Dialect
 
@@ -23,8 +25,15 @@ def acquire(path: str) -> None:
             operation="connect",
         ) from e
     with _lite_lock:
-        uri = server_manager_instance.start_and_get_uri(path)
+        running = str(Path(path).resolve()) in getattr(server_manager_instance, "_servers", {})
+        lite_lock.acquire(path, engine_running=running)  # one process per file
+        try:
+            uri = server_manager_instance.start_and_get_uri(path)
+        except BaseException:
+            lite_lock.release(path)
+            raise
         if uri is None:
+            lite_lock.release(path)
             raise BackendUnavailableError(
                 f"could not open the Milvus Lite file {path!r}: is another process using it? "
                 "(Milvus Lite allows one process per file)",
@@ -39,13 +48,15 @@ def release(path: str) -> None:
         n = _lite_refs.get(path, 0) - 1
         if n > 0:
             _lite_refs[path] = n
+            lite_lock.release(path)
             return
         _lite_refs.pop(path, None)
         try:
             from milvus_lite.server_manager import server_manager_instance
-        except ImportError:  # pragma: no cover
-            return
-        server_manager_instance.release_server(path)
+
+            server_manager_instance.release_server(path)
+        finally:
+            lite_lock.release(path)  # after the engine stopped
 
 
 @functools.cache

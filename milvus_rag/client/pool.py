@@ -57,13 +57,13 @@ class ClientPool:
             await asyncio.to_thread(compat.warm_pymilvus)
         compat.forget_stale_manager(loop)
         kwargs: dict[str, Any] = {"dedicated": True}
-        if not self.conn.is_local:
-            kwargs["grpc_options"] = {
-                # Python gRPC servers (Milvus Lite 3) answer pings more often than every
-                # 5 minutes with GOAWAY too_many_pings; pymilvus pings every 10 s by default.
-                "grpc.keepalive_time_ms": 360_000,
-                "grpc.keepalive_permit_without_calls": False,
-            }
+        kwargs["grpc_options"] = {
+            # gRPC servers (Milvus Lite 3, and the Lite 2.5 engine behind a .db file) answer
+            # pings more often than every 5 minutes with GOAWAY too_many_pings, which gRPC
+            # prints on stderr; pymilvus pings every 10 s by default.
+            "grpc.keepalive_time_ms": 360_000,
+            "grpc.keepalive_permit_without_calls": False,
+        }
         client = AsyncMilvusClient(
             uri=self.conn.uri,
             token=self.conn.effective_token,

@@ -31,7 +31,11 @@ async def with_retries(
             raise
         except Exception as e:
             err = map_backend_error(e, operation, collection)
-            if not isinstance(err, BackendUnavailableError) or attempt >= retries:
+            if (
+                not isinstance(err, BackendUnavailableError)
+                or not err.retryable
+                or attempt >= retries
+            ):
                 raise err from (None if err is e else e)
             delay = min(2.0, backoff * (2**attempt)) * (0.5 + random.random() / 2)
             log.debug(

@@ -20,11 +20,11 @@ import numpy as np
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fusion import (
+    bm25_relevance,
+    cosine_relevance,
     dense_relevance,
     dense_score,
-    relative_relevance,
     rrf_fuse,
-    rrf_max,
     weighted_fuse,
 )
 from milvus_rag.client.records import Hit, Record
@@ -157,39 +157,71 @@ def dense_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
 
 def sparse_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
     """BM25 results. Backends disagree on the sign of BM25 distances: the score is the
-    magnitude; relevance is the score over the best one in the list."""
+    magnitude; relevance is :func:`~milvus_rag.client.fusion.bm25_relevance` of it (see
+    :func:`with_relevance` where the query vector is known)."""
     pairs = _pairs(cfg, result)
-    scores = [abs(d) for _, d in pairs]
-    rel = relative_relevance(scores)
-    return [Hit(r.id, s, d, r, x) for (r, d), s, x in zip(pairs, scores, rel, strict=True)]
+    return [Hit(r.id, abs(d), d, r, bm25_relevance(abs(d))) for r, d in pairs]
 
 
-def rrf_hits(cfg: CollectionConfig, result: Any, rrf_k: int, legs: int = 2) -> list[Hit]:
-    """Server-side RRF results (constant ``rrf_k``): relevance is the fused score over its
-    maximum."""
-    top = rrf_max(legs, rrf_k)
-    return [Hit(r.id, d, d, r, min(1.0, d / top)) for r, d in _pairs(cfg, result)]
+def with_relevance(
+    hits: list[Hit], query: Any, metric: str, keep_vectors: bool = False
+) -> list[Hit]:
+    """``hits`` with the dense relevance computed from their stored vectors and the query
+    vector (hits without a vector keep theirs); vectors dropped unless ``keep_vectors``."""
+    idx = [i for i, h in enumerate(hits) if h.record.vector is not None]
+    rel: dict[int, float] = {}
+    if query is not None and idx:
+        vecs = np.asarray([hits[i].record.vector for i in idx], dtype=np.float32)
+        rel = dict(zip(idx, cosine_relevance(query, vecs, metric), strict=True))
+    out = []
+    for i, h in enumerate(hits):
+        r = h.record
+        if not keep_vectors and r.vector is not None:
+            r = Record(id=r.id, text=r.text, metadata=r.metadata, doc_id=r.doc_id)
+        out.append(Hit(h.id, h.score, h.distance, r, rel.get(i, h.relevance)))
+    return out
 
 
-def weighted_hits(dense: list[Hit], sparse: list[Hit], alpha: float, k: int) -> list[Hit]:
-    """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``)."""
+def rrf_hits(
+    cfg: CollectionConfig, result: Any, query: Any = None, keep_vectors: bool = True
+) -> list[Hit]:
+    """Server-side RRF results: score = the fused RRF score; relevance = the dense
+    relevance of each hit (from its vector, returned with it, and ``query``)."""
+    hits = [Hit(r.id, d, d, r, 0.0) for r, d in _pairs(cfg, result)]
+    return with_relevance(hits, query, cfg.metric, keep_vectors)
+
+
+def weighted_hits(
+    dense: list[Hit],
+    sparse: list[Hit],
+    alpha: float,
+    k: int,
+    query: Any = None,
+    metric: str = "COSINE",
+    keep_vectors: bool = True,
+) -> list[Hit]:
+    """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``);
+    score = the fused score, relevance = the dense relevance (as :func:`rrf_hits`)."""
     by_id = {h.id: h for h in sparse}
     by_id.update({h.id: h for h in dense})
     fused = weighted_fuse(
         [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
     )
-    return [Hit(i, s, s, by_id[i].record, min(1.0, s)) for i, s in fused[:k]]
+    hits = [Hit(i, s, s, by_id[i].record, by_id[i].relevance) for i, s in fused[:k]]
+    return with_relevance(hits, query, metric, keep_vectors)
 
 
 def fanout_hits(results: Sequence[list[Hit]], k: int, rrf_k: int) -> list[Hit]:
-    """Client-side RRF over several result lists (one per query string)."""
+    """Client-side RRF over several result lists (one per query string); relevance = the
+    best relevance the hit has in any list (each against its own query)."""
     by_id: dict[str, Hit] = {}
+    best: dict[str, float] = {}
     for hits in results:
         for h in hits:
             by_id.setdefault(h.id, h)
+            best[h.id] = max(best.get(h.id, 0.0), h.relevance)
     fused = rrf_fuse([[h.id for h in hits] for hits in results], k=rrf_k)
-    top = rrf_max(len(results), rrf_k)
-    return [Hit(i, s, s, by_id[i].record, min(1.0, s / top)) for i, s in fused[:k]]
+    return [Hit(i, s, s, by_id[i].record, best[i]) for i, s in fused[:k]]
 
 
 def check_ids(ids: Sequence[str]) -> list[str]:

@@ -143,10 +143,17 @@ class Searcher:
             return await self._sparse(r, r.k, plan)
         if r.ranker == "rrf":
             return await self._hybrid_rrf(r, plan)
+        # the legs' vectors come back: a fused hit's relevance is its dense one (see fusion)
         legs = await asyncio.gather(
-            self._dense(r, plan.candidates, plan), self._sparse(r, plan.candidates, plan)
+            self._dense(r, plan.candidates, plan, vectors=True),
+            self._sparse(r, plan.candidates, plan, vectors=True),
         )
-        return rows.weighted_hits(legs[0], legs[1], 0.5 if r.alpha is None else r.alpha, r.k)
+        return self._weighted(r, legs[0], legs[1])
+
+    def _weighted(self, r: SearchRequest, dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
+        alpha = 0.5 if r.alpha is None else r.alpha
+        metric = self.port.config().metric
+        return rows.weighted_hits(dense, sparse, alpha, r.k, r.vector, metric, r.with_vectors)
 
     async def _run_residual(
         self, mode: RetrievalMode, r: SearchRequest, plan: _Plan, sc: Scope
@@ -156,23 +163,36 @@ class Searcher:
         fused client-side over the passing hits, as the server fuses exactly filtered legs."""
 
         def leg(
-            fetch: Callable[[SearchRequest, int, _Plan], Awaitable[list[Hit]]], want: int
+            fetch: Callable[..., Awaitable[list[Hit]]], want: int, vectors: bool = False
         ) -> Awaitable[list[Hit]]:
-            return deepen(lambda n: fetch(r, n, plan), want, sc.admits, start=max(2 * want, 16))
+            return deepen(
+                lambda n: fetch(r, n, plan, vectors=vectors),
+                want,
+                sc.admits,
+                start=max(2 * want, 16),
+            )
 
         if mode is RetrievalMode.DENSE:
             return await leg(self._dense, r.k)
         if mode is RetrievalMode.SPARSE:
             return await leg(self._sparse, r.k)
         dense, sparse = await asyncio.gather(
-            leg(self._dense, plan.candidates), leg(self._sparse, plan.candidates)
+            leg(self._dense, plan.candidates, True), leg(self._sparse, plan.candidates, True)
         )
         if r.ranker == "rrf":
-            return rows.fanout_hits([dense, sparse], r.k, plan.rrf_k)
-        return rows.weighted_hits(dense, sparse, 0.5 if r.alpha is None else r.alpha, r.k)
+            fused = rows.fanout_hits([dense, sparse], r.k, plan.rrf_k)
+            return rows.with_relevance(fused, r.vector, self.port.config().metric, r.with_vectors)
+        return self._weighted(r, dense, sparse)
 
     async def _leg(
-        self, field: str, data: Any, param: dict[str, Any], k: int, r: SearchRequest, plan: _Plan
+        self,
+        field: str,
+        data: Any,
+        param: dict[str, Any],
+        k: int,
+        r: SearchRequest,
+        plan: _Plan,
+        vectors: bool = False,
     ) -> Any:
         cfg = self.port.config()
         async with self.port.read_slot():
@@ -184,7 +204,7 @@ class Searcher:
                     anns_field=field,
                     limit=k,
                     filter=r.expr or "",
-                    output_fields=rows.output_fields(cfg, r.with_vectors),
+                    output_fields=rows.output_fields(cfg, r.with_vectors or vectors),
                     search_params=param,
                     **plan.kwargs,
                 ),
@@ -197,14 +217,20 @@ class Searcher:
             param["params"] = plan.dense_params
         return param
 
-    async def _dense(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
+    async def _dense(
+        self, r: SearchRequest, k: int, plan: _Plan, vectors: bool = False
+    ) -> list[Hit]:
         cfg = self.port.config()
         param = self._dense_param(cfg, plan)
-        return rows.dense_hits(cfg, await self._leg(cfg.vector_field, r.vector, param, k, r, plan))
+        res = await self._leg(cfg.vector_field, r.vector, param, k, r, plan, vectors)
+        return rows.dense_hits(cfg, res)
 
-    async def _sparse(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
+    async def _sparse(
+        self, r: SearchRequest, k: int, plan: _Plan, vectors: bool = False
+    ) -> list[Hit]:
         cfg = self.port.config()
-        res = await self._leg(cfg.sparse_field, r.text, {"metric_type": "BM25"}, k, r, plan)
+        bm25 = {"metric_type": "BM25"}
+        res = await self._leg(cfg.sparse_field, r.text, bm25, k, r, plan, vectors)
         return rows.sparse_hits(cfg, res)
 
     async def _hybrid_rrf(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
@@ -227,11 +253,12 @@ class Searcher:
                     reqs,
                     RRFRanker(plan.rrf_k),
                     limit=r.k,
-                    output_fields=rows.output_fields(cfg, r.with_vectors),
+                    # vectors come back: a fused hit's relevance is its dense one
+                    output_fields=rows.output_fields(cfg, True),
                     **plan.kwargs,
                 ),
             )
-        return rows.rrf_hits(cfg, res, plan.rrf_k)
+        return rows.rrf_hits(cfg, res, r.vector, r.with_vectors)
 
     # --- many -------------------------------------------------------------------------
 

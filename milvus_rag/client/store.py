@@ -230,6 +230,11 @@ class AsyncMilvusStore:
                 self.set_dim(dim)
         return self.config.dim
 
+    @property
+    def dialect(self) -> Dialect:
+        """The expression dialect of this backend (for raw expressions built by callers)."""
+        return self._pool.dialect
+
     def compile_filter(self, filter: Any) -> str | None:
         """The Milvus expression sent for ``filter`` on this backend (validated, no I/O;
         FilterError only for a filter invalid everywhere). Where the backend cannot express a

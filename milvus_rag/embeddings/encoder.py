@@ -275,10 +275,13 @@ class SentenceTransformerEncoder:
             raise ImportError(
                 f"SentenceTransformerEncoder needs sentence-transformers: {_INSTALL_HINT}"
             ) from exc
+        from milvus_rag._quiet import quiet_model_loading
+
         path = resolve_model_path(self.model_name)
-        return SentenceTransformer(
-            path, device=self._resolve_device(), model_kwargs=self._model_kwargs or None
-        )
+        with quiet_model_loading():  # no "Loading weights" bar from a library call
+            return SentenceTransformer(
+                path, device=self._resolve_device(), model_kwargs=self._model_kwargs or None
+            )
 
     def _resolve_device(self) -> str:
         if self._device is not None:

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fanout import fanout_queries, fanout_search
-from milvus_rag.client.fusion import rrf_max
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
     DEFAULT_K,
@@ -392,8 +391,9 @@ class MilvusVectorStore(VectorStore):
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents and their score (higher is better: cosine similarity in dense mode,
-        BM25 score in sparse mode, fused score in hybrid mode).
+        """Documents and their relevance in [0, 1], higher is better: the same value in
+        every mode and API (:attr:`milvus_rag.client.Hit.relevance`: the embedding
+        similarity to the query; BM25-only searches map the BM25 score).
 
         Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
         ``ranker``, ``alpha``, ``candidates``, ``rrf_k``, ``search_params`` (e.g.
@@ -401,12 +401,12 @@ class MilvusVectorStore(VectorStore):
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
-        return [(record_to_document(h.record), h.score) for h in hits]
+        return [(record_to_document(h.record), h.relevance) for h in hits]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents and their score (higher is better); see the async variant."""
+        """Documents and their relevance in [0, 1]; see the async variant."""
         return run_sync(self.asimilarity_search_with_score(query, k, **kwargs))
 
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
@@ -512,24 +512,8 @@ class MilvusVectorStore(VectorStore):
         )
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """Map a score of :meth:`similarity_search_with_score` to [0, 1] (store's mode).
-
-        Dense: cosine / IP ``(1 + s) / 2``, L2 (score = -distance) ``1 / (1 + d)``. Hybrid:
-        RRF score over its maximum, weighted scores as they are (already in [0, 1]). Sparse:
-        ``s / (1 + s)`` (BM25 is unbounded; the relevance-score API itself normalises by the
-        best hit of the list instead).
-        """
-        mode = self.retrieval_mode
-        if mode is RetrievalMode.DENSE:
-            if self.store.config.metric == "L2":
-                return lambda s: 1.0 / (1.0 + max(0.0, -s))
-            return lambda s: min(1.0, max(0.0, (1.0 + s) / 2.0))
-        if mode is RetrievalMode.HYBRID:
-            if self.ranker == "weighted":
-                return lambda s: min(1.0, max(0.0, s))
-            top = rrf_max(2, self.store.config.rrf_k)
-            return lambda s: min(1.0, max(0.0, s / top))
-        return lambda s: max(0.0, s) / (1.0 + max(0.0, s))
+        """Scores of :meth:`similarity_search_with_score` are relevances already."""
+        return lambda s: min(1.0, max(0.0, s))
 
     # --- construction ------------------------------------------------------------------
 

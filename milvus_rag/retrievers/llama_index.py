@@ -112,9 +112,9 @@ class FanOutRetriever(BaseRetriever):
     ``query_generator`` (sync or async) makes of the question: the rule shared with
     LangChain, :func:`milvus_rag.client.fanout.fanout_queries`.
     Each is a hybrid search (or ``mode``) of ``per_query_top_k`` hits; the fused top
-    ``similarity_top_k`` are returned, scored by the fused RRF score over its maximum.
-    ``vector_store_kwargs``: options of each search (``search_params``, ``radius``,
-    ``consistency_level``, ``timeout``...).
+    ``similarity_top_k`` are returned, scored by their relevance (the best of each hit in
+    any of its lists; see ``milvus_rag.client.fusion``). ``vector_store_kwargs``: options of
+    each search (``search_params``, ``radius``, ``consistency_level``, ``timeout``...).
 
     Example:
         >>> # r = FanOutRetriever(store, embed_model=emb, similarity_top_k=5,

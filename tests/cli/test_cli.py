@@ -54,12 +54,12 @@ def test_ingest_is_idempotent_and_replaces_changed_files(
 ) -> None:
     code, out, _ = run(capsys, "ingest", "docs", "--chunk-size", "40", "--chunk-overlap", "0")
     assert code == 0
-    assert "2 files, 4 chunks: 4 written, 0 unchanged" in out
+    assert "2 files, 4 chunks: 4 written (4 embedded), 0 unchanged, 0 deleted" in out
     code, out, _ = run(capsys, "ingest", "docs", "--chunk-size", "40", "--chunk-overlap", "0")
-    assert "4 written" not in out and "0 written, 4 unchanged, 0 stale deleted" in out
+    assert "4 chunks: 0 written (0 embedded), 4 unchanged, 0 deleted" in out
     (env / "docs" / "sub" / "dogs.txt").write_text("Dogs bark loudly.")
     code, out, _ = run(capsys, "ingest", "docs", "--chunk-size", "40", "--chunk-overlap", "0")
-    assert "3 chunks: 1 written, 2 unchanged, 2 stale deleted" in out
+    assert "3 chunks: 1 written (1 embedded), 2 unchanged, 2 deleted" in out
     code, out, _ = run(capsys, "collections", "describe", "--json")
     assert json.loads(out)["count"] == 3
 
@@ -68,15 +68,17 @@ def test_search_text_json_filter_and_modes(env: Path, capsys: pytest.CaptureFixt
     assert run(capsys, "ingest", "docs")[0] == 0
     code, out, _ = run(capsys, "search", "cats purr happy", "--k", "1")
     assert code == 0 and "[docs/cats.md]" in out and out.startswith(" 1.")
+    dogs = (env / "docs" / "sub" / "dogs.txt").resolve().as_posix()
     for mode in ("dense", "sparse", "hybrid"):
         code, out, _ = run(capsys, "search", "dogs bark", "--mode", mode, "--json", "--k", "2")
         hits = json.loads(out)
-        assert hits[0]["metadata"]["source"] == "docs/sub/dogs.txt", mode
+        assert hits[0]["metadata"]["source"] == dogs, mode  # canonical: the absolute path
         assert set(hits[0]) >= {"id", "score", "relevance", "text", "metadata", "doc_id"}
+    cats = (env / "docs" / "cats.md").resolve().as_posix()
     code, out, _ = run(
         capsys, "search", "dogs bark", "--json", "--filter", '{"source": "docs/cats.md"}'
     )
-    assert {h["metadata"]["source"] for h in json.loads(out)} == {"docs/cats.md"}
+    assert {h["metadata"]["source"] for h in json.loads(out)} == {cats}
 
 
 @pytest.mark.parametrize(
@@ -85,8 +87,8 @@ def test_search_text_json_filter_and_modes(env: Path, capsys: pytest.CaptureFixt
         (["search", "x", "--filter", "{bad"], "--filter is not valid JSON"),
         (["search", "x", "--filter", '{"a": {"$zz": 1}}'], "unknown operator"),
         (["ingest", "nope/missing.md"], "no such file or folder"),
-        (["search", "x", "--collection", "missing_one"], "does not exist"),
-        (["collections", "describe", "missing_one"], "does not exist"),
+        (["search", "x", "--collection", "missing_one"], "no Milvus Lite file at"),
+        (["collections", "describe", "missing_one"], "no Milvus Lite file at"),
         (["search", "x", "--uri", "/no/such/dir/x.db"], "does not exist"),
         (["eval", "no_such_dir"], "no such folder"),
     ],
@@ -218,12 +220,14 @@ def test_demo_corpus_falls_back_to_docstrings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An installed wheel has no README next to the package: the demo uses the docstrings."""
-    monkeypatch.setattr(cli, "ROOT", tmp_path)
-    records = cli.demo_records()
+    from milvus_rag import cli_demo
+
+    monkeypatch.setattr(cli_demo, "ROOT", tmp_path)
+    records = cli_demo.demo_records()
     sources = {r.metadata["source"] for r in records}
     assert "milvus_rag.client.store" in sources and len(records) > 5
     (tmp_path / "README.md").write_text("# Title\n\nSome text about Milvus.")
-    records = cli.demo_records()
+    records = cli_demo.demo_records()
     assert {r.metadata["source"] for r in records} == {"README.md"}
 
 
@@ -231,7 +235,7 @@ async def test_progress_bar_reports_rows_per_second(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from milvus_rag import AsyncMilvusStore
-    from milvus_rag.ingest import ingest_files
+    from milvus_rag.ingest_sync import ingest_files
 
     (tmp_path / "a.txt").write_text("\n\n".join(f"paragraph number {i}" for i in range(50)))
     enc = HashEncoder(16)

@@ -8,14 +8,19 @@ import pytest
 
 from milvus_rag import ConfigError
 from milvus_rag.ingest import (
+    canonical_filter,
+    canonical_source,
     chunk_id,
     chunk_text,
+    discover,
     discover_files,
     file_doc_id,
     file_records,
     parse_filter,
     read_pages,
+    source_doc_id,
 )
+from milvus_rag.ingest_sync import plan_sync
 
 
 def make_pdf(path: Path, pages: list[str]) -> None:
@@ -49,23 +54,88 @@ def make_pdf(path: Path, pages: list[str]) -> None:
     path.write_bytes(bytes(out))
 
 
-def test_discover_files_walks_folders_skips_hidden_and_unsupported(tmp_path: Path) -> None:
+def test_discover_files_walks_folders_skips_hidden_and_reports_unsupported(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / ".hidden").mkdir()
     for name in ("d/a.md", "d/sub/b.txt", "d/c.PDF", "d/.hidden/x.md", "d/.y.md", "d/z.py"):
         (tmp_path / name).write_text("x")
-    files = discover_files([tmp_path / "d", tmp_path / "d" / "a.md"])
-    names = [p.relative_to(tmp_path / "d").as_posix() for p in files]
-    assert names == ["a.md", "c.PDF", "sub/b.txt"]  # sorted, deduplicated
+    (tmp_path / "d" / "README").write_text("plain text without an extension")
+    (tmp_path / "d" / "blob").write_bytes(b"\x00\x01binary")
+    found = discover([tmp_path / "d", tmp_path / "d" / "a.md"])
+    names = [p.relative_to((tmp_path / "d").resolve()).as_posix() for p in found.files]
+    assert names == ["README", "a.md", "c.PDF", "sub/b.txt"]  # sorted, deduplicated
+    assert all(p.is_absolute() for p in found.files)
+    assert sorted((p.name, why) for p, why in found.skipped) == [
+        ("blob", "binary"),
+        ("z.py", ".py"),
+    ]
+    assert found.skipped_summary() == "skipped 2 files (1 .py, 1 binary): blob, z.py"
+    assert found.folders == [(tmp_path / "d").resolve()]
+    assert discover_files([tmp_path / "d" / "README"]) == [(tmp_path / "d" / "README").resolve()]
 
 
 def test_discover_files_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file or folder"):
         discover_files([tmp_path / "missing.md"])
     (tmp_path / "code.py").write_text("x")
-    with pytest.raises(ConfigError, match="unsupported file type"):
+    with pytest.raises(ConfigError, match=r"cannot ingest .*code\.py.*\(\.py\)"):
         discover_files([tmp_path / "code.py"])
+    (tmp_path / "blob").write_bytes(b"\x00\x01")
+    with pytest.raises(ConfigError, match=r"cannot ingest .*blob.*binary"):
+        discover_files([tmp_path / "blob"])
+    (tmp_path / "code.py").unlink()
+    (tmp_path / "blob").unlink()
     assert discover_files([tmp_path]) == []
+
+
+def test_canonical_sources_and_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    absolute = (tmp_path / "corpus" / "a.md").resolve().as_posix()
+    assert canonical_source("../corpus/a.md") == absolute  # the file need not exist
+    assert canonical_source(tmp_path / "corpus" / "a.md") == absolute
+    filt = {
+        "source": "../corpus/a.md",
+        "$or": [{"source": {"$in": ["../corpus/a.md", "https://x.org/a"]}}, {"page": 1}],
+        "$not": {"source": {"$ne": "../corpus/a.md"}},
+        "title": "../corpus/a.md",
+    }
+    assert canonical_filter(filt) == {
+        "source": absolute,
+        "$or": [{"source": {"$in": [absolute, "https://x.org/a"]}}, {"page": 1}],
+        "$not": {"source": {"$ne": absolute}},
+        "title": "../corpus/a.md",  # only source is a path
+    }
+    assert canonical_filter(None) is None
+
+
+def test_plan_sync_writes_what_differs_reuses_vectors_deletes_the_rest() -> None:
+    from milvus_rag import Record
+
+    stored = [
+        Record("a", "same", metadata={"i": 0}),
+        Record("b", "moved", metadata={"i": 1}),
+        Record("old", "renamed text", metadata={"i": 2}),
+    ]
+    desired = [
+        Record("a", "same", metadata={"i": 0}),
+        Record("b", "moved", metadata={"i": 5}),  # metadata changed: rewritten, own vector
+        Record("new", "renamed text", metadata={"i": 0}),  # text stored elsewhere: reused
+        Record("fresh", "never seen"),
+    ]
+    plan = plan_sync(desired, stored)
+    assert plan.unchanged == 1
+    assert [r.id for r in plan.write] == ["b", "new", "fresh"]
+    assert plan.reuse == {"b": "b", "new": "old"}
+    assert plan.delete == ["old"]
+    assert plan_sync(stored, stored).write == [] and plan_sync([], stored).delete == [
+        "a",
+        "b",
+        "old",
+    ]
 
 
 def test_chunk_ids_are_content_hashes() -> None:
@@ -73,6 +143,7 @@ def test_chunk_ids_are_content_hashes() -> None:
     assert chunk_id("/a.md", "hello") != chunk_id("/b.md", "hello")
     assert chunk_id("/a.md", "hello") != chunk_id("/a.md", "hello!")
     assert len(chunk_id("/a.md", "x")) == 32
+    assert source_doc_id("/a.md") == source_doc_id("/a.md") != source_doc_id("/b.md")
     assert file_doc_id(b"abc") == file_doc_id(b"abc") != file_doc_id(b"abd")
 
 
@@ -89,18 +160,24 @@ def test_chunk_text_respects_size_and_prefers_headings() -> None:
         chunk_text("x", chunk_size=10, chunk_overlap=10)
 
 
-def test_file_records_metadata_and_stable_ids(tmp_path: Path) -> None:
-    data = b"alpha paragraph.\n\nbeta paragraph.\n\nalpha paragraph."
-    pages = [(None, data.decode())]
-    recs = file_records("docs/a.md", "/abs/docs/a.md", data, pages, chunk_size=20, chunk_overlap=0)
-    again = file_records("docs/a.md", "/abs/docs/a.md", data, pages, chunk_size=20, chunk_overlap=0)
+def test_file_records_metadata_and_stable_ids() -> None:
+    text = "alpha paragraph.\n\nbeta paragraph.\n\nalpha paragraph."
+    pages = [(None, text)]
+    recs = file_records("/abs/docs/a.md", pages, chunk_size=20, chunk_overlap=0)
+    again = file_records("/abs/docs/a.md", pages, chunk_size=20, chunk_overlap=0)
     assert [r.id for r in recs] == [r.id for r in again]
     assert [r.text for r in recs] == ["alpha paragraph.", "beta paragraph."]  # duplicate kept once
     assert [r.metadata for r in recs] == [
-        {"source": "docs/a.md", "chunk_index": 0},
-        {"source": "docs/a.md", "chunk_index": 1},
+        {"source": "/abs/docs/a.md", "chunk_index": 0},
+        {"source": "/abs/docs/a.md", "chunk_index": 1},
     ]
-    assert {r.doc_id for r in recs} == {file_doc_id(data)}
+    # the doc_id names the file, not its version: unchanged chunks keep theirs across edits
+    edited = file_records(
+        "/abs/docs/a.md", [(None, "new.\n\n" + text)], chunk_size=20, chunk_overlap=0
+    )
+    assert (
+        {r.doc_id for r in recs} == {r.doc_id for r in edited} == {source_doc_id("/abs/docs/a.md")}
+    )
     assert all(r.vector is None for r in recs)
 
 
@@ -111,7 +188,7 @@ def test_read_pages_pdf_and_text(tmp_path: Path) -> None:
     assert data.startswith(b"%PDF")
     assert [p for p, _ in pages] == [1, 2]
     assert "Milvus stores vectors" in pages[0][1]
-    recs = file_records("paper.pdf", str(pdf), data, pages)
+    recs = file_records(str(pdf), pages)
     assert [r.metadata["page"] for r in recs] == [1, 2]
     txt = tmp_path / "a.txt"
     txt.write_text("héllo", encoding="utf-8")

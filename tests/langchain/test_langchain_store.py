@@ -145,20 +145,13 @@ def test_resolve_ids() -> None:
         resolve_ids(docs, [1, 2])  # type: ignore[list-item]
 
 
-def test_relevance_score_fn_per_mode() -> None:
+def test_relevance_score_fn_is_the_identity_in_every_mode() -> None:
+    """similarity_search_with_score already returns Hit.relevance, in [0, 1], every mode."""
     emb = _emb()
-    dense = MilvusVectorStore(emb, uri="http://127.0.0.1:9", retrieval_mode="dense")
-    fn = dense._select_relevance_score_fn()
-    assert fn(1.0) == 1.0 and fn(-1.0) == 0.0 and fn(0.0) == 0.5
-    l2 = MilvusVectorStore(emb, uri="http://127.0.0.1:9", retrieval_mode="dense", metric="L2")
-    assert l2._select_relevance_score_fn()(-1.0) == 0.5
-    hybrid = MilvusVectorStore(emb, uri="http://127.0.0.1:9")
-    top = 2 / (hybrid.store.config.rrf_k + 1)  # first in both legs
-    assert hybrid._select_relevance_score_fn()(top) == pytest.approx(1.0)
-    weighted = MilvusVectorStore(emb, uri="http://127.0.0.1:9", alpha=0.3)
-    assert weighted.ranker == "weighted" and weighted._select_relevance_score_fn()(0.4) == 0.4
-    sparse = MilvusVectorStore(emb, uri="http://127.0.0.1:9", retrieval_mode="sparse")
-    assert 0.0 <= sparse._select_relevance_score_fn()(12.5) <= 1.0
+    for kwargs in ({"retrieval_mode": "dense"}, {"metric": "L2"}, {}, {"alpha": 0.3}):
+        store = MilvusVectorStore(emb, uri="http://127.0.0.1:9", **kwargs)
+        fn = store._select_relevance_score_fn()
+        assert (fn(0.42), fn(1.5), fn(-0.1)) == (0.42, 1.0, 0.0), kwargs
 
 
 async def test_constructor_does_no_io_and_validates() -> None:
@@ -282,9 +275,13 @@ async def test_relevance_scores_and_threshold_in_every_mode(
     assert scored and [d.id for d, _ in scored] == [d.id for d, _ in ascored]
     rel = [s for _, s in scored]
     assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in rel), rel
-    assert rel == sorted(rel, reverse=True)
+    if mode["retrieval_mode"] != "hybrid":  # fused ranks are not relevance order
+        assert rel == sorted(rel, reverse=True)
+    # similarity_search_with_score reports the same relevance
+    with_score = corpus_store.similarity_search_with_score(query, k=len(CORPUS), **mode)
+    assert [(d.id, s) for d, s in with_score] == [(d.id, s) for d, s in scored]
     assert scored[0][0].id in {"c03", "c10"}
-    threshold = float(rel[len(rel) // 2])
+    threshold = float(sorted(rel)[len(rel) // 2])
     expected = [d.id for d, s in scored if s >= threshold]
     retriever = corpus_store.as_retriever(
         search_type="similarity_score_threshold",
@@ -294,7 +291,7 @@ async def test_relevance_scores_and_threshold_in_every_mode(
     assert [d.id for d in await retriever.ainvoke(query)] == expected
     above = corpus_store.as_retriever(
         search_type="similarity_score_threshold",
-        search_kwargs={"score_threshold": min(1.0, rel[0]) + 1e-6, "k": len(CORPUS), **mode},
+        search_kwargs={"score_threshold": min(1.0, max(rel)) + 1e-6, "k": len(CORPUS), **mode},
     )
     assert above.invoke(query) == [] and await above.ainvoke(query) == []
 
@@ -308,7 +305,7 @@ async def test_search_variants(corpus_store: MilvusVectorStore) -> None:
         0
     ].id == "c08"
     scored = corpus_store.similarity_search_with_score(q, k=3, retrieval_mode="dense")
-    assert scored[0][0].id == "c08" and -1.0 <= scored[0][1] <= 1.0
+    assert scored[0][0].id == "c08" and 0.0 <= scored[0][1] <= 1.0
     mmr = corpus_store.max_marginal_relevance_search(q, k=3, fetch_k=10, lambda_mult=0.3)
     ammr = await corpus_store.amax_marginal_relevance_search(q, k=3, fetch_k=10, lambda_mult=0.3)
     assert [d.id for d in mmr] == [d.id for d in ammr] and mmr[0].id == "c08"

@@ -17,12 +17,13 @@ from milvus_rag import (
     SchemaMismatchError,
 )
 from milvus_rag.client.fusion import (
+    BM25_HALF,
+    bm25_relevance,
+    cosine_relevance,
     dense_relevance,
     mmr_select,
     normalize_scores,
-    relative_relevance,
     rrf_fuse,
-    rrf_max,
     weighted_fuse,
 )
 from milvus_rag.client.records import Limits, plan_batches, validate_records
@@ -101,7 +102,6 @@ def test_rrf_by_hand() -> None:
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["b"] == pytest.approx(1 / 62)
     assert [k for k, _ in rrf_fuse([["a", "b", "c"], ["c", "a"]], k=60)] == ["a", "c", "b"]
-    assert rrf_max(2, 60) == pytest.approx(2 / 61)
 
 
 def test_weighted_fusion_normalises_each_leg() -> None:
@@ -117,10 +117,19 @@ def test_weighted_fusion_normalises_each_leg() -> None:
 
 def test_relevance_functions() -> None:
     assert dense_relevance("COSINE", 1.0) == 1.0 and dense_relevance("COSINE", -1.0) == 0.0
-    assert dense_relevance("IP", 0.0) == 0.5
+    assert dense_relevance("COSINE", 0.07) == pytest.approx(0.07)  # unrelated: near 0
+    assert dense_relevance("IP", 0.0) == 0.0 and dense_relevance("IP", 1.7) == 1.0
+    # L2: Milvus's squared distance; 1 - d/2 is the cosine for unit vectors
     assert dense_relevance("L2", 0.0) == 1.0 and dense_relevance("L2", 1.0) == 0.5
-    assert relative_relevance([4.0, 2.0, 1.0]) == [1.0, 0.5, 0.25]
-    assert relative_relevance([]) == []
+    assert dense_relevance("L2", 4.0) == 0.0
+    assert bm25_relevance(0.0) == 0.0 and bm25_relevance(BM25_HALF) == 0.5
+    assert bm25_relevance(-3.0) == 0.0 and 0.9 < bm25_relevance(1000.0) < 1.0
+    q = np.array([1.0, 0.0])
+    vecs = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [3.0, 4.0]])
+    assert cosine_relevance(q, vecs, "COSINE") == pytest.approx([1.0, 0.0, 0.0, 0.6])
+    unit = vecs[[0, 2]]
+    assert cosine_relevance(q, unit, "L2") == pytest.approx(cosine_relevance(q, unit, "COSINE"))
+    assert cosine_relevance(q, np.zeros((0, 2)), "IP") == []
 
 
 def test_mmr_prefers_diverse() -> None:

@@ -76,14 +76,22 @@ def test_row_and_hit_conversions() -> None:
         ]
     ]
     sparse = rows.sparse_hits(cfg, res)  # negative BM25 distances (Milvus Lite 3)
-    assert [(h.id, h.score, h.relevance) for h in sparse] == [("a", 3.0, 1.0), ("b", 1.5, 0.5)]
+    # BM25 only: s / (s + BM25_HALF), absolute (not the score over the best one)
+    assert [(h.id, h.score) for h in sparse] == [("a", 3.0), ("b", 1.5)]
+    assert [h.relevance for h in sparse] == pytest.approx([3 / 23, 1.5 / 21.5])
     dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
-    assert dense[0].relevance == pytest.approx(0.75)
+    assert dense[0].relevance == pytest.approx(0.5)  # the cosine itself
+    # fused hits: relevance is the dense one, from the vector returned with the hit
     top = 2 / (cfg.rrf_k + 1)  # first in both legs
-    rrf = rows.rrf_hits(cfg, [[{"id": "a", "distance": top, "entity": {}}]], cfg.rrf_k)
-    assert rrf[0].relevance == pytest.approx(1.0)
+    hit = {"id": "a", "distance": top, "entity": {"text": "x", "dense": [0.6, 0.8]}}
+    off = {"id": "b", "distance": top / 2, "entity": {"text": "y", "dense": [0.0, -1.0]}}
+    rrf = rows.rrf_hits(cfg, [[hit, off]], query=[1.0, 0.0], keep_vectors=False)
+    assert [h.score for h in rrf] == pytest.approx([top, top / 2])  # the rank order
+    assert [h.relevance for h in rrf] == pytest.approx([0.6, 0.0])  # not 1.0 and 0.5
+    assert all(h.record.vector is None for h in rrf)
+    assert rows.rrf_hits(cfg, [[hit]], query=[1.0, 0.0])[0].record.vector == [0.6, 0.8]
     fused = rows.fanout_hits([dense, sparse], k=2, rrf_k=60)
-    assert fused[0].id == "a" and fused[0].relevance == pytest.approx(1.0)
+    assert fused[0].id == "a" and fused[0].relevance == pytest.approx(0.5)  # best of its lists
     with pytest.raises(InvalidInputError, match="shape"):
         rows.with_vectors([Record(id="x", text="t")], np.zeros((1, 3)), dim=2)
     with pytest.raises(InvalidInputError):

@@ -406,9 +406,9 @@ class MilvusMCPState:
         if len(paths_) > results.MAX_INGEST_PATHS:
             raise ConfigError(f"at most {results.MAX_INGEST_PATHS} paths per call")
         resolved = [paths.resolve_allowed(p, roots) for p in paths_]
-        from milvus_rag import ingest
+        from milvus_rag import ingest, ingest_sync
 
-        files = ingest.discover_files(resolved)
+        files = ingest.discover(resolved).files
         paths.check_files(files, roots)
         if progress is not None:
             await progress(0, None, f"{len(files)} files to chunk")
@@ -424,13 +424,17 @@ class MilvusMCPState:
                 await progress(done, None, f"embedded {done} new chunks")
             return vectors
 
-        options: dict[str, int] = {}
-        if chunk_size is not None:
-            options["chunk_size"] = chunk_size
-        if chunk_overlap is not None:
-            options["chunk_overlap"] = chunk_overlap
-        stats = await ingest.ingest_files(store, resolved, embed, progress=False, **options)
+        stats = await ingest_sync.ingest_files(
+            store,
+            resolved,
+            embed,
+            progress=False,
+            chunk_size=ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+            chunk_overlap=ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
+        )
         if progress is not None:
             total = float(max(stats.chunks, done))
             await progress(total, total, stats.summary())
-        return {"collection": store.name, **dataclasses.asdict(stats)}
+        out = dataclasses.asdict(stats)
+        out["skipped"] = [{"path": str(p), "reason": why} for p, why in stats.skipped]
+        return {"collection": store.name, **out}

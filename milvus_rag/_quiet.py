@@ -1,0 +1,50 @@
+"""Third-party noise, kept off the user's terminal: model-loading progress bars, and (for the
+command line) Hugging Face hub retries and library log chatter.
+
+Library calls stay quiet unless the user asks for output: progress bars of ``transformers``
+are turned off while milvus-rag loads a model, except when ``HF_HUB_DISABLE_PROGRESS_BARS=0``
+says otherwise. The ``milvus-rag`` command also works offline by default
+(:func:`cli_environment`): a model that is not installed fails in about a second instead of
+retrying the hub for a minute; ``HF_HUB_OFFLINE=0`` allows downloads.
+
+Example:
+    >>> with quiet_model_loading():
+    ...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """No ``Loading weights`` progress bar from transformers inside the block."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "0":
+        yield
+        return
+    try:
+        from transformers.utils import logging as tlog
+    except ImportError:  # the model loader reports what is missing
+        yield
+        return
+    was = tlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was:
+            tlog.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def cli_environment() -> None:
+    """Defaults for the command line (an explicit environment variable wins): offline hub,
+    no progress bars or advisory warnings from transformers, quiet tokenizers."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -1,0 +1,239 @@
+"""The argument parser of the ``milvus-rag`` command (the commands are in :mod:`milvus_rag.cli`).
+
+Example:
+    >>> build_parser().parse_args(["search", "cats"]).mode
+    'hybrid'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from milvus_rag.embeddings.encoder import DEFAULT_MODEL
+
+DEFAULT_URI = "./milvus_rag.db"
+DEFAULT_COLLECTION = "milvus_rag"
+EVAL_COLLECTION = "milvus_rag_eval"
+MODES = ("dense", "sparse", "hybrid")
+
+
+def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.ArgumentParser:
+    """The --uri/--token/--collection/--debug flags; ``eval``/``demo`` ignore
+    MILVUS_COLLECTION (they never write into the user's collection)."""
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("connection")
+    g.add_argument(
+        "--uri",
+        default=None,
+        help=f"Milvus Lite file or server URL (env MILVUS_URI; default {DEFAULT_URI})",
+    )
+    g.add_argument(
+        "--token",
+        default=None,
+        help="server token, 'user:password' or an API key (env MILVUS_TOKEN)",
+    )
+    env = "env MILVUS_COLLECTION; " if default_collection == DEFAULT_COLLECTION else ""
+    g.add_argument(
+        "--collection",
+        default=None,
+        help=f"collection name ({env}default {default_collection})",
+    )
+    g.add_argument(
+        "--tenant-field",
+        default=None,
+        help="the collection's tenant field (a multi-tenant collection, e.g. 'tenant')",
+    )
+    g.add_argument("--tenant", default=None, help="the tenant that the command works on")
+    g.add_argument(
+        "--metadata-fields",
+        default=None,
+        help='typed metadata keys as JSON, e.g. \'{"year": "int64", "tags": "array<varchar>"}\'',
+    )
+    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    return common
+
+
+def model_args() -> argparse.ArgumentParser:
+    model = argparse.ArgumentParser(add_help=False)
+    m = model.add_argument_group("embeddings")
+    m.add_argument(
+        "--model",
+        default=os.environ.get("MILVUS_RAG_MODEL", DEFAULT_MODEL),
+        help="sentence-transformers model name or path, installed locally (env "
+        "MILVUS_RAG_MODEL; default %(default)s; HF_HUB_OFFLINE=0 allows downloads)",
+    )
+    m.add_argument("--device", default=None, help="cpu, cuda, mps... (default: best available)")
+    m.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        help="precision of the model: auto (bf16 on CPUs with AMX/AVX512-BF16, fp16 on CUDA, "
+        "else fp32; env MILVUS_RAG_PRECISION), fp32, bf16, fp16 (torch autocast) or int8 "
+        "(documents on the onnx backend; queries stay fp32) (default %(default)s)",
+    )
+    m.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx", "openvino"),
+        help="encoder runtime: auto (per machine and job: an ONNX export for queries, no torch "
+        "import once cached; env MILVUS_RAG_BACKEND), torch, onnx or openvino "
+        "(default %(default)s)",
+    )
+    return model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from milvus_rag.cli_demo import DEMO_COLLECTION
+
+    common, model = connection_args(), model_args()
+    parser = argparse.ArgumentParser(
+        prog="milvus-rag",
+        description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        parents=[common, model],
+        help="chunk, embed and store text, Markdown and PDF files (only what changed)",
+        description="Make the collection hold exactly the chunks of the files given: new and "
+        "changed chunks are written, chunks of earlier versions deleted, and chunks of files "
+        "gone from a folder given are pruned (--no-prune keeps them). Files of other types in "
+        "a folder are skipped and reported on stderr.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
+    p.add_argument(
+        "--chunk-size", type=int, default=1000, help="characters per chunk (default %(default)s)"
+    )
+    p.add_argument(
+        "--chunk-overlap", type=int, default=150, help="characters of overlap (default %(default)s)"
+    )
+    p.add_argument(
+        "--no-prune", action="store_true", help="keep chunks of files deleted from the folders"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", parents=[common, model], help="search the collection")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="default %(default)s")
+    p.add_argument("--k", type=int, default=5, help="number of hits (default %(default)s)")
+    p.add_argument(
+        "--filter",
+        default=None,
+        help='metadata filter as JSON, e.g. \'{"source": "docs/a.md"}\' (a source path as you '
+        "would give it to ingest)",
+    )
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.add_argument(
+        "--search-params",
+        default=None,
+        metavar="JSON",
+        help="index search parameters as JSON, e.g. '{\"ef\": 64}' or '{\"nprobe\": 16}'",
+    )
+    p.add_argument(
+        "--consistency",
+        default=None,
+        choices=("Strong", "Bounded", "Session", "Eventually"),
+        type=lambda s: s.capitalize(),
+        help="consistency level of the search (default: the collection's)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds (default: the connection's)"
+    )
+    p.add_argument(
+        "--radius", type=float, default=None, help="dense range search: outer bound of the score"
+    )
+    p.add_argument(
+        "--range-filter",
+        type=float,
+        default=None,
+        help="dense range search: inner bound (cosine: radius < score <= range-filter)",
+    )
+
+    p = sub.add_parser(
+        "delete",
+        parents=[common],
+        help="delete the chunks of files (or folders), or rows by filter or id",
+    )
+    p.add_argument(
+        "--source", nargs="+", metavar="PATH", help="files or folders, as given to ingest"
+    )
+    p.add_argument("--filter", default=None, help="rows matching this JSON filter")
+    p.add_argument("--id", nargs="+", metavar="ID", help="rows by id")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+
+    p = sub.add_parser(
+        "eval",
+        parents=[connection_args(EVAL_COLLECTION), model],
+        help="nDCG@10, recall and MRR on a BEIR-format folder",
+        description="Ingest a BEIR folder into a collection of its own, evaluate, and drop it "
+        "(unless --keep). A collection that already exists is never replaced without "
+        "--overwrite; --reuse evaluates its rows as they are.",
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(MODES),
+        help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
+    )
+    p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
+    p.add_argument("--reuse", action="store_true", help="evaluate an existing collection as is")
+    p.add_argument(
+        "--overwrite", action="store_true", help="drop an existing collection and re-ingest"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the collection afterwards")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("collections", parents=[common], help="list, describe or drop collections")
+    p.add_argument("action", nargs="?", choices=("list", "describe", "drop"), default="list")
+    p.add_argument("name", nargs="?", default=None, help="collection (default: --collection)")
+    p.add_argument("--yes", "-y", action="store_true", help="drop without asking")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("mcp", parents=[common, model], help="run the MCP server")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP host (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default %(default)s)")
+    p.add_argument("--read-only", action="store_true", help="offer the read tools only")
+    p.add_argument("--allow-drop", action="store_true", help="offer drop_collection")
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="offer ingest for files under DIR (repeatable; none: no ingest tool)",
+    )
+    p.add_argument(
+        "--auth-token",
+        default=None,
+        help="bearer token every HTTP request must carry (better: env MILVUS_RAG_MCP_TOKEN); "
+        "required to bind to a non-loopback host",
+    )
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser Origin accepted besides loopback ones, e.g. https://app.example.com",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="largest HTTP request body (default %(default)s)",
+    )
+
+    p = sub.add_parser(
+        "demo",
+        parents=[connection_args(DEMO_COLLECTION), model],
+        help="ingest the project's docs and compare dense, BM25 and hybrid",
+    )
+    p.add_argument("--k", type=int, default=3)
+
+    from milvus_rag import transfer
+
+    transfer.add_parsers(sub, common, model)
+    return parser
