@@ -27,7 +27,9 @@ BACKEND_FIXTURES = frozenset({"backend", "lite3_server"})
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test on a backend must be marked ``integration`` (``make test-fast`` leaves those out)."""
     for item in items:
-        used = BACKEND_FIXTURES & set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = set(callspec.params) if callspec is not None else set()  # a parametrize arg
+        used = (BACKEND_FIXTURES & set(getattr(item, "fixturenames", ()))) - params
         if used and item.get_closest_marker("integration") is None:
             raise pytest.UsageError(
                 f"{item.nodeid} uses {sorted(used)} but is not marked integration: add "

@@ -189,7 +189,7 @@ class AsyncMilvusStore:
     async def drop_tenant(self, tenant: str) -> int:
         """Delete every row of ``tenant``; returns how many there were."""
         resolve(self._tenancy, tenant, False, "drop_tenant")
-        return await self.delete(filter=None, tenant=tenant, _whole_tenant=True)
+        return await self._delete(None, None, tenant, False, whole_tenant=True)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -512,14 +512,24 @@ class AsyncMilvusStore:
         filter: Any = None,
         tenant: str | None = None,
         all_tenants: bool = False,
-        _whole_tenant: bool = False,
     ) -> int:
         """Delete the rows whose id is in ``ids`` or that match ``filter`` (either), of the
         call's tenant only on a tenant collection.
 
         Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
         """
-        if ids is None and filter is None and not _whole_tenant:
+        return await self._delete(ids, filter, tenant, all_tenants)
+
+    async def _delete(
+        self,
+        ids: Sequence[str] | None,
+        filter: Any,
+        tenant: str | None,
+        all_tenants: bool,
+        *,
+        whole_tenant: bool = False,
+    ) -> int:
+        if ids is None and filter is None and not whole_tenant:
             raise ConfigError("delete needs ids= or filter= (use drop() to remove everything)")
         sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="delete")
         if filter is not None and sc.expr is None and sc.residual is None:
@@ -547,7 +557,7 @@ class AsyncMilvusStore:
                 )
                 for i in range(0, len(matched), ID_CHUNK)
             )
-        elif (filter is not None or _whole_tenant) and sc.expr is not None:
+        elif (filter is not None or whole_tenant) and sc.expr is not None:
             exprs.append(sc.expr)
         total = 0
         for e in exprs:

@@ -22,6 +22,7 @@ import numpy as np
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
+from milvus_rag.client.filters import Dialect
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import DEFAULT_K, Ranker, RetrievalMode, SearchRequest
@@ -75,14 +76,21 @@ async def _next_page(pages: AsyncIterator[list[T]]) -> list[T] | None:
         return None
 
 
-def iterate_sync(pages: AsyncIterator[list[T]]) -> Iterator[T]:
-    """A generator over an async generator of pages: each page is fetched on the background
-    loop (one thread hop per page, not per row); closing the generator closes the pages."""
+def pages_sync(pages: AsyncIterator[list[T]]) -> Iterator[list[T]]:
+    """A generator of the pages of an async generator, each fetched on the background loop;
+    closing the generator closes the pages."""
     try:
         while (page := run_sync(_next_page(pages))) is not None:
-            yield from page
+            yield page
     finally:
         run_sync(pages.aclose())  # type: ignore[attr-defined]
+
+
+def iterate_sync(pages: AsyncIterator[list[T]]) -> Iterator[T]:
+    """A generator over the items of an async generator of pages (one thread hop per page,
+    not per row)."""
+    for page in pages_sync(pages):
+        yield from page
 
 
 @atexit.register
@@ -147,6 +155,10 @@ class MilvusStore:
     @property
     def is_local(self) -> bool:
         return self.aio.is_local
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.aio.dialect
 
     @property
     def write_concurrency(self) -> int:
@@ -284,6 +296,28 @@ class MilvusStore:
         Example: ``for rec in store.iterate({"lang": "en"}, batch_size=2000): ...``
         """
         return iterate_sync(
+            self.aio.iterate_pages(
+                filter,
+                batch_size=batch_size,
+                output=output,
+                with_vectors=with_vectors,
+                tenant=tenant,
+                all_tenants=all_tenants,
+            )
+        )
+
+    def iterate_pages(
+        self,
+        filter: Any = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        output: Literal["records", "ids"] = "records",
+        with_vectors: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> Iterator[list[Any]]:
+        """:meth:`iterate` a page at a time (see :meth:`AsyncMilvusStore.iterate_pages`)."""
+        return pages_sync(
             self.aio.iterate_pages(
                 filter,
                 batch_size=batch_size,

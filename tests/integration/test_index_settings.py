@@ -52,6 +52,8 @@ def test_conflicting_index_settings_raise(options: dict[str, Any], match: str) -
 def test_collection_config_refuses_a_disagreeing_index_param() -> None:
     with pytest.raises(ConfigError, match="pass metric='L2'"):
         CollectionConfig(index_params={"metric_type": "L2"})
-    cfg = CollectionConfig(metric="IP", index_params={"metric_type": "ip", "params": {"M": 8}})
+    cfg = CollectionConfig(
+        metric="IP", index_type="HNSW", index_params={"metric_type": "ip", "params": {"M": 8}}
+    )
     assert cfg.index_params == {"M": 8}
     assert lift_index_settings({"metric": "L2"}) == {"metric": "L2"}

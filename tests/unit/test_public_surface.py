@@ -59,7 +59,13 @@ SURFACE: dict[str, list[str]] = {
         "node_to_record",
         "record_to_node",
     ],
-    "milvus_rag.integrations.mcp": ["MilvusMCPState", "build_server", "serve"],
+    "milvus_rag.integrations.mcp": [
+        "MCPSettings",
+        "MilvusMCPState",
+        "TOKEN_ENV",
+        "build_server",
+        "serve",
+    ],
     "milvus_rag.retrievers.langchain": [
         "FanOutRetriever",
         "HybridRetriever",
