@@ -7,8 +7,10 @@ machine's kind (``benchmarks/speed.py``, ``benchmarks/encoder_quality.py``):
 - queries: the float32 ONNX export run by ONNX Runtime (exact: cosine >= 0.9999 to torch; a
   lone query has a fraction of torch's per-call overhead);
 - documents: torch with bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x float32
-  there); elsewhere :data:`CPU_DOCUMENT_ROUTE`, the float32 path measured fastest on AVX2;
-  int8 only on request (``precision="int8"``) unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
+  there); elsewhere :data:`CPU_DOCUMENT_ROUTE`: the float32 export (the same arithmetic as
+  torch float32: on the shared AVX2 machine the two were within each other's noise, and the
+  export keeps torch out of the process); int8 only on request (``precision="int8"``)
+  unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
 - torch for both jobs on a GPU, when ONNX Runtime or ``tokenizers`` is not installed, or when
   the model's modules are not ones an export reproduces.
 
@@ -30,8 +32,9 @@ BACKENDS = ("auto", "torch", "onnx", "openvino")
 BACKEND_ENV = "MILVUS_RAG_BACKEND"
 EXPORTED = ("onnx", "openvino")
 ONNX_HINT = 'pip install "milvus-rag[onnx]"'
-# Measured on SciFact (benchmarks/encoder_quality.py): int8 document vectors cost more nDCG@10
-# than the 0.003 allowed, so int8 is used only when asked for.
+# int8 document vectors may be the default only once benchmarks/encoder_quality.py measures
+# their SciFact nDCG@10 within 0.003 of torch fp32 in dense and hybrid mode; until then
+# (see BENCHMARKS.md) int8 is used only when asked for.
 INT8_DOCUMENTS_BY_DEFAULT = False
 
 
@@ -56,7 +59,7 @@ class Plan:
     document: Route
 
 
-# The float32 document route on CPUs without native bf16 (measured on AVX2, see module doc).
+# The float32 document route on CPUs without native bf16 (see the module docstring).
 CPU_DOCUMENT_ROUTE = Route("onnx", "fp32")
 
 

@@ -137,6 +137,9 @@ def ort_runner(onnx_file: Path) -> tuple[Runner, list[str]]:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = _threads()
     opts.inter_op_num_threads = 1
+    # no spin-waiting after a run: spinning pool threads kept the event loop (and Milvus
+    # Lite) off the CPU for milliseconds after every query
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
 

@@ -556,8 +556,12 @@ class SentenceTransformerEncoder:
         name = self.model_name
         if os.sep in name and len(name) > 48:
             name = "..." + name[-45:]
-        state = f"dim={self._dim}" if self._model is not None else "not loaded"
-        state += "; query: {}, documents: {}".format(*self.routes.values())
+        state = f"dim={self._dim}, {self._precision}" if self._model is not None else "not loaded"
+        query, document = self._plan.query, self._plan.document
+        if query != document:
+            state += f"; query: {query}, documents: {document}"
+        elif query.runtime != "torch":
+            state += f"; backend {query.runtime}"
         return f"{type(self).__name__}({name!r}, device={self.device!r}, {state})"
 
 

@@ -66,10 +66,10 @@ def test_default_name_resolves_to_bundled_weights() -> None:
 def test_construction_does_not_load_and_repr_is_short() -> None:
     enc = SentenceTransformerEncoder()
     assert enc._model is None
-    routes = "query: {}, documents: {}".format(*enc.routes.values())
-    assert repr(enc) == (
-        f"SentenceTransformerEncoder('all-MiniLM-L6-v2', device=None, not loaded; {routes})"
+    assert repr(enc).startswith(
+        "SentenceTransformerEncoder('all-MiniLM-L6-v2', device=None, not loaded"
     )
+    assert len(repr(enc)) < 120
     encoders: list[Encoder] = [enc, HashEncoder()]  # both satisfy the protocol (mypy checks)
     assert enc._model is None and len(encoders) == 2
 
