@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.embeddings._precision import requested_option
 
 __all__ = ["BACKENDS", "BACKEND_ENV", "Plan", "Route", "plan", "requested_backend"]
 
@@ -63,20 +64,9 @@ class Plan:
 CPU_DOCUMENT_ROUTE = Route("onnx", "fp32")
 
 
-def _check(value: object, source: str) -> str:
-    if not isinstance(value, str) or value not in BACKENDS:
-        accepted = ", ".join(repr(b) for b in BACKENDS)
-        raise ConfigError(f"{source} must be one of {accepted}, got {value!r}")
-    return value
-
-
 def requested_backend(backend: object) -> str:
     """The validated request: ``backend``, or ``$MILVUS_RAG_BACKEND`` in place of "auto"."""
-    value = _check(backend, "backend")
-    env = os.environ.get(BACKEND_ENV)
-    if value == "auto" and env:
-        value = _check(env.strip().lower(), f"${BACKEND_ENV}")
-    return value
+    return requested_option(backend, "backend", BACKENDS, BACKEND_ENV)
 
 
 def installed(runtime: str) -> bool:

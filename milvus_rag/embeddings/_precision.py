@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,20 +28,26 @@ PRECISION_ENV = "MILVUS_RAG_PRECISION"
 _AUTOCAST_DEVICES = {"bf16": ("cpu", "cuda"), "fp16": ("cuda",)}
 
 
-def _check(value: object, source: str) -> str:
-    if not isinstance(value, str) or value not in PRECISIONS:
-        accepted = ", ".join(repr(p) for p in PRECISIONS)
-        raise ConfigError(f"{source} must be one of {accepted}, got {value!r}")
-    return value
+def requested_option(value: object, name: str, choices: Sequence[str], env_var: str) -> str:
+    """The validated request of option ``name`` (one of ``choices``), or ``$env_var`` in
+    place of "auto" (the precision's and the backend's rule)."""
+
+    def check(v: object, source: str) -> str:
+        if not isinstance(v, str) or v not in choices:
+            accepted = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"{source} must be one of {accepted}, got {v!r}")
+        return v
+
+    out = check(value, name)
+    env = os.environ.get(env_var)
+    if out == "auto" and env:
+        out = check(env.strip().lower(), f"${env_var}")
+    return out
 
 
 def requested_precision(precision: object) -> str:
     """The validated request: ``precision``, or ``$MILVUS_RAG_PRECISION`` in place of "auto"."""
-    value = _check(precision, "precision")
-    env = os.environ.get(PRECISION_ENV)
-    if value == "auto" and env:
-        value = _check(env.strip().lower(), f"${PRECISION_ENV}")
-    return value
+    return requested_option(precision, "precision", PRECISIONS, PRECISION_ENV)
 
 
 def _probe(module: object, name: str) -> bool:
