@@ -181,6 +181,22 @@ def test_llama_index_get_nodes_with_filters_past_the_query_window(
 
 
 @pytest.mark.slow
+def test_a_client_evaluated_filter_is_exact_past_the_query_window(
+    big: tuple[MilvusStore, list[Record]],
+) -> None:
+    """``$exists`` and a negated range: Milvus Lite 2.5 cannot express them, so the store
+    sends a superset and checks each row client-side, reading every candidate page by page
+    (55,000 here, past the 16,384-row window); servers evaluate the same filter themselves."""
+    store, data = big
+    flt = {"$and": [{"n": {"$exists": True}}, {"$not": {"n": {"$lt": 5_000}}}]}
+    want = {r.id for r in data if r.metadata["n"] >= 5_000}
+    assert store.count(flt) == len(want) == N_ROWS - 5_000
+    assert {r.id for r in store.iterate(flt, batch_size=BIG_BATCH)} == want
+    got = store.query(flt, limit=10)
+    assert len(got) == 10 and all(r.id in want and r.text for r in got)
+
+
+@pytest.mark.slow
 def test_delete_by_a_filter_matching_50000_rows_leaves_none(
     big: tuple[MilvusStore, list[Record]],
 ) -> None:
