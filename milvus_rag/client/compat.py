@@ -6,7 +6,8 @@
 - Warnings: milvus-lite 2.5's ``pkg_resources`` deprecation warning and tqdm's ``IProgress``
   warning in Jupyter say nothing about milvus-rag's use: filtered.
 - Logs: pymilvus logs an ERROR when a Milvus Lite 3 server cannot answer the AllocTimestamp
-  call used to wait for an index; the collection code polls instead, so that record is noise.
+  call used to wait for an index (the collection code polls instead), and when a backend
+  refuses the ``english`` analyzer (the next analyzer is tried at once): both are noise.
 - Warm-up: pymilvus imports scipy.sparse lazily on its first search or insert (about 0.3 s);
   :func:`warm_pymilvus` does it once in a worker thread so it never stalls an event loop.
 - Loops: pymilvus keys its async connection manager by ``id(loop)``; a new loop can reuse the
@@ -47,13 +48,19 @@ warnings.filterwarnings(
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 
-class _IndexWaitNoise(logging.Filter):
+class _ExpectedErrorNoise(logging.Filter):
+    """pymilvus logs every failed RPC at ERROR; two are expected and handled by the store:
+    the index wait a Lite 3 server cannot answer, and a refused analyzer (a backend without
+    ``english``: the collection is then created with the next one)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not ("UNIMPLEMENTED" in msg and "index" in msg)
+        if "UNIMPLEMENTED" in msg and "index" in msg:
+            return False
+        return not ("create_collection" in msg and "unknown tokenizer type" in msg)
 
 
-logging.getLogger("pymilvus.decorators").addFilter(_IndexWaitNoise())
+logging.getLogger("pymilvus.decorators").addFilter(_ExpectedErrorNoise())
 
 _warm_lock = threading.Lock()
 _warmed = False

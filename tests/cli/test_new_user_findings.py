@@ -26,7 +26,9 @@ CHUNK = ["--chunk-size", "40", "--chunk-overlap", "0"]
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """cwd = tmp_path/work, a corpus in tmp_path/corpus, the fake encoder, a .db in MILVUS_URI."""
     monkeypatch.setattr(
-        cli, "make_encoder", lambda model="", device=None, precision="auto": HashEncoder(32)
+        cli,
+        "make_encoder",
+        lambda model="", device=None, precision="auto", backend="auto": HashEncoder(32),
     )
     monkeypatch.setenv("MILVUS_URI", str(tmp_path / "f.db"))
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
