@@ -368,6 +368,13 @@ FILTER_CASES: list[FilterCase] = [
     ),
 ]
 
+
+def case_id(value: Any) -> str:
+    """A case's test id: its repr, with no memory address (pytest-xdist workers must collect
+    the same ids)."""
+    return "object()" if type(value) is object else repr(value)
+
+
 #: Filters that must raise FilterError (on every dialect, before any I/O).
 INVALID_FILTERS: list[Any] = [
     {"$foo": 1},

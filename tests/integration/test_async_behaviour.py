@@ -25,6 +25,7 @@ DIM = 384
 SECRET = "sk-FAKE-SECRET-token-9f8e7d"
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("where", ["lite", "server"])
 def test_no_slow_callbacks(where: str, tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     # The server runs at low CPU priority: on this 2-core machine a Milvus Lite 3 server busy

@@ -9,7 +9,7 @@ import pytest
 
 from milvus_rag import FilterError, MilvusStore, Record
 from tests.backends import Backend
-from tests.cases.filters import FILTER_CASES, FILTER_ROWS, INVALID_FILTERS, FilterCase
+from tests.cases.filters import FILTER_CASES, FILTER_ROWS, INVALID_FILTERS, FilterCase, case_id
 from tests.conftest import new_name
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def test_filter_case(filter_store: MilvusStore, backend: Backend, case: FilterCa
     assert {h.id for h in hits} == set(case.expected_ids)
 
 
-@pytest.mark.parametrize("bad", INVALID_FILTERS, ids=repr)
+@pytest.mark.parametrize("bad", INVALID_FILTERS, ids=case_id)
 def test_invalid_filter_raises(filter_store: MilvusStore, bad: object) -> None:
     with pytest.raises(FilterError):
         filter_store.count(bad)

@@ -8,6 +8,7 @@ expectations checks both.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -204,20 +205,24 @@ async def run_python(target: StdioSpec | HttpSpec, steps: Sequence[Step]) -> dic
 
 
 def ensure_js_sdk() -> Path:
-    """``npm ci`` in tests/mcp/js when its node_modules is missing; fails without npm."""
+    """``npm ci`` in tests/mcp/js when its node_modules is missing; fails without npm.
+
+    Under a file lock: pytest-xdist workers (``make test``) may ask at the same time."""
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "node and npm are needed for the TypeScript SDK tests (Node >= 18)"
-    if not (JS_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, (
-            f"npm ci failed (is the npm registry reachable?):\n{done.stderr}"
-        )
+    with open(JS_DIR / "node_modules.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (JS_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").is_dir():
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=JS_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, (
+                f"npm ci failed (is the npm registry reachable?):\n{done.stderr}"
+            )
     return Path(node)
 
 

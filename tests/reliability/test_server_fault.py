@@ -33,7 +33,8 @@ from tests.backends import LiteServer, free_port
 from tests.conftest import new_name
 from tests.reliability.conftest import SECRET, ListHandler, capture_all_logs
 
-pytestmark = pytest.mark.integration
+# serial: each test bounds a failure by wall-clock time (`make test` runs these alone)
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 DIM = 8
 

@@ -461,6 +461,7 @@ def test_slow_callback_detector_works() -> None:
     assert _run_debug(blocking)
 
 
+@pytest.mark.serial
 def test_encoding_never_stalls_the_event_loop() -> None:
     class SlowLoad(SentenceTransformerEncoder):
         def _load_model(self) -> Any:

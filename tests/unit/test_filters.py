@@ -27,7 +27,14 @@ from milvus_rag.client.filters import (
     plan_filter,
     string_literal,
 )
-from tests.cases.filters import ALL_IDS, FILTER_CASES, FILTER_ROWS, INVALID_FILTERS, FilterCase
+from tests.cases.filters import (
+    ALL_IDS,
+    FILTER_CASES,
+    FILTER_ROWS,
+    INVALID_FILTERS,
+    FilterCase,
+    case_id,
+)
 
 L25 = Dialect.LITE25
 SRV = Dialect.MILVUS
@@ -103,14 +110,14 @@ def test_case_compiles_per_dialect(case: FilterCase) -> None:
         assert not re.search(r"\bnot\b(?!\s+in\b)|\bexists\b|\bis\s+null\b|!\(", text)
 
 
-@pytest.mark.parametrize("filter", INVALID_FILTERS, ids=repr)
+@pytest.mark.parametrize("filter", INVALID_FILTERS, ids=case_id)
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_invalid_filters_raise(filter: Any, dialect: Dialect) -> None:
     with pytest.raises(FilterError):
         compile_filter(filter, dialect=dialect)
 
 
-@pytest.mark.parametrize("filter", INVALID_FILTERS, ids=repr)
+@pytest.mark.parametrize("filter", INVALID_FILTERS, ids=case_id)
 def test_invalid_filters_raise_in_parse_and_evaluate(filter: Any) -> None:
     with pytest.raises(FilterError):
         parse_filter(filter)
