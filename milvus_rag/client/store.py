@@ -34,9 +34,7 @@ from milvus_rag.client.errors import (
     is_released_collection,
 )
 from milvus_rag.client.filters import (
-    Column,
     Dialect,
-    FieldNames,
     ids_expr,
     plan_filter,
     string_literal,
@@ -103,11 +101,9 @@ class AsyncMilvusStore:
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_buildable(self.config.built_index_type, lite)
         cfg = self.config
-        self._fields = FieldNames(
-            id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
-        )
+        self._fields = rows.filter_fields(cfg)
         self._tenancy = Tenancy(cfg.tenant_field)
-        self._columns = tuple(Column(f.name, f.element, f.array) for f in cfg.typed_fields)
+        self._columns = rows.filter_columns(cfg, nullable_for(self._pool.dialect))
         self._tenant: str | None = None
         if tenant is not None:
             resolve(self._tenancy, tenant, False, "the store")
@@ -403,6 +399,8 @@ class AsyncMilvusStore:
             text_max_length=info.text_max_length,
             doc_id_max_length=info.id_max_length,
             id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
+            id_type=self.config.id_type,
+            auto_id=self.config.auto_id,
         )
         valid, batches = await off_loop(
             len(records) > 200, self._plan, records, limits, embed is None, bound
@@ -412,9 +410,12 @@ class AsyncMilvusStore:
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
         # Lite files: insert the batches whose ids are all new (see lite_ids)
         ids = [r.id for r in valid]
-        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
+        lookup = self.is_local and not self.config.auto_id
+        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if lookup else None
         write = functools.partial(self._write, known=known, tenant=bound)
-        written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
+        # auto_id: the ids Milvus assigns come back batch by batch, in order
+        concurrency = 1 if self.config.auto_id else self.write_concurrency
+        written, error = await run_pipeline(batches, prepare, write, concurrency)
         if isinstance(error, BackendError):  # writes are mapped by _call already
             raise error.with_written("upsert", self.name, written) from error
         if error is not None:  # the embedder failed (its own error, or InvalidInputError)
@@ -425,6 +426,8 @@ class AsyncMilvusStore:
         threshold = self.config.auto_flush_rows
         if threshold is not None and not self.is_local and len(valid) >= threshold:
             await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
+        if self.config.auto_id:
+            return written
         order = {r.id: i for i, r in enumerate(valid)}
         return sorted(written, key=order.__getitem__)
 
@@ -477,14 +480,18 @@ class AsyncMilvusStore:
                     stored = await self._stored_among(todo)
                     known.found(todo, stored, WRITES.get(self.connection.uri))
                 op = "upsert" if known.any_stored(ids) else "insert"
+            if self.config.auto_id:
+                op = "insert"  # Milvus assigns the ids: there is nothing to replace
             try:
-                await self._call(
+                result = await self._call(
                     "upsert", lambda c: getattr(c, op)(self.name, data, timeout=self._timeout)
                 )
             finally:
                 gen = self._wrote()
             if known is not None:
                 known.wrote(ids, gen)
+        if self.config.auto_id:
+            return [str(i) for i in (result or {}).get("ids", [])]
         return ids
 
     def _wrote(self) -> int:
@@ -534,7 +541,7 @@ class AsyncMilvusStore:
         sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="delete")
         if filter is not None and sc.expr is None and sc.residual is None:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
-        id_list = rows.check_ids(ids) if ids is not None else []
+        id_list = rows.check_ids(ids, self.config.id_type) if ids is not None else []
         await self.ensure_collection()
         dialect = self._pool.dialect
         exprs = [
@@ -587,7 +594,7 @@ class AsyncMilvusStore:
     ) -> list[Record]:
         """Rows by id, in the order asked; ids not found (or of another tenant) are left out."""
         sc = self.scope(tenant=tenant, all_tenants=all_tenants, operation="get")
-        id_list = rows.check_ids(ids)
+        id_list = rows.check_ids(ids, self.config.id_type)
         if not id_list:
             return []
         await self.ensure_collection()
