@@ -74,8 +74,11 @@ def to_row(
         private = metadata.pop(PRIVATE_KEY, None)
     json_meta = metadata
     if cfg.metadata_fields:
+        # a missing typed value needs the JSON field (nulls are recorded there on Lite 2.5);
+        # without one (langchain-milvus's typed columns), every row has a value
+        can_null = nullable and cfg.metadata_storage == "json"
         columns, json_meta = split_metadata(
-            cfg.typed_fields, metadata, nullable=nullable, where=where
+            cfg.typed_fields, metadata, nullable=can_null, where=where
         )
         if NULLS_KEY in json_meta and cfg.metadata_storage != "json":
             missing = sorted(json_meta.pop(NULLS_KEY))
@@ -135,19 +138,12 @@ def filter_fields(cfg: CollectionConfig) -> FieldNames:
     )
 
 
-def filter_columns(
-    cfg: CollectionConfig, nullable: bool | frozenset[str] = True
-) -> tuple[Column, ...]:
-    """The typed metadata columns as filter columns. ``nullable``: whether the columns hold
-    nulls (a server), or the names of those that do (an adopted collection); without a JSON
-    field to record missing keys, a non-nullable column is never missing."""
-
-    def can_null(name: str) -> bool:
-        if isinstance(nullable, frozenset):
-            return name in nullable
-        return nullable or cfg.metadata_storage == "json"
-
-    return tuple(Column(f.name, f.element, f.array, can_null(f.name)) for f in cfg.typed_fields)
+def filter_columns(cfg: CollectionConfig) -> tuple[Column, ...]:
+    """The typed metadata columns as filter columns. A typed key may be missing only where
+    metadata has a JSON field (a null on servers, recorded in the JSON on Milvus Lite 2.5);
+    in the other layouts every row has a value (see :func:`to_row`)."""
+    nullable = cfg.metadata_storage == "json"
+    return tuple(Column(f.name, f.element, f.array, nullable) for f in cfg.typed_fields)
 
 
 def schema_fields(cfg: CollectionConfig) -> list[str]:

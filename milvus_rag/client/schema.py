@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import IndexDescription, index_difference, parse_index
-from milvus_rag.client.layout import Layout, detect_layout
+from milvus_rag.client.layout import Layout, adopt_layout, detect_layout
 from milvus_rag.client.tenancy import TENANT_MAX_LENGTH
 from milvus_rag.client.typed_fields import (
     ARRAY_MAX_CAPACITY,
@@ -145,8 +146,9 @@ def build_schema(
     if cfg.tenant_field is not None:
         pk = {"is_partition_key": True} if partition_key_for(dialect) else {}
         schema.add_field(cfg.tenant_field, DataType.VARCHAR, max_length=TENANT_MAX_LENGTH, **pk)
+    nullable = nullable_for(dialect) and cfg.metadata_storage == "json"  # see rows.to_row
     for f in cfg.typed_fields:
-        _add_typed(schema, f, nullable_for(dialect))
+        _add_typed(schema, f, nullable)
     if cfg.enable_bm25:
         schema.add_function(
             Function(
@@ -260,6 +262,26 @@ def _expected_fields(cfg: CollectionConfig) -> list[str]:
     if cfg.enable_bm25:
         names.append(cfg.sparse_field)
     return sorted(names)
+
+
+def adopted_config(
+    cfg: CollectionConfig,
+    field_names: Sequence[str],
+    layout: Layout | None,
+    error: SchemaMismatchError | None = None,
+) -> CollectionConfig:
+    """The config a store uses on an existing collection: ``cfg`` itself when the collection
+    has every field ``cfg`` names, else ``cfg`` adopting the collection's detected layout
+    (:func:`~milvus_rag.client.layout.adopt_layout`); an unrecognised one raises ``error``
+    (the detection's, with its migration hint) or a field mismatch."""
+    expected = _expected_fields(cfg)
+    if all(f in field_names for f in expected):
+        return cfg
+    if layout is not None:
+        return adopt_layout(cfg, layout)
+    if error is not None:
+        raise error
+    raise SchemaMismatchError(cfg.name, "fields", expected, sorted(field_names))
 
 
 def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
