@@ -49,21 +49,30 @@ def check_batch_size(batch_size: Any) -> int:
 
 
 def page_filter(
-    expr: str | None, id_field: str, after: str | None, dialect: Dialect | str = Dialect.MILVUS
+    expr: str | None,
+    id_field: str,
+    after: str | None,
+    dialect: Dialect | str = Dialect.MILVUS,
+    int_ids: bool = False,
 ) -> str:
-    """The filter of the page after id ``after`` (the first page: ``expr`` alone).
+    """The filter of the page after id ``after`` (the first page: ``expr`` alone);
+    ``int_ids``: an INT64 primary key (the cursor is a number).
 
     The cursor goes on the left of ``and``, as pymilvus puts it (some operators must be
     the right-most operand).
     """
     if after is None:
         return expr or ""
-    cursor = f"{id_field} > {string_literal(after, dialect)}"
+    value = str(int(after)) if int_ids else string_literal(after, dialect)
+    cursor = f"{id_field} > {value}"
     return f"{cursor} and ({expr})" if expr else cursor
 
 
-def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str) -> str:
-    """The id the next page starts after: the largest of this page."""
+def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str, int_ids: bool = False) -> str:
+    """The id the next page starts after: the largest of this page (as a number for an
+    INT64 key)."""
+    if int_ids:
+        return str(max(int(r[id_field]) for r in rows))
     return max(str(r[id_field]) for r in rows)
 
 
@@ -81,6 +90,7 @@ async def pages(
     id_field: str,
     batch_size: int = DEFAULT_BATCH,
     dialect: Dialect | str = Dialect.MILVUS,
+    int_ids: bool = False,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order.
 
@@ -91,7 +101,8 @@ async def pages(
     options: dict[str, Any] = dict(ITERATOR_OPTIONS)
     after: str | None = None
     while True:
-        rows = await query(page_filter(expr, id_field, after, dialect), batch_size, dict(options))
+        flt = page_filter(expr, id_field, after, dialect, int_ids)
+        rows = await query(flt, batch_size, dict(options))
         if not rows:
             return
         if "guarantee_timestamp" not in options:
@@ -99,5 +110,5 @@ async def pages(
             if ts:
                 options["guarantee_timestamp"] = ts
         page = list(rows)
-        after = next_cursor(page, id_field)
+        after = next_cursor(page, id_field, int_ids)
         yield page
