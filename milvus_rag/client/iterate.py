@@ -53,25 +53,24 @@ def page_filter(
     id_field: str,
     after: str | None,
     dialect: Dialect | str = Dialect.MILVUS,
-    int_ids: bool = False,
+    id_type: str = "varchar",
 ) -> str:
-    """The filter of the page after id ``after`` (the first page: ``expr`` alone);
-    ``int_ids``: an INT64 primary key (the cursor is a number).
+    """The filter of the page after id ``after`` (the first page: ``expr`` alone).
 
     The cursor goes on the left of ``and``, as pymilvus puts it (some operators must be
-    the right-most operand).
+    the right-most operand). An INT64 key (``id_type="int64"``) compares with an int literal.
     """
     if after is None:
         return expr or ""
-    value = str(int(after)) if int_ids else string_literal(after, dialect)
-    cursor = f"{id_field} > {value}"
+    literal = str(int(after)) if id_type == "int64" else string_literal(after, dialect)
+    cursor = f"{id_field} > {literal}"
     return f"{cursor} and ({expr})" if expr else cursor
 
 
-def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str, int_ids: bool = False) -> str:
-    """The id the next page starts after: the largest of this page (as a number for an
-    INT64 key)."""
-    if int_ids:
+def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str, id_type: str = "varchar") -> str:
+    """The id the next page starts after: the largest of this page (an INT64 key: by value,
+    not by its decimal string, where "9" > "10")."""
+    if id_type == "int64":
         return str(max(int(r[id_field]) for r in rows))
     return max(str(r[id_field]) for r in rows)
 
@@ -90,7 +89,7 @@ async def pages(
     id_field: str,
     batch_size: int = DEFAULT_BATCH,
     dialect: Dialect | str = Dialect.MILVUS,
-    int_ids: bool = False,
+    id_type: str = "varchar",
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order.
 
@@ -101,7 +100,7 @@ async def pages(
     options: dict[str, Any] = dict(ITERATOR_OPTIONS)
     after: str | None = None
     while True:
-        flt = page_filter(expr, id_field, after, dialect, int_ids)
+        flt = page_filter(expr, id_field, after, dialect, id_type)
         rows = await query(flt, batch_size, dict(options))
         if not rows:
             return
@@ -110,5 +109,5 @@ async def pages(
             if ts:
                 options["guarantee_timestamp"] = ts
         page = list(rows)
-        after = next_cursor(page, id_field, int_ids)
+        after = next_cursor(page, id_field, id_type)
         yield page

@@ -198,7 +198,7 @@ class Reader:
             id_field=id_field,
             batch_size=batch_size,
             dialect=port.dialect,
-            int_ids=port.config().id_type == "int64",
+            id_type=config.id_type,
         )
         async for page in walk:
             if output == "ids" and sc.residual is None:
