@@ -74,7 +74,7 @@ class Reader:
     ) -> list[Record]:
         """Rows by id, in the order asked; ids not found (or of another tenant) left out."""
         sc = self.port.scope(None, tenant, all_tenants, "get")
-        id_list = rows.check_ids(ids)
+        id_list = rows.check_ids(ids, self.port.config().id_type)
         if not id_list:
             return []
         await self.port.ensure()
@@ -198,6 +198,7 @@ class Reader:
             id_field=id_field,
             batch_size=batch_size,
             dialect=port.dialect,
+            id_type=config.id_type,
         )
         async for page in walk:
             if output == "ids" and sc.residual is None:
