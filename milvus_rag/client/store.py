@@ -423,7 +423,9 @@ class AsyncMilvusStore:
             )
             raise error
         threshold = self.config.auto_flush_rows
-        if threshold is not None and not self.is_local and len(valid) >= threshold:
+        # every engine but Lite 2.5 (servers, a Lite 3 file) searches sealed data faster
+        flushes = self._pool.dialect is not Dialect.LITE25
+        if threshold is not None and flushes and len(valid) >= threshold:
             await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
         order = {r.id: i for i, r in enumerate(valid)}
         return sorted(written, key=order.__getitem__)
