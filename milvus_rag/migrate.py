@@ -5,8 +5,8 @@
 The source is any collection the store can open: one written by langchain-milvus (0.3/0.4) or
 llama-index-vector-stores-milvus (1.x), whose layout the store detects from its schema, or a
 milvus-rag collection. The target is a milvus-rag collection (``id``/``text``/``dense``/
-``sparse``/``doc_id``/``metadata``) with the source's dimension, metric and primary-key type;
-the text goes to its ``text`` field, whose BM25 function computes the sparse vectors, so hybrid
+``sparse``/``doc_id``/``metadata``) with the source's dimension and metric (an INT64 key is
+copied as its decimal string, the id the store reads); the text goes to its ``text`` field, whose BM25 function computes the sparse vectors, so hybrid
 search works on the copy. The stored vectors are copied as they are: nothing is re-embedded.
 
 The copy walks the source in primary-key order, a page at a time, and writes only the rows of
@@ -79,18 +79,19 @@ def plan_page(page: Sequence[Record], existing: Iterable[Record]) -> list[Record
     return [r for r in page if r.id not in have or not same_record(r, have[r.id])]
 
 
-def target_options(info: CollectionInfo, id_type: str = "varchar") -> dict[str, Any]:
-    """The target collection's settings taken from the source: dimension, metric, id type,
-    and an id length that fits every source id (texts: milvus-rag's 65,535 is VARCHAR's
-    largest)."""
-    opts: dict[str, Any] = {
+def target_options(info: CollectionInfo) -> dict[str, Any]:
+    """The target collection's settings taken from the source: dimension, metric, and an id
+    length that fits every source id (texts: milvus-rag's 65,535 is VARCHAR's largest).
+
+    The target's key is milvus-rag's VARCHAR ``id`` whatever the source's: an INT64 key
+    (langchain-milvus's ``auto_id``) is copied as its decimal string, which is the
+    ``Record.id`` the store reads from the source too, so the copy opens with every default.
+    """
+    return {
         "dim": info.dim,
         "metric": info.metric,
         "id_max_length": min(max(512, info.id_max_length), 65535),
     }
-    if id_type != "varchar":
-        opts["id_type"] = id_type
-    return opts
 
 
 @dataclass
@@ -251,12 +252,8 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         await cli.require_collection(source)
         info = await source.ensure_collection()
-        id_type = str(getattr(source.config, "id_type", "varchar"))
         target = AsyncMilvusStore(
-            to_uri,
-            token=to_token or None,
-            collection_name=args.to_name,
-            **target_options(info, id_type),
+            to_uri, token=to_token or None, collection_name=args.to_name, **target_options(info)
         )
         stats = await migrate(
             source,
@@ -272,4 +269,10 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
         f"{uri} [{args.from_name}] -> {to_uri} [{args.to_name}]: {stats.summary()}",
         file=sys.stderr,
     )
+    if info.metric != "COSINE":
+        print(
+            f"the copy keeps the source's metric: open it with metric={info.metric!r}, e.g. "
+            f"MilvusStore({to_uri!r}, collection_name={args.to_name!r}, metric={info.metric!r})",
+            file=sys.stderr,
+        )
     return 0 if stats.counts_match else 1

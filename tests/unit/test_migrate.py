@@ -106,10 +106,9 @@ def info(**kw: Any) -> CollectionInfo:
     return CollectionInfo(**base)
 
 
-def test_target_takes_the_source_dim_metric_id_type_and_an_id_length_that_fits() -> None:
+def test_target_takes_the_source_dim_metric_and_an_id_length_that_fits() -> None:
     assert target_options(info()) == {"dim": 8, "metric": "IP", "id_max_length": 65535}
     assert target_options(info(id_max_length=64, metric="L2"))["id_max_length"] == 512
-    assert target_options(info(), "int64")["id_type"] == "int64"
 
 
 def test_stats_count_check() -> None:
