@@ -5,7 +5,8 @@ Each combination is a virtual environment (``NAME=PYTHON``), e.g. milvus-rag alo
 beside llama-index-vector-stores-milvus 1.2 (pymilvus 2.6). In each, a fresh interpreter runs the
 same probe with this worktree's milvus-rag on ``PYTHONPATH``: open an embedded ``.db`` file, upsert
 ``--rows`` rows (random 384-d vectors, short texts, BM25 on) in one call, then ``--queries`` dense
-and hybrid (RRF) searches one at a time. Rounds alternate the environments; the median of the
+and hybrid (RRF) searches one at a time, then ``flush()`` and the same searches again (Milvus
+Lite 3 searches flushed segments much faster). Rounds alternate the environments; the median of the
 rounds is reported. Results: ``benchmarks/results/install_combos.md`` and ``.png``.
 
     python benchmarks/install_combos.py --venv lite25=/work/main/.venv/bin/python \\
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -32,8 +35,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 def probe(rows: int, queries: int) -> dict[str, Any]:
     """Run in the environment under test: one upsert of ``rows`` rows, then searches."""
     from importlib import metadata
-
-    import numpy as np
 
     from milvus_rag import MilvusStore, Record
 
@@ -72,15 +73,25 @@ def probe(rows: int, queries: int) -> dict[str, Any]:
             store.upsert(records)
             upsert_s = time.perf_counter() - t0
             found = store.count()
-            lat: dict[str, list[float]] = {"dense": [], "hybrid": []}
-            for q in range(queries):
-                for mode in lat:
+            lat: dict[str, list[float]] = {
+                m: [] for m in ("dense", "hybrid", "dense_f", "hybrid_f")
+            }
+            for phase in ("", "_f"):
+                if phase:  # then the same searches after an explicit flush
                     t0 = time.perf_counter()
-                    hits = store.search(
-                        " ".join(rng.choice(words, 3)), vector=vectors[q % rows], k=10, mode=mode
-                    )
-                    lat[mode].append(time.perf_counter() - t0)
-                    assert hits, mode
+                    store.flush()
+                    flush_s = time.perf_counter() - t0
+                for q in range(queries):
+                    for mode in ("dense", "hybrid"):
+                        t0 = time.perf_counter()
+                        hits = store.search(
+                            " ".join(rng.choice(words, 3)),
+                            vector=vectors[q % rows],
+                            k=10,
+                            mode=mode,
+                        )
+                        lat[mode + phase].append(time.perf_counter() - t0)
+                        assert hits, mode
             dialect = store.dialect.name
         finally:
             store.drop()
@@ -94,6 +105,9 @@ def probe(rows: int, queries: int) -> dict[str, Any]:
         "upsert_s": upsert_s,
         "dense_p50_ms": 1000 * statistics.median(lat["dense"]),
         "hybrid_p50_ms": 1000 * statistics.median(lat["hybrid"]),
+        "flush_s": flush_s,
+        "dense_flushed_p50_ms": 1000 * statistics.median(lat["dense_f"]),
+        "hybrid_flushed_p50_ms": 1000 * statistics.median(lat["hybrid_f"]),
     }
 
 
@@ -126,11 +140,20 @@ def main() -> None:
             r = run_probe(python, args.rows, args.queries)
             runs[name].append(r)
             print(f"round {rnd + 1} {name}: {json.dumps(r)}", flush=True)
-    keys = ("open_s", "upsert_s", "dense_p50_ms", "hybrid_p50_ms")
+    keys = (
+        "open_s",
+        "upsert_s",
+        "dense_p50_ms",
+        "hybrid_p50_ms",
+        "flush_s",
+        "dense_flushed_p50_ms",
+        "hybrid_flushed_p50_ms",
+    )
     table = [
         "| install | milvus-lite | pymilvus | filter dialect | open s | "
-        f"{args.rows:,}-row upsert s | dense p50 ms | hybrid p50 ms |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        f"{args.rows:,}-row upsert s | dense p50 ms | hybrid p50 ms | flush() s | "
+        "dense p50 ms after flush | hybrid p50 ms after flush |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     medians: dict[str, dict[str, float]] = {}
     for name, rs in runs.items():
@@ -140,7 +163,8 @@ def main() -> None:
         table.append(
             f"| {name} | {first['milvus_lite']} | {first['pymilvus']} | {first['dialect']} | "
             f"{m['open_s']:.2f} | {m['upsert_s']:.2f} | {m['dense_p50_ms']:.1f} | "
-            f"{m['hybrid_p50_ms']:.1f} |"
+            f"{m['hybrid_p50_ms']:.1f} | {m['flush_s']:.2f} | {m['dense_flushed_p50_ms']:.1f} | "
+            f"{m['hybrid_flushed_p50_ms']:.1f} |"
         )
     note = (
         f"\nMedian of {args.rounds} interleaved rounds; {args.rows:,} rows of 384-d random "
@@ -160,16 +184,19 @@ def main() -> None:
     except ImportError:
         print("matplotlib missing: no PNG", file=sys.stderr)
         return
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
     names = list(medians)
-    for ax, key, title in zip(
-        axes,
-        ("upsert_s", "dense_p50_ms", "hybrid_p50_ms"),
-        (f"{args.rows:,}-row upsert (s)", "dense search p50 (ms)", "hybrid search p50 (ms)"),
-    ):
-        ax.bar(names, [medians[n][key] for n in names])
-        ax.set_title(title)
-        ax.tick_params(axis="x", rotation=30)
+    x = np.arange(len(names))
+    axes[0].bar(x, [medians[n]["upsert_s"] for n in names])
+    axes[0].set_title(f"{args.rows:,}-row upsert (s)")
+    for ax, mode in zip(axes[1:], ("dense", "hybrid")):
+        ax.bar(x - 0.2, [medians[n][f"{mode}_p50_ms"] for n in names], 0.4, label="as written")
+        ax.bar(x + 0.2, [medians[n][f"{mode}_flushed_p50_ms"] for n in names], 0.4, label="flushed")
+        ax.set_yscale("log")
+        ax.set_title(f"{mode} search p50 (ms, log)")
+        ax.legend()
+    for ax in axes:
+        ax.set_xticks(x, [n.replace(" beside ", "\nbeside ") for n in names], fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out.with_suffix(".png"), dpi=110)
 
