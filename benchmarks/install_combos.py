@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -127,15 +128,19 @@ def run_probe(python: str, rows: int, queries: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--venv", action="append", required=True, help="NAME=PYTHON (repeatable)")
+    ap.add_argument("--venv", action="append", default=[], help="NAME=PYTHON (repeatable)")
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS / "install_combos")
+    ap.add_argument("--replot", action="store_true", help="redraw from --out's .json")
     args = ap.parse_args()
     venvs = dict(v.split("=", 1) for v in args.venv)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in venvs}
-    for rnd in range(args.rounds):
+    if args.replot:  # redraw the table and figure from the saved rounds
+        runs = json.loads(args.out.with_suffix(".json").read_text())
+        args.rounds = len(next(iter(runs.values())))
+    for rnd in range(0 if args.replot else args.rounds):
         for name, python in venvs.items():  # interleaved: every round visits every venv
             r = run_probe(python, args.rows, args.queries)
             runs[name].append(r)
@@ -196,7 +201,7 @@ def main() -> None:
         ax.set_title(f"{mode} search p50 (ms, log)")
         ax.legend()
     for ax in axes:
-        ax.set_xticks(x, [n.replace(" beside ", "\nbeside ") for n in names], fontsize=7)
+        ax.set_xticks(x, [textwrap.fill(n, 16) for n in names], fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out.with_suffix(".png"), dpi=110)
 
