@@ -1,6 +1,6 @@
 """``milvus-rag migrate`` of collections that langchain-milvus 0.4 and
-llama-index-vector-stores-milvus 1.2 created themselves (each from its own venv, driven by
-``tests/compat/official.py``), on the embedded Lite 2.5 file and the Lite 3 server: counts equal,
+llama-index-vector-stores-milvus 1.2 created themselves (each from its own venv: the
+``official`` fixture of conftest.py), on the embedded Lite 2.5 file and the Lite 3 server: counts equal,
 ids / texts / metadata / vectors equal to what the library stored, hybrid search on the copy, an
 interrupted copy resumed, and a second run that writes nothing.
 
@@ -11,9 +11,6 @@ library can create them on a Lite 2.5 file (see tests/compat/test_official_layou
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,14 +21,12 @@ import pytest
 from milvus_rag import AsyncMilvusStore, MilvusStore, cli
 from milvus_rag.client.records import Record, public_metadata
 from milvus_rag.migrate import MigrateStats, migrate, target_options
-from tests.backends import ROOT, Backend
+from tests.backends import Backend
+from tests.compat.conftest import Official
 from tests.conftest import new_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCRIPT = ROOT / "tests" / "compat" / "official.py"
-VENVS = Path(os.environ.get("MILVUS_RAG_COMPAT_VENVS", ROOT / ".venv-compat"))
-DIRS = {"langchain": "langchain", "llama_index": "llamaindex"}
 DIM = 8
 N = 40
 PAGE = 16  # three pages
@@ -73,23 +68,6 @@ def docs(lib: str) -> list[dict[str, Any]]:
     return out
 
 
-def official(lib: str, **request: Any) -> dict[str, Any]:
-    python = VENVS / DIRS[lib] / "bin" / "python"
-    if not python.exists():
-        pytest.fail(f"{python} missing: run `make compat-venvs` (part of `make install`)")
-    proc = subprocess.run(
-        [str(python), str(SCRIPT)],
-        input=json.dumps({"lib": lib, **request}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out: dict[str, Any] = json.loads(proc.stdout)
-    return out
-
-
 @pytest.fixture
 def uri(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for var in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_COLLECTION"):
@@ -97,7 +75,9 @@ def uri(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
     return str(tmp_path / "official.db") if backend.is_local else backend.uri
 
 
-def created(case: Case, uri: str, backend: Backend) -> tuple[str, list[dict[str, Any]]]:
+def created(
+    official: Official, case: Case, uri: str, backend: Backend
+) -> tuple[str, list[dict[str, Any]]]:
     if case.server_only and backend.engine == "lite25":
         pytest.skip(f"{case.lib} cannot create its {case.variant} layout on a Lite 2.5 file")
     name = new_name(case.variant)
@@ -107,7 +87,7 @@ def created(case: Case, uri: str, backend: Backend) -> tuple[str, list[dict[str,
         uri=uri,
         collection=name,
         variant=case.variant,
-        action="create",
+        actions=["create"],
         dim=DIM,
         docs=rows,
     )
@@ -159,9 +139,13 @@ def check_copy(uri: str, src: str, dst: str, given: list[dict[str, Any]]) -> Non
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_migrate_a_collection_the_library_created(
-    case: Case, uri: str, backend: Backend, capsys: pytest.CaptureFixture[str]
+    official: Official,
+    case: Case,
+    uri: str,
+    backend: Backend,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    src, given = created(case, uri, backend)
+    src, given = created(official, case, uri, backend)
     dst = new_name("copy")
     try:
         code, err = migrate_cli(capsys, uri, src, dst)
@@ -187,9 +171,13 @@ def test_migrate_a_collection_the_library_created(
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=str)
 def test_an_interrupted_migration_resumes(
-    case: Case, uri: str, backend: Backend, capsys: pytest.CaptureFixture[str]
+    official: Official,
+    case: Case,
+    uri: str,
+    backend: Backend,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    src, given = created(case, uri, backend)
+    src, given = created(official, case, uri, backend)
     dst = new_name("copy")
 
     class Stop(Exception):
