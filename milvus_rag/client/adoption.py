@@ -9,11 +9,13 @@ the config (filter field names, typed columns, tenancy, its components). Mixed i
 
 from __future__ import annotations
 
+import asyncio
 from abc import abstractmethod
 
 from milvus_rag.client import rows
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.filters import Column, FieldNames
+from milvus_rag.client.locks import PerLoop, process_lock
 from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, adopted_config
 from milvus_rag.client.tenancy import Tenancy
 
@@ -26,6 +28,7 @@ class LayoutAdoption:
     _fields: FieldNames
     _tenancy: Tenancy
     _columns: tuple[Column, ...]
+    _ensure_locks: PerLoop[asyncio.Lock]
 
     @property
     @abstractmethod
@@ -60,8 +63,15 @@ class LayoutAdoption:
         """Before a data call: adopt the layout of an existing collection, so that the call's
         filter and rows are built for it (no request when the schema is cached; an existing
         collection is described once, a missing one is not created here)."""
-        info = SCHEMA_CACHE.get(self.connection.key, self.name)
+        key = self.connection.key
+        info = SCHEMA_CACHE.get(key, self.name)
+        if info is None:
+            # as ensure_collection: one first request at a time (concurrent first clients of
+            # a Lite file fail to open it)
+            async with self._ensure_locks.get(), process_lock("ensure", key, self.name):
+                info = SCHEMA_CACHE.get(key, self.name)
+                found = info is not None or await self.exists()
+            if info is None and found:
+                info = await self.ensure_collection()
         if info is not None:
             self._adopt(info)
-        elif await self.exists():
-            await self.ensure_collection()
