@@ -21,6 +21,11 @@ COMPAT_VENV ?= .venv-compat
 COMPAT_LANGCHAIN_PKGS ?= langchain-core==1.8.3 pymilvus==3.0.2 milvus-lite==2.5.1 "setuptools<81"
 COMPAT_LLAMA_PKGS ?= "llama-index-vector-stores-milvus==1.2.*" llama-index-core==0.14.25 pymilvus==2.6.17 \
 	milvus-lite==2.5.1 "setuptools<81"
+# `make test-lite3file`: milvus-rag installed beside langchain-milvus 0.4 (which needs
+# milvus-lite>=3.1), so `./x.db` is a Milvus Lite 3 embedded folder; the backend tests run there.
+BESIDE_VENV ?= .venv-beside-langchain
+BESIDE_PKGS ?= "langchain-milvus==0.4.*" "pytest>=8.2" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" \
+	"hypothesis>=6.100"
 # torch is installed on its own, first: the CPU wheel (found locally through pip's
 # find-links). Left to the resolver, sentence-transformers pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
@@ -39,7 +44,7 @@ SOAK_ARGS ?=
 # Tests find the lite-3 server interpreter here (default: .venv-lite3/bin/python).
 export MILVUS_RAG_LITE3_PYTHON ?= $(abspath $(LITE3_VENV))/bin/python
 
-.PHONY: help install compat-venvs demo test test-fast lint format notebooks bench bench-scale soak clean
+.PHONY: help install compat-venvs demo test test-fast test-lite3file lint format notebooks bench bench-scale soak clean
 
 help:
 	@echo "make install    create $(VENV) (package + extras + dev tools), $(LITE3_VENV) and"
@@ -47,6 +52,7 @@ help:
 	@echo "make demo       run the end-to-end demo (milvus-rag demo)"
 	@echo "make test       run the test suite (PYTEST_ARGS='...', TEST_WORKERS=2 for 2 xdist workers)"
 	@echo "make test-fast  unit tests only (no integration, no slow)"
+	@echo "make test-lite3file  backend tests on a Milvus Lite 3 .db, in $(BESIDE_VENV) (beside langchain-milvus)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make notebooks  run the notebooks and store them with their outputs"
@@ -100,6 +106,17 @@ $(COMPAT_VENV)/llamaindex/.installed:
 	$(COMPAT_VENV)/llamaindex/bin/python -m pip install -q --progress-bar off --no-compile $(COMPAT_LLAMA_PKGS)
 	@touch $@
 
+$(BESIDE_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.10+" >&2; exit 1; }
+	test -x $(BESIDE_VENV)/bin/python || $(PYTHON) -m venv $(BESIDE_VENV)
+	$(BESIDE_VENV)/bin/python -m pip install --progress-bar off -e ".[langchain,llama-index,cli]" $(BESIDE_PKGS)
+	@touch $@
+
+test-lite3file: $(BESIDE_VENV)/.installed $(LITE3_VENV)/.installed
+	MILVUS_RAG_BACKENDS=lite3file $(BESIDE_VENV)/bin/python -m pytest -q -m "not slow" \
+		tests/integration tests/cli tests/llama_index tests/langchain \
+		--ignore=tests/langchain/test_standard.py $(PYTEST_ARGS)
+
 demo: install
 	$(PY) -m milvus_rag.cli demo
 
@@ -143,7 +160,7 @@ soak: install
 	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LITE3_VENV) $(COMPAT_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf $(VENV) $(LITE3_VENV) $(COMPAT_VENV) $(BESIDE_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
 	find . -name '*.egg-info' -prune -exec rm -rf {} +
 	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
 	find . \( -name '*.db' -o -name '*.db.lock' \) -not -path './.git/*' -exec rm -rf {} +
