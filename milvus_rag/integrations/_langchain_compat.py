@@ -11,7 +11,8 @@ function is given). A setting with no counterpart raises :class:`ConfigError` na
 use instead.
 
 Example:
-    >>> p = plan(embedding_function=None, builtin_function=None, _probe=True)
+    >>> from langchain_core.embeddings import FakeEmbeddings
+    >>> p = plan(embedding_function=FakeEmbeddings(size=4), builtin_function=None)
     >>> p.store_options["collection_name"], p.store_options["metric"], p.mode.value
     ('LangChainCollection', 'L2', 'dense')
 """
@@ -22,6 +23,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from langchain_core.embeddings import Embeddings
 
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.request import RetrievalMode
@@ -298,13 +301,8 @@ def plan(
     num_shards: int | None = None,
     vector_schema: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     metadata_schema: Mapping[str, Any] | None = None,
-    _probe: bool = False,
 ) -> CompatPlan:
-    """The milvus-rag meaning of ``langchain_milvus.Milvus(...)``'s arguments (see module).
-
-    ``_probe=True`` skips the "an embedding is required" check (for documentation and
-    tests of the defaults).
-    """
+    """The milvus-rag meaning of ``langchain_milvus.Milvus(...)``'s arguments (see module)."""
     embeddings = _as_list(embedding_function)
     functions = _as_list(builtin_function)
     if len(embeddings) > 1:
@@ -314,16 +312,16 @@ def plan(
             "one embedding_function"
         )
     for emb in embeddings:
-        if not callable(getattr(emb, "embed_query", None)) or hasattr(emb, "embed_queries"):
+        if not isinstance(emb, Embeddings):
             raise ConfigError(
-                f"embedding_function {type(emb).__name__} is not a dense langchain Embeddings: "
-                "sparse embeddings have no counterpart; use BM25BuiltInFunction() for sparse "
-                "(full-text) search"
+                f"embedding_function {type(emb).__name__} is not a langchain Embeddings: "
+                "sparse embedding functions have no counterpart; use BM25BuiltInFunction() "
+                "for sparse (full-text) search"
             )
     if len(functions) > 1:
         raise ConfigError("more than one builtin_function: milvus-rag runs at most one (BM25)")
     bm25 = bm25_spec(functions[0]) if functions else None
-    if not embeddings and not _probe:
+    if not embeddings:
         raise ConfigError(
             "embedding_function is required: milvus-rag stores a dense vector in every row "
             "(BM25 is added with builtin_function=BM25BuiltInFunction()); a BM25-only store "
