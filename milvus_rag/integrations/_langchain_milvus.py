@@ -31,6 +31,7 @@ from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations import _langchain_compat as compat
 from milvus_rag.integrations import _langchain_search_kw as search_kw
+from milvus_rag.integrations._langchain_attrs import LangchainMilvusAttributes
 from milvus_rag.integrations._langchain_docs import _combine_filter, doc_id_of
 from milvus_rag.integrations.langchain import _DENSE_OPTIONS, MilvusVectorStore
 
@@ -59,7 +60,7 @@ _COMPAT_ARGS = (
 )
 
 
-class Milvus(MilvusVectorStore):
+class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
     """langchain-milvus's ``Milvus`` on milvus-rag: the same arguments with the same meaning.
 
     Defaults are langchain-milvus's: ``connection_args={"uri": "http://localhost:19530"}``,
@@ -125,55 +126,6 @@ class Milvus(MilvusVectorStore):
         self._settled = False
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._locks = weakref.WeakKeyDictionary()
-
-    # --- langchain-milvus's attributes -------------------------------------------------
-
-    @property
-    def embedding_func(self) -> Embeddings:
-        return self.embedding
-
-    @property
-    def auto_id(self) -> bool:
-        return bool(getattr(self.store.config, "auto_id", False))
-
-    @property
-    def consistency_level(self) -> str:
-        return self.store.config.consistency_level
-
-    @property
-    def _primary_field(self) -> str:
-        return self.store.config.id_field
-
-    @property
-    def _text_field(self) -> str:
-        return self.store.config.text_field
-
-    @property
-    def _vector_field(self) -> str | list[str]:
-        return self.vector_fields[0] if len(self.vector_fields) == 1 else self.vector_fields
-
-    @property
-    def _metadata_field(self) -> str | None:
-        return self.store.config.metadata_field
-
-    @property
-    def _partition_key_field(self) -> str | None:
-        return self.store.config.tenant_field
-
-    @property
-    def vector_fields(self) -> list[str]:
-        cfg = self.store.config
-        return [cfg.vector_field, *([cfg.sparse_field] if cfg.enable_bm25 else [])]
-
-    @property
-    def fields(self) -> list[str]:
-        """The collection's field names (as configured or adopted; dynamic keys not
-        included)."""
-        cfg = self.store.config
-        names = [cfg.id_field, cfg.text_field, *self.vector_fields]
-        names += [n for n in (cfg.metadata_field, cfg.doc_id_field, cfg.tenant_field) if n]
-        names += list(cfg.metadata_fields)
-        return list(dict.fromkeys(names))
 
     # --- first use: drop_old, then the layout ------------------------------------------
 
@@ -281,11 +233,16 @@ class Milvus(MilvusVectorStore):
         if not texts:
             return []
         await self._settle(metas[0], write=True, ids=ids is not None)
-        if self.auto_id and ids is not None and not replace:
-            raise ConfigError(
-                f"{method}(ids=) on an auto_id collection: Milvus assigns the ids; use "
-                "upsert(ids, documents) to replace rows"
-            )
+        if self.auto_id and ids is not None:
+            if not replace:
+                raise ConfigError(
+                    f"{method}(ids=) on an auto_id collection: Milvus assigns the ids; use "
+                    "upsert(ids, documents) to replace rows"
+                )
+            # Milvus assigns auto ids: replacing a row is deleting it and adding a new one
+            await super()._ensure_dim()
+            await self.store.delete(list(ids), **tenancy)
+            ids = None
         if ids is None and not self.auto_id:
             ids = [str(uuid.uuid4()) for _ in texts]
         row_ids: list[Any] = list(ids) if ids is not None else [""] * len(texts)
@@ -363,7 +320,9 @@ class Milvus(MilvusVectorStore):
         timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
-        """Replace the rows ``ids`` by ``documents`` (without ids: add them)."""
+        """Replace the rows ``ids`` by ``documents`` (without ids: add them). On an
+        ``auto_id`` collection the old rows are deleted and the documents added under new
+        ids (Milvus assigns them)."""
         self._no_batching(timeout, batch_size, "upsert")
         if not documents:
             return
