@@ -142,7 +142,8 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         """Drop the old collection (``drop_old``, once), then settle the layout: an existing
         collection is adopted as it is; a new one takes the first write's metadata keys as
         typed columns (langchain-milvus's default) and, written without ids, Milvus's
-        auto ids. False: no collection yet and this is a read (it returns nothing)."""
+        auto ids. False: no collection yet and this is a read (it finds nothing, and
+        creates nothing: the first write decides the layout)."""
         if self._settled and not self._drop_pending:
             return True
         async with self._lock():
@@ -154,8 +155,8 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             if await self.store.exists():
                 self._settled = True
                 return True
-            if not write:
-                return not self._plan.infer_metadata
+            if not write:  # langchain-milvus: no collection yet, nothing found
+                return False
             options = dict(self._plan.store_options)
             if self._plan.infer_metadata:
                 reserved = [*self.vector_fields, self._primary_field, self._text_field]
