@@ -12,6 +12,7 @@
 #             milvus-rag's dependencies (default: python3)
 #     OUT     where the table and the junit files go (default benchmarks/results/compat)
 #   Extra pytest arguments: PYTEST_ARGS="-k bm25" benchmarks/compat/langchain_milvus_suite.sh ...
+#   One side only (the other's junit file from an earlier run is reused): SIDES=ours
 #
 # The suite is copied to a temporary folder; nothing of it enters this repository. The only
 # edits: TEST_URI (the suite hard-codes localhost:19530) and, for milvus-rag, the one line
@@ -63,10 +64,10 @@ run() { # $1: "theirs" or "ours"
     tail -3 "$OUT/langchain_suite_$1.log"
 }
 
-echo "== langchain-milvus (baseline) against $URI"
-run theirs
-echo "== milvus-rag (import changed) against $URI"
-run ours
+for side in ${SIDES:-theirs ours}; do
+    echo "== $side against $URI"
+    run "$side"
+done
 
 "$PY" - "$OUT" <<'EOF'
 import sys

@@ -160,7 +160,9 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             options = dict(self._plan.store_options)
             if self._plan.infer_metadata:
                 reserved = [*self.vector_fields, self._primary_field, self._text_field]
-                inferred = compat.infer_metadata_types(metadata, reserved)
+                given = self._plan.metadata_types  # metadata_schema's types win
+                rest = {k: v for k, v in (metadata or {}).items() if k not in given}
+                inferred = compat.infer_metadata_types(rest, reserved)
                 if self._plan.partition_key_field is not None:
                     inferred.pop(self._plan.partition_key_field, None)
                 options = self._plan.with_metadata_types(inferred)
@@ -185,10 +187,15 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
 
     # --- rows <-> documents ------------------------------------------------------------
 
+    def _pk(self, id: Any) -> Any:
+        """An id as langchain-milvus returns it: an int on an INT64 key (the core's ids are
+        their decimal strings there), else the str."""
+        return int(id) if self.store.config.id_type == "int64" else id
+
     def _to_document(self, record: Record) -> Document:
         metadata = public_metadata(record.metadata)
         if self.store.config.metadata_field is None:  # langchain-milvus: the row's fields
-            metadata[self._primary_field] = record.id
+            metadata[self._primary_field] = self._pk(record.id)
         return Document(id=str(record.id), page_content=record.text, metadata=metadata)
 
     def _to_record(self, text: str, metadata: Mapping[str, Any] | None, id: Any) -> Record:
@@ -255,7 +262,8 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             ]
         await super()._ensure_dim()
         embed = None if vectors is not None else self.embedding.aembed_documents
-        return await self.store.upsert(records, embed=embed, **tenancy)
+        written = await self.store.upsert(records, embed=embed, **tenancy)
+        return [self._pk(i) for i in written]
 
     # --- writes ------------------------------------------------------------------------
 
@@ -365,7 +373,7 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         if not await self._settle(write=False) or not await self.store.exists():
             return None
         tenancy = self._tenancy(self._tenancy_default({}))
-        return [r.id async for r in self.store.iterate(expr, **tenancy)]
+        return [self._pk(r.id) async for r in self.store.iterate(expr, **tenancy)]
 
     def get_pks(self, expr: str, **kwargs: Any) -> list[Any] | None:
         """Primary keys of the rows matching ``expr`` (None when there is no collection)."""
