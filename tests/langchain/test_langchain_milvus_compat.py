@@ -290,9 +290,11 @@ async def test_async_forms(make_milvus: Any, backend: Backend) -> None:
         assert texts_of(await store.asimilarity_search("q", k=1)) == ["apple"]
         pks = await store.aget_pks("id in [1, 2]")
         assert pks is not None and len(pks) == 2
-        await store.aupsert(pks[:1], [Document(page_content="elder", metadata={"id": 7})])
+        await store.aupsert(
+            await store.aget_pks("id == 1"), [Document(page_content="elder", metadata={"id": 7})]
+        )
         assert [d.metadata["id"] for d in await store.asearch_by_metadata("id == 7")] == [7]
-        vec_ids = await store.aadd_embeddings(["damson"], [[1.0] * 7 + [-0.25]])
+        vec_ids = await store.aadd_embeddings(["damson"], [[1.0] * 7 + [-0.25]], [{"id": 8}])
         assert texts_of(await store.asimilarity_search("q", k=1)) == ["damson"]
         assert await store.adelete(vec_ids) is True
         assert await store.adelete(expr="id == 0") is True
