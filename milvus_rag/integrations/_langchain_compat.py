@@ -84,8 +84,8 @@ class CompatPlan:
         return {**self.store_options, "metadata_fields": merged}
 
 
-def _as_list(value: Any) -> list[Any]:
-    """langchain-milvus's ``_as_list``: None / [] -> [], a value -> [value]."""
+def as_list(value: Any) -> list[Any]:
+    """langchain-milvus's ``as_list``: None / [] -> [], a value -> [value]."""
     if value is None or (isinstance(value, list | tuple) and not value):
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -107,7 +107,7 @@ def bm25_spec(function: Any) -> Bm25Spec:
             "BM25 (BM25BuiltInFunction) on the server and embeds on the client; pass an "
             "embedding_function instead of a server-side text embedding function"
         )
-    inputs, outputs = _as_list(function.input_field_names), _as_list(function.output_field_names)
+    inputs, outputs = as_list(function.input_field_names), as_list(function.output_field_names)
     if len(inputs) != 1 or len(outputs) != 1:
         raise ConfigError("a BM25 function takes one input (text) field and one output field")
     if getattr(function, "multi_analyzer_params", None) is not None:
@@ -259,7 +259,7 @@ def _vector_fields(
 ) -> tuple[str | None, str | None]:
     """(dense field, sparse field) as langchain-milvus names them: names not produced by a
     function are the embeddings', the rest generated as ``vector_{i+1}``."""
-    names = _as_list(vector_field)
+    names = as_list(vector_field)
     if len(set(names)) != len(names):
         raise ConfigError(f"vector_field names must be distinct, got {names}")
     from_function = [bm25.output_field] if bm25 is not None else []
@@ -303,8 +303,8 @@ def plan(
     metadata_schema: Mapping[str, Any] | None = None,
 ) -> CompatPlan:
     """The milvus-rag meaning of ``langchain_milvus.Milvus(...)``'s arguments (see module)."""
-    embeddings = _as_list(embedding_function)
-    functions = _as_list(builtin_function)
+    embeddings = as_list(embedding_function)
+    functions = as_list(builtin_function)
     if len(embeddings) > 1:
         raise ConfigError(
             f"{len(embeddings)} embedding functions: milvus-rag stores one dense vector per "
@@ -343,7 +343,7 @@ def plan(
     _refuse(replica_number, 1, "replica_number", "set replicas on the server (load) instead")
     _refuse(num_shards, None, "num_shards", "create the collection with pymilvus first")
     if vector_schema is not None:
-        for schema in _as_list(vector_schema):
+        for schema in as_list(vector_schema):
             if _enum_name(dict(schema).get("dtype", "FLOAT_VECTOR")) != "FLOAT_VECTOR":
                 raise ConfigError(
                     "vector_schema other than FLOAT_VECTOR has no counterpart: milvus-rag "
@@ -422,11 +422,11 @@ def _per_field(
     value: Any, vector_field: str | Sequence[str], dense: str | None, sparse: str | None
 ) -> dict[str, Mapping[str, Any]]:
     """langchain-milvus's per-vector-field list (index_params, search_params) by field name."""
-    items = _as_list(value)
+    items = as_list(value)
     fields = [f for f in (dense, sparse) if f is not None]
     if len(items) <= 1:
         return {fields[0]: items[0]} if items and fields else {}
-    names = _as_list(vector_field)
+    names = as_list(vector_field)
     order = names if len(names) == len(items) else fields
     if len(order) != len(items) or set(order) != set(fields):
         raise ConfigError(

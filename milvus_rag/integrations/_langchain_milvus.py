@@ -117,7 +117,7 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             consistency_level=consistency_level,
             **{name: args[name] for name in _COMPAT_ARGS},
         )
-        embeddings = compat._as_list(embedding_function)
+        embeddings = compat.as_list(embedding_function)
         super().__init__(embeddings[0], retrieval_mode=self._plan.mode, **self._plan.store_options)
         self.index_params = index_params
         self.search_params = search_params
