@@ -9,6 +9,7 @@
     milvus-rag demo
     milvus-rag export [--filter JSON] [--vectors] > rows.jsonl
     milvus-rag import rows.jsonl
+    milvus-rag migrate --from langchain_docs --to docs [--uri ./old.db] [--to-uri ./new.db]
 
 Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from milvus_rag import transfer
+from milvus_rag import migrate, transfer
 from milvus_rag._quiet import cli_environment
 from milvus_rag.cli_parser import (
     DEFAULT_COLLECTION,
@@ -489,6 +490,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "export": transfer.cmd_export,
     "import": transfer.cmd_import,
+    "migrate": migrate.cmd_migrate,
 }
 
 

@@ -236,4 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     from milvus_rag import transfer
 
     transfer.add_parsers(sub, common, model)
+    from milvus_rag import migrate
+
+    migrate.add_parser(sub)
     return parser

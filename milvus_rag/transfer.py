@@ -155,7 +155,8 @@ class ImportStats:
         return f"{self.read} rows read, {self.written} written, {self.skipped} already there"
 
 
-def _bar(total: int | None, desc: str, progress: bool | None) -> Any:
+def progress_bar(total: int | None, desc: str, progress: bool | None) -> Any:
+    """A tqdm bar on stderr (``progress=None``: only when stderr is a terminal)."""
     from milvus_rag.ingest import tqdm_class
 
     disable = (not sys.stderr.isatty()) if progress is None else not progress
@@ -181,7 +182,7 @@ async def export_rows(
     total = await store.count(filter, all_tenants=all_tenants)
     out.write(header_line(store, info.dim, info.metric, with_vectors) + "\n")
     n = 0
-    with _bar(total, "export", progress) as bar:
+    with progress_bar(total, "export", progress) as bar:
         async for page in store.iterate_pages(
             filter, batch_size=batch_size, with_vectors=with_vectors, all_tenants=all_tenants
         ):
@@ -207,7 +208,7 @@ async def import_rows(
     A multi-tenant target takes the store's tenant (a ``for_tenant`` view), or with
     ``all_tenants=True`` the tenant each row names in ``metadata[tenant_field]``."""
     stats = ImportStats()
-    with _bar(total, "import", progress) as bar:
+    with progress_bar(total, "import", progress) as bar:
         for batch in batched(records, batch_size):
             stats.read += len(batch)
             have = set()

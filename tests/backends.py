@@ -1,7 +1,10 @@
-"""Test backends: an embedded Milvus Lite 2.5 file, and a Milvus Lite 3 gRPC server.
+"""Test backends: an embedded Milvus Lite file, and a Milvus Lite 3 gRPC server.
 
 Set ``MILVUS_URI`` (and ``MILVUS_TOKEN``) to run against a real Milvus instead;
-``MILVUS_RAG_BACKENDS=lite`` (or ``server``) restricts the run to one backend.
+``MILVUS_RAG_BACKENDS=lite`` (or ``server``) restricts the run to one backend. ``lite`` is an
+embedded ``.db`` of the milvus-lite this environment has: the C++ 2.5 engine in ``make
+install``'s venv, the Lite 3 engine (a ``.db`` folder) in one made beside langchain-milvus 0.4
+(``lite3file`` is the same, and fails unless milvus-lite 3 is installed).
 """
 
 from __future__ import annotations
@@ -28,7 +31,19 @@ class Backend:
 
     @property
     def is_local(self) -> bool:
-        return self.name == "lite"
+        return self.name in LOCAL
+
+    @property
+    def engine(self) -> str:
+        """``lite25`` / ``lite3`` (an embedded file of that engine), ``server`` or ``milvus``."""
+        if not self.is_local:
+            return self.name
+        from milvus_rag.client.lite import lite_major
+
+        return "lite25" if lite_major() < 3 else "lite3"
+
+
+LOCAL = ("lite", "lite3file")
 
 
 def backend_names() -> list[str]:

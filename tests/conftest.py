@@ -47,8 +47,14 @@ def lite3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServe
 @pytest.fixture(scope="session", params=backend_names())
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
     name = request.param
-    if name == "lite":
-        return Backend("lite", str(tmp_path_factory.mktemp("lite") / "tests.db"))
+    if name in ("lite", "lite3file"):
+        backend = Backend(name, str(tmp_path_factory.mktemp(name) / "tests.db"))
+        if name == "lite3file" and backend.engine != "lite3":
+            raise RuntimeError(
+                "MILVUS_RAG_BACKENDS=lite3file needs milvus-lite 3 in this environment "
+                "(pip install 'milvus-lite>=3.1,<4'; see README: installing beside langchain-milvus)"
+            )
+        return backend
     if name == "server":
         server: LiteServer = request.getfixturevalue("lite3_server")
         return Backend("server", server.uri)

@@ -142,8 +142,9 @@ class CollectionConfig:
     ``search_params``: the dense index's search parameters for every search of this store
     (``{"ef": 64}``, ``{"nprobe": 16}``...); a search's own ``search_params`` win.
     ``consistency_level``: the collection's default (set when it is created).
-    ``auto_flush_rows``: on a server, an upsert of at least this many rows ends with a flush
-    (Milvus Lite 3 searches sealed data 5-15x faster); ``None`` turns it off.
+    ``auto_flush_rows``: on a server or a Milvus Lite 3 file, an upsert of at least this many
+    rows ends with a flush (Milvus Lite 3 searches sealed data 3-15x faster); ``None`` turns it
+    off.
     ``index_type`` (AUTOINDEX, FLAT, HNSW, IVF_FLAT, IVF_SQ8, IVF_PQ, DISKANN) and its build
     parameters ``index_params`` are validated here (see :mod:`milvus_rag.client.index`);
     ``None`` builds AUTOINDEX and accepts any existing index on reopen, a named type must

@@ -94,7 +94,7 @@ class Backend(str, Enum):
     """Kinds of backend that differ in what they build."""
 
     LITE25 = "a Milvus Lite 2.5 file"
-    LITE3 = "a Milvus Lite 3 server"
+    LITE3 = "Milvus Lite 3 (a server, or a .db folder)"
     MILVUS = "a Milvus server"
 
 

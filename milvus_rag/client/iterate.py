@@ -49,21 +49,29 @@ def check_batch_size(batch_size: Any) -> int:
 
 
 def page_filter(
-    expr: str | None, id_field: str, after: str | None, dialect: Dialect | str = Dialect.MILVUS
+    expr: str | None,
+    id_field: str,
+    after: str | None,
+    dialect: Dialect | str = Dialect.MILVUS,
+    id_type: str = "varchar",
 ) -> str:
     """The filter of the page after id ``after`` (the first page: ``expr`` alone).
 
     The cursor goes on the left of ``and``, as pymilvus puts it (some operators must be
-    the right-most operand).
+    the right-most operand). An INT64 key (``id_type="int64"``) compares with an int literal.
     """
     if after is None:
         return expr or ""
-    cursor = f"{id_field} > {string_literal(after, dialect)}"
+    literal = str(int(after)) if id_type == "int64" else string_literal(after, dialect)
+    cursor = f"{id_field} > {literal}"
     return f"{cursor} and ({expr})" if expr else cursor
 
 
-def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str) -> str:
-    """The id the next page starts after: the largest of this page."""
+def next_cursor(rows: Sequence[Mapping[str, Any]], id_field: str, id_type: str = "varchar") -> str:
+    """The id the next page starts after: the largest of this page (an INT64 key: by value,
+    not by its decimal string, where "9" > "10")."""
+    if id_type == "int64":
+        return str(max(int(r[id_field]) for r in rows))
     return max(str(r[id_field]) for r in rows)
 
 
@@ -81,6 +89,7 @@ async def pages(
     id_field: str,
     batch_size: int = DEFAULT_BATCH,
     dialect: Dialect | str = Dialect.MILVUS,
+    id_type: str = "varchar",
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order.
 
@@ -91,7 +100,8 @@ async def pages(
     options: dict[str, Any] = dict(ITERATOR_OPTIONS)
     after: str | None = None
     while True:
-        rows = await query(page_filter(expr, id_field, after, dialect), batch_size, dict(options))
+        flt = page_filter(expr, id_field, after, dialect, id_type)
+        rows = await query(flt, batch_size, dict(options))
         if not rows:
             return
         if "guarantee_timestamp" not in options:
@@ -99,5 +109,5 @@ async def pages(
             if ts:
                 options["guarantee_timestamp"] = ts
         page = list(rows)
-        after = next_cursor(page, id_field)
+        after = next_cursor(page, id_field, id_type)
         yield page

@@ -1,10 +1,22 @@
 """The embedded Milvus Lite engine: started (or shared) per file, released by the last user,
-and the filter dialect its version speaks."""
+and the filter dialect its version speaks.
+
+Either engine serves ``uri="./x.db"``, whichever milvus-lite is installed: 2.5 (the C++ engine,
+``pip install "milvus-rag[lite25]"``; the ``.db`` is a file) or 3.x (the pure-Python engine
+that langchain-milvus 0.4 requires; the ``.db`` is a folder). A ``.db`` written by one engine
+cannot be opened by the other (:func:`engine_mismatch`).
+
+Example:
+    >>> engine_mismatch("/no/such.db", 3) is None
+    True
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
+from importlib import metadata
 from pathlib import Path
 
 from milvus_rag.client import lite_lock
@@ -15,17 +27,44 @@ _lite_lock = threading.Lock()
 _lite_refs: dict[str, int] = {}
 
 
+def engine_mismatch(path: str, major: int) -> str | None:
+    """Why the engine of milvus-lite ``major`` cannot open ``path``, or None when it can
+    (a missing path is created by either)."""
+    p = Path(path)
+    if major >= 3 and p.is_file():
+        return (
+            f"{path!r} is a Milvus Lite 2.5 file, and the installed milvus-lite is {major}.x, "
+            "whose files are folders. Install the 2.5 engine (pip install "
+            "'milvus-rag[lite25]', not possible beside langchain-milvus 0.4), or copy the data "
+            "across: `milvus-rag export` where milvus-lite 2.5 is installed, `milvus-rag import` "
+            "here"
+        )
+    if major < 3 and p.is_dir():
+        return (
+            f"{path!r} is a Milvus Lite 3 folder, and the installed milvus-lite is 2.x. Install "
+            "milvus-lite 3 (pip install 'milvus-lite>=3.1,<4'), or copy the data across: "
+            "`milvus-rag export` where milvus-lite 3 is installed, `milvus-rag import` here"
+        )
+    return None
+
+
 def acquire(path: str) -> None:
     """Start (or share) the Milvus Lite engine for ``path``; blocking, run in a thread."""
     try:
         from milvus_lite.server_manager import server_manager_instance
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise BackendUnavailableError(
-            "a Milvus Lite file needs the milvus-lite package: pip install 'milvus-lite<3'",
+            "a Milvus Lite file needs the milvus-lite package: pip install 'milvus-rag[lite25]' "
+            "(the C++ engine) or pip install 'milvus-lite>=3.1,<4'",
             operation="connect",
         ) from e
+    why = engine_mismatch(path, lite_major())
+    if why is not None:
+        raise LiteEngineMismatchError(why, operation="connect")
     with _lite_lock:
-        running = str(Path(path).resolve()) in getattr(server_manager_instance, "_servers", {})
+        servers = getattr(server_manager_instance, "_servers", {})
+        # in this process, pymilvus itself (e.g. langchain-milvus) may run the engine already
+        running = str(Path(path).resolve()) in servers or os.path.abspath(path) in servers
         lite_lock.acquire(path, engine_running=running)  # one process per file
         try:
             uri = server_manager_instance.start_and_get_uri(path)
@@ -59,13 +98,23 @@ def release(path: str) -> None:
             lite_lock.release(path)  # after the engine stopped
 
 
-@functools.cache
-def lite_dialect() -> Dialect:
-    """The dialect of the installed milvus-lite: 2.x is the embedded C++ engine (LITE25)."""
-    try:
-        import milvus_lite
+class LiteEngineMismatchError(BackendUnavailableError):
+    """The ``.db`` was written by the other Milvus Lite engine (not retried)."""
 
-        major = int(str(getattr(milvus_lite, "__version__", "2")).split(".")[0] or 2)
-    except (ImportError, ValueError):  # pragma: no cover
-        major = 2
-    return Dialect.LITE25 if major < 3 else Dialect.MILVUS
+    retryable = False
+
+
+@functools.cache
+def lite_major() -> int:
+    """The major version of the installed milvus-lite (2 when it cannot be read)."""
+    try:
+        return int(metadata.version("milvus-lite").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):  # pragma: no cover
+        return 2
+
+
+def lite_dialect() -> Dialect:
+    """The dialect of the installed milvus-lite: 2.x is the embedded C++ engine (LITE25);
+    3.x is a full engine in this process that speaks a server's dialect (NOT, exists,
+    partition keys)."""
+    return Dialect.LITE25 if lite_major() < 3 else Dialect.MILVUS

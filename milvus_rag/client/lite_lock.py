@@ -10,7 +10,9 @@ So milvus-rag takes its own OS lock first: an exclusive ``flock`` on ``.<name>.m
 next to the file (created once, never deleted: deleting a lock file is what breaks milvus-lite's
 own), held from the first store that opens the file in this process until the last one closes
 it, and released by the kernel if the process dies. It also checks milvus-lite's own lock (a
-program using pymilvus directly). A second process gets :class:`LiteFileInUseError` (a
+program using pymilvus directly): Lite 2.5's ``.<name>.lock`` beside the file, or Lite 3's
+``LOCK`` inside its ``.db`` folder (Lite 3 enforces that one itself, but its error names
+neither the holder nor the way out). A second process gets :class:`LiteFileInUseError` (a
 :class:`BackendUnavailableError`) naming the file, the holder and the way out, and nothing of it
 reaches the file.
 
@@ -28,6 +30,8 @@ import errno
 import fcntl
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from milvus_rag.client.errors import BackendUnavailableError
 
@@ -52,6 +56,11 @@ def _engine_lock_path(db_path: str) -> str:
     return os.path.join(folder, f".{name}.lock")
 
 
+def _lite3_lock_path(db_path: str) -> str:
+    """Milvus Lite 3's own lock: its ``.db`` is a folder holding ``LOCK`` (flock)."""
+    return os.path.join(os.path.realpath(db_path), "LOCK")
+
+
 def _in_use(db_path: str, holder: str) -> LiteFileInUseError:
     return LiteFileInUseError(
         f"the Milvus Lite file {os.path.realpath(db_path)!r} is in use by {holder}: a Lite file "
@@ -63,13 +72,21 @@ def _in_use(db_path: str, holder: str) -> LiteFileInUseError:
 
 
 def _engine_locked_elsewhere(db_path: str) -> bool:
-    """Whether another process holds milvus-lite's own lock (``.<name>.lock``, lockf)."""
+    """Whether another process holds milvus-lite's own lock: Lite 2.5's ``.<name>.lock``
+    beside the file (lockf), or Lite 3's ``<name>/LOCK`` inside its folder (flock)."""
+    return _probe(_engine_lock_path(db_path), fcntl.lockf) or _probe(
+        _lite3_lock_path(db_path), fcntl.flock
+    )
+
+
+def _probe(path: str, lock: Callable[[int, int], Any]) -> bool:
+    """Whether ``path`` exists and is locked by someone else (``lock``: lockf or flock)."""
     try:
-        fd = os.open(_engine_lock_path(db_path), os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return False
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         if e.errno in (errno.EACCES, errno.EAGAIN):
             return True

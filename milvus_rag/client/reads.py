@@ -198,6 +198,7 @@ class Reader:
             id_field=id_field,
             batch_size=batch_size,
             dialect=port.dialect,
+            id_type=config.id_type,
         )
         async for page in walk:
             if output == "ids" and sc.residual is None:

