@@ -12,6 +12,7 @@
 #             milvus-rag's dependencies (default: python3)
 #     OUT     where the table and the junit files go (default benchmarks/results/compat)
 #   Extra pytest arguments: PYTEST_ARGS="-k bm25" benchmarks/compat/langchain_milvus_suite.sh ...
+#   The suite's revision in the table's header: SUITE_REV="langchain-ai/langchain-milvus@b7720c0"
 #   One side only (the other's junit file from an earlier run is reused): SIDES=ours
 #
 # The suite is copied to a temporary folder; nothing of it enters this repository. The only
@@ -69,8 +70,10 @@ for side in ${SIDES:-theirs ours}; do
     run "$side"
 done
 
-"$PY" - "$OUT" <<'EOF'
+"$PY" - "$OUT" "$URI" "${SUITE_REV:-$SUITE}" <<'EOF'
+import datetime
 import sys
+from importlib.metadata import version
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -111,6 +114,12 @@ for n in names:
 both = sum(1 for n in names if theirs.get(n, ("",))[0] == "pass")
 ok = sum(1 for n in names if theirs.get(n, ("",))[0] == "pass" and ours.get(n, ("",))[0] == "pass")
 lines.insert(0, f"Of the {both} tests langchain-milvus passes, milvus-rag passes {ok}.\n")
+lines.insert(
+    0,
+    f"langchain-milvus's integration suite (tests/integration_tests/vectorstores of "
+    f"{sys.argv[3]}) against {sys.argv[2]}; langchain-milvus {version('langchain-milvus')}, "
+    f"pymilvus {version('pymilvus')}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.\n",
+)
 text = "\n".join(lines) + "\n"
 (out / "langchain_suite.md").write_text(text)
 print(text)
