@@ -18,8 +18,8 @@ LITE3_PKGS ?= milvus-lite==3.2.2 pymilvus==3.0.2
 # Milvus Lite 2.5 engine (and the setuptools its pkg_resources import needs) instead, so that
 # it writes the same embedded .db files as milvus-rag.
 COMPAT_VENV ?= .venv-compat
-COMPAT_LANGCHAIN_PKGS ?= "langchain-core>=1.4.9,<2" pymilvus==3.0.2 milvus-lite==2.5.1 "setuptools<81"
-COMPAT_LLAMA_PKGS ?= "llama-index-vector-stores-milvus==1.2.*" "llama-index-core>=0.13,<0.15" \
+COMPAT_LANGCHAIN_PKGS ?= langchain-core==1.8.3 pymilvus==3.0.2 milvus-lite==2.5.1 "setuptools<81"
+COMPAT_LLAMA_PKGS ?= "llama-index-vector-stores-milvus==1.2.*" llama-index-core==0.14.25 pymilvus==2.6.17 \
 	milvus-lite==2.5.1 "setuptools<81"
 # torch is installed on its own, first: the CPU wheel (found locally through pip's
 # find-links). Left to the resolver, sentence-transformers pulls a multi-GB CUDA build.

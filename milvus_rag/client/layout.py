@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -364,6 +364,10 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
     :class:`SchemaMismatchError` naming it (``enable_bm25`` left on adopts a collection
     without BM25 as dense-only)."""
     found = layout.config_options()
+    if cfg.tenant_field is not None:  # the tenant's column is not a metadata column
+        columns = dict(found["metadata_fields"])
+        columns.pop(cfg.tenant_field, None)
+        found["metadata_fields"] = columns
     changes: dict[str, Any] = {}
     for key in _ADOPTED:
         if key not in found:
@@ -373,7 +377,11 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
             want, have = dict(want), dict(have)
         if want == have:
             continue
-        if want == default or (key == "enable_bm25" and want):
+        if key == "enable_bm25":  # on: whatever the collection has; off: dense only
+            if want:
+                changes[key] = have
+            continue
+        if want == default:
             changes[key] = have
             continue
         raise SchemaMismatchError(
@@ -386,20 +394,4 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
         )
     if cfg.dim is not None and cfg.dim != layout.dim:
         raise SchemaMismatchError(cfg.name, f"{layout.vector_field}.dim", cfg.dim, layout.dim)
-    if not changes:
-        return cfg
-    if "metadata_fields" in changes or cfg.metadata_fields:
-        changes.setdefault("metadata_fields", dict(layout.metadata_fields))
-    return dataclasses.replace(cfg, **changes)
-
-
-def column_names(layout: Layout | CollectionConfig) -> Sequence[str]:
-    """Every schema field a row of this layout writes (no BM25 output)."""
-    if isinstance(layout, Layout):
-        opts = layout.config_options()
-        cfg = dataclasses.replace(_DEFAULTS, **{k: v for k, v in opts.items() if k != "dim"})
-    else:
-        cfg = layout
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
-    names += [n for n in (cfg.doc_id_field, cfg.metadata_field) if n is not None]
-    return [*names, *cfg.metadata_fields]
+    return dataclasses.replace(cfg, **changes) if changes else cfg

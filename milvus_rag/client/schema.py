@@ -270,10 +270,13 @@ def adopted_config(
     layout: Layout | None,
     error: SchemaMismatchError | None = None,
 ) -> CollectionConfig:
-    """The config a store uses on an existing collection: ``cfg`` itself when the collection
-    has every field ``cfg`` names, else ``cfg`` adopting the collection's detected layout
-    (:func:`~milvus_rag.client.layout.adopt_layout`); an unrecognised one raises ``error``
-    (the detection's, with its migration hint) or a field mismatch."""
+    """The config a store uses on an existing collection: ``cfg`` adopting the collection's
+    detected layout (:func:`~milvus_rag.client.layout.adopt_layout`: the settings ``cfg``
+    leaves at their defaults) when ``cfg`` names that layout (the adapters' vocabularies) or
+    does not name the collection's fields; else ``cfg`` itself. A collection of no known
+    layout raises ``error`` (the detection's, with its migration hint) or a field mismatch."""
+    if layout is not None and layout.name != "milvus_rag" and cfg.layout == layout.name:
+        return adopt_layout(cfg, layout)
     expected = _expected_fields(cfg)
     if all(f in field_names for f in expected):
         return cfg

@@ -25,7 +25,8 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from milvus_rag.client import calls, collection, rows
+from milvus_rag.client import calls, collection
+from milvus_rag.client.adoption import LayoutAdoption
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.filters import Dialect, plan_filter
@@ -43,20 +44,15 @@ from milvus_rag.client.request import (
     Target,
     check_k,
 )
-from milvus_rag.client.schema import (
-    SCHEMA_CACHE,
-    CollectionInfo,
-    adopted_config,
-    check_compatible,
-)
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
 from milvus_rag.client.search import Searcher, SearchPort
-from milvus_rag.client.tenancy import Scope, Tenancy, resolve, scope
+from milvus_rag.client.tenancy import Scope, resolve, scope
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 
 __all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
 
 
-class AsyncMilvusStore:
+class AsyncMilvusStore(LayoutAdoption):
     """Async store over one Milvus collection; created, indexed and loaded on first use.
 
     Example:
@@ -91,32 +87,6 @@ class AsyncMilvusStore:
         self._read_sems = PerLoop(lambda: asyncio.Semaphore(self.config.read_concurrency))
         self._ensure_locks = PerLoop(asyncio.Lock)
         self._bind()
-
-    def _derive(self) -> None:
-        """What the filters and tenancy need from the config (again after adopting a layout)."""
-        self._fields = rows.filter_fields(self.config)
-        self._tenancy = Tenancy(self.config.tenant_field)
-        self._columns = rows.filter_columns(self.config)
-
-    def _adopt(self, info: CollectionInfo) -> None:
-        """Take the layout of an existing collection this store's config does not describe
-        (a langchain-milvus or llama-index-vector-stores-milvus one), where the config does
-        not contradict it (see :func:`~milvus_rag.client.schema.adopted_config`)."""
-        cfg = adopted_config(self.config, info.field_names, info.layout)
-        if cfg != self.config:
-            self.config = cfg
-            self._derive()
-            self._bind()
-
-    async def _ready(self) -> None:
-        """Before a data call: adopt the layout of an existing collection, so that the call's
-        filter and rows are built for it (no request when the schema is cached; an existing
-        collection is described once, a missing one is not created here)."""
-        info = SCHEMA_CACHE.get(self.connection.key, self.name)
-        if info is not None:
-            self._adopt(info)
-        elif await self.exists():
-            await self.ensure_collection()
 
     def _bind(self) -> None:
         """Build the components, bound to this store (view): its tenant scopes their calls."""

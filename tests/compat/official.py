@@ -5,9 +5,12 @@ Run by the interpreters of ``.venv-compat/langchain`` (langchain-milvus 0.4) and
 it imports only that library. One JSON request on stdin, one JSON answer on stdout::
 
     {"lib": "langchain" | "llama_index", "uri": "...", "collection": "c", "variant": "...",
-     "action": "create" | "add" | "search" | "get",
+     "dim": 8, "actions": ["create", "search", "get"],
      "docs": [{"id": "a", "text": "...", "vector": [...], "metadata": {...}}],
-     "queries": [[...]], "k": 5, "filter": "raw expression" | null, "ids": [...]}
+     "queries": [[...]], "query_texts": ["..."], "k": 5, "filter": "raw expression" | null,
+     "ids": [...]}
+
+``create`` drops the collection and adds ``docs`` (``add`` adds them to an existing one).
 
 The embedding is fake and deterministic: each doc brings its own vector; a text with no vector
 embeds to a hash of it. ``search`` answers, per query, the library's own hits:
@@ -76,15 +79,16 @@ def langchain(req: dict[str, Any]) -> dict[str, Any]:
         "collection_name": req["collection"],
         "connection_args": {"uri": req["uri"]},
         "consistency_level": "Strong",
-        "drop_old": req["action"] == "create",
+        "drop_old": "create" in req["actions"],
     }
     if variant == "dynamic":
         kwargs["enable_dynamic_field"] = True
     elif variant == "json":
         kwargs["metadata_field"] = "metadata"
-    elif variant == "bm25":
+    elif variant in ("bm25", "bm25_defaults"):
         kwargs["builtin_function"] = BM25BuiltInFunction()
         kwargs["vector_field"] = ["dense", "sparse"]
+    if variant == "bm25":
         # langchain-milvus's default index on the BM25 field is AUTOINDEX, which Milvus Lite
         # refuses (2.5 and 3): the index it needs, named as a user of that library would.
         kwargs["index_params"] = [
@@ -101,18 +105,18 @@ def langchain(req: dict[str, Any]) -> dict[str, Any]:
     string_ids = variant != "typed"
     store = Milvus(embedding_function=Fake(), auto_id=not string_ids, **kwargs)
     out: dict[str, Any] = {}
-    if req["action"] in ("create", "add") and docs:
+    if {"create", "add"} & set(req["actions"]) and docs:
         ids = [d["id"] for d in docs] if string_ids else None
         out["ids"] = _plain(
             store.add_texts(
                 [d["text"] for d in docs], [d.get("metadata") or {} for d in docs], ids=ids
             )
         )
-    if req["action"] == "search":
+    if "search" in req["actions"]:
         results = []
         texts = req.get("query_texts") or [None] * len(req["queries"])
         for q, text in zip(req["queries"], texts, strict=True):
-            if variant == "bm25":  # a dense + BM25 collection: its hybrid search, by text
+            if variant.startswith("bm25"):  # a dense + BM25 collection: its hybrid search, by text
                 table.vectors[text] = q
                 pairs = store.similarity_search_with_score(
                     text,
@@ -140,12 +144,19 @@ def langchain(req: dict[str, Any]) -> dict[str, Any]:
                 ]
             )
         out["results"] = results
-    if req["action"] == "get":
-        rows = store.get_by_ids(req["ids"])
-        out["docs"] = [
-            {"id": _plain(d.id), "text": d.page_content, "metadata": _plain(d.metadata)}
-            for d in rows
-        ]
+    if "get" in req["actions"]:  # langchain-milvus 0.4 has no get_by_ids: its metadata query
+        pk = store._primary_field
+        listed = ", ".join(json.dumps(i) for i in req["ids"])
+        found = store.search_by_metadata(f"{pk} in [{listed}]", fields=["*"], limit=100)
+        out["docs"] = []
+        for d in found:
+            row = dict(d.metadata)
+            for name in (pk, store._text_field, *store._as_list(store._vector_field)):
+                row.pop(name, None)
+            meta = row.pop(kwargs["metadata_field"]) if "metadata_field" in kwargs else row
+            out["docs"].append(
+                {"id": _plain(d.metadata[pk]), "text": d.page_content, "metadata": _plain(meta)}
+            )
     return out
 
 
@@ -162,15 +173,20 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
         "uri": req["uri"],
         "collection_name": req["collection"],
         "dim": int(req["dim"]),
-        "overwrite": req["action"] == "create",
+        "overwrite": "create" in req["actions"],
         "consistency_level": "Strong",
     }
     if variant == "sparse":
+        from llama_index.vector_stores.milvus.utils import BM25BuiltInFunction
+
         kwargs["enable_sparse"] = True
+        # named, as its docs show: reopening the collection on a Lite 2.5 file, which
+        # describes no functions, it would otherwise look for FlagEmbedding's BGE-M3
+        kwargs["sparse_embedding_function"] = BM25BuiltInFunction()
     store = MilvusVectorStore(**kwargs)
     out: dict[str, Any] = {}
     docs = req.get("docs") or []
-    if req["action"] in ("create", "add") and docs:
+    if {"create", "add"} & set(req["actions"]) and docs:
         nodes = []
         for d in docs:
             node = TextNode(
@@ -185,7 +201,7 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
                 node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=d["doc_id"])
             nodes.append(node)
         out["ids"] = store.add(nodes)
-    if req["action"] == "search":
+    if "search" in req["actions"]:
         results = []
         for q in req["queries"]:
             kw: dict[str, Any] = {}
@@ -205,7 +221,7 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
                 ]
             )
         out["results"] = results
-    if req["action"] == "get":
+    if "get" in req["actions"]:
         nodes = store.get_nodes(node_ids=req["ids"])
         out["docs"] = [
             {

@@ -304,3 +304,53 @@ def test_an_explicit_setting_that_contradicts_the_collection_raises(
 def test_explicit_settings_that_agree_are_kept() -> None:
     cfg = CollectionConfig(name="c", metric="L2", id_field="pk", dim=8)
     assert adopt_layout(cfg, detect(load("lite", "dynamic"))).dynamic_field
+
+
+def _names(data: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in data["description"]["fields"]]
+
+
+def test_a_config_naming_the_layout_adopts_its_columns() -> None:
+    """The adapters' vocabulary names the layout and the fields, not the typed columns an
+    existing collection has (langchain-milvus's reopen with drop_old=False)."""
+    from milvus_rag.client.schema import adopted_config
+
+    data = load("lite", "typed")
+    cfg = CollectionConfig(
+        name="c",
+        layout="langchain",
+        id_field="pk",
+        vector_field="vector",
+        doc_id_field=None,
+        metadata_field=None,
+        metric="L2",
+    )
+    out = adopted_config(cfg, _names(data), detect(data))
+    assert (out.metadata_fields, out.id_type, out.auto_id, out.enable_bm25) == (
+        TYPED,
+        "int64",
+        True,
+        False,
+    )
+
+
+def test_own_collections_keep_the_users_config() -> None:
+    from milvus_rag.client.schema import adopted_config
+
+    data = load("server", "milvus_rag")
+    cfg = CollectionConfig(name="c", enable_bm25=False)
+    assert adopted_config(cfg, _names(data), detect(data)) is cfg
+    # a langchain collection opened dense-only keeps enable_bm25=False
+    bm25 = load("server", "bm25")
+    off = adopted_config(CollectionConfig(name="c", enable_bm25=False), _names(bm25), detect(bm25))
+    assert not off.enable_bm25 and off.vector_field == "dense"
+
+
+def test_an_unknown_layout_raises_the_detection_error() -> None:
+    from milvus_rag.client.schema import adopted_config
+
+    error = SchemaMismatchError("c", "layout", "x", "y", hint="migrate")
+    with pytest.raises(SchemaMismatchError, match="migrate"):
+        adopted_config(CollectionConfig(name="c"), ["pk", "vec"], None, error)
+    with pytest.raises(SchemaMismatchError, match="fields"):
+        adopted_config(CollectionConfig(name="c"), ["pk", "vec"], None)

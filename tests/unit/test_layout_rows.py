@@ -277,7 +277,7 @@ def test_filters_on_dynamic_fields(dialect: Dialect) -> None:
 def test_filters_on_json_and_typed_columns() -> None:
     assert compile_filter({"k": 1}, fields=rows.filter_fields(LC_JSON)) == 'metadata["k"] == 1'
     typed = rows.filter_fields(LC_TYPED)
-    cols = rows.filter_columns(LC_TYPED, frozenset())
+    cols = rows.filter_columns(LC_TYPED)
     assert compile_filter({"year": {"$gt": 1}}, fields=typed, columns=cols) == "year > 1"
     with pytest.raises(FilterError, match="columns"):
         compile_filter({"lang": "en"}, fields=typed, columns=cols)

@@ -1,0 +1,67 @@
+"""The store's side of opening another library's collection: adopting its layout.
+
+A store whose config does not describe an existing collection (a langchain-milvus or
+llama-index-vector-stores-milvus one; see :mod:`milvus_rag.client.layout`) takes the
+collection's layout where the config does not contradict it, and rebuilds what depends on
+the config (filter field names, typed columns, tenancy, its components). Mixed into
+:class:`~milvus_rag.client.store.AsyncMilvusStore`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from milvus_rag.client import rows
+from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.filters import Column, FieldNames
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, adopted_config
+from milvus_rag.client.tenancy import Tenancy
+
+
+class LayoutAdoption:
+    """Adopting an existing collection's layout (mixin of the store)."""
+
+    config: CollectionConfig
+    connection: ConnectionConfig
+    _fields: FieldNames
+    _tenancy: Tenancy
+    _columns: tuple[Column, ...]
+
+    @property
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    async def exists(self) -> bool: ...
+
+    @abstractmethod
+    async def ensure_collection(self) -> CollectionInfo: ...
+
+    @abstractmethod
+    def _bind(self) -> None: ...
+
+    def _derive(self) -> None:
+        """What the filters and tenancy need from the config (again after adopting a layout)."""
+        self._fields = rows.filter_fields(self.config)
+        self._tenancy = Tenancy(self.config.tenant_field)
+        self._columns = rows.filter_columns(self.config)
+
+    def _adopt(self, info: CollectionInfo) -> None:
+        """Take the layout of an existing collection this store's config does not describe,
+        where the config does not contradict it (see
+        :func:`~milvus_rag.client.schema.adopted_config`)."""
+        cfg = adopted_config(self.config, info.field_names, info.layout)
+        if cfg != self.config:
+            self.config = cfg
+            self._derive()
+            self._bind()
+
+    async def _ready(self) -> None:
+        """Before a data call: adopt the layout of an existing collection, so that the call's
+        filter and rows are built for it (no request when the schema is cached; an existing
+        collection is described once, a missing one is not created here)."""
+        info = SCHEMA_CACHE.get(self.connection.key, self.name)
+        if info is not None:
+            self._adopt(info)
+        elif await self.exists():
+            await self.ensure_collection()
