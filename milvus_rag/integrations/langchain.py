@@ -51,6 +51,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 __all__ = [
+    "BM25BuiltInFunction",
+    "Milvus",
     "MilvusVectorStore",
     "MilvusVectorStoreRetriever",
     "doc_id_of",
@@ -575,4 +577,7 @@ class MilvusVectorStore(VectorStore):
 
 
 # at the end: retrievers/langchain.py imports MilvusVectorStore from this module
+# langchain-milvus's vocabulary (only the import changes): see _langchain_milvus
+from milvus_rag.integrations._langchain_compat import BM25BuiltInFunction  # noqa: E402
+from milvus_rag.integrations._langchain_milvus import Milvus  # noqa: E402
 from milvus_rag.retrievers.langchain import MilvusVectorStoreRetriever  # noqa: E402

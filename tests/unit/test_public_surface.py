@@ -47,6 +47,8 @@ SURFACE: dict[str, list[str]] = {
         "SearchRequest",
     ],
     "milvus_rag.integrations.langchain": [
+        "BM25BuiltInFunction",
+        "Milvus",
         "MilvusVectorStore",
         "MilvusVectorStoreRetriever",
         "doc_id_of",

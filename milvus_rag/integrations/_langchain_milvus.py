@@ -1,0 +1,567 @@
+"""``Milvus``: langchain-milvus 0.4's constructor, methods and keywords over milvus-rag.
+
+Only the import changes::
+
+    from langchain_milvus import Milvus                     # before
+    from milvus_rag.integrations.langchain import Milvus    # after
+
+The vocabulary is mapped by the pure :mod:`._langchain_compat`; this class is the I/O side:
+it drops the old collection (``drop_old``) and settles the collection's layout on first use
+(langchain-milvus's typed metadata columns are inferred from the first metadata written), and
+maps langchain-milvus's methods (``get_pks``, ``upsert(ids, documents)``,
+``search_by_metadata``, ``add_embeddings``...) onto :class:`MilvusVectorStore`, whose
+LangChain API it keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.records import Hit, Record, public_metadata
+from milvus_rag.client.request import RetrievalMode, SearchRequest
+from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.client.sync import run_sync
+from milvus_rag.integrations import _langchain_compat as compat
+from milvus_rag.integrations import _langchain_search_kw as search_kw
+from milvus_rag.integrations._langchain_attrs import LangchainMilvusAttributes
+from milvus_rag.integrations._langchain_docs import _combine_filter, doc_id_of
+from milvus_rag.integrations.langchain import _DENSE_OPTIONS, MilvusVectorStore
+
+__all__ = ["Milvus"]
+
+_COMPAT_ARGS = (
+    "collection_description",
+    "collection_properties",
+    "index_params",
+    "search_params",
+    "drop_old",
+    "auto_id",
+    "primary_field",
+    "text_field",
+    "vector_field",
+    "enable_dynamic_field",
+    "metadata_field",
+    "partition_key_field",
+    "num_partitions",
+    "partition_names",
+    "replica_number",
+    "timeout",
+    "num_shards",
+    "vector_schema",
+    "metadata_schema",
+)
+
+
+class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
+    """langchain-milvus's ``Milvus`` on milvus-rag: the same arguments with the same meaning.
+
+    Defaults are langchain-milvus's: ``connection_args={"uri": "http://localhost:19530"}``,
+    collection ``LangChainCollection``, fields ``pk`` / ``text`` / ``vector``, metric L2,
+    consistency ``Session``, the first write's metadata keys as typed columns (or
+    ``enable_dynamic_field=True`` / ``metadata_field="metadata"``), dense search; with
+    ``builtin_function=BM25BuiltInFunction()`` searches are hybrid (dense + BM25, fused by
+    RRF). ``similarity_search_with_score`` returns Milvus's raw distance (lower is closer for
+    L2), and ``Document.metadata`` carries the primary key under ``pk``, as langchain-milvus
+    does. Settings with no counterpart raise :class:`ConfigError` (see README, "From
+    langchain-milvus").
+
+    Example:
+        >>> store = Milvus(embedding_function=emb,  # doctest: +SKIP
+        ...                connection_args={"uri": "./milvus_example.db"})
+        >>> store.add_documents(docs, ids=["1", "2"])  # doctest: +SKIP
+        >>> store.similarity_search("thud", k=1, expr="baz == 'baz'")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        embedding_function: Embeddings | list[Embeddings] | None,
+        collection_name: str = compat.DEFAULT_COLLECTION,
+        collection_description: str = "",
+        collection_properties: dict[str, Any] | None = None,
+        connection_args: dict[str, Any] | None = None,
+        consistency_level: str = compat.DEFAULT_CONSISTENCY,
+        index_params: dict[str, Any] | list[dict[str, Any]] | None = None,
+        search_params: dict[str, Any] | list[dict[str, Any]] | None = None,
+        drop_old: bool | None = False,
+        auto_id: bool = False,
+        *,
+        primary_field: str = compat.PRIMARY_FIELD,
+        text_field: str = compat.TEXT_FIELD,
+        vector_field: str | list[str] = compat.VECTOR_FIELD,
+        enable_dynamic_field: bool = False,
+        metadata_field: str | None = None,
+        partition_key_field: str | None = None,
+        num_partitions: int | None = None,
+        partition_names: list[str] | None = None,
+        replica_number: int = 1,
+        timeout: float | None = None,
+        num_shards: int | None = None,
+        vector_schema: dict[str, Any] | list[dict[str, Any]] | None = None,
+        metadata_schema: dict[str, Any] | None = None,
+        builtin_function: Any = None,
+    ) -> None:
+        args = dict(locals())
+        self._plan = compat.plan(
+            embedding_function=embedding_function,
+            builtin_function=builtin_function,
+            collection_name=collection_name,
+            connection_args=connection_args,
+            consistency_level=consistency_level,
+            **{name: args[name] for name in _COMPAT_ARGS},
+        )
+        embeddings = compat.as_list(embedding_function)
+        super().__init__(embeddings[0], retrieval_mode=self._plan.mode, **self._plan.store_options)
+        self.index_params = index_params
+        self.search_params = search_params
+        self.builtin_func = builtin_function
+        self._drop_pending = self._plan.drop_old
+        self._settled = False
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._locks = weakref.WeakKeyDictionary()
+
+    # --- first use: drop_old, then the layout ------------------------------------------
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _settle(
+        self, metadata: Mapping[str, Any] | None = None, *, write: bool, ids: bool = True
+    ) -> bool:
+        """Drop the old collection (``drop_old``, once), then settle the layout: an existing
+        collection is adopted as it is; a new one takes the first write's metadata keys as
+        typed columns (langchain-milvus's default) and, written without ids, Milvus's
+        auto ids. False: no collection yet and this is a read (it finds nothing, and
+        creates nothing: the first write decides the layout)."""
+        if self._settled and not self._drop_pending:
+            return True
+        async with self._lock():
+            if self._drop_pending:
+                await self.store.drop()
+                self._drop_pending = False
+            if self._settled:
+                return True
+            if await self.store.exists():
+                self._settled = True
+                return True
+            if not write:  # langchain-milvus: no collection yet, nothing found
+                return False
+            options = dict(self._plan.store_options)
+            if self._plan.infer_metadata:
+                reserved = [*self.vector_fields, self._primary_field, self._text_field]
+                given = self._plan.metadata_types  # metadata_schema's types win
+                rest = {k: v for k, v in (metadata or {}).items() if k not in given}
+                inferred = compat.infer_metadata_types(rest, reserved)
+                if self._plan.partition_key_field is not None:
+                    inferred.pop(self._plan.partition_key_field, None)
+                options = self._plan.with_metadata_types(inferred)
+            if not ids and not self._plan.auto_id:  # langchain-milvus switches to auto ids
+                options.update(id_type="int64", auto_id=True)
+            if options != self._plan.store_options:
+                old, self.store = self.store, AsyncMilvusStore(**options)
+                await old.aclose()
+            self._settled = True
+            return True
+
+    async def _ensure_dim(self) -> None:
+        await self._settle(write=False)
+        await super()._ensure_dim()
+
+    def _tenancy_default(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """langchain-milvus's partition key is a column, not a scope: calls cover every
+        tenant unless they name one."""
+        if self.store.config.tenant_field is not None and kwargs.get("tenant") is None:
+            kwargs.setdefault("all_tenants", True)
+        return kwargs
+
+    # --- rows <-> documents ------------------------------------------------------------
+
+    def _pk(self, id: Any) -> Any:
+        """An id as langchain-milvus returns it: an int on an INT64 key (the core's ids are
+        their decimal strings there), else the str."""
+        return int(id) if self.store.config.id_type == "int64" else id
+
+    def _to_document(self, record: Record) -> Document:
+        metadata = public_metadata(record.metadata)
+        if self.store.config.metadata_field is None:  # langchain-milvus: the row's fields
+            metadata[self._primary_field] = self._pk(record.id)
+        return Document(id=str(record.id), page_content=record.text, metadata=metadata)
+
+    def _to_record(self, text: str, metadata: Mapping[str, Any] | None, id: Any) -> Record:
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
+        meta = {k: v for k, v in (metadata or {}).items() if k != self._primary_field}
+        return Record(id=id, text=text, metadata=meta, doc_id=doc_id_of(meta))
+
+    @staticmethod
+    def _no_batching(timeout: float | None, batch_size: int | None, method: str) -> None:
+        if timeout is not None:
+            raise ConfigError(
+                f"{method}(timeout=) has no counterpart: set timeout= on the store "
+                "(it bounds every request)"
+            )
+        if batch_size is not None:
+            raise ConfigError(
+                f"{method}(batch_size=) has no counterpart: milvus-rag sizes write batches "
+                "by bytes (batch_size / max_batch_bytes of MilvusVectorStore)"
+            )
+
+    async def _write(
+        self,
+        texts: Any,
+        metadatas: Sequence[Mapping[str, Any] | None] | None,
+        ids: Sequence[Any] | None,
+        vectors: Sequence[Sequence[float]] | None,
+        kwargs: dict[str, Any],
+        method: str,
+        replace: bool = False,
+    ) -> list[Any]:
+        """Add (or, with ``replace``, upsert by id) rows; embeds unless ``vectors``."""
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a list of str, not one str")
+        texts = list(texts)
+        metas = list(metadatas) if metadatas is not None else [None] * len(texts)
+        if len(metas) != len(texts) or (vectors is not None and len(vectors) != len(texts)):
+            raise InvalidInputError(f"{method}: pass one metadata / embedding per text")
+        if ids is not None and len(ids) != len(texts):
+            raise InvalidInputError(f"{method}: got {len(ids)} ids for {len(texts)} texts")
+        tenancy = self._tenancy(self._tenancy_default(kwargs))
+        self._no_more(kwargs, method)
+        if not texts:
+            return []
+        await self._settle(metas[0], write=True, ids=ids is not None)
+        if self.auto_id and ids is not None:
+            if not replace:
+                raise ConfigError(
+                    f"{method}(ids=) on an auto_id collection: Milvus assigns the ids; use "
+                    "upsert(ids, documents) to replace rows"
+                )
+            # Milvus assigns auto ids: replacing a row is deleting it and adding a new one
+            await super()._ensure_dim()
+            await self.store.delete(list(ids), **tenancy)
+            ids = None
+        if ids is None and not self.auto_id:
+            ids = [str(uuid.uuid4()) for _ in texts]
+        row_ids: list[Any] = list(ids) if ids is not None else [""] * len(texts)
+        records = [self._to_record(t, m, i) for t, m, i in zip(texts, metas, row_ids, strict=True)]
+        if vectors is not None:
+            records = [
+                Record(id=r.id, text=r.text, metadata=r.metadata, doc_id=r.doc_id, vector=v)
+                for r, v in zip(records, vectors, strict=True)
+            ]
+        await super()._ensure_dim()
+        embed = None if vectors is not None else self.embedding.aembed_documents
+        written = await self.store.upsert(records, embed=embed, **tenancy)
+        return [self._pk(i) for i in written]
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and add ``texts``; without ids (and ``auto_id``) Milvus assigns them."""
+        self._no_batching(timeout, batch_size, "add_texts")
+        texts = list(texts) if not isinstance(texts, str) else texts
+        return await self._write(texts, metadatas, ids, None, kwargs, "add_texts")
+
+    def add_texts(self, texts: Iterable[str], *args: Any, **kwargs: Any) -> list[str]:
+        """Embed and add ``texts``; without ids (and ``auto_id``) Milvus assigns them."""
+        return run_sync(self.aadd_texts(texts, *args, **kwargs))
+
+    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Add documents; ids from ``ids=``, then ``Document.id``, else assigned."""
+        documents = list(documents)
+        ids = kwargs.pop("ids", None)
+        if ids is None and documents and all(d.id for d in documents):
+            ids = [d.id for d in documents]
+        return await self.aadd_texts(
+            [d.page_content for d in documents], [d.metadata for d in documents], ids=ids, **kwargs
+        )
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        """Add documents; ids from ``ids=``, then ``Document.id``, else assigned."""
+        return run_sync(self.aadd_documents(documents, **kwargs))
+
+    async def aadd_embeddings(
+        self,
+        texts: list[str],
+        embeddings: list[list[float]],
+        metadatas: list[dict[str, Any]] | None = None,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Add ``texts`` with their precomputed ``embeddings`` (nothing is embedded)."""
+        self._no_batching(timeout, batch_size, "add_embeddings")
+        return await self._write(texts, metadatas, ids, embeddings, kwargs, "add_embeddings")
+
+    def add_embeddings(
+        self, texts: list[str], embeddings: list[list[float]], *args: Any, **kwargs: Any
+    ) -> list[str]:
+        """Add ``texts`` with their precomputed ``embeddings`` (nothing is embedded)."""
+        return run_sync(self.aadd_embeddings(texts, embeddings, *args, **kwargs))
+
+    async def aupsert(
+        self,
+        ids: list[Any] | None = None,
+        documents: list[Document] | None = None,
+        batch_size: int | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Replace the rows ``ids`` by ``documents`` (without ids: add them). On an
+        ``auto_id`` collection the old rows are deleted and the documents added under new
+        ids (Milvus assigns them)."""
+        self._no_batching(timeout, batch_size, "upsert")
+        if not documents:
+            return
+        if not ids:
+            await self.aadd_documents(documents, **kwargs)
+            return
+        if len(set(ids)) != len(documents):
+            raise InvalidInputError("upsert: pass one distinct id per document")
+        texts, metas = [d.page_content for d in documents], [d.metadata for d in documents]
+        await self._write(texts, metas, ids, None, kwargs, "upsert", replace=True)
+
+    def upsert(self, *args: Any, **kwargs: Any) -> None:
+        """Replace the rows ``ids`` by ``documents`` (without ids: add them)."""
+        run_sync(self.aupsert(*args, **kwargs))
+
+    async def adelete(
+        self, ids: list[Any] | None = None, expr: str | None = None, **kwargs: Any
+    ) -> bool | None:
+        """Delete by ids or by a boolean expression ``expr``; True when done."""
+        if ids and expr is not None:
+            raise ConfigError("delete: pass ids or expr, not both")
+        if not await self._settle(write=False):
+            return True
+        if expr is not None:
+            kwargs["expr"] = expr
+        return await super().adelete(ids or None, **self._tenancy_default(kwargs))
+
+    def delete(
+        self, ids: list[Any] | None = None, expr: str | None = None, **kwargs: Any
+    ) -> bool | None:
+        """Delete by ids or by a boolean expression ``expr``; True when done."""
+        return run_sync(self.adelete(ids, expr, **kwargs))
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def aget_pks(self, expr: str, **kwargs: Any) -> list[Any] | None:
+        """Primary keys of the rows matching ``expr`` (None when there is no collection)."""
+        self._no_more(kwargs, "get_pks")
+        if not await self._settle(write=False) or not await self.store.exists():
+            return None
+        tenancy = self._tenancy(self._tenancy_default({}))
+        return [self._pk(r.id) async for r in self.store.iterate(expr, **tenancy)]
+
+    def get_pks(self, expr: str, **kwargs: Any) -> list[Any] | None:
+        """Primary keys of the rows matching ``expr`` (None when there is no collection)."""
+        return run_sync(self.aget_pks(expr, **kwargs))
+
+    async def asearch_by_metadata(
+        self, expr: str, fields: list[str] | None = None, limit: int = 10
+    ) -> list[Document]:
+        """Documents matching ``expr`` (no ranking), at most ``limit``; ``fields`` keeps
+        only those metadata keys."""
+        if not await self._settle(write=False) or not await self.store.exists():
+            return []
+        tenancy = self._tenancy(self._tenancy_default({}))
+        docs = [self._to_document(r) for r in await self.store.query(expr, limit=limit, **tenancy)]
+        if fields is not None:
+            for d in docs:
+                d.metadata = {k: v for k, v in d.metadata.items() if k in fields}
+        return docs
+
+    def search_by_metadata(
+        self, expr: str, fields: list[str] | None = None, limit: int = 10
+    ) -> list[Document]:
+        """Documents matching ``expr`` (no ranking), at most ``limit``."""
+        return run_sync(self.asearch_by_metadata(expr, fields, limit))
+
+    async def aget_by_ids(self, ids: Sequence[Any], /, **kwargs: Any) -> list[Document]:
+        """Documents by id, in the order asked; missing ids are left out."""
+        if not await self._settle(write=False):
+            return []
+        got = await self.store.get(list(ids), **self._tenancy(self._tenancy_default(kwargs)))
+        return [self._to_document(r) for r in got]
+
+    def get_by_ids(self, ids: Sequence[Any], /, **kwargs: Any) -> list[Document]:
+        """Documents by id, in the order asked; missing ids are left out."""
+        return run_sync(self.aget_by_ids(ids, **kwargs))
+
+    def _request(
+        self,
+        query: str | None,
+        k: int,
+        kwargs: dict[str, Any],
+        method: str,
+        *,
+        dense_only: bool = False,
+        **fixed: Any,
+    ) -> SearchRequest:
+        kwargs = self._tenancy_default(dict(kwargs))
+        hybrid = not dense_only and self.retrieval_mode is RetrievalMode.HYBRID
+        kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=hybrid))
+        return super()._request(query, k, kwargs, method, dense_only=dense_only, **fixed)
+
+    async def _scored(
+        self, query: str, k: int, kwargs: dict[str, Any], method: str
+    ) -> list[tuple[Document, Hit]]:
+        if not await self._settle(write=False):
+            return []
+        return [
+            (self._to_document(h.record), h) for h in await self._ahits(query, k, kwargs, method)
+        ]
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents and Milvus's score: the raw distance of a dense search (L2: lower is
+        closer), the fused score of a hybrid one."""
+        hits = await self._scored(query, k, kwargs, "similarity_search_with_score")
+        dense = self._plan_mode(kwargs) is RetrievalMode.DENSE
+        return [(d, h.distance if dense else h.score) for d, h in hits]
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """The ``k`` documents best matching ``query`` (dense, or hybrid with BM25)."""
+        return [d for d, _ in await self._scored(query, k, kwargs, "similarity_search")]
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        hits = await self._scored(query, k, kwargs, "similarity_search_with_relevance_scores")
+        if self._plan_mode(kwargs) is RetrievalMode.DENSE:  # langchain-milvus's map
+            fn = self._select_relevance_score_fn()
+            return [(d, fn(h.distance)) for d, h in hits]
+        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in hits]
+
+    def _plan_mode(self, kwargs: Mapping[str, Any]) -> RetrievalMode:
+        mode = kwargs.get("retrieval_mode") or kwargs.get("mode")
+        return self.retrieval_mode if mode is None else RetrievalMode.parse(mode)
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """langchain-milvus's: L2 ``1 - d/4``, IP / COSINE ``(s + 1) / 2``."""
+        return search_kw.relevance_fn(self.store.config.metric)
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """Dense search with a query vector (``param``, ``expr``, ``timeout``...)."""
+        if not await self._settle(write=False):
+            return []
+        request = self._request(
+            None, k, kwargs, "similarity_search_by_vector", dense_only=True, mode="dense"
+        )
+        await self._ensure_dim()
+        hits = await self.store.search(request.with_vector(embedding))
+        return [self._to_document(h.record) for h in hits]
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
+        if not await self._settle(write=False):
+            return []
+        kwargs = self._tenancy_default(dict(kwargs))
+        kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=False))
+        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        opts = {n: kwargs.pop(n) for n in _DENSE_OPTIONS if n in kwargs}
+        self._no_more(kwargs, "max_marginal_relevance_search")
+        await self._ensure_dim()
+        hits = await self.store.mmr_search(
+            embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt, **opts
+        )
+        return [self._to_document(h.record) for h in hits]
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | list[Embeddings] | None,
+        metadatas: list[dict[str, Any]] | None = None,
+        collection_name: str = compat.DEFAULT_COLLECTION,
+        connection_args: dict[str, Any] | None = None,
+        consistency_level: str = compat.DEFAULT_CONSISTENCY,
+        index_params: dict[str, Any] | list[dict[str, Any]] | None = None,
+        search_params: dict[str, Any] | list[dict[str, Any]] | None = None,
+        drop_old: bool = False,
+        *,
+        ids: list[str] | None = None,
+        auto_id: bool = False,
+        builtin_function: Any = None,
+        **kwargs: Any,
+    ) -> Milvus:
+        """A store holding ``texts``; with ``ids`` the keys are theirs, else Milvus's
+        (langchain-milvus's rule: ``auto_id`` follows whether ids are given)."""
+        store = cls(
+            embedding,
+            collection_name=collection_name,
+            connection_args=connection_args,
+            consistency_level=consistency_level,
+            index_params=index_params,
+            search_params=search_params,
+            drop_old=drop_old,
+            auto_id=not ids,
+            builtin_function=builtin_function,
+            **kwargs,
+        )
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | list[Embeddings] | None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Milvus:
+        """A store holding ``texts`` (arguments as :meth:`afrom_texts`)."""
+        return run_sync(cls.afrom_texts(texts, embedding, metadatas, *args, **kwargs))
+
+    @classmethod
+    async def afrom_documents(
+        cls, documents: list[Document], embedding: Embeddings, **kwargs: Any
+    ) -> Milvus:
+        """A store holding ``documents`` (their ids when every one has one)."""
+        documents = list(documents)
+        if "ids" not in kwargs and documents and all(d.id for d in documents):
+            kwargs["ids"] = [d.id for d in documents]
+        texts, metas = [d.page_content for d in documents], [d.metadata for d in documents]
+        return await cls.afrom_texts(texts, embedding, metas, **kwargs)
+
+    @classmethod
+    def from_documents(
+        cls, documents: list[Document], embedding: Embeddings, **kwargs: Any
+    ) -> Milvus:
+        """A store holding ``documents`` (their ids when every one has one)."""
+        return run_sync(cls.afrom_documents(documents, embedding, **kwargs))

@@ -1,0 +1,106 @@
+"""langchain-milvus 0.4's per-call search keywords mapped onto milvus-rag's: pure, no I/O.
+
+``param`` (search params), ``reranker`` (a pymilvus RERANK ``Function``), the legacy
+``ranker_type`` / ``ranker_params``, ``fetch_k``, and langchain-milvus's relevance map.
+
+Example:
+    >>> ranker_options(ranker_type="weighted", ranker_params={"weights": [0.7, 0.3]})
+    {'ranker': 'weighted', 'alpha': 0.7}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from milvus_rag.client.errors import ConfigError
+from milvus_rag.integrations._langchain_compat import search_param_options
+
+
+def ranker_options(
+    reranker: Any = None,
+    ranker_type: str | None = None,
+    ranker_params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A hybrid search's ranker (a pymilvus RERANK ``Function`` with params ``reranker``
+    ``"weighted"`` / ``"rrf"``, or the legacy ``ranker_type`` / ``ranker_params``) as
+    milvus-rag's ``ranker`` / ``alpha`` / ``rrf_k``. Weights are [dense, BM25]."""
+    if reranker is not None:
+        params = dict(getattr(reranker, "params", None) or {})
+        ranker_type = str(params.pop("reranker", "")).lower() or None
+        ranker_params = params
+        if ranker_type not in ("weighted", "rrf"):
+            raise ConfigError(
+                f"reranker {ranker_type!r} has no counterpart: use a 'weighted' or 'rrf' "
+                "reranker Function"
+            )
+    if ranker_type is None:
+        if ranker_params:
+            raise ConfigError("ranker_params without ranker_type: pass ranker_type too")
+        return {}
+    params = dict(ranker_params or {})
+    if ranker_type == "rrf":
+        k = params.pop("k", None)
+        _no_extra(params, "rrf")
+        return {"ranker": "rrf", **({"rrf_k": int(k)} if k is not None else {})}
+    if ranker_type == "weighted":
+        weights = list(params.pop("weights", [1.0, 1.0]))
+        params.pop("norm_score", None)  # milvus-rag always min-max normalises the legs
+        _no_extra(params, "weighted")
+        if len(weights) != 2 or sum(weights) <= 0:
+            raise ConfigError(
+                f"weighted ranker weights {weights}: pass two non-negative weights, "
+                "[dense, BM25], not both zero"
+            )
+        return {"ranker": "weighted", "alpha": float(weights[0]) / float(sum(weights))}
+    raise ConfigError(f"ranker_type {ranker_type!r} has no counterpart: use 'rrf' or 'weighted'")
+
+
+def _no_extra(params: Mapping[str, Any], kind: str) -> None:
+    if params:
+        raise ConfigError(f"{kind} ranker settings {sorted(params)} have no counterpart")
+
+
+def search_options(kwargs: dict[str, Any], metric: str, *, hybrid: bool) -> dict[str, Any]:
+    """langchain-milvus's search keywords (``param``, ``fetch_k``, ``reranker``,
+    ``ranker_type``, ``ranker_params``) popped from ``kwargs`` and returned as milvus-rag's;
+    the rest stay in ``kwargs`` (``expr``, ``timeout`` and milvus-rag's own keywords pass
+    through as they are)."""
+    out: dict[str, Any] = {}
+    param = kwargs.pop("param", None)
+    if isinstance(param, list | tuple):
+        if len(param) > 1 and not hybrid:
+            raise ConfigError("one vector field: pass one search param dict, not a list")
+        dense = [p for p in param if str(dict(p).get("metric_type", metric)).upper() != "BM25"]
+        param = dense[0] if dense else None
+    if param is not None:
+        out["search_params"] = search_param_options(param, metric, "param")
+    ranker = ranker_options(
+        kwargs.pop("reranker", None),
+        kwargs.pop("ranker_type", None),
+        kwargs.pop("ranker_params", None),
+    )
+    fetch_k = kwargs.pop("fetch_k", None)
+    if not hybrid and (ranker or fetch_k is not None):
+        raise ConfigError(
+            "reranker / ranker_type / fetch_k apply to a hybrid search: the store needs a "
+            "BM25 function (builtin_function=BM25BuiltInFunction())"
+        )
+    out.update(ranker)
+    if fetch_k is not None:
+        out["candidates"] = fetch_k
+    if kwargs.get("partition_names") is not None:
+        raise ConfigError(
+            "partition_names has no counterpart: use partition_key_field= and filter on it"
+        )
+    kwargs.pop("partition_names", None)
+    return out
+
+
+def relevance_fn(metric: str) -> Callable[[float], float]:
+    """langchain-milvus's distance -> relevance map: L2 ``1 - d/4``, IP / COSINE ``(s+1)/2``."""
+    if metric == "L2":
+        return lambda d: 1.0 - d / 4.0
+    if metric in ("IP", "COSINE"):
+        return lambda s: (s + 1.0) / 2.0
+    raise ConfigError(f"no relevance function for metric {metric!r}")
