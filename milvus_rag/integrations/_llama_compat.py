@@ -82,6 +82,9 @@ _LLAMA_FIELDS = {
     "sparse_field": "sparse_embedding",
 }
 _LLAMA_MAX_LENGTH = 65_535
+#: its row layout: metadata and the node content as dynamic fields (set once the core has
+#: layouts, branch i15core)
+_LLAMA_LAYOUT: dict[str, Any] = {}
 #: milvus-rag option -> the llama keyword that sets the same thing (both given: an error)
 _SAME = {
     "metric": "similarity_metric",
@@ -159,6 +162,10 @@ class LlamaStoreSettings:
     overwrite: bool = False
     output_fields: tuple[str, ...] = ()
     alpha: float | None = None
+    #: the options for a collection that exists already: the user's own settings only, so
+    #: the core adopts the collection's layout, metric and analyzer (as llama-index-vector-
+    #: stores-milvus uses what it finds); ``None``: the same as ``options``
+    existing: dict[str, Any] | None = None
 
     @property
     def raw_similarities(self) -> bool:
@@ -340,16 +347,26 @@ def llama_store_settings(
     out: dict[str, Any] = {
         k: v for k, v in opts.items() if k not in LLAMA_ONLY and k not in _LLAMA_FIELDS
     }
+    # what only a new collection gets (an existing one is adopted as it is, see `existing`)
+    defaulted: set[str] = set()
+    spelled = {"text_field": "text_key", "vector_field": "embedding_field"}
+    spelled["sparse_field"] = "sparse_embedding_field"
     for key, default in _LLAMA_FIELDS.items():
-        out[key] = opts.get(key, default)
-    out["text_field"] = opts.get("text_key", out["text_field"])
-    out["vector_field"] = opts.get("embedding_field", out["vector_field"])
-    out["sparse_field"] = opts.get("sparse_embedding_field", out["sparse_field"])
-    out.setdefault("id_max_length", _LLAMA_MAX_LENGTH)
-    out.setdefault("text_max_length", _LLAMA_MAX_LENGTH)
+        theirs = spelled.get(key, key)
+        out[key] = opts.get(theirs, opts.get(key, default))
+        if theirs not in opts and key not in opts:
+            defaulted.add(key)
+    for key in ("id_max_length", "text_max_length"):
+        if key not in out:
+            out[key] = _LLAMA_MAX_LENGTH
+            defaulted.add(key)
+    out.update(_LLAMA_LAYOUT)
+    defaulted.update(k for k in _LLAMA_LAYOUT if k not in opts)
     out["metric"] = str(opts.get("metric", "IP")).upper()
     if "similarity_metric" in opts:
         out["metric"] = metric_name(opts["similarity_metric"])
+    if "metric" not in opts and "similarity_metric" not in opts:
+        defaulted.add("metric")
     overwrite = _bool(opts, "overwrite", False)
     _bool(opts, "upsert_mode", False)  # milvus-rag writes are upserts (see the README)
     _bool(opts, "use_async_client", True)  # both APIs always work
@@ -367,11 +384,15 @@ def llama_store_settings(
         )
     sparse = _bool(opts, "enable_sparse", bool(opts.get("enable_bm25", False)))
     out["enable_bm25"] = sparse
+    if not sparse:  # an existing collection's BM25 is kept (dense queries work as before)
+        defaulted.add("enable_bm25")
     fn = opts.get("sparse_embedding_function")
     if (fn is not None or opts.get("sparse_index_config")) and not sparse:
         raise ConfigError("sparse_embedding_function / sparse_index_config need enable_sparse=True")
     if sparse:
-        out.setdefault("analyzer", "standard")  # what BM25BuiltInFunction() builds
+        if "analyzer" not in out:
+            out["analyzer"] = "standard"  # what BM25BuiltInFunction() builds
+            defaulted.add("analyzer")
         if fn is not None:
             _sparse_function(fn, out["text_field"], out["sparse_field"], out)
         if opts.get("sparse_index_config"):
@@ -387,6 +408,8 @@ def llama_store_settings(
         out["metadata_fields"] = typed
     if opts.get("index_config"):
         _index_config(opts["index_config"], out["vector_field"], out)
+        if "metric_type" in opts["index_config"]:
+            defaulted.discard("metric")
     if opts.get("search_config"):
         cfg = search_config_options(opts["search_config"], out["metric"])
         if "radius" in cfg or "range_filter" in cfg:
@@ -403,6 +426,7 @@ def llama_store_settings(
     fields = opts.get("output_fields") or ()
     if isinstance(fields, str) or not all(isinstance(f, str) for f in fields):
         raise ConfigError(f"output_fields must be a list of field names, got {fields!r}")
+    existing = {k: v for k, v in out.items() if k not in defaulted}
     return LlamaStoreSettings(
         uri if uri is not None else LLAMA_URI,
         collection_name if collection_name is not None else LLAMA_COLLECTION,
@@ -411,4 +435,5 @@ def llama_store_settings(
         overwrite=overwrite,
         output_fields=tuple(fields),
         alpha=alpha,
+        existing=existing if defaulted else None,
     )

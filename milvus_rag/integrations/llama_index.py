@@ -40,10 +40,12 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.config import COLLECTION_KEYS, CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import RetrievalMode, SearchRequest
@@ -144,6 +146,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _overwrite: bool = PrivateAttr(default=False)
     _output_fields: tuple[str, ...] = PrivateAttr(default=())
     _alpha: float | None = PrivateAttr(default=None)
+    _adopt: dict[str, Any] | None = PrivateAttr(default=None)
+    _adopt_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def __init__(
         self,
@@ -202,6 +208,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._overwrite = settings.overwrite
         self._output_fields = settings.output_fields
         self._alpha = settings.alpha
+        if store is None and settings.existing is not None and "layout" in COLLECTION_KEYS:
+            self._adopt = {"dim": dim, **settings.existing}
 
     @classmethod
     def class_name(cls) -> str:
@@ -228,8 +236,28 @@ class MilvusVectorStore(BasePydanticVectorStore):
         collection (the core's :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
         if self._overwrite:
             self._overwrite = False
+            self._adopt = None
             await self._store.drop()
+        if self._adopt is not None:
+            await self._adopt_existing()
         self.dim = await self._store.ensure_dim()
+
+    async def _adopt_existing(self) -> None:
+        """A store speaking llama-index-vector-stores-milvus's vocabulary opens an existing
+        collection with the user's own settings only: the core adopts its layout, metric and
+        analyzer instead of the defaults a new collection gets (as that library does)."""
+        lock = self._adopt_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            options, old = self._adopt, self._store
+            if options is None:
+                return
+            if await old.exists():
+                core = AsyncMilvusStore(
+                    connection=old.connection, collection_name=old.name, **options
+                )
+                self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
+                await old.aclose()
+            self._adopt = None
 
     @staticmethod
     def build_filter(

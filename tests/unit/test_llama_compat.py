@@ -222,3 +222,20 @@ def test_llama_keywords_with_connection_objects_refused() -> None:
 
     with pytest.raises(ConfigError, match="uri= / token="):
         MilvusVectorStore(collection=CollectionConfig(dim=4), overwrite=True)
+
+
+def test_an_existing_collection_is_opened_with_the_users_settings_only() -> None:
+    s = llama_store_settings(None, None, {"overwrite": False, "dim": 8})
+    assert s.options["metric"] == "IP" and s.options["vector_field"] == "embedding"
+    # llama's defaults are for a new collection: an existing one is adopted as it is
+    assert s.existing == {"dim": 8, "rrf_k": 60}
+    chosen = llama_store_settings(
+        None,
+        None,
+        {"similarity_metric": "L2", "text_key": "body", "enable_sparse": True},
+    )
+    assert chosen.existing is not None
+    assert chosen.existing["metric"] == "L2" and chosen.existing["text_field"] == "body"
+    assert chosen.existing["enable_bm25"] is True and "analyzer" not in chosen.existing
+    assert "vector_field" not in chosen.existing
+    assert llama_store_settings(None, None, {"dim": 8}).existing is None  # milvus-rag's words
