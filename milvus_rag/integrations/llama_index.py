@@ -24,6 +24,11 @@ Query modes (``VectorStoreQuery.mode``):
 ``similarities`` are :attr:`milvus_rag.client.Hit.relevance`, in [0, 1], higher is better, in
 every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
 RRF the fused score over its maximum possible; weighted the fused normalised score.
+A store built with llama-index-vector-stores-milvus's keywords (``vocabulary ==
+"llama_index"``, see :mod:`milvus_rag.integrations._llama_compat`) returns Milvus's raw scores
+instead (``Hit.distance``: inner product, L2 distance, BM25 score, fused score), as that
+library does, and takes its query keywords too (``milvus_search_config``,
+``milvus_scalar_filters``, ``string_expr``; :mod:`milvus_rag.integrations._llama_kwargs`).
 
 Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator
 but ``TEXT_MATCH*``, ``AND``/``OR``/``NOT``, nested; see
