@@ -14,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 _named_locks: dict[tuple[object, ...], threading.Lock] = {}
 _named_guard = threading.Lock()
@@ -36,3 +40,28 @@ async def process_lock(*key: object) -> AsyncIterator[None]:
         yield
     finally:
         lock.release()
+
+
+class PerLoop(Generic[T]):
+    """asyncio primitives bind to one loop: one ``make()`` per running loop, kept while the
+    loop lives.
+
+    Example:
+        >>> locks = PerLoop(asyncio.Lock)
+        >>> async def main() -> bool:
+        ...     return locks.get() is locks.get()
+        >>> asyncio.run(main())
+        True
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]
+        self._items = weakref.WeakKeyDictionary()
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        item = self._items.get(loop)
+        if item is None:
+            item = self._items[loop] = self._make()
+        return item

@@ -1,5 +1,11 @@
 """AsyncMilvusStore: every I/O operation of milvus-rag, async, on ``AsyncMilvusClient``.
 
+The store is the public façade and the collection's lifecycle (connection, ensure, drop,
+close, tenant views); its work is done by three components, each behind a narrow port:
+:class:`~milvus_rag.client.reads.Reader` (get, query, count, iterate),
+:class:`~milvus_rag.client.writes.Writer` (upsert, delete) and
+:class:`~milvus_rag.client.search.Searcher` (every search).
+
 Example:
     >>> import asyncio
     >>> from milvus_rag import AsyncMilvusStore, Record
@@ -13,47 +19,22 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import functools
-import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
-from milvus_rag.client import collection, lite_ids, rows
+from milvus_rag.client import calls, collection
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
-from milvus_rag.client.errors import (
-    BackendError,
-    ConfigError,
-    InvalidInputError,
-    is_empty_collection,
-    is_missing_collection,
-    is_released_collection,
-)
-from milvus_rag.client.filters import (
-    Column,
-    Dialect,
-    FieldNames,
-    ids_expr,
-    plan_filter,
-    string_literal,
-)
+from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.filters import Column, Dialect, FieldNames, plan_filter
 from milvus_rag.client.index import Backend, check_buildable
-from milvus_rag.client.iterate import DEFAULT_BATCH, check_batch_size, pages
-from milvus_rag.client.lite_ids import WRITES, StoredIds
-from milvus_rag.client.locks import process_lock
-from milvus_rag.client.pipeline import off_loop, run_pipeline
+from milvus_rag.client.iterate import DEFAULT_BATCH
+from milvus_rag.client.locks import PerLoop, process_lock
 from milvus_rag.client.pool import ClientPool
-from milvus_rag.client.records import (
-    Hit,
-    Limits,
-    Record,
-    plan_batches,
-    validate_records,
-)
+from milvus_rag.client.reads import ID_CHUNK, QUERY_WINDOW, Reader, ReadPort
+from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import (
     DEFAULT_K,
     Ranker,
@@ -62,17 +43,12 @@ from milvus_rag.client.request import (
     Target,
     check_k,
 )
-from milvus_rag.client.retry import with_retries
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible, nullable_for
+from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
 from milvus_rag.client.search import Searcher, SearchPort
-from milvus_rag.client.tenancy import Scope, Tenancy, and_tenant, resolve, scope
+from milvus_rag.client.tenancy import Scope, Tenancy, resolve, scope
+from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 
-log = logging.getLogger("milvus_rag")
-EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
-QUERY_WINDOW = 16384
-ID_CHUNK = 1000
-"""Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
-L = TypeVar("L")
+__all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
 
 
 class AsyncMilvusStore:
@@ -112,21 +88,36 @@ class AsyncMilvusStore:
         if tenant is not None:
             resolve(self._tenancy, tenant, False, "the store")
             self._tenant = tenant
-        self._read_sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
-        self._read_sems = weakref.WeakKeyDictionary()
-        self._ensure_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
-        self._ensure_locks = weakref.WeakKeyDictionary()
+        self._read_sems = PerLoop(lambda: asyncio.Semaphore(self.config.read_concurrency))
+        self._ensure_locks = PerLoop(asyncio.Lock)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Build the components, bound to this store (view): its tenant scopes their calls."""
+        read = ReadPort(
+            name=self.config.name,
+            config=lambda: self.config,
+            call=self._call,
+            ensure=self.ensure_collection,
+            timeout=self.connection.timeout,
+            scope=lambda f, t, a, op: self.scope(f, tenant=t, all_tenants=a, operation=op),
+            dialect=self._pool.dialect,
+            fields=self._fields,
+            tenancy=self._tenancy,
+        )
+        self._reader = Reader(read)
+        write = WritePort.extending(read, self.connection, self.exists, self.set_dim)
+        self._writer = Writer(write, self._reader)
         self._searcher = self._make_searcher()
 
     def _make_searcher(self) -> Searcher:
-        """The search component, bound to this store (view): its tenant scopes searches."""
         return Searcher(
             SearchPort(
                 name=self.config.name,
                 config=lambda: self.config,
                 call=self._call,
                 ensure=self.ensure_collection,
-                read_slot=self._read_sem,
+                read_slot=self._read_sems.get,
                 count=lambda: self.count(all_tenants=True),
                 timeout=self.connection.timeout,
                 scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
@@ -159,7 +150,7 @@ class AsyncMilvusStore:
         resolve(self._tenancy, tenant, False, "for_tenant")
         view = copy.copy(self)
         view._tenant = tenant
-        view._searcher = view._make_searcher()
+        view._bind()
         return view
 
     def scope(
@@ -188,8 +179,7 @@ class AsyncMilvusStore:
 
     async def drop_tenant(self, tenant: str) -> int:
         """Delete every row of ``tenant``; returns how many there were."""
-        resolve(self._tenancy, tenant, False, "drop_tenant")
-        return await self._delete(None, None, tenant, False, whole_tenant=True)
+        return await self._writer.drop_tenant(tenant)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -203,7 +193,7 @@ class AsyncMilvusStore:
 
     @property
     def write_concurrency(self) -> int:
-        return self.config.write_concurrency or (1 if self.connection.is_local else 2)
+        return self._writer.concurrency
 
     def set_dim(self, dim: int) -> None:
         """Give a store opened without ``dim`` its embedding dimension (before first use)."""
@@ -244,47 +234,10 @@ class AsyncMilvusStore:
             filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
         ).expr
 
-    @staticmethod
-    def _per_loop(
-        table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, L], make: Callable[[], L]
-    ) -> L:
-        """asyncio primitives bind to one loop: keep one per running loop."""
-        loop = asyncio.get_running_loop()
-        item = table.get(loop)
-        if item is None:
-            item = table[loop] = make()
-        return item
-
-    def _read_sem(self) -> asyncio.Semaphore:
-        return self._per_loop(
-            self._read_sems, lambda: asyncio.Semaphore(self.config.read_concurrency)
-        )
-
     async def _call(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        try:
-            return await self._call_once(operation, fn)
-        except BackendError as e:
-            # Dropped behind our back (another process or client): forget the cached schema,
-            # recreate or re-check the collection, and try once more.
-            if operation == "ensure_collection" or not (
-                is_missing_collection(e) or is_released_collection(e)
-            ):
-                raise
-            SCHEMA_CACHE.invalidate(self.connection.key, self.name)
-            await self.ensure_collection()
-            return await self._call_once(operation, fn)
-
-    async def _call_once(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        async def run() -> Any:
-            client = await self._pool.get()
-            return await fn(client)
-
-        return await with_retries(
-            run,
-            operation=operation,
-            collection=self.name,
-            retries=self.connection.retries,
-            backoff=self.connection.retry_backoff,
+        """``fn(client)`` with retries, recovering once from a drop behind our back."""
+        return await calls.call(
+            self._pool, self.connection, self.name, operation, fn, self.ensure_collection
         )
 
     @property
@@ -297,7 +250,7 @@ class AsyncMilvusStore:
         """Create (schema, indexes, load) if missing, else check and load it. Idempotent."""
         info = SCHEMA_CACHE.get(self.connection.key, self.name)
         if info is None:
-            async with self._per_loop(self._ensure_locks, asyncio.Lock):
+            async with self._ensure_locks.get():
                 info = SCHEMA_CACHE.get(self.connection.key, self.name)
                 if info is None:
                     async with process_lock("ensure", self.connection.key, self.name):
@@ -322,7 +275,7 @@ class AsyncMilvusStore:
         try:
             await self._call("drop", op)
         finally:
-            self._wrote()
+            self._writer.wrote()
         SCHEMA_CACHE.invalidate(self.connection.key, self.name)
 
     async def exists(self) -> bool:
@@ -369,7 +322,7 @@ class AsyncMilvusStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # --- writes -----------------------------------------------------------------------
+    # --- writes (executed by the Writer component) ------------------------------------
 
     async def upsert(
         self,
@@ -388,122 +341,7 @@ class AsyncMilvusStore:
         each row names its tenant in ``metadata[tenant_field]``); an id already used by
         another tenant's row raises InvalidInputError and nothing is written.
         """
-        bound = self.scope(tenant=tenant, all_tenants=all_tenants, operation="upsert").tenant
-        records = list(records)
-        if not records:
-            return []
-        if self.config.dim is None and not await self.exists():
-            first = next((r.vector for r in records if r.vector is not None), None)
-            if first is not None:  # a new collection takes the dim of the rows
-                self.set_dim(len(first))
-        info = await self.ensure_collection()
-        limits = Limits(
-            dim=info.dim,
-            id_max_length=info.id_max_length,
-            text_max_length=info.text_max_length,
-            doc_id_max_length=info.id_max_length,
-            id_forbidden=r"['\x00]|\r(?!\n)" if self._pool.dialect is Dialect.LITE25 else "",
-        )
-        valid, batches = await off_loop(
-            len(records) > 200, self._plan, records, limits, embed is None, bound
-        )
-        if bound is not None:
-            await self._refuse_foreign_ids([r.id for r in valid], bound)
-        prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
-        # Lite files: insert the batches whose ids are all new (see lite_ids)
-        ids = [r.id for r in valid]
-        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
-        write = functools.partial(self._write, known=known, tenant=bound)
-        written, error = await run_pipeline(batches, prepare, write, self.write_concurrency)
-        if isinstance(error, BackendError):  # writes are mapped by _call already
-            raise error.with_written("upsert", self.name, written) from error
-        if error is not None:  # the embedder failed (its own error, or InvalidInputError)
-            log.warning(
-                "upsert stopped by an embedding error after %d ids were written", len(written)
-            )
-            raise error
-        threshold = self.config.auto_flush_rows
-        if threshold is not None and not self.is_local and len(valid) >= threshold:
-            await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
-        order = {r.id: i for i, r in enumerate(valid)}
-        return sorted(written, key=order.__getitem__)
-
-    def _plan(
-        self, records: list[Record], limits: Limits, require_vectors: bool, tenant: str | None
-    ) -> tuple[list[Record], list[list[Record]]]:
-        valid = validate_records(records, limits, require_vectors=require_vectors)
-        rows.check_rows(self.config, valid, tenant, self._nullable)
-        return valid, plan_batches(
-            valid, limits.dim, self.config.batch_size, self.config.max_batch_bytes
-        )
-
-    async def _embed(self, batch: list[Record], *, embed: EmbedFn, dim: int) -> list[Record]:
-        texts = [r.text for r in batch if r.vector is None]
-        return rows.with_vectors(batch, await embed(texts), dim) if texts else batch
-
-    @property
-    def _nullable(self) -> bool:
-        return nullable_for(self._pool.dialect)
-
-    async def _refuse_foreign_ids(self, ids: list[str], tenant: str) -> None:
-        """Ids are unique across the collection: writing one of another tenant would replace
-        (and so delete) that tenant's row."""
-        field = self.config.id_field
-        other = f"{self.config.tenant_field} != {string_literal(tenant, self._pool.dialect)}"
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            expr = f"{other} and ({ids_expr(chunk, self._fields, dialect=self._pool.dialect)})"
-            found = await self._read_rows(
-                "upsert", functools.partial(self._query_expr, expr, [field])
-            )
-            if found:
-                taken = sorted(str(r[field]) for r in found)[:5]
-                raise InvalidInputError(
-                    f"ids {taken} already belong to another tenant's rows (ids are unique "
-                    f"across the collection): use other ids for tenant {tenant!r}; nothing "
-                    "was written"
-                )
-
-    async def _write(
-        self, batch: list[Record], known: StoredIds | None = None, tenant: str | None = None
-    ) -> list[str]:
-        data = [rows.to_row(self.config, r, tenant=tenant, nullable=self._nullable) for r in batch]
-        ids = [r.id for r in batch]
-        async with self._write_lock():
-            op = "upsert"
-            if known is not None:
-                todo = known.to_look_up(ids, WRITES.get(self.connection.uri))
-                if todo:
-                    stored = await self._stored_among(todo)
-                    known.found(todo, stored, WRITES.get(self.connection.uri))
-                op = "upsert" if known.any_stored(ids) else "insert"
-            try:
-                await self._call(
-                    "upsert", lambda c: getattr(c, op)(self.name, data, timeout=self._timeout)
-                )
-            finally:
-                gen = self._wrote()
-            if known is not None:
-                known.wrote(ids, gen)
-        return ids
-
-    def _wrote(self) -> int:
-        """Bump the Lite file's write generation (every write and delete does)."""
-        return WRITES.bump(self.connection.uri) if self.is_local else 0
-
-    async def _stored_among(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are stored (strongly consistent: sees the last batch written)."""
-        field = self.config.id_field
-        found = await self._rows_by_id("upsert", ids, [field], strong=True)
-        return {str(row[field]) for row in found}
-
-    def _write_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Milvus Lite is single-writer per file: serialise writes of every store, thread and
-        loop of this process on one file (concurrent upserts of the same ids there left
-        count() too high). Servers take concurrent writes."""
-        if self.is_local:
-            return process_lock("write", self.connection.uri)
-        return contextlib.nullcontext()
+        return await self._writer.upsert(records, embed, tenant, all_tenants)
 
     async def delete(
         self,
@@ -518,64 +356,9 @@ class AsyncMilvusStore:
 
         Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
         """
-        return await self._delete(ids, filter, tenant, all_tenants)
+        return await self._writer.delete(ids, filter, tenant, all_tenants)
 
-    async def _delete(
-        self,
-        ids: Sequence[str] | None,
-        filter: Any,
-        tenant: str | None,
-        all_tenants: bool,
-        *,
-        whole_tenant: bool = False,
-    ) -> int:
-        if ids is None and filter is None and not whole_tenant:
-            raise ConfigError("delete needs ids= or filter= (use drop() to remove everything)")
-        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="delete")
-        if filter is not None and sc.expr is None and sc.residual is None:
-            raise ConfigError("delete with an empty filter would remove every row; use drop()")
-        id_list = rows.check_ids(ids) if ids is not None else []
-        await self.ensure_collection()
-        dialect = self._pool.dialect
-        exprs = [
-            and_tenant(
-                ids_expr(id_list[i : i + ID_CHUNK], self._fields, dialect=dialect),
-                sc.tenant,
-                self._tenancy,
-                dialect,
-            )
-            for i in range(0, len(id_list), ID_CHUNK)
-        ]
-        if sc.residual is not None:  # delete exactly the candidates that pass, by id
-            matched = [r.id for r in await self._scan("delete", sc)]
-            exprs.extend(
-                and_tenant(
-                    ids_expr(matched[i : i + ID_CHUNK], self._fields, dialect=dialect),
-                    sc.tenant,
-                    self._tenancy,
-                    dialect,
-                )
-                for i in range(0, len(matched), ID_CHUNK)
-            )
-        elif (filter is not None or whole_tenant) and sc.expr is not None:
-            exprs.append(sc.expr)
-        total = 0
-        for e in exprs:
-            n = await self._count_expr(e)
-            if not n:
-                continue
-            total += n
-            async with self._write_lock():
-                try:
-                    await self._call("delete", functools.partial(self._delete_expr, e))
-                finally:
-                    self._wrote()
-        return total
-
-    # --- reads ------------------------------------------------------------------------
-
-    def _output_fields(self, with_vectors: bool) -> list[str]:
-        return rows.output_fields(self.config, with_vectors)
+    # --- reads (executed by the Reader component) -------------------------------------
 
     async def get(
         self,
@@ -586,17 +369,7 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> list[Record]:
         """Rows by id, in the order asked; ids not found (or of another tenant) are left out."""
-        sc = self.scope(tenant=tenant, all_tenants=all_tenants, operation="get")
-        id_list = rows.check_ids(ids)
-        if not id_list:
-            return []
-        await self.ensure_collection()
-        found: dict[str, Record] = {}
-        fields = self._output_fields(with_vectors)
-        for row in await self._rows_by_id("get", id_list, fields, tenant=sc.tenant):
-            rec = rows.to_record(self.config, row)
-            found[rec.id] = rec
-        return [found[i] for i in dict.fromkeys(id_list) if i in found]
+        return await self._reader.get(ids, with_vectors, tenant, all_tenants)
 
     async def query(
         self,
@@ -609,28 +382,13 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> list[Record]:
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
-        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="query")
-        if limit < 1 or offset < 0 or limit + offset > QUERY_WINDOW:
-            raise ConfigError(
-                f"need 1 <= limit and 0 <= offset, limit + offset <= {QUERY_WINDOW} (Milvus's "
-                "query window); use iterate() to read every matching row"
-            )
-        await self.ensure_collection()
-        if sc.residual is not None:
-            passing = await self._scan("query", sc, with_vectors, with_text=True)
-            return passing[offset : offset + limit]
-        result = await self._read_rows(
-            "query",
-            lambda c: c.query(
-                self.name,
-                filter=sc.expr or "",
-                output_fields=self._output_fields(with_vectors),
-                limit=limit,
-                offset=offset,
-                timeout=self._timeout,
-            ),
-        )
-        return [rows.to_record(self.config, r) for r in result]
+        return await self._reader.query(filter, limit, offset, with_vectors, tenant, all_tenants)
+
+    async def count(
+        self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
+    ) -> int:
+        """Number of rows, or of rows matching ``filter`` (of the call's tenant)."""
+        return await self._reader.count(filter, tenant, all_tenants)
 
     @overload
     def iterate(
@@ -694,140 +452,10 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> AsyncIterator[list[Any]]:
         """:meth:`iterate` a page at a time: lists of records (or of ids)."""
-        if output not in ("records", "ids"):
-            raise ConfigError(f"output must be 'records' or 'ids', got {output!r}")
-        check_batch_size(batch_size)
-        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="iterate")
-        await self.ensure_collection()
-        async for page in self._pages("iterate", sc, batch_size, output, with_vectors):
+        async for page in self._reader.iterate_pages(
+            filter, batch_size, output, with_vectors, tenant, all_tenants
+        ):
             yield page
-
-    async def _pages(
-        self,
-        operation: str,
-        sc: Scope,
-        batch_size: int,
-        output: Literal["records", "ids", "keys"],
-        with_vectors: bool = False,
-    ) -> AsyncIterator[list[Any]]:
-        """The one walk over the rows of ``sc``: pages of the backend's candidates (primary-key
-        cursor or query iterator, see :mod:`milvus_rag.client.iterate`) that pass the scope's
-        client-side residual. ``keys``: records without their text (enough for the residual)."""
-        id_field = self.config.id_field
-        if output == "ids" and sc.residual is None:
-            fields = [id_field]
-        else:
-            fields = self._output_fields(with_vectors)
-            if output != "records":
-                fields = [f for f in fields if f != self.config.text_field]
-
-        async def query(flt: str, limit: int, options: dict[str, Any]) -> Any:
-            return await self._read_rows(
-                operation,
-                lambda c: c.query(
-                    self.name,
-                    filter=flt,
-                    output_fields=fields,
-                    limit=limit,
-                    timeout=self._timeout,
-                    **options,
-                ),
-            )
-
-        walk = pages(
-            query,
-            expr=sc.expr,
-            id_field=id_field,
-            batch_size=batch_size,
-            dialect=self._pool.dialect,
-        )
-        async for page in walk:
-            if output == "ids" and sc.residual is None:
-                yield [str(row[id_field]) for row in page]
-                continue
-            recs = [rows.to_record(self.config, row) for row in page]
-            if sc.residual is not None:
-                recs = [r for r in recs if sc.admits(r)]
-            yield [r.id for r in recs] if output == "ids" else recs
-
-    async def _scan(
-        self, operation: str, sc: Scope, with_vectors: bool = False, with_text: bool = False
-    ) -> list[Record]:
-        """Every row of ``sc`` that passes its client-side residual (NOT / EXISTS on Milvus
-        Lite 2.5), read page by page: no query-window ceiling."""
-        out: list[Record] = []
-        kind: Literal["records", "keys"] = "records" if with_text or with_vectors else "keys"
-        async for page in self._pages(operation, sc, DEFAULT_BATCH, kind, with_vectors):
-            out.extend(page)
-        return out
-
-    async def _read_rows(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        try:
-            return await self._call(operation, fn)
-        except BackendError as e:
-            if is_empty_collection(e) and await self.count(all_tenants=True) == 0:
-                return []
-            raise
-
-    async def _rows_by_id(
-        self,
-        operation: str,
-        ids: list[str],
-        fields: list[str],
-        *,
-        strong: bool = False,
-        tenant: str | None = None,
-    ) -> list[Any]:
-        """The stored rows of ``ids`` (``fields`` only, of ``tenant`` if given), ``ID_CHUNK``
-        ids a request."""
-        found: list[Any] = []
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-            call = functools.partial(self._query_ids, chunk, fields, strong, tenant)
-            found.extend(await self._read_rows(operation, call))
-        return found
-
-    async def _query_ids(
-        self, ids: list[str], fields: list[str], strong: bool, tenant: str | None, client: Any
-    ) -> Any:
-        extra = {"consistency_level": "Strong"} if strong else {}
-        dialect = self._pool.dialect
-        return await client.query(
-            self.name,
-            filter=and_tenant(
-                ids_expr(ids, self._fields, dialect=dialect), tenant, self._tenancy, dialect
-            ),
-            output_fields=fields,
-            timeout=self._timeout,
-            **extra,
-        )
-
-    async def count(
-        self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
-    ) -> int:
-        """Number of rows, or of rows matching ``filter`` (of the call's tenant)."""
-        sc = self.scope(filter, tenant=tenant, all_tenants=all_tenants, operation="count")
-        await self.ensure_collection()
-        if sc.residual is not None:
-            return len(await self._scan("count", sc))
-        return await self._count_expr(sc.expr)
-
-    async def _query_expr(self, expr: str, fields: list[str], client: Any) -> Any:
-        return await client.query(
-            self.name, filter=expr, output_fields=fields, timeout=self._timeout
-        )
-
-    async def _delete_expr(self, expr: str, client: Any) -> Any:
-        return await client.delete(self.name, filter=expr, timeout=self._timeout)
-
-    async def _count_expr(self, expr: str | None) -> int:
-        counted = await self._call(
-            "count",
-            lambda c: c.query(
-                self.name, filter=expr or "", output_fields=["count(*)"], timeout=self._timeout
-            ),
-        )
-        return int(counted[0]["count(*)"]) if counted else 0
 
     # --- search (executed by the Searcher component) -------------------------------------
 
