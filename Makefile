@@ -12,6 +12,15 @@ PY = $(VENV)/bin/python
 # milvus-lite 3 imports pymilvus without declaring it, hence the explicit pin.
 LITE3_VENV ?= .venv-lite3
 LITE3_PKGS ?= milvus-lite==3.2.2 pymilvus==3.0.2
+# Third and fourth venvs: the official integrations themselves, without torch, for the tests
+# that open collections they create (tests/compat). langchain-milvus 0.4 declares
+# milvus-lite>=3.1; it is installed without its dependencies and they are named here, with the
+# Milvus Lite 2.5 engine (and the setuptools its pkg_resources import needs) instead, so that
+# it writes the same embedded .db files as milvus-rag.
+COMPAT_VENV ?= .venv-compat
+COMPAT_LANGCHAIN_PKGS ?= "langchain-core>=1.4.9,<2" pymilvus==3.0.2 milvus-lite==2.5.1 "setuptools<81"
+COMPAT_LLAMA_PKGS ?= "llama-index-vector-stores-milvus==1.2.*" "llama-index-core>=0.13,<0.15" \
+	milvus-lite==2.5.1 "setuptools<81"
 # torch is installed on its own, first: the CPU wheel (found locally through pip's
 # find-links). Left to the resolver, sentence-transformers pulls a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
@@ -25,10 +34,11 @@ SOAK_ARGS ?=
 # Tests find the lite-3 server interpreter here (default: .venv-lite3/bin/python).
 export MILVUS_RAG_LITE3_PYTHON ?= $(abspath $(LITE3_VENV))/bin/python
 
-.PHONY: help install demo test test-fast lint format notebooks bench bench-scale soak clean
+.PHONY: help install compat-venvs demo test test-fast lint format notebooks bench bench-scale soak clean
 
 help:
-	@echo "make install    create $(VENV) (package + extras + dev tools) and $(LITE3_VENV)"
+	@echo "make install    create $(VENV) (package + extras + dev tools), $(LITE3_VENV) and"
+	@echo "                $(COMPAT_VENV)/{langchain,llamaindex} (the official integrations, for tests)"
 	@echo "make demo       run the end-to-end demo (milvus-rag demo)"
 	@echo "make test       run the test suite (PYTEST_ARGS='...' to pass options)"
 	@echo "make test-fast  unit tests only (no integration, no slow)"
@@ -40,7 +50,9 @@ help:
 	@echo "make soak       long-running stability run"
 	@echo "make clean      remove venvs, caches and *.db files"
 
-install: $(VENV)/.installed $(LITE3_VENV)/.installed
+install: $(VENV)/.installed $(LITE3_VENV)/.installed compat-venvs
+
+compat-venvs: $(COMPAT_VENV)/langchain/.installed $(COMPAT_VENV)/llamaindex/.installed
 
 # Order-only prerequisite: the venv's python is a symlink whose mtime must not trigger rebuilds.
 $(PY):
@@ -66,6 +78,19 @@ $(LITE3_VENV)/.installed:
 	$(PYTHON) -m venv $(LITE3_VENV)
 	$(LITE3_VENV)/bin/python -m pip install --progress-bar off --upgrade pip
 	$(LITE3_VENV)/bin/python -m pip install --progress-bar off $(LITE3_PKGS)
+	@touch $@
+
+$(COMPAT_VENV)/langchain/.installed:
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.10+" >&2; exit 1; }
+	$(PYTHON) -m venv $(COMPAT_VENV)/langchain
+	$(COMPAT_VENV)/langchain/bin/python -m pip install -q --progress-bar off --no-deps "langchain-milvus==0.4.*"
+	$(COMPAT_VENV)/langchain/bin/python -m pip install -q --progress-bar off $(COMPAT_LANGCHAIN_PKGS)
+	@touch $@
+
+$(COMPAT_VENV)/llamaindex/.installed:
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.10+" >&2; exit 1; }
+	$(PYTHON) -m venv $(COMPAT_VENV)/llamaindex
+	$(COMPAT_VENV)/llamaindex/bin/python -m pip install -q --progress-bar off $(COMPAT_LLAMA_PKGS)
 	@touch $@
 
 demo: install
@@ -105,7 +130,7 @@ soak: install
 	$(PY) benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(LITE3_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	rm -rf $(VENV) $(LITE3_VENV) $(COMPAT_VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
 	find . -name '*.egg-info' -prune -exec rm -rf {} +
 	find . -name '__pycache__' -type d -prune -exec rm -rf {} +
 	find . \( -name '*.db' -o -name '*.db.lock' \) -not -path './.git/*' -exec rm -rf {} +

@@ -9,12 +9,14 @@ import logging
 from typing import Any
 
 from milvus_rag.client.config import CollectionConfig
-from milvus_rag.client.errors import BackendError, is_unimplemented
+from milvus_rag.client.errors import BackendError, SchemaMismatchError, is_unimplemented
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import SERVERS_BUILD, check_buildable, server_backend
+from milvus_rag.client.layout import detect_layout
 from milvus_rag.client.schema import (
     CollectionInfo,
     IndexSpec,
+    adopted_config,
     analyzer_params,
     build_schema,
     check_compatible,
@@ -39,14 +41,37 @@ async def ensure(
     for index_name in await client.list_indexes(name, timeout=timeout):
         d = await client.describe_index(name, index_name, timeout=timeout)
         indexes[str(d.get("field_name", index_name))] = d
+    own = cfg
+    cfg = _adopt(cfg, desc, indexes)
     info = parse_description(desc, indexes, cfg)
     check_compatible(cfg, info)
     state = str((await client.get_load_state(name, timeout=timeout)).get("state"))
     if "Loaded" not in state and "Loading" not in state:  # a reopened file, a restarted server
-        await create_indexes(client, cfg, timeout, skip=set(indexes))
+        skip = set(indexes)
+        if cfg is not own:  # another library's collection: add no scalar index of ours
+            skip |= {f for f in info.field_names if f not in (cfg.vector_field, cfg.sparse_field)}
+        await create_indexes(client, cfg, timeout, skip=skip)
         await client.load_collection(name, timeout=timeout)
     await wait_loaded(client, name, timeout)
     return info
+
+
+def _adopt(
+    cfg: CollectionConfig, desc: dict[str, Any], indexes: dict[str, dict[str, Any]]
+) -> CollectionConfig:
+    """``cfg`` adopting the layout of the existing collection where ``cfg`` does not name
+    its fields (see :func:`~milvus_rag.client.schema.adopted_config`)."""
+    defaults = CollectionConfig()
+    text = cfg.text_field if cfg.text_field != defaults.text_field else None
+    doc_id = cfg.doc_id_field if cfg.doc_id_field != defaults.doc_id_field else None
+    names = [str(f.get("name")) for f in desc.get("fields", [])]
+    try:
+        layout = detect_layout(desc, indexes, text_field=text, doc_id_field=doc_id)
+    except SchemaMismatchError as e:
+        if e.field != "layout":
+            raise
+        return adopted_config(cfg, names, None, e)
+    return adopted_config(cfg, names, layout)
 
 
 async def wait_loaded(client: Any, name: str, timeout: float | None, wait: float = 120.0) -> None:

@@ -30,6 +30,11 @@ from milvus_rag.client.typed_fields import (
 
 Metric = Literal["COSINE", "IP", "L2"]
 _METRICS = ("COSINE", "IP", "L2")
+IdType = Literal["varchar", "int64"]
+LayoutName = Literal["milvus_rag", "langchain", "llama_index"]
+LAYOUTS: tuple[LayoutName, ...] = ("milvus_rag", "langchain", "llama_index")
+#: the optional fields: ``None`` means the collection has no such column
+_OPTIONAL_FIELDS = ("tenant_field", "doc_id_field", "metadata_field")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _REDACTED = "***"
 
@@ -148,6 +153,15 @@ class CollectionConfig:
     field on Milvus Lite 2.5). ``metadata_fields``: metadata keys stored as typed, indexed
     columns, e.g. ``{"year": "int64", "tags": "array<varchar>"}`` (see ``typed_fields``).
 
+    Field layout (what langchain-milvus and llama-index-vector-stores-milvus collections need,
+    see :mod:`milvus_rag.client.layout`): ``id_type`` (``"varchar"`` or ``"int64"``) and
+    ``auto_id`` (Milvus assigns int64 ids: write records without an id); ``metadata_field=None``
+    (no JSON metadata column), ``dynamic_field=True`` (metadata keys without a column of their
+    own are Milvus dynamic fields, filtered by name), ``doc_id_field=None`` (no doc_id
+    column); ``layout``: the row conventions (``"llama_index"`` also writes the
+    ``_node_content`` / ``_node_type`` / ``doc_id`` / ``ref_doc_id`` keys that
+    llama-index-vector-stores-milvus reads).
+
     Example:
         >>> CollectionConfig(name="docs", dim=384, bm25_k1=1.2).enable_bm25
         True
@@ -164,8 +178,8 @@ class CollectionConfig:
     text_field: str = "text"
     vector_field: str = "dense"
     sparse_field: str = "sparse"
-    doc_id_field: str = "doc_id"
-    metadata_field: str = "metadata"
+    doc_id_field: str | None = "doc_id"
+    metadata_field: str | None = "metadata"
     id_max_length: int = 512
     text_max_length: int = 65535
     index_type: str | None = None
@@ -182,6 +196,10 @@ class CollectionConfig:
     tenant_field: str | None = None
     num_partitions: int | None = None
     metadata_fields: dict[str, str] = field(default_factory=dict, hash=False)
+    id_type: IdType = "varchar"
+    auto_id: bool = False
+    dynamic_field: bool = False
+    layout: LayoutName = "milvus_rag"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -199,9 +217,14 @@ class CollectionConfig:
         if metric not in _METRICS:
             raise ConfigError(f"metric must be one of {_METRICS}, got {self.metric!r}")
         object.__setattr__(self, "metric", metric)
-        names = [getattr(self, f.name) for f in fields(self) if f.name.endswith("_field")]
-        if self.tenant_field is None:  # the only optional field
-            names = [n for n in names if n is not None]
+        names = [
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.name.endswith("_field") and f.name != "dynamic_field"
+        ]
+        for opt in _OPTIONAL_FIELDS:
+            if getattr(self, opt) is None:
+                names.remove(None)
         for n in names:
             if not isinstance(n, str) or not _NAME_RE.match(n):
                 raise ConfigError(f"field name {n!r} is invalid: use letters, digits and '_'")
@@ -232,6 +255,50 @@ class CollectionConfig:
         params = index.validate_build_params(kind, self.index_params, self.dim)
         object.__setattr__(self, "index_params", params)
         self._check_tenancy(names)
+        self._check_layout()
+
+    def _check_layout(self) -> None:
+        """The field-layout settings agree with each other (see the class docstring)."""
+        if self.id_type not in ("varchar", "int64"):
+            raise ConfigError(f"id_type must be 'varchar' or 'int64', got {self.id_type!r}")
+        for flag in ("auto_id", "dynamic_field", "enable_bm25"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.auto_id and self.id_type != "int64":
+            raise ConfigError(
+                "auto_id=True needs id_type='int64': Milvus assigns int64 ids only "
+                "(pass id_type='int64', or auto_id=False and give every record an id)"
+            )
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout == "llama_index":
+            if not self.dynamic_field or self.metadata_field is not None:
+                raise ConfigError(
+                    "layout='llama_index' stores metadata and the node content as dynamic "
+                    "fields, like llama-index-vector-stores-milvus: pass dynamic_field=True and "
+                    "metadata_field=None"
+                )
+            if self.doc_id_field is None or self.id_type != "varchar" or self.auto_id:
+                raise ConfigError(
+                    "layout='llama_index' has a doc_id column and string node ids: keep "
+                    "doc_id_field set, id_type='varchar' and auto_id=False"
+                )
+        if self.metadata_fields and self.metadata_field is None and not self.dynamic_field:
+            return  # metadata as typed columns only (langchain-milvus's default layout)
+        if self.metadata_field is not None and self.dynamic_field:
+            raise ConfigError(
+                "metadata goes to one place: pass metadata_field=None with dynamic_field=True "
+                "(metadata keys as dynamic fields), or dynamic_field=False with a JSON "
+                "metadata_field"
+            )
+
+    @property
+    def metadata_storage(self) -> Literal["json", "dynamic", "columns"]:
+        """Where metadata keys without a typed column of their own go: the JSON
+        ``metadata_field``, dynamic fields, or nowhere (typed columns only)."""
+        if self.metadata_field is not None:
+            return "json"
+        return "dynamic" if self.dynamic_field else "columns"
 
     @property
     def built_index_type(self) -> str:
@@ -253,7 +320,9 @@ class CollectionConfig:
                     f"num_partitions must be an integer in [1, 1024], got {self.num_partitions!r}"
                 )
         typed = canonical(self.metadata_fields)
-        reserved = {*names, "id", "doc_id", PRIVATE_KEY, NULLS_KEY}
+        reserved = {*names, PRIVATE_KEY, NULLS_KEY}
+        if self.layout == "milvus_rag":  # its filters address "id" / "doc_id" as the fields
+            reserved |= {"id", "doc_id"}
         clash = sorted(set(typed) & reserved)
         if clash:
             raise ConfigError(

@@ -75,15 +75,27 @@ class SchemaMismatchError(MilvusRAGError):
     Attributes name the field and the expected and found values.
     """
 
-    def __init__(self, collection: str, field: str, expected: object, found: object) -> None:
+    def __init__(
+        self,
+        collection: str,
+        field: str,
+        expected: object,
+        found: object,
+        *,
+        hint: str | None = None,
+    ) -> None:
         self.collection = collection
         self.field = field
         self.expected = expected
         self.found = found
+        self.hint = hint
+        advice = hint or (
+            "Use another collection_name, match the existing configuration, or drop the "
+            "collection first"
+        )
         super().__init__(
             f"collection {collection!r} exists with a different schema: {field}: "
-            f"expected {expected!r}, found {found!r}. Use another collection_name, match the "
-            f"existing configuration, or drop the collection first."
+            f"expected {expected!r}, found {found!r}. {advice}."
         )
 
 

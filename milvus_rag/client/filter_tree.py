@@ -53,11 +53,21 @@ _OPS_HINT = "supported: " + ", ".join(sorted(FIELD_OPS | _LOGICAL_OPS))
 
 @dataclass(frozen=True)
 class FieldNames:
-    """Schema names of the fields that the keys ``id``, ``doc_id`` and metadata paths address."""
+    """Schema names of the fields that the keys ``id``, ``doc_id`` and metadata paths address.
+
+    ``storage``: where metadata keys without a column live: the JSON field ``metadata``
+    (``metadata["a"]["b"]``), Milvus dynamic fields (``a["b"]``, or ``$meta["a"]`` for a
+    key that is not an identifier), or nowhere (``"columns"``: only typed columns can be
+    filtered). ``id_type="int64"``: the primary key is an INT64 (ids compare as ints).
+    ``has_doc_id=False``: the collection has no doc_id field (the key is an error).
+    """
 
     id: str = "id"
     doc_id: str = "doc_id"
     metadata: str = "metadata"
+    storage: Literal["json", "dynamic", "columns"] = "json"
+    id_type: Literal["varchar", "int64"] = "varchar"
+    has_doc_id: bool = True
 
     def __post_init__(self) -> None:
         for name in (self.id, self.doc_id, self.metadata):

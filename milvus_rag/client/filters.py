@@ -192,11 +192,24 @@ def _literal(value: Scalar, dialect: Dialect) -> str:
 
 
 def _false_expr(fields: FieldNames) -> str:
-    return f'({fields.id} == "" and {fields.id} != "")'
+    zero = "0" if fields.id_type == "int64" else '""'
+    return f"({fields.id} == {zero} and {fields.id} != {zero})"
 
 
 def _true_expr(fields: FieldNames) -> str:
-    return f'({fields.id} == "" or {fields.id} != "")'
+    zero = "0" if fields.id_type == "int64" else '""'
+    return f"({fields.id} == {zero} or {fields.id} != {zero})"
+
+
+def _int_id(value: object) -> str:
+    """An INT64 primary key literal from a str (or int) id."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]{1,19}", text):
+        raise FilterError(
+            f"this collection's ids are int64: {value!r} is not an integer id; pass the "
+            "id's digits, e.g. '470851970806317056'"
+        )
+    return str(int(text))
 
 
 def ids_expr(
@@ -209,6 +222,9 @@ def ids_expr(
     dialect = Dialect(dialect)
     items: list[str] = []
     for i in ids:
+        if fields.id_type == "int64":
+            items.append(_int_id(i))
+            continue
         if not isinstance(i, str):
             raise FilterError(f"ids are strings, got {i!r}")
         items.append(string_literal(i, dialect))
@@ -229,6 +245,30 @@ class _Expr:
         return self.text[1:-1] if self.op == op else self.text
 
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: words of Milvus's expression grammar: a dynamic key spelled so is addressed as $meta["..."]
+_KEYWORDS = frozenset(
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "like",
+        "exists",
+        "is",
+        "null",
+        "true",
+        "false",
+        "json_contains",
+        "json_contains_all",
+        "json_contains_any",
+        "array_contains",
+        "array_contains_all",
+        "array_contains_any",
+        "array_length",
+        "text_match",
+    ]
+)
 _Out: TypeAlias = "_Expr | bool"  # True / False: constants, folded away in And/Or
 
 
@@ -264,7 +304,20 @@ class _Ctx:
     relaxed: list[bool] = field(default_factory=list)
 
     def path(self, key: str) -> str:
-        return self.fields.metadata + "".join(f'["{s}"]' for s in key.split("."))
+        segments = key.split(".")
+        storage = self.fields.storage
+        if storage == "json":
+            return self.fields.metadata + "".join(f'["{s}"]' for s in segments)
+        if storage == "columns":
+            known = sorted(self.columns)
+            raise FilterError(
+                f"metadata key {segments[0]!r} is not a field of this collection: it stores "
+                f"metadata as the columns {known} only"
+            )
+        head, rest = segments[0], "".join(f'["{s}"]' for s in segments[1:])
+        if _IDENT.fullmatch(head) and head.lower() not in _KEYWORDS:
+            return head + rest  # a dynamic field, by name (json_contains needs the name)
+        return f'$meta["{head}"]' + rest
 
     def lit(self, value: Scalar) -> str:
         return _literal(value, self.dialect)
@@ -374,17 +427,24 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
 
 def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) -> _Out:
     name = ctx.fields.scalar(node.key)
+    if node.key == "doc_id" and not ctx.fields.has_doc_id:
+        raise FilterError("this collection has no doc_id field: filter on a metadata key")
+    int_id = node.key == "id" and ctx.fields.id_type == "int64"
+
+    def lit(value: Scalar) -> str:
+        return _int_id(value) if int_id else ctx.lit(value)
+
     if isinstance(node, Exists):
         return not negate
     if isinstance(node, In):
         if not node.values:
             return negate
-        items = ", ".join(ctx.lit(v) for v in node.values)
+        items = ", ".join(lit(v) for v in node.values)
         return _Expr(f"{name} {'not in' if negate else 'in'} [{items}]")
     if isinstance(node, Contains):  # pragma: no cover - rejected by Contains itself
         raise FilterError(f"{node.key!r} is a string field, not an array")
     op = _INVERSE[node.op] if negate else node.op
-    return _Expr(f"{name} {_SYMBOL[op]} {ctx.lit(node.value)}")
+    return _Expr(f"{name} {_SYMBOL[op]} {lit(node.value)}")
 
 
 def _lite25_error(clause: str) -> FilterError:

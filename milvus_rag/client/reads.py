@@ -74,7 +74,7 @@ class Reader:
     ) -> list[Record]:
         """Rows by id, in the order asked; ids not found (or of another tenant) left out."""
         sc = self.port.scope(None, tenant, all_tenants, "get")
-        id_list = rows.check_ids(ids)
+        id_list = rows.check_ids(ids, self.port.config().id_type)
         if not id_list:
             return []
         await self.port.ensure()

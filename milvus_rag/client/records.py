@@ -56,7 +56,12 @@ def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Record:
-    """One row: ``id``, ``text``, embedding ``vector``, JSON ``metadata``, source ``doc_id``."""
+    """One row: ``id``, ``text``, embedding ``vector``, JSON ``metadata``, source ``doc_id``.
+
+    ``id`` is a ``str``; on an INT64 primary key (e.g. langchain-milvus's ``auto_id``
+    collections) it is the int's decimal string (``"470851970806317056"``; an ``int`` is
+    accepted on writes), and on an ``auto_id`` collection a new record has ``id=""``: Milvus
+    assigns it and the write returns it."""
 
     id: str
     text: str
@@ -100,6 +105,46 @@ class Limits:
     #: regex of what the backend cannot store or address in an id (Milvus Lite 2.5: ', NUL and
     #: a carriage return not followed by a line feed)
     id_forbidden: str = ""
+    #: the primary key: ``"varchar"`` (str ids) or ``"int64"`` (int ids)
+    id_type: str = "varchar"
+    #: Milvus assigns the ids: records come without one (``id=""`` or ``None``)
+    auto_id: bool = False
+
+
+_INT64 = 2**63
+
+
+def int64_id(value: object, where: str = "id") -> str:
+    """An INT64 primary key value as milvus-rag carries it: its decimal string."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+        raise InvalidInputError(
+            f"{where} must be an int64 on this collection (INT64 primary key), got "
+            f"{type(value).__name__} {value!r}"
+        )
+    return str(value)
+
+
+def _check_id(r: Record, i: int, limits: Limits) -> str:
+    if limits.auto_id:
+        if r.id not in ("", None):
+            raise InvalidInputError(
+                f"record {i}: id {r.id!r} given, but this collection's ids are assigned by "
+                "Milvus (auto_id): leave id empty (''), or delete the old row and add the "
+                "record as a new one"
+            )
+        return ""
+    if limits.id_type == "int64":
+        return int64_id(r.id, f"record {i}: id")
+    rid = _check_str(r.id, "id", i, limits.id_max_length, allow_empty=False)
+    bad = re.search(limits.id_forbidden, rid) if limits.id_forbidden else None
+    if bad:
+        raise InvalidInputError(
+            f"record {i}: id {rid!r} contains {bad.group()!r}, which this backend (the "
+            "embedded Milvus Lite 2.5 engine) cannot store or address; use another id"
+        )
+    return rid
 
 
 def _utf8_len(s: str) -> int:
@@ -179,14 +224,8 @@ def validate_records(
     for i, r in enumerate(records):
         if not isinstance(r, Record):
             raise InvalidInputError(f"record {i}: expected a Record, got {type(r).__name__}")
-        rid = _check_str(r.id, "id", i, limits.id_max_length, allow_empty=False)
-        bad = re.search(limits.id_forbidden, rid) if limits.id_forbidden else None
-        if bad:
-            raise InvalidInputError(
-                f"record {i}: id {rid!r} contains {bad.group()!r}, which this backend (the "
-                "embedded Milvus Lite 2.5 engine) cannot store or address; use another id"
-            )
-        if rid in seen:
+        rid = _check_id(r, i, limits)
+        if rid in seen and rid != "":
             raise InvalidInputError(f"record {i}: duplicate id {rid!r} in one call")
         seen.add(rid)
         text = _check_str(r.text, "text", i, limits.text_max_length, allow_empty=False)

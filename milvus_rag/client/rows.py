@@ -19,6 +19,7 @@ import numpy as np
 
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.filters import Column, FieldNames
 from milvus_rag.client.fusion import (
     bm25_relevance,
     cosine_relevance,
@@ -27,9 +28,10 @@ from milvus_rag.client.fusion import (
     rrf_fuse,
     weighted_fuse,
 )
-from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.node_content import RESERVED, from_node_keys, node_keys
+from milvus_rag.client.records import PRIVATE_KEY, Hit, Record, int64_id, public_metadata
 from milvus_rag.client.tenancy import check_tenant
-from milvus_rag.client.typed_fields import join_metadata, split_metadata
+from milvus_rag.client.typed_fields import NULLS_KEY, join_metadata, split_metadata
 
 
 def to_row(
@@ -40,30 +42,117 @@ def to_row(
     nullable: bool = True,
     where: str = "record",
 ) -> dict[str, Any]:
-    """The row dict pymilvus writes: typed metadata keys and the tenant as their columns.
+    """The row dict pymilvus writes: typed metadata keys and the tenant as their columns, the
+    other keys in the JSON field or as dynamic fields (per ``cfg``'s layout; ``llama_index``
+    adds its node keys, see :mod:`.node_content`).
 
     ``tenant`` stamps the row; without it (``all_tenants=True``) a tenant collection takes
     the tenant from ``metadata[tenant_field]``. Raises :class:`InvalidInputError`.
     """
     metadata = r.metadata
-    row: dict[str, Any] = {
-        cfg.id_field: r.id,
-        cfg.text_field: r.text,
-        cfg.vector_field: r.vector,
-        cfg.doc_id_field: r.doc_id,
-    }
+    row: dict[str, Any] = {cfg.text_field: r.text, cfg.vector_field: r.vector}
+    if cfg.id_type == "int64":
+        if not (cfg.auto_id and r.id in ("", None)):
+            row[cfg.id_field] = int(int64_id(r.id, f"{where}: id"))
+    else:
+        row[cfg.id_field] = r.id
+    if cfg.doc_id_field is not None:
+        row[cfg.doc_id_field] = r.doc_id
+    elif r.doc_id:
+        raise InvalidInputError(
+            f"{where}: doc_id {r.doc_id!r} given, but this collection has no doc_id field: "
+            "keep the source id in metadata instead"
+        )
     if cfg.tenant_field is not None:
         metadata = dict(metadata)
         row[cfg.tenant_field] = _row_tenant(
             cfg.tenant_field, metadata.pop(cfg.tenant_field, None), tenant, where
         )
+    private: Any = None
+    if cfg.layout == "llama_index":
+        metadata = dict(metadata)
+        private = metadata.pop(PRIVATE_KEY, None)
+    json_meta = metadata
     if cfg.metadata_fields:
-        columns, metadata = split_metadata(
-            cfg.typed_fields, metadata, nullable=nullable, where=where
+        # a missing typed value needs the JSON field (nulls are recorded there on Lite 2.5);
+        # without one (langchain-milvus's typed columns), every row has a value
+        can_null = nullable and cfg.metadata_storage == "json"
+        columns, json_meta = split_metadata(
+            cfg.typed_fields, metadata, nullable=can_null, where=where
         )
+        if NULLS_KEY in json_meta and cfg.metadata_storage != "json":
+            missing = sorted(json_meta.pop(NULLS_KEY))
+            raise InvalidInputError(
+                f"{where}: metadata {missing} missing, and this collection stores those keys "
+                "as columns that cannot be empty: give every record a value for them"
+            )
         row.update(columns)
-    row[cfg.metadata_field] = metadata
+    _place_metadata(cfg, row, json_meta, where)
+    if cfg.layout == "llama_index":
+        keys = node_keys(str(r.id), public_metadata(metadata), private, r.doc_id)
+        if cfg.doc_id_field is not None:
+            row[cfg.doc_id_field] = keys.pop("doc_id")
+        row.update(keys)
     return row
+
+
+def _place_metadata(
+    cfg: CollectionConfig, row: dict[str, Any], metadata: dict[str, Any], where: str
+) -> None:
+    """The metadata keys without a column of their own: into the JSON field, as dynamic
+    fields, or (typed columns only) an error naming them."""
+    storage = cfg.metadata_storage
+    if storage == "json":
+        row[str(cfg.metadata_field)] = metadata
+        return
+    if not metadata:
+        return
+    if storage == "columns":
+        raise InvalidInputError(
+            f"{where}: metadata {sorted(metadata)} has no column in this collection (its "
+            f"metadata columns are {sorted(cfg.metadata_fields)}, and it has no JSON or "
+            "dynamic field): leave those keys out, or migrate the collection "
+            "(`milvus-rag migrate`) to keep any metadata"
+        )
+    reserved = set(row) | set(schema_fields(cfg))
+    if cfg.layout == "llama_index":
+        reserved |= set(RESERVED)
+    clash = sorted(k for k in metadata if k in reserved)
+    if clash:
+        raise InvalidInputError(
+            f"{where}: metadata keys {clash} are fields of this collection (or reserved by "
+            "its layout); rename them"
+        )
+    row.update(metadata)
+
+
+def filter_fields(cfg: CollectionConfig) -> FieldNames:
+    """The filter compiler's view of ``cfg``'s fields (see :class:`FieldNames`)."""
+    return FieldNames(
+        id=cfg.id_field,
+        doc_id=cfg.doc_id_field or "doc_id",
+        metadata=cfg.metadata_field or "metadata",
+        storage=cfg.metadata_storage,
+        id_type=cfg.id_type,
+        has_doc_id=cfg.doc_id_field is not None,
+    )
+
+
+def filter_columns(cfg: CollectionConfig) -> tuple[Column, ...]:
+    """The typed metadata columns as filter columns. A typed key may be missing only where
+    metadata has a JSON field (a null on servers, recorded in the JSON on Milvus Lite 2.5);
+    in the other layouts every row has a value (see :func:`to_row`)."""
+    nullable = cfg.metadata_storage == "json"
+    return tuple(Column(f.name, f.element, f.array, nullable) for f in cfg.typed_fields)
+
+
+def schema_fields(cfg: CollectionConfig) -> list[str]:
+    """Every field of the collection's schema (no dynamic keys)."""
+    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
+    if cfg.enable_bm25:
+        names.append(cfg.sparse_field)
+    names += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
+    return [*names, *cfg.metadata_fields]
 
 
 def _row_tenant(field: str, stated: object, tenant: str | None, where: str) -> str:
@@ -95,20 +184,32 @@ def check_rows(
 
 
 def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
-    out = [cfg.id_field, cfg.text_field, cfg.doc_id_field, cfg.metadata_field]
-    if cfg.tenant_field is not None:
-        out.append(cfg.tenant_field)
+    out = [cfg.id_field, cfg.text_field]
+    out += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     out.extend(cfg.metadata_fields)
+    if cfg.dynamic_field:
+        out.append("$meta")
     return [*out, cfg.vector_field] if with_vectors else out
 
 
 def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
-    """A stored row as a Record: one metadata dict (JSON keys, typed keys, the tenant)."""
+    """A stored row as a Record: one metadata dict (JSON or dynamic keys, typed keys, the
+    tenant; a llama-index row's node data under the private key)."""
     vec = entity.get(cfg.vector_field)
-    if cfg.metadata_fields:
-        metadata = join_metadata(cfg.typed_fields, entity, cfg.metadata_field)
+    storage = cfg.metadata_storage
+    if storage == "json":
+        metadata = join_metadata(cfg.typed_fields, entity, str(cfg.metadata_field))
     else:
-        metadata = dict(entity.get(cfg.metadata_field) or {})
+        known = set(schema_fields(cfg))
+        rest = {k: v for k, v in entity.items() if k not in known}
+        metadata = join_metadata(cfg.typed_fields, {**entity, "": rest}, "")
+    doc_id = str(entity.get(cfg.doc_id_field) or "") if cfg.doc_id_field else ""
+    if cfg.layout == "llama_index":
+        private, node_meta, doc_id = from_node_keys({**entity, "doc_id": doc_id or None})
+        for k in RESERVED:
+            metadata.pop(k, None)
+        if private:
+            metadata = {**metadata, **node_meta, PRIVATE_KEY: private}
     if cfg.tenant_field is not None and entity.get(cfg.tenant_field) is not None:
         metadata[cfg.tenant_field] = entity[cfg.tenant_field]
     return Record(
@@ -116,7 +217,7 @@ def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
         text=str(entity.get(cfg.text_field) or ""),
         vector=[float(x) for x in vec] if vec is not None else None,
         metadata=metadata,
-        doc_id=str(entity.get(cfg.doc_id_field) or ""),
+        doc_id=doc_id,
     )
 
 
@@ -224,11 +325,14 @@ def fanout_hits(results: Sequence[list[Hit]], k: int, rrf_k: int) -> list[Hit]:
     return [Hit(i, s, s, by_id[i].record, best[i]) for i, s in fused[:k]]
 
 
-def check_ids(ids: Sequence[str]) -> list[str]:
-    if isinstance(ids, str):
-        raise InvalidInputError("ids must be a list of str, not one str")
+def check_ids(ids: Sequence[str | int], id_type: str = "varchar") -> list[str]:
+    """``ids`` as a list of str; on an INT64 primary key ints (or their decimal strings)."""
+    if isinstance(ids, str | int):
+        raise InvalidInputError("ids must be a list, not one id")
     out = list(ids)
+    if id_type == "int64":
+        return [int64_id(i, "ids") for i in out]
     for i in out:
         if not isinstance(i, str):
             raise InvalidInputError(f"ids must be str, got {type(i).__name__}: {i!r}")
-    return out
+    return [str(i) for i in out]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import IndexDescription, index_difference, parse_index
+from milvus_rag.client.layout import Layout, adopt_layout, detect_layout
 from milvus_rag.client.tenancy import TENANT_MAX_LENGTH
 from milvus_rag.client.typed_fields import (
     ARRAY_MAX_CAPACITY,
@@ -58,6 +60,12 @@ class CollectionInfo:
     extra_fields: tuple[tuple[str, str], ...] = ()
     #: the field that is the partition key, if any
     partition_key: str | None = None
+    #: the primary key's type, and whether Milvus assigns it
+    id_type: str = "varchar"
+    auto_id: bool = False
+    dynamic_field: bool = False
+    #: which library's conventions the schema follows (None: none recognised)
+    layout: Layout | None = dataclasses.field(default=None, hash=False, compare=False)
 
 
 def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
@@ -108,14 +116,21 @@ def build_schema(
     dialect: Dialect = Dialect.MILVUS,
 ) -> CollectionSchema:
     """The collection schema of DESIGN.md: id, text, dense, [sparse + BM25], doc_id, metadata,
-    [tenant], [typed metadata fields]."""
+    [tenant], [typed metadata fields]; or the shape the config's layout settings ask for
+    (INT64 / auto_id key, no doc_id or JSON field, dynamic fields: langchain-milvus and
+    llama-index-vector-stores-milvus collections)."""
     if cfg.dim is None:
         raise ConfigError(
             f"collection {cfg.name!r} does not exist and no dim was given: pass dim= "
             "(or an embedding) so it can be created"
         )
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field(cfg.id_field, DataType.VARCHAR, is_primary=True, max_length=cfg.id_max_length)
+    schema = MilvusClient.create_schema(auto_id=cfg.auto_id, enable_dynamic_field=cfg.dynamic_field)
+    if cfg.id_type == "int64":
+        schema.add_field(cfg.id_field, DataType.INT64, is_primary=True, auto_id=cfg.auto_id)
+    else:
+        schema.add_field(
+            cfg.id_field, DataType.VARCHAR, is_primary=True, max_length=cfg.id_max_length
+        )
     text_kwargs: dict[str, Any] = {"max_length": cfg.text_max_length}
     if cfg.enable_bm25:
         text_kwargs["enable_analyzer"] = True
@@ -124,13 +139,16 @@ def build_schema(
     schema.add_field(cfg.vector_field, DataType.FLOAT_VECTOR, dim=cfg.dim)
     if cfg.enable_bm25:
         schema.add_field(cfg.sparse_field, DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
-    schema.add_field(cfg.metadata_field, DataType.JSON)
+    if cfg.doc_id_field is not None:
+        schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
+    if cfg.metadata_field is not None:
+        schema.add_field(cfg.metadata_field, DataType.JSON)
     if cfg.tenant_field is not None:
         pk = {"is_partition_key": True} if partition_key_for(dialect) else {}
         schema.add_field(cfg.tenant_field, DataType.VARCHAR, max_length=TENANT_MAX_LENGTH, **pk)
+    nullable = nullable_for(dialect) and cfg.metadata_storage == "json"  # see rows.to_row
     for f in cfg.typed_fields:
-        _add_typed(schema, f, nullable_for(dialect))
+        _add_typed(schema, f, nullable)
     if cfg.enable_bm25:
         schema.add_function(
             Function(
@@ -194,7 +212,16 @@ def parse_description(
     fixed = {*_expected_fields(cfg), cfg.sparse_field}
     extra = tuple((n, _spec_of(f)) for n, f in fields_by_name.items() if n not in fixed)
     pk = next((n for n, f in fields_by_name.items() if f.get("is_partition_key")), None)
+    primary: dict[str, Any] = next((f for f in fields_by_name.values() if f.get("is_primary")), {})
+    try:
+        layout: Layout | None = detect_layout(desc, indexes)
+    except SchemaMismatchError:
+        layout = None
     return CollectionInfo(
+        id_type="int64" if _spec_of(primary) == "int64" else "varchar",
+        auto_id=bool(primary.get("auto_id") or desc.get("auto_id")),
+        dynamic_field=bool(desc.get("enable_dynamic_field")),
+        layout=layout,
         name=name,
         dim=dim,
         metric=metric,
@@ -230,10 +257,31 @@ def _spec_of(f: dict[str, Any]) -> str:
 
 
 def _expected_fields(cfg: CollectionConfig) -> list[str]:
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field, cfg.doc_id_field, cfg.metadata_field]
+    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
+    names += [n for n in (cfg.doc_id_field, cfg.metadata_field) if n is not None]
     if cfg.enable_bm25:
         names.append(cfg.sparse_field)
     return sorted(names)
+
+
+def adopted_config(
+    cfg: CollectionConfig,
+    field_names: Sequence[str],
+    layout: Layout | None,
+    error: SchemaMismatchError | None = None,
+) -> CollectionConfig:
+    """The config a store uses on an existing collection: ``cfg`` itself when the collection
+    has every field ``cfg`` names, else ``cfg`` adopting the collection's detected layout
+    (:func:`~milvus_rag.client.layout.adopt_layout`); an unrecognised one raises ``error``
+    (the detection's, with its migration hint) or a field mismatch."""
+    expected = _expected_fields(cfg)
+    if all(f in field_names for f in expected):
+        return cfg
+    if layout is not None:
+        return adopt_layout(cfg, layout)
+    if error is not None:
+        raise error
+    raise SchemaMismatchError(cfg.name, "fields", expected, sorted(field_names))
 
 
 def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
@@ -245,6 +293,12 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
         )
     if cfg.dim is not None and cfg.dim != info.dim:
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.dim", cfg.dim, info.dim)
+    if cfg.id_type != info.id_type:
+        raise SchemaMismatchError(info.name, f"{cfg.id_field}.id_type", cfg.id_type, info.id_type)
+    if cfg.auto_id != info.auto_id:
+        raise SchemaMismatchError(info.name, f"{cfg.id_field}.auto_id", cfg.auto_id, info.auto_id)
+    if cfg.dynamic_field != info.dynamic_field:
+        raise SchemaMismatchError(info.name, "dynamic_field", cfg.dynamic_field, info.dynamic_field)
     if info.metric and cfg.metric != info.metric:
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.metric", cfg.metric, info.metric)
     if cfg.enable_bm25 and not info.has_bm25:

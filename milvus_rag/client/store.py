@@ -25,10 +25,10 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from milvus_rag.client import calls, collection
+from milvus_rag.client import calls, collection, rows
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.client.filters import Column, Dialect, FieldNames, plan_filter
+from milvus_rag.client.filters import Dialect, plan_filter
 from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.locks import PerLoop, process_lock
@@ -43,7 +43,12 @@ from milvus_rag.client.request import (
     Target,
     check_k,
 )
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.schema import (
+    SCHEMA_CACHE,
+    CollectionInfo,
+    adopted_config,
+    check_compatible,
+)
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, Tenancy, resolve, scope
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
@@ -78,12 +83,7 @@ class AsyncMilvusStore:
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_buildable(self.config.built_index_type, lite)
-        cfg = self.config
-        self._fields = FieldNames(
-            id=cfg.id_field, doc_id=cfg.doc_id_field, metadata=cfg.metadata_field
-        )
-        self._tenancy = Tenancy(cfg.tenant_field)
-        self._columns = tuple(Column(f.name, f.element, f.array) for f in cfg.typed_fields)
+        self._derive()
         self._tenant: str | None = None
         if tenant is not None:
             resolve(self._tenancy, tenant, False, "the store")
@@ -91,6 +91,32 @@ class AsyncMilvusStore:
         self._read_sems = PerLoop(lambda: asyncio.Semaphore(self.config.read_concurrency))
         self._ensure_locks = PerLoop(asyncio.Lock)
         self._bind()
+
+    def _derive(self) -> None:
+        """What the filters and tenancy need from the config (again after adopting a layout)."""
+        self._fields = rows.filter_fields(self.config)
+        self._tenancy = Tenancy(self.config.tenant_field)
+        self._columns = rows.filter_columns(self.config)
+
+    def _adopt(self, info: CollectionInfo) -> None:
+        """Take the layout of an existing collection this store's config does not describe
+        (a langchain-milvus or llama-index-vector-stores-milvus one), where the config does
+        not contradict it (see :func:`~milvus_rag.client.schema.adopted_config`)."""
+        cfg = adopted_config(self.config, info.field_names, info.layout)
+        if cfg != self.config:
+            self.config = cfg
+            self._derive()
+            self._bind()
+
+    async def _ready(self) -> None:
+        """Before a data call: adopt the layout of an existing collection, so that the call's
+        filter and rows are built for it (no request when the schema is cached; an existing
+        collection is described once, a missing one is not created here)."""
+        info = SCHEMA_CACHE.get(self.connection.key, self.name)
+        if info is not None:
+            self._adopt(info)
+        elif await self.exists():
+            await self.ensure_collection()
 
     def _bind(self) -> None:
         """Build the components, bound to this store (view): its tenant scopes their calls."""
@@ -179,6 +205,7 @@ class AsyncMilvusStore:
 
     async def drop_tenant(self, tenant: str) -> int:
         """Delete every row of ``tenant``; returns how many there were."""
+        await self._ready()
         return await self._writer.drop_tenant(tenant)
 
     # --- plumbing ---------------------------------------------------------------------
@@ -256,6 +283,7 @@ class AsyncMilvusStore:
                     async with process_lock("ensure", self.connection.key, self.name):
                         info = await self._call("ensure_collection", self._ensure)
                     SCHEMA_CACHE.put(self.connection.key, info)
+        self._adopt(info)
         check_compatible(self.config, info)
         if self.config.dim is None:  # remember it: a later drop() must be able to recreate
             self.config = self.config.with_dim(info.dim)
@@ -296,6 +324,8 @@ class AsyncMilvusStore:
         """Schema summary and row count of the collection."""
         info = await self.ensure_collection()
         return {
+            "layout": info.layout.name if info.layout is not None else None,
+            "layout_fields": info.layout.to_dict() if info.layout is not None else None,
             "name": info.name,
             "dim": info.dim,
             "metric": info.metric,
@@ -341,6 +371,7 @@ class AsyncMilvusStore:
         each row names its tenant in ``metadata[tenant_field]``); an id already used by
         another tenant's row raises InvalidInputError and nothing is written.
         """
+        await self._ready()
         return await self._writer.upsert(records, embed, tenant, all_tenants)
 
     async def delete(
@@ -356,6 +387,7 @@ class AsyncMilvusStore:
 
         Returns how many rows matched just before deleting (Milvus Lite reports 0 itself).
         """
+        await self._ready()
         return await self._writer.delete(ids, filter, tenant, all_tenants)
 
     # --- reads (executed by the Reader component) -------------------------------------
@@ -369,6 +401,7 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> list[Record]:
         """Rows by id, in the order asked; ids not found (or of another tenant) are left out."""
+        await self._ready()
         return await self._reader.get(ids, with_vectors, tenant, all_tenants)
 
     async def query(
@@ -382,12 +415,14 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> list[Record]:
         """Rows matching ``filter`` (no ranking), at most ``limit``."""
+        await self._ready()
         return await self._reader.query(filter, limit, offset, with_vectors, tenant, all_tenants)
 
     async def count(
         self, filter: Any = None, *, tenant: str | None = None, all_tenants: bool = False
     ) -> int:
         """Number of rows, or of rows matching ``filter`` (of the call's tenant)."""
+        await self._ready()
         return await self._reader.count(filter, tenant, all_tenants)
 
     @overload
@@ -452,6 +487,7 @@ class AsyncMilvusStore:
         all_tenants: bool = False,
     ) -> AsyncIterator[list[Any]]:
         """:meth:`iterate` a page at a time: lists of records (or of ids)."""
+        await self._ready()
         async for page in self._reader.iterate_pages(
             filter, batch_size, output, with_vectors, tenant, all_tenants
         ):
@@ -501,6 +537,7 @@ class AsyncMilvusStore:
                 )
             ):
                 raise ConfigError("pass a SearchRequest alone, or the search's arguments")
+            await self._ready()
             return await self._searcher.search(text)
         request = SearchRequest(
             text=text,
@@ -521,6 +558,7 @@ class AsyncMilvusStore:
             tenant=tenant,
             all_tenants=all_tenants,
         )
+        await self._ready()
         return await self._searcher.search(request)
 
     async def search_many(
@@ -534,6 +572,7 @@ class AsyncMilvusStore:
         request is checked before the first is sent. ``tenant`` / ``all_tenants`` apply to
         the requests that name no tenant themselves."""
         scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        await self._ready()
         return await self._searcher.search_many(scoped)
 
     async def fanout_search(
@@ -548,6 +587,7 @@ class AsyncMilvusStore:
         """Several searches (e.g. rewrites of one question) run concurrently and fused
         client-side by RRF; ``relevance`` is the fused score over its maximum."""
         scoped = [r.for_tenant(tenant, all_tenants) for r in requests]
+        await self._ready()
         return await self._searcher.fanout(scoped, k, rrf_k)
 
     async def mmr_search(
@@ -583,4 +623,5 @@ class AsyncMilvusStore:
             tenant=tenant,
             all_tenants=all_tenants,
         )
+        await self._ready()
         return await self._searcher.mmr(request, k, lambda_mult)

@@ -109,6 +109,8 @@ class Writer:
             text_max_length=info.text_max_length,
             doc_id_max_length=info.id_max_length,
             id_forbidden=r"['\x00]|\r(?!\n)" if port.dialect is Dialect.LITE25 else "",
+            id_type=port.config().id_type,
+            auto_id=port.config().auto_id,
         )
         valid, batches = await off_loop(
             len(records) > 200, self._plan, records, limits, embed is None, bound
@@ -118,9 +120,13 @@ class Writer:
         prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
         # Lite files: insert the batches whose ids are all new (see lite_ids)
         ids = [r.id for r in valid]
-        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if self.is_local else None
+        auto_id = port.config().auto_id
+        lookup = self.is_local and not auto_id  # auto_id: every row is new
+        known = StoredIds(ids, window=lite_ids.LOOKUP_WINDOW) if lookup else None
         write = functools.partial(self._write, known=known, tenant=bound)
-        written, error = await run_pipeline(batches, prepare, write, self.concurrency)
+        # auto_id: the ids Milvus assigns come back batch by batch, kept in order
+        concurrency = 1 if auto_id else self.concurrency
+        written, error = await run_pipeline(batches, prepare, write, concurrency)
         if isinstance(error, BackendError):  # writes are mapped by call already
             raise error.with_written("upsert", port.name, written) from error
         if error is not None:  # the embedder failed (its own error, or InvalidInputError)
@@ -131,6 +137,8 @@ class Writer:
         threshold = port.config().auto_flush_rows
         if threshold is not None and not self.is_local and len(valid) >= threshold:
             await port.call("flush", lambda c: c.flush(port.name, timeout=port.timeout))
+        if auto_id:
+            return written
         order = {r.id: i for i, r in enumerate(valid)}
         return sorted(written, key=order.__getitem__)
 
@@ -183,14 +191,18 @@ class Writer:
                     stored = await self._stored_among(todo)
                     known.found(todo, stored, WRITES.get(uri))
                 op = "upsert" if known.any_stored(ids) else "insert"
+            if config.auto_id:
+                op = "insert"  # Milvus assigns the ids: there is nothing to replace
             try:
-                await port.call(
+                result = await port.call(
                     "upsert", lambda c: getattr(c, op)(port.name, data, timeout=port.timeout)
                 )
             finally:
                 gen = self.wrote()
             if known is not None:
                 known.wrote(ids, gen)
+        if config.auto_id:
+            return [str(i) for i in (result or {}).get("ids", [])]
         return ids
 
     def wrote(self) -> int:
@@ -235,7 +247,7 @@ class Writer:
         sc = port.scope(filter, tenant, all_tenants, "delete")
         if filter is not None and sc.expr is None and sc.residual is None:
             raise ConfigError("delete with an empty filter would remove every row; use drop()")
-        id_list = rows.check_ids(ids) if ids is not None else []
+        id_list = rows.check_ids(ids, self.port.config().id_type) if ids is not None else []
         await port.ensure()
         dialect = port.dialect
         exprs = [
