@@ -82,9 +82,13 @@ _LLAMA_FIELDS = {
     "sparse_field": "sparse_embedding",
 }
 _LLAMA_MAX_LENGTH = 65_535
-#: its row layout: metadata and the node content as dynamic fields (set once the core has
-#: layouts, branch i15core)
-_LLAMA_LAYOUT: dict[str, Any] = {}
+#: its row layout: metadata and the node content (``_node_content``...) as dynamic fields,
+#: so llama-index-vector-stores-milvus reads what this store writes
+_LLAMA_LAYOUT: dict[str, Any] = {
+    "layout": "llama_index",
+    "metadata_field": None,
+    "dynamic_field": True,
+}
 #: milvus-rag option -> the llama keyword that sets the same thing (both given: an error)
 _SAME = {
     "metric": "similarity_metric",

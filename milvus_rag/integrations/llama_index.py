@@ -50,7 +50,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from milvus_rag.client.config import COLLECTION_KEYS, CollectionConfig, ConnectionConfig
+from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import RetrievalMode, SearchRequest
@@ -213,7 +213,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._overwrite = settings.overwrite
         self._output_fields = settings.output_fields
         self._alpha = settings.alpha
-        if store is None and settings.existing is not None and "layout" in COLLECTION_KEYS:
+        if store is None and settings.existing is not None:
             self._adopt = {"dim": dim, **settings.existing}
 
     @classmethod
@@ -225,7 +225,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     @property
     def client(self) -> AsyncMilvusStore:
-        """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work."""
+        """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work. A store
+        speaking llama-index-vector-stores-milvus's vocabulary settles it at its first
+        operation: an existing collection is then opened with the user's own settings only."""
         return self._store
 
     @property

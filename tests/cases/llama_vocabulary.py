@@ -116,6 +116,9 @@ LLAMA_DEFAULTS = {
     "doc_id_field": "doc_id",
     "sparse_field": "sparse_embedding",
     "id_max_length": 65535,
+    "layout": "llama_index",
+    "metadata_field": None,
+    "dynamic_field": True,
 }
 
 #: query keywords (``query(q, **kwargs)``) -> what the request carries

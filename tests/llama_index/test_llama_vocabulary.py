@@ -229,3 +229,25 @@ def test_write_keywords_upsert_and_batches(llama_store: Callable[..., MilvusVect
         store.add(nodes(), **kwargs)  # the same ids again: replaced (upserts)
     assert run_sync(store.client.count()) == len(TEXTS)
     assert len(store.query(dense(10)).ids or []) == len(TEXTS)
+
+
+def test_existing_collections_are_adopted_not_redefined(
+    llama_store: Callable[..., MilvusVectorStore],
+) -> None:
+    """llama's defaults are for new collections: an existing one keeps its metric, layout and
+    BM25 (as llama-index-vector-stores-milvus searches what it finds)."""
+    cosine = llama_store(similarity_metric="cosine", enable_sparse=True)
+    cosine.add(nodes())
+    again = llama_store(collection_name=cosine.collection_name, overwrite=False)  # IP, no BM25
+    res = again.query(dense(1))
+    assert res.ids == ["zebra"] and run_sync(again.client.describe())["metric"] == "COSINE"
+    assert (again.query(hybrid(1)).ids or []) == ["zebra"]  # its BM25 function is kept
+    plain = MilvusVectorStore(cosine.uri, collection_name=new_name("lv"), dim=DIM)  # our words
+    try:
+        plain.add(nodes())
+        reopened = llama_store(collection_name=plain.collection_name, overwrite=False)
+        assert {n.node_id for n in reopened.get_nodes()} == set(TEXTS)  # (first operation)
+        assert run_sync(reopened.client.describe())["layout"] == "milvus_rag"
+        assert (reopened.query(dense(1)).ids or []) == ["zebra"]
+    finally:
+        drop_and_close(plain)
