@@ -249,6 +249,13 @@ class MilvusVectorStore(BasePydanticVectorStore):
             await self._adopt_existing()
         self.dim = await self._store.ensure_dim()
 
+    async def aready(self) -> AsyncMilvusStore:
+        """The core store, settled for use (``overwrite`` done, an existing collection
+        adopted, ``dim`` learned): for code that searches the core directly (the fan-out
+        retriever)."""
+        await self._learn_dim()
+        return self._store
+
     async def _adopt_existing(self) -> None:
         """A store speaking llama-index-vector-stores-milvus's vocabulary opens an existing
         collection with the user's own settings only: the core adopts its layout, metric and
