@@ -239,3 +239,24 @@ def test_an_existing_collection_is_opened_with_the_users_settings_only() -> None
     assert chosen.existing["enable_bm25"] is True and "analyzer" not in chosen.existing
     assert "vector_field" not in chosen.existing
     assert llama_store_settings(None, None, {"dim": 8}).existing is None  # milvus-rag's words
+
+
+def test_their_bm25_function_class_is_accepted() -> None:
+    """llama-index-vector-stores-milvus's BM25BuiltInFunction is a pymilvus Function of type
+    BM25 with analyzer attributes (its package cannot share milvus-rag's venv: pymilvus < 3)."""
+    from pymilvus import Function, FunctionType
+
+    class TheirBM25(Function):  # as llama_index.vector_stores.milvus.utils defines it
+        def __init__(self, analyzer_params: dict[str, Any] | None = None) -> None:
+            super().__init__("bm25_function_x", FunctionType.BM25, "text", "sparse_embedding")
+            self.analyzer_params = analyzer_params
+            self.enable_match = False
+            self.multi_analyzer_params = None
+
+    store = MilvusVectorStore(
+        enable_sparse=True, sparse_embedding_function=TheirBM25({"type": "english"})
+    )
+    assert store.client.config.analyzer == {"type": "english"}
+    dense_fn = Function("f", FunctionType.TEXTEMBEDDING, "text", "embedding")
+    with pytest.raises(ConfigError, match="BM25BuiltInFunction"):
+        MilvusVectorStore(enable_sparse=True, sparse_embedding_function=dense_fn)
