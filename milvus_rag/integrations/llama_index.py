@@ -24,6 +24,11 @@ Query modes (``VectorStoreQuery.mode``):
 ``similarities`` are :attr:`milvus_rag.client.Hit.relevance`, in [0, 1], higher is better, in
 every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
 RRF the fused score over its maximum possible; weighted the fused normalised score.
+A store built with llama-index-vector-stores-milvus's keywords (``vocabulary ==
+"llama_index"``, see :mod:`milvus_rag.integrations._llama_compat`) returns Milvus's raw scores
+instead (``Hit.distance``: inner product, L2 distance, BM25 score, fused score), as that
+library does, and takes its query keywords too (``milvus_search_config``,
+``milvus_scalar_filters``, ``string_expr``; :mod:`milvus_rag.integrations._llama_kwargs`).
 
 Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator
 but ``TEXT_MATCH*``, ``AND``/``OR``/``NOT``, nested; see
@@ -40,6 +45,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,30 +73,34 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "milvus-rag[llama-index]"'
     ) from exc
 
+from milvus_rag.integrations._llama_compat import (
+    BM25BuiltInFunction,
+    IndexManagement,
+    llama_store_settings,
+)
 from milvus_rag.integrations._llama_filters import combine_filters, metadata_filters_to_dict
+from milvus_rag.integrations._llama_kwargs import (
+    LlamaQueryOptions,
+    llama_query_options,
+    llama_write_options,
+)
 from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
 
-__all__ = ["MilvusVectorStore", "metadata_filters_to_dict", "node_to_record", "record_to_node"]
-
-#: Query keywords (``aquery(query, **kwargs)``, ``as_retriever(vector_store_kwargs=...)``).
-_SEARCH_KWARGS = (
-    "search_params",
-    "radius",
-    "range_filter",
-    "consistency_level",
-    "timeout",
-    "tenant",
-    "all_tenants",
-)
-_TENANT_KWARGS = ("tenant", "all_tenants")
+__all__ = [
+    "BM25BuiltInFunction",
+    "IndexManagement",
+    "MilvusVectorStore",
+    "metadata_filters_to_dict",
+    "node_to_record",
+    "record_to_node",
+]
 
 
-def _tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The ``tenant=`` / ``all_tenants=`` of a call's keyword arguments."""
-    return {n: kwargs[n] for n in _TENANT_KWARGS if kwargs.get(n) is not None}
+def _tenancy(opts: dict[str, Any]) -> dict[str, Any]:
+    """The ``tenant=`` / ``all_tenants=`` of a call's mapped keywords."""
+    return {n: opts[n] for n in ("tenant", "all_tenants") if n in opts}
 
 
-_QUERY_KWARGS = (*_SEARCH_KWARGS, "mmr_prefetch_k", "mmr_prefetch_factor", "mmr_threshold")
 # get_nodes() reads every matching node: 4,096 per request (a request costs a scan of the
 # collection on a Milvus Lite 3 server: 50,000 nodes took 244 s at 1,000 a page there).
 _NODE_PAGE = 4096
@@ -99,6 +110,11 @@ _SUPPORTED_MODES = (
     VectorStoreQueryMode.TEXT_SEARCH,
     VectorStoreQueryMode.HYBRID,
     VectorStoreQueryMode.MMR,
+)
+_BM25_MODES = (
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.TEXT_SEARCH,
+    VectorStoreQueryMode.HYBRID,
 )
 
 
@@ -110,10 +126,18 @@ class MilvusVectorStore(BasePydanticVectorStore):
     through to :class:`~milvus_rag.client.CollectionConfig`. ``store=`` wraps an existing core
     store instead.
 
+    llama-index-vector-stores-milvus's keywords (``overwrite``, ``similarity_metric``,
+    ``enable_sparse``, ``hybrid_ranker``, ``text_key``, ``index_config``, ``search_config``,
+    ...) are accepted with its meaning and defaults: see
+    :mod:`milvus_rag.integrations._llama_compat` (``vocabulary`` says which one a store
+    speaks).
+
     Example:
         >>> store = MilvusVectorStore(uri="./x.db", collection_name="docs", dim=384)
         >>> # VectorStoreIndex.from_vector_store(store, embed_model=emb).as_retriever(
         >>> #     vector_store_query_mode="hybrid").retrieve("question")
+        >>> # or, as llama-index-vector-stores-milvus spells it:
+        >>> # MilvusVectorStore(uri="./x.db", dim=384, overwrite=True, enable_sparse=True)
     """
 
     stores_text: bool = True
@@ -121,8 +145,16 @@ class MilvusVectorStore(BasePydanticVectorStore):
     uri: str = "./milvus_rag.db"
     collection_name: str = "milvus_rag"
     dim: int | None = None
+    vocabulary: str = "milvus_rag"
 
     _store: AsyncMilvusStore = PrivateAttr()
+    _overwrite: bool = PrivateAttr(default=False)
+    _output_fields: tuple[str, ...] = PrivateAttr(default=())
+    _alpha: float | None = PrivateAttr(default=None)
+    _adopt: dict[str, Any] | None = PrivateAttr(default=None)
+    _adopt_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def __init__(
         self,
@@ -137,6 +169,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         tenant: str | None = None,
         **options: Any,
     ) -> None:
+        settings = llama_store_settings(uri, collection_name, options)
         if store is not None:
             if (
                 any(
@@ -152,14 +185,20 @@ class MilvusVectorStore(BasePydanticVectorStore):
                     f"store must be a MilvusStore or AsyncMilvusStore, got {type(store).__name__}"
                 )
         else:
+            if settings.vocabulary != "milvus_rag" and (connection or collection):
+                raise ConfigError(
+                    "llama-index-vector-stores-milvus keywords configure the connection and "
+                    "collection themselves: pass uri= / token= instead of connection= / "
+                    "collection="
+                )
             core = AsyncMilvusStore(
-                uri,
-                token=token,
-                collection_name=collection_name,
+                settings.uri,
+                token=token or None,
+                collection_name=settings.collection_name,
                 dim=dim,
                 connection=connection,
                 collection=collection,
-                **options,
+                **settings.options,
             )
         if tenant is not None:  # every call defaults to it; tenant= in a call's kwargs wins
             core = core.for_tenant(tenant)
@@ -167,9 +206,15 @@ class MilvusVectorStore(BasePydanticVectorStore):
             "uri": core.connection.uri,
             "collection_name": core.name,
             "dim": core.config.dim,
+            "vocabulary": settings.vocabulary,
         }
         super().__init__(**fields)
         self._store = core
+        self._overwrite = settings.overwrite
+        self._output_fields = settings.output_fields
+        self._alpha = settings.alpha
+        if store is None and settings.existing is not None:
+            self._adopt = {"dim": dim, **settings.existing}
 
     @classmethod
     def class_name(cls) -> str:
@@ -180,7 +225,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     @property
     def client(self) -> AsyncMilvusStore:
-        """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work."""
+        """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work. A store
+        speaking llama-index-vector-stores-milvus's vocabulary settles it at its first
+        operation: an existing collection is then opened with the user's own settings only."""
         return self._store
 
     @property
@@ -191,9 +238,40 @@ class MilvusVectorStore(BasePydanticVectorStore):
     # --- helpers ----------------------------------------------------------------------
 
     async def _learn_dim(self) -> None:
-        """A store opened without ``dim`` takes it from the existing collection (the core's
-        :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
+        """Before every operation: ``overwrite=True`` drops the collection (once, before the
+        store's first operation); a store opened without ``dim`` takes it from the existing
+        collection (the core's :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
+        if self._overwrite:
+            self._overwrite = False
+            self._adopt = None
+            await self._store.drop()
+        if self._adopt is not None:
+            await self._adopt_existing()
         self.dim = await self._store.ensure_dim()
+
+    async def aready(self) -> AsyncMilvusStore:
+        """The core store, settled for use (``overwrite`` done, an existing collection
+        adopted, ``dim`` learned): for code that searches the core directly (the fan-out
+        retriever)."""
+        await self._learn_dim()
+        return self._store
+
+    async def _adopt_existing(self) -> None:
+        """A store speaking llama-index-vector-stores-milvus's vocabulary opens an existing
+        collection with the user's own settings only: the core adopts its layout, metric and
+        analyzer instead of the defaults a new collection gets (as that library does)."""
+        lock = self._adopt_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            options, old = self._adopt, self._store
+            if options is None:
+                return
+            if await old.exists():
+                core = AsyncMilvusStore(
+                    connection=old.connection, collection_name=old.name, **options
+                )
+                self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
+                await old.aclose()
+            self._adopt = None
 
     @staticmethod
     def build_filter(
@@ -209,11 +287,21 @@ class MilvusVectorStore(BasePydanticVectorStore):
         )
 
     @staticmethod
-    def hits_to_result(hits: Sequence[Hit]) -> VectorStoreQueryResult:
-        """Nodes, similarities (``Hit.relevance``) and ids of ``hits``, best first."""
+    def hits_to_result(
+        hits: Sequence[Hit], *, raw: bool = False, output_fields: Sequence[str] = ()
+    ) -> VectorStoreQueryResult:
+        """Nodes, similarities and ids of ``hits``, best first. Similarities are
+        ``Hit.relevance``, or with ``raw`` Milvus's own scores (``Hit.distance``, what
+        llama-index-vector-stores-milvus returns). ``output_fields``: the metadata keys the
+        nodes keep (all when empty)."""
+        nodes = [record_to_node(h.record) for h in hits]
+        if output_fields:
+            keep = set(output_fields)
+            for node in nodes:
+                node.metadata = {k: v for k, v in node.metadata.items() if k in keep}
         return VectorStoreQueryResult(
-            nodes=[record_to_node(h.record) for h in hits],
-            similarities=[float(h.relevance) for h in hits],
+            nodes=nodes,
+            similarities=[float(h.distance if raw else h.relevance) for h in hits],
             ids=[h.id for h in hits],
         )
 
@@ -228,7 +316,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "first, e.g. give VectorStoreIndex an embed_model or put one in the "
                 "IngestionPipeline's transformations"
             )
-        tenancy = _tenancy(kwargs)
+        opts = llama_write_options(kwargs, "add")
+        tenancy = _tenancy(opts)
         self._store.scope(operation="add", **tenancy)  # a tenant is named, or raise
         records = [node_to_record(n) for n in nodes]
         if not records:
@@ -236,19 +325,23 @@ class MilvusVectorStore(BasePydanticVectorStore):
         await self._learn_dim()
         ids = await self._store.upsert(records, **tenancy)  # a new collection takes their dim
         self.dim = self._store.config.dim
+        if opts.get("force_flush"):
+            await self._store.flush()
         return ids
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         return run_sync(self.async_add(nodes, **kwargs))
 
-    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (of the tenant)."""
-        tenancy = _tenancy(delete_kwargs)
+    async def adelete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
+        """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (or one of a list), of
+        the tenant."""
+        tenancy = _tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(operation="delete", **tenancy)
         await self._learn_dim()
-        await self._store.delete(filter={"doc_id": ref_doc_id}, **tenancy)
+        ref: Any = {"$in": list(ref_doc_id)} if isinstance(ref_doc_id, list) else ref_doc_id
+        await self._store.delete(filter={"doc_id": ref}, **tenancy)
 
-    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+    def delete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         run_sync(self.adelete(ref_doc_id, **delete_kwargs))
 
     async def adelete_nodes(
@@ -261,7 +354,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted (use :meth:`clear` to remove everything)."""
         flt = metadata_filters_to_dict(filters)
-        t = _tenancy(delete_kwargs)
+        t = _tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(flt, operation="delete_nodes", **t)
         if node_ids is None and flt is None:
             return
@@ -298,9 +391,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
-        *,
-        tenant: str | None = None,
-        all_tenants: bool = False,
+        **kwargs: Any,
     ) -> list[BaseNode]:
         """Nodes by id (in the order asked) and/or matching ``filters``.
 
@@ -308,7 +399,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         ``AsyncMilvusStore.iterate``). Like query results, the nodes carry no
         embedding (it is not read back: large, and on an empty Milvus Lite 2.5 collection
         reading the vector field fails)."""
-        t: dict[str, Any] = {"tenant": tenant, "all_tenants": all_tenants}
+        t = _tenancy(llama_write_options(kwargs, "get_nodes"))
         flt = metadata_filters_to_dict(filters)
         self._store.scope(flt, operation="get_nodes", **t)
         await self._learn_dim()
@@ -332,43 +423,55 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self,
         node_ids: list[str] | None = None,
         filters: MetadataFilters | None = None,
-        *,
-        tenant: str | None = None,
-        all_tenants: bool = False,
+        **kwargs: Any,
     ) -> list[BaseNode]:
-        return run_sync(self.aget_nodes(node_ids, filters, tenant=tenant, all_tenants=all_tenants))
+        return run_sync(self.aget_nodes(node_ids, filters, **kwargs))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search in the query's mode; see the module docs for modes, similarities and the
         query keywords (``search_params``, ``radius``, ``range_filter``,
-        ``consistency_level``, ``timeout``; MMR's ``mmr_*``)."""
+        ``consistency_level``, ``timeout``; MMR's ``mmr_*``; llama-index-vector-stores-milvus's
+        ``milvus_search_config``, ``milvus_scalar_filters``, ``string_expr``)."""
         mode = VectorStoreQueryMode(query.mode)
         if mode not in _SUPPORTED_MODES:
             raise ConfigError(
                 f"query mode {mode.value!r} is not supported by MilvusVectorStore; use one of "
                 f"{[m.value for m in _SUPPORTED_MODES]}"
             )
-        unknown = set(kwargs) - set(_QUERY_KWARGS)
-        if unknown:
+        cfg = self._store.config
+        opts = llama_query_options(kwargs, cfg.metric)
+        if self.vocabulary == "llama_index" and mode in _BM25_MODES and not cfg.enable_bm25:
             raise ConfigError(
-                f"unknown query keyword(s) {sorted(unknown)}; MilvusVectorStore takes "
-                f"{list(_QUERY_KWARGS)}"
+                f"query mode {mode.value!r} needs BM25: create the store with enable_sparse=True"
             )
-        options = {n: kwargs[n] for n in _SEARCH_KWARGS if kwargs.get(n) is not None}
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
-        flt = self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None)
+        flt: Any = combine_filters(
+            self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None),
+            opts.filter,
+        )
+        if opts.string_expr is not None:
+            if flt is not None:
+                raise ConfigError(
+                    "string_expr (a raw Milvus expression) cannot be combined with filters, "
+                    "doc_ids, node_ids or milvus_scalar_filters: put it all in one of them"
+                )
+            flt = opts.string_expr
         await self._learn_dim()
         if mode is VectorStoreQueryMode.MMR:
-            hits = await self._mmr(query, flt, kwargs, options)
+            hits = await self._mmr(query, flt, opts)
         else:
-            hits = await self._store.search(self._request(mode, query, flt, options))
-        return self.hits_to_result(hits)
+            hits = await self._store.search(self._request(mode, query, flt, opts.search))
+        return self.hits_to_result(
+            hits,
+            raw=self.vocabulary == "llama_index",
+            output_fields=query.output_fields or self._output_fields,
+        )
 
-    @staticmethod
     def _request(
+        self,
         mode: VectorStoreQueryMode,
         query: VectorStoreQuery,
-        flt: dict[str, Any] | None,
+        flt: Any,
         options: dict[str, Any],
     ) -> SearchRequest:
         k = query.similarity_top_k
@@ -393,28 +496,22 @@ class MilvusVectorStore(BasePydanticVectorStore):
             k=query.hybrid_top_k or k,
             mode=RetrievalMode.HYBRID,
             filter=flt,
-            alpha=query.alpha,
+            alpha=query.alpha if query.alpha is not None else self._alpha,
             candidates=candidates,
             **options,
         )
 
-    async def _mmr(
-        self,
-        query: VectorStoreQuery,
-        flt: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-        options: dict[str, Any],
-    ) -> list[Hit]:
+    async def _mmr(self, query: VectorStoreQuery, flt: Any, opts: LlamaQueryOptions) -> list[Hit]:
         k = query.similarity_top_k
         if query.query_embedding is None:
             raise ConfigError("MMR needs a query_embedding")
-        prefetch = kwargs.get("mmr_prefetch_k")
+        prefetch = opts.mmr_prefetch_k
         if prefetch is None:
-            factor = float(kwargs.get("mmr_prefetch_factor", 4))
+            factor = float(opts.mmr_prefetch_factor or 4)
             prefetch = max(20, int(k * factor))
         threshold = query.mmr_threshold
         if threshold is None:
-            threshold = kwargs.get("mmr_threshold")  # as LlamaIndex's own stores read it
+            threshold = opts.mmr_threshold  # as LlamaIndex's own stores read it
         lam = 0.5 if threshold is None else float(threshold)
         hits = await self._store.mmr_search(
             query.query_embedding,
@@ -422,7 +519,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             fetch_k=min(max(int(prefetch), k), QUERY_WINDOW),
             lambda_mult=lam,
             filter=flt,
-            **options,
+            **opts.search,
         )
         for h in hits:
             h.record.vector = None  # the candidates' vectors were only needed for MMR

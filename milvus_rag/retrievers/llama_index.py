@@ -180,7 +180,7 @@ class FanOutRetriever(BaseRetriever):
             **self.vector_store_kwargs,
         )
         hits = await fanout_search(
-            self.vector_store.store,
+            await self.vector_store.aready(),
             template,
             strings,
             self.embed_model.aget_query_embedding,

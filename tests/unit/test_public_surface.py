@@ -56,6 +56,8 @@ SURFACE: dict[str, list[str]] = {
         "record_to_document",
     ],
     "milvus_rag.integrations.llama_index": [
+        "BM25BuiltInFunction",
+        "IndexManagement",
         "MilvusVectorStore",
         "metadata_filters_to_dict",
         "node_to_record",
