@@ -212,12 +212,6 @@ async def main_async(run: Run, tmp: str, enc: Any) -> None:
             await ours_block(run, f"ours {i + 2}", uri, ds, enc)
         for i in range(len(libs) + 1, a.e2e_rounds):
             await ours_block(run, f"ours {i + 1}", uri, ds, enc)
-    if "e" in a.parts:
-        run.res["encoder"] = await se.encoder_latency(c.load(a.data), enc, a.rounds, a.lone_queries)
-        run.save()
-    if "x" in a.parts:
-        run.res["docs"] = se.doc_throughput(c.load(a.data), a.doc_texts, a.doc_rounds)
-        run.save()
     if set(a.parts) & set("bc"):
         ds = c.load(a.data)
         uri = str(Path(tmp) / "speed_bc.db")
@@ -284,6 +278,14 @@ def main() -> None:
         comp.plot(rows, c.RESULTS / "speed_competitors.png")
     if "s" in args.parts:
         run.res["cold_start"] = se.cold_start(c.load(args.data), enc, tmp)
+        run.save()
+    if "e" in args.parts:
+        run.res["encoder"] = asyncio.run(
+            se.encoder_latency(c.load(args.data), enc, args.rounds, args.lone_queries)
+        )
+        run.save()
+    if "x" in args.parts:
+        run.res["docs"] = se.doc_throughput(c.load(args.data), args.doc_texts, args.doc_rounds)
         run.save()
     if "q" in args.parts:
         have, missing = cached_variants(args.data, args.quality_variants)

@@ -60,7 +60,7 @@ class _Distribution:
 class _LightPkgResources(types.ModuleType):
     """``pkg_resources`` for ``get_distribution(name).version``; the real one for the rest."""
 
-    class DistributionNotFound(Exception):  # noqa: N818 - pkg_resources' name
+    class DistributionNotFound(Exception):  # pkg_resources' name
         pass
 
     @staticmethod
