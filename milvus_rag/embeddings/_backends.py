@@ -8,10 +8,10 @@ machine's kind (``benchmarks/speed.py``, ``benchmarks/encoder_quality.py``):
   lone query has a fraction of torch's per-call overhead);
 - documents: torch with bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x float32
   there); elsewhere the float32 export run by OpenVINO when it is installed
-  (:data:`CPU_DOCUMENT_RUNTIMES`, first installed wins: on the AVX2 machine, batches of 32
-  SciFact abstracts, OpenVINO's fused attention beat both torch float32 and ONNX Runtime;
-  see BENCHMARKS.md), else by ONNX Runtime; int8 only on request (``precision="int8"``)
-  unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
+  (:data:`CPU_DOCUMENT_RUNTIMES`, first installed wins: on the shared AVX2 machine, batches
+  of 32 SciFact abstracts, OpenVINO was the fastest of torch float32, ONNX Runtime and
+  OpenVINO; BENCHMARKS.md, part x), else by ONNX Runtime; int8 only on request
+  (``precision="int8"``) unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
 - torch for both jobs on a GPU, when ONNX Runtime or ``tokenizers`` is not installed, or when
   the model's modules are not ones an export reproduces.
 
