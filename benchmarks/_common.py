@@ -64,13 +64,18 @@ def encoder_tag(encoder: Any) -> str:
     return str(getattr(encoder, "precision", "fp32"))
 
 
+def cache_path(encoder: Any, texts: Sequence[str], kind: str, *, tag: str | None = None) -> Path:
+    """Where :func:`cached_vectors` keeps the vectors of ``texts`` by ``encoder``."""
+    tag = tag or encoder_tag(encoder)  # vectors differ (slightly) by backend and precision
+    return CACHE / f"{MODEL}-{tag}-{kind}-{len(texts)}-{_digest(texts)}.npy"
+
+
 def cached_vectors(
     encoder: Any, texts: Sequence[str], kind: str, *, log: bool = True, tag: str | None = None
 ) -> tuple[np.ndarray, float | None]:
     """``(vectors, seconds)``; seconds is None when the vectors came from the cache."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    tag = tag or encoder_tag(encoder)  # vectors differ (slightly) by backend and precision
-    path = CACHE / f"{MODEL}-{tag}-{kind}-{len(texts)}-{_digest(texts)}.npy"
+    path = cache_path(encoder, texts, kind, tag=tag)
     if path.exists():
         return np.load(path), None
     t = time.perf_counter()
@@ -195,3 +200,27 @@ def render_benchmarks_md() -> None:
             )
     (ROOT / "BENCHMARKS.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     print("wrote BENCHMARKS.md")
+
+
+def replace_benchmarks_section(heading: str, text: str) -> None:
+    """Put ``text`` in BENCHMARKS.md in place of the section that starts with ``heading``
+    (up to the next heading of the same or a higher level), or at the end when there is none;
+    every other section stays as it is."""
+    path = ROOT / "BENCHMARKS.md"
+    doc = path.read_text(encoding="utf-8") if path.exists() else INTRO
+    level = len(heading) - len(heading.lstrip("#"))
+    body = re.sub(r"\]\((?:results/)?([\w.-]+\.png)\)", r"](benchmarks/results/\1)", text.strip())
+    lines = doc.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(heading)), None)
+    if start is None:
+        path.write_text(doc.rstrip() + "\n\n" + body + "\n", encoding="utf-8")
+        return
+    end = len(lines)
+    for i in range(start + 1, len(lines)):
+        m = re.match(r"(#+) ", lines[i])
+        if m and len(m.group(1)) <= level:
+            end = i
+            break
+    new = "".join(lines[:start]) + body + "\n\n" + "".join(lines[end:])
+    path.write_text(new.rstrip() + "\n", encoding="utf-8")
+    print("wrote BENCHMARKS.md (section replaced)")

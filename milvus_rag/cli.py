@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from milvus_rag import migrate, transfer
+from milvus_rag._fast_start import light_pkg_resources, skip_unneeded_scipy
 from milvus_rag._quiet import cli_environment
 from milvus_rag.cli_parser import (
     DEFAULT_COLLECTION,
@@ -308,7 +309,20 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+async def embed_query(args: argparse.Namespace) -> Any:
+    """The query vector of ``search``: the encoder loaded (in a worker thread), then used."""
+    encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
+    return await encoder.aencode_query(args.query)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" at exit
+
+
 async def cmd_search(args: argparse.Namespace) -> int:
+    light_pkg_resources()  # a one-off search: skip imports it does not need (_fast_start)
+    skip_unneeded_scipy()
     filt = cli_filter(args.filter)
     if not args.query.strip():
         raise UsageError("the query is empty")
@@ -327,12 +341,18 @@ async def cmd_search(args: argparse.Namespace) -> int:
     store = open_store(args, read_only=True)
     try:
         request = store.prepare(wanted)
-        await require_collection(store)
         if request.needs_vector:
-            encoder = await load_encoder(
-                args.model, args.device, args.precision, backend=args.backend
-            )
-            request = request.with_vector(await encoder.aencode_query(args.query))
+            # the model loads and embeds while Milvus (Lite: a process of its own) opens
+            embedding = asyncio.ensure_future(embed_query(args))
+            try:
+                await require_collection(store)
+            except BaseException:
+                embedding.cancel()
+                embedding.add_done_callback(_retrieve)  # its own error would hide this one
+                raise
+            request = request.with_vector(await embedding)
+        else:
+            await require_collection(store)
         hits = await store.search(request)
     finally:
         await store.aclose()

@@ -114,12 +114,17 @@ import json, sys
 from milvus_rag import cli
 code = cli.main(sys.argv[1:])
 heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
+# what the one-off search skips (milvus_rag._fast_start): scipy, and the real pkg_resources
+heavy += [m for m in ("scipy.sparse", "openvino") if m in sys.modules]
+if type(sys.modules.get("pkg_resources")).__name__ == "module":
+    heavy.append("pkg_resources")
 print(json.dumps({"code": code, "heavy": heavy}))
 """
 
 
 def test_cached_query_path_never_imports_torch(tmp_path: Path) -> None:
-    """``milvus-rag search`` in a fresh process: with the export cached, torch stays out."""
+    """``milvus-rag search`` in a fresh process: with the export cached, torch stays out (and
+    the document route's runtime, scipy and the real pkg_resources)."""
     from milvus_rag import AsyncMilvusStore, Record
 
     enc = SentenceTransformerEncoder()  # auto: the export is cached by now (or made here)

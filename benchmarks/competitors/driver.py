@@ -68,6 +68,9 @@ async def timed(fns: list[Any], conc: int) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, lat
 
 
+# pymilvus waits 10 s for a Milvus Lite server to start by default: too short on a loaded machine
+CONNECT_TIMEOUT = 120
+
 LOOKUP: dict[str, list[float]] = {}
 """Cached corpus vectors by text, used after the timed end-to-end part (see --e2e-docs)."""
 
@@ -93,7 +96,7 @@ def langchain(m: Any, uri: str, index_params: Any = None) -> tuple[Any, Any]:
     store = Milvus(
         embedding_function=ST(),
         collection_name="lc_hybrid",
-        connection_args={"uri": uri},
+        connection_args={"uri": uri, "timeout": CONNECT_TIMEOUT},
         builtin_function=BM25BuiltInFunction(),
         vector_field=["dense", "sparse"],
         consistency_level="Strong",
@@ -134,6 +137,7 @@ def llamaindex(m: Any, uri: str) -> tuple[Any, Any]:
     emb = ST(embed_batch_size=32)
     vs = MilvusVectorStore(
         uri=uri,
+        timeout=CONNECT_TIMEOUT,
         collection_name="li_hybrid",
         dim=384,
         overwrite=True,

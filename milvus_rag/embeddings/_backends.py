@@ -7,10 +7,11 @@ machine's kind (``benchmarks/speed.py``, ``benchmarks/encoder_quality.py``):
 - queries: the float32 ONNX export run by ONNX Runtime (exact: cosine >= 0.9999 to torch; a
   lone query has a fraction of torch's per-call overhead);
 - documents: torch with bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x float32
-  there); elsewhere :data:`CPU_DOCUMENT_ROUTE`: the float32 export (the same arithmetic as
-  torch float32: on the shared AVX2 machine the two were within each other's noise, and the
-  export keeps torch out of the process); int8 only on request (``precision="int8"``)
-  unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
+  there); elsewhere the float32 export run by OpenVINO when it is installed
+  (:data:`CPU_DOCUMENT_RUNTIMES`, first installed wins: on the shared AVX2 machine, batches
+  of 32 SciFact abstracts, OpenVINO was the fastest of torch float32, ONNX Runtime and
+  OpenVINO; BENCHMARKS.md, part x), else by ONNX Runtime; int8 only on request
+  (``precision="int8"``) unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
 - torch for both jobs on a GPU, when ONNX Runtime or ``tokenizers`` is not installed, or when
   the model's modules are not ones an export reproduces.
 
@@ -60,8 +61,9 @@ class Plan:
     document: Route
 
 
-# The float32 document route on CPUs without native bf16 (see the module docstring).
-CPU_DOCUMENT_ROUTE = Route("onnx", "fp32")
+# The float32 document runtimes on CPUs without native bf16, fastest first (see the module
+# docstring); the first one installed runs the documents.
+CPU_DOCUMENT_RUNTIMES = ("openvino", "onnx")
 
 
 def requested_backend(backend: object) -> str:
@@ -150,6 +152,5 @@ def plan(
         return Plan(query, Route("onnx", "int8"))
     if precision == "auto" and fast_bf16:
         return Plan(query, Route("torch", "auto"))
-    if CPU_DOCUMENT_ROUTE.runtime == "torch":
-        return Plan(query, Route("torch", precision))
-    return Plan(query, CPU_DOCUMENT_ROUTE)
+    runtime = next(rt for rt in CPU_DOCUMENT_RUNTIMES if available.get(rt))  # onnx is
+    return Plan(query, Route(runtime, "fp32"))
