@@ -271,8 +271,8 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     )
     if info.metric != "COSINE":
         print(
-            f"the copy keeps the source's metric: open it with metric={info.metric!r}, e.g. "
-            f"MilvusStore({to_uri!r}, collection_name={args.to_name!r}, metric={info.metric!r})",
+            f"the copy keeps the source's metric ({info.metric}); milvus-rag adopts it when "
+            "the copy is opened without metric=",
             file=sys.stderr,
         )
     return 0 if stats.counts_match else 1

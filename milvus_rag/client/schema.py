@@ -279,12 +279,22 @@ def adopted_config(
         return adopt_layout(cfg, layout)
     expected = _expected_fields(cfg)
     if all(f in field_names for f in expected):
-        return cfg
+        return _adopt_own_metric(cfg, layout)
     if layout is not None:
         return adopt_layout(cfg, layout)
     if error is not None:
         raise error
     raise SchemaMismatchError(cfg.name, "fields", expected, sorted(field_names))
+
+
+def _adopt_own_metric(cfg: CollectionConfig, layout: Layout | None) -> CollectionConfig:
+    """A milvus-rag collection built with another metric (``migrate`` keeps langchain-milvus's
+    L2, llama-index's IP) opens with the default config: the metric left at its default
+    adopts the collection's; one chosen explicitly must match (``check_compatible``)."""
+    default = CollectionConfig.__dataclass_fields__["metric"].default
+    if layout is None or not layout.metric or cfg.metric != default:
+        return cfg
+    return cfg if layout.metric == cfg.metric else dataclasses.replace(cfg, metric=layout.metric)
 
 
 def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:

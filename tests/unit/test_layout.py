@@ -346,6 +346,20 @@ def test_own_collections_keep_the_users_config() -> None:
     assert not off.enable_bm25 and off.vector_field == "dense"
 
 
+def test_an_own_collection_with_another_metric_adopts_it_at_the_default() -> None:
+    """What ``migrate`` writes from langchain-milvus (L2) opens with the default config; a
+    metric chosen explicitly is kept, so ``check_compatible`` still names a real conflict."""
+    import dataclasses
+
+    from milvus_rag.client.schema import adopted_config
+
+    data = load("server", "milvus_rag")
+    l2 = dataclasses.replace(detect(data), metric="L2")
+    assert adopted_config(CollectionConfig(name="c"), _names(data), l2).metric == "L2"
+    chosen = CollectionConfig(name="c", metric="IP")
+    assert adopted_config(chosen, _names(data), l2) is chosen
+
+
 def test_an_unknown_layout_raises_the_detection_error() -> None:
     from milvus_rag.client.schema import adopted_config
 
