@@ -15,11 +15,11 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pymilvus import CollectionSchema, DataType, Function, FunctionType, MilvusClient
 
-from milvus_rag.client.config import CollectionConfig
+from milvus_rag.client.config import CollectionConfig, Metric
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import IndexDescription, index_difference, parse_index
@@ -294,7 +294,9 @@ def _adopt_own_metric(cfg: CollectionConfig, layout: Layout | None) -> Collectio
     default = CollectionConfig.__dataclass_fields__["metric"].default
     if layout is None or not layout.metric or cfg.metric != default:
         return cfg
-    return cfg if layout.metric == cfg.metric else dataclasses.replace(cfg, metric=layout.metric)
+    if layout.metric == cfg.metric or layout.metric not in ("COSINE", "IP", "L2"):
+        return cfg  # an unknown metric is named by check_compatible
+    return dataclasses.replace(cfg, metric=cast(Metric, layout.metric))
 
 
 def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
