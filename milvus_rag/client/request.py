@@ -47,12 +47,8 @@ RESERVED_SEARCH_PARAMS = {
     "range_filter": "range_filter=",
     "params": "search_params= itself (it is the 'params' of the search)",
 }
-#: The keyword names of :class:`SearchRequest` a framework adapter passes through as they are.
-SEARCH_OPTIONS = (
-    "ranker",
-    "alpha",
-    "candidates",
-    "rrf_k",
+#: The per-call options of any search, dense-only ones (by vector, MMR) included.
+DENSE_OPTIONS = (
     "search_params",
     "radius",
     "range_filter",
@@ -61,6 +57,8 @@ SEARCH_OPTIONS = (
     "tenant",
     "all_tenants",
 )
+#: The keyword names of :class:`SearchRequest` a framework adapter passes through as they are.
+SEARCH_OPTIONS = ("ranker", "alpha", "candidates", "rrf_k", *DENSE_OPTIONS)
 
 
 class RetrievalMode(str, Enum):

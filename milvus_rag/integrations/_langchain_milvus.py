@@ -26,14 +26,14 @@ from langchain_core.embeddings import Embeddings
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record, public_metadata
-from milvus_rag.client.request import RetrievalMode, SearchRequest
+from milvus_rag.client.request import DENSE_OPTIONS, RetrievalMode, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations import _langchain_compat as compat
 from milvus_rag.integrations import _langchain_search_kw as search_kw
 from milvus_rag.integrations._langchain_attrs import LangchainMilvusAttributes
 from milvus_rag.integrations._langchain_docs import _combine_filter, doc_id_of
-from milvus_rag.integrations.langchain import _DENSE_OPTIONS, MilvusVectorStore
+from milvus_rag.integrations.langchain import MilvusVectorStore
 
 __all__ = ["Milvus"]
 
@@ -491,7 +491,7 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         kwargs = self._tenancy_default(dict(kwargs))
         kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=False))
         flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        opts = {n: kwargs.pop(n) for n in _DENSE_OPTIONS if n in kwargs}
+        opts = {n: kwargs.pop(n) for n in DENSE_OPTIONS if n in kwargs}
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()
         hits = await self.store.mmr_search(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.request import DENSE_OPTIONS
 
 __all__ = [
     "LlamaQueryOptions",
@@ -93,15 +94,7 @@ def search_config_options(
 
 
 #: query keywords milvus-rag has itself (passed to the SearchRequest as they are)
-SEARCH_KWARGS = (
-    "search_params",
-    "radius",
-    "range_filter",
-    "consistency_level",
-    "timeout",
-    "tenant",
-    "all_tenants",
-)
+SEARCH_KWARGS = DENSE_OPTIONS
 _QUERY_KWARGS = (
     *SEARCH_KWARGS,
     "mmr_prefetch_k",

@@ -30,6 +30,7 @@ from milvus_rag.client.fanout import fanout_queries, fanout_search
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
     DEFAULT_K,
+    DENSE_OPTIONS,
     SEARCH_OPTIONS,
     Ranker,
     RetrievalMode,
@@ -62,16 +63,6 @@ __all__ = [
 
 VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
-#: Per-call options of a dense-only search (by vector, MMR).
-_DENSE_OPTIONS = (
-    "search_params",
-    "radius",
-    "range_filter",
-    "consistency_level",
-    "timeout",
-    "tenant",
-    "all_tenants",
-)
 _TENANT_OPTIONS = ("tenant", "all_tenants")
 
 
@@ -201,7 +192,7 @@ class MilvusVectorStore(VectorStore):
         store's setting"."""
         kwargs = dict(kwargs)
         flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        names = _DENSE_OPTIONS if dense_only else SEARCH_OPTIONS
+        names = DENSE_OPTIONS if dense_only else SEARCH_OPTIONS
         opts = {n: kwargs.pop(n) for n in names if n in kwargs and kwargs[n] is not None}
         for n in names:
             kwargs.pop(n, None)  # given as None: the store's setting
@@ -460,7 +451,7 @@ class MilvusVectorStore(VectorStore):
         """MMR over the ``fetch_k`` nearest dense candidates of ``embedding`` (keyword args:
         ``filter``, ``expr`` and the dense options of :meth:`similarity_search`)."""
         flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        opts = {n: kwargs.pop(n) for n in _DENSE_OPTIONS if n in kwargs}
+        opts = {n: kwargs.pop(n) for n in DENSE_OPTIONS if n in kwargs}
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()
         hits = await self.store.mmr_search(
