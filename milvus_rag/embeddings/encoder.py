@@ -379,7 +379,7 @@ class SentenceTransformerEncoder:
         route is loaded (the query route's when it is the same); the requested one before."""
         if self._document is not None:
             return self._document[1]
-        if self._plan.document == self._plan.query:
+        if self._plan.document.precision == self._plan.query.precision:
             return self._precision or self._precision_arg
         doc = self._plan.document
         return doc.precision if doc.runtime != "torch" else self._precision_arg
