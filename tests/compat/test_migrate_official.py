@@ -153,9 +153,10 @@ def test_migrate_a_collection_the_library_created(
         assert f"{N} rows read, {N} written, 0 already there; source {N} rows, target {N}" in err
         check_copy(uri, src, dst, given)
         metric = metric_of(uri, src)
-        assert f"metric={metric!r}" in err or metric == "COSINE"  # how to open the copy
-        with MilvusStore(uri, collection_name=dst, metric=metric) as target:
+        assert f"metric ({metric})" in err or metric == "COSINE"  # the copy keeps it
+        with MilvusStore(uri, collection_name=dst) as target:  # opened with the defaults
             d = target.describe()
+            assert target.config.metric == metric, d
             assert d["bm25"] is True and d.get("layout", "milvus_rag") == "milvus_rag", d
             for doc in given[:5]:
                 hits = target.search(doc["text"], vector=doc["vector"], k=3, mode="hybrid")
