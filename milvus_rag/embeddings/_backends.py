@@ -7,10 +7,12 @@ machine's kind (``benchmarks/speed.py``, ``benchmarks/encoder_quality.py``):
 - queries: the float32 ONNX export run by ONNX Runtime (exact: cosine >= 0.9999 to torch; a
   lone query has a fraction of torch's per-call overhead);
 - documents: torch with bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x float32
-  there); elsewhere the float32 export run by OpenVINO when it is installed
-  (:data:`CPU_DOCUMENT_RUNTIMES`, first installed wins: on the shared AVX2 machine, batches
-  of 32 SciFact abstracts, OpenVINO was the fastest of torch float32, ONNX Runtime and
-  OpenVINO; BENCHMARKS.md, part x), else by ONNX Runtime; int8 only on request
+  there); elsewhere the float32 export run by ONNX Runtime (:data:`CPU_DOCUMENT_RUNTIMES`).
+  OpenVINO was faster for batches on the shared AVX2 machine (1.44x torch float32 against
+  ONNX Runtime's 1.11x; BENCHMARKS.md, part x) but runs only on request
+  (``backend="openvino"``): ``import openvino`` starts Intel's usage telemetry, which forks
+  a process to send it (measured; with gRPC's threads running that fork is also unsafe), and
+  a library must not do that to its users by default. int8 only on request
   (``precision="int8"``) unless :data:`INT8_DOCUMENTS_BY_DEFAULT`;
 - torch for both jobs on a GPU, when ONNX Runtime or ``tokenizers`` is not installed, or when
   the model's modules are not ones an export reproduces.
@@ -61,9 +63,9 @@ class Plan:
     document: Route
 
 
-# The float32 document runtimes on CPUs without native bf16, fastest first (see the module
-# docstring); the first one installed runs the documents.
-CPU_DOCUMENT_RUNTIMES = ("openvino", "onnx")
+# The float32 document runtimes ``auto`` uses on CPUs without native bf16, first installed
+# wins; OpenVINO is left out on purpose (see the module docstring).
+CPU_DOCUMENT_RUNTIMES = ("onnx",)
 
 
 def requested_backend(backend: object) -> str:

@@ -32,15 +32,15 @@ T, OX, OV = "torch", "onnx", "openvino"
 
 # backend, precision, device, exportable, available, fast_bf16, cuda -> (query, document)
 PLANS = [
-    ("auto", "auto", None, True, BOTH, False, False, ((OX, "fp32"), (OV, "fp32"))),
+    ("auto", "auto", None, True, BOTH, False, False, ((OX, "fp32"), (OX, "fp32"))),
     ("auto", "auto", None, True, ONLY_ORT, False, False, ((OX, "fp32"), (OX, "fp32"))),
-    ("auto", "fp32", None, True, BOTH, False, False, ((OX, "fp32"), (OV, "fp32"))),
+    ("auto", "fp32", None, True, BOTH, False, False, ((OX, "fp32"), (OX, "fp32"))),
     ("auto", "auto", None, True, BOTH, True, False, ((OX, "fp32"), (T, "auto"))),  # AMX: bf16
-    ("auto", "fp32", None, True, BOTH, True, False, ((OX, "fp32"), (OV, "fp32"))),
+    ("auto", "fp32", None, True, BOTH, True, False, ((OX, "fp32"), (OX, "fp32"))),
     ("auto", "fp32", None, True, ONLY_ORT, True, False, ((OX, "fp32"), (OX, "fp32"))),
     ("auto", "int8", None, True, BOTH, False, False, ((OX, "fp32"), (OX, "int8"))),
     ("auto", "bf16", None, True, BOTH, False, False, ((T, "bf16"), (T, "bf16"))),
-    ("auto", "auto", "cpu", True, BOTH, False, False, ((OX, "fp32"), (OV, "fp32"))),
+    ("auto", "auto", "cpu", True, BOTH, False, False, ((OX, "fp32"), (OX, "fp32"))),
     ("auto", "auto", "cuda:0", True, BOTH, False, True, ((T, "auto"), (T, "auto"))),
     ("auto", "auto", None, True, BOTH, False, True, ((T, "auto"), (T, "auto"))),  # a GPU
     ("auto", "auto", None, True, NONE, False, False, ((T, "auto"), (T, "auto"))),  # no ORT
@@ -148,7 +148,7 @@ def test_default_routes_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv(BACKEND_ENV, raising=False)
     enc = SentenceTransformerEncoder()
     assert enc.routes["query"] == "onnx fp32"
-    expected = "torch auto" if _backends.cpu_has_fast_bf16() else "openvino fp32"
+    expected = "torch auto" if _backends.cpu_has_fast_bf16() else "onnx fp32"
     assert enc.routes["document"] == expected
     assert enc.precision in ("auto", "fp32")  # nothing loaded yet
     assert "not loaded" in repr(enc) and "onnx" in repr(enc)
