@@ -65,6 +65,12 @@ class InvalidInputError(MilvusRAGError, ValueError):
     """
 
 
+class DuplicateIdsError(InvalidInputError, AssertionError):
+    """One write names the same id twice. Also an ``AssertionError``: langchain-milvus
+    raises that for duplicate ids, so code written for it (and its test suite) keeps
+    catching it through the compatible :class:`~milvus_rag.integrations.langchain.Milvus`."""
+
+
 class FilterError(MilvusRAGError, ValueError):
     """A filter that cannot be compiled to a Milvus expression for this backend."""
 

@@ -115,8 +115,10 @@ def test_given_ids_are_kept_and_deleted(make_milvus: Any) -> None:
     assert [d.metadata["pk"] for d in store.similarity_search("q", k=3)] == ["a", "b", "c"]
     assert store.delete(ids=["a", "b"]) is True
     assert texts_of(store.similarity_search("q", k=3)) == ["cherry"]
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError) as dup:
         store.add_texts(["apple", "banana"], ids=["x", "x"])
+    assert isinstance(dup.value, AssertionError)  # what langchain-milvus raises for it
+    assert texts_of(store.similarity_search("q", k=3)) == ["cherry"]  # nothing written
 
 
 def test_add_embeddings_stores_the_given_vectors(make_milvus: Any) -> None:
