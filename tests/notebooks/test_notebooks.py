@@ -10,6 +10,7 @@ says ``{"milvus_rag": {"needs_server": true}}`` gets the Milvus Lite 3 test serv
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = importlib.import_module("nbformat")
+nbclient = importlib.import_module("nbclient")
+importlib.import_module("ipykernel")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from typing import Any
@@ -106,7 +107,7 @@ def test_forced_reduced_precision_needs_a_torch_model() -> None:
 
 
 def test_cpu_has_fast_bf16_guards_the_private_probes(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     assert isinstance(_precision._cpu_has_fast_bf16(), bool)
 
     def boom() -> bool:
@@ -158,7 +159,7 @@ class TorchStub(StubModel):
 def test_encode_runs_under_the_resolved_autocast(
     monkeypatch: pytest.MonkeyPatch, precision: str, fast: bool, expected: str
 ) -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     monkeypatch.setattr(_precision, "_cpu_has_fast_bf16", lambda: fast)
     enc, stub = make(TorchStub(), precision=precision)
     docs = enc.encode_documents(["a", "b"])
@@ -173,7 +174,7 @@ def test_encode_runs_under_the_resolved_autocast(
 
 
 def test_cuda_models_resolve_to_fp16(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     monkeypatch.setattr(_precision, "_cpu_has_fast_bf16", lambda: True)
     model = TorchStub("cuda:0")
     assert _precision.resolve_for_model("auto", model) == ("fp16", "cuda")
@@ -187,7 +188,7 @@ def test_cuda_models_resolve_to_fp16(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bf16_tensor_output_becomes_float32() -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     enc, _ = make(TorchStub(tensor_dtype=torch.bfloat16), precision="bf16")
     docs = enc.encode_documents(["a", "b"])
     assert docs.dtype == np.float32 and docs.shape == (2, DIM)
