@@ -66,9 +66,9 @@ class InvalidInputError(MilvusRAGError, ValueError):
 
 
 class DuplicateIdsError(InvalidInputError, AssertionError):
-    """One write names the same id twice. Also an ``AssertionError``: langchain-milvus
-    raises that for duplicate ids, so code written for it (and its test suite) keeps
-    catching it through the compatible :class:`~milvus_rag.integrations.langchain.Milvus`."""
+    """One write names the same id twice (checked once, in the core's record validation).
+    Also an ``AssertionError``: langchain-milvus raises that for duplicate ids, so code
+    written for it (and its test suite) keeps catching it."""
 
 
 class FilterError(MilvusRAGError, ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.errors import DuplicateIdsError, InvalidInputError
 from milvus_rag.client.request import (  # re-exported: the search value's home is request.py
     Ranker,
     RetrievalMode,
@@ -226,7 +226,7 @@ def validate_records(
             raise InvalidInputError(f"record {i}: expected a Record, got {type(r).__name__}")
         rid = _check_id(r, i, limits)
         if rid in seen and rid != "":
-            raise InvalidInputError(f"record {i}: duplicate id {rid!r} in one call")
+            raise DuplicateIdsError(f"record {i}: duplicate id {rid!r} in one call")
         seen.add(rid)
         text = _check_str(r.text, "text", i, limits.text_max_length, allow_empty=False)
         doc_id = _check_str(r.doc_id, "doc_id", i, limits.doc_id_max_length, allow_empty=True)

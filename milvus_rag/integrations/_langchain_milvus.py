@@ -24,7 +24,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from milvus_rag.client.errors import ConfigError, DuplicateIdsError, InvalidInputError
+from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record, public_metadata
 from milvus_rag.client.request import DENSE_OPTIONS, RetrievalMode, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
@@ -236,8 +236,6 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             raise InvalidInputError(f"{method}: pass one metadata / embedding per text")
         if ids is not None and len(ids) != len(texts):
             raise InvalidInputError(f"{method}: got {len(ids)} ids for {len(texts)} texts")
-        if ids is not None and len({str(i) for i in ids}) != len(ids):
-            raise DuplicateIdsError(f"{method}: the ids must be unique within one call")
         tenancy = self._tenancy(self._tenancy_default(kwargs))
         self._no_more(kwargs, method)
         if not texts:
