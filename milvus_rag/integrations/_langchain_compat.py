@@ -506,3 +506,16 @@ class BM25BuiltInFunction:
             f"BM25BuiltInFunction(input_field_names={self.input_field_names!r}, "
             f"output_field_names={self.output_field_names!r})"
         )
+
+
+def split_uncolumned(
+    metadata: Mapping[str, Any], columns: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """``(kept, dropped keys)``: langchain-milvus writes only the keys that have a column
+    when a collection has neither a JSON metadata field nor dynamic fields, and drops the rest.
+
+    >>> split_uncolumned({"id": 1, "id_new": 2}, ["id"])
+    ({'id': 1}, ['id_new'])
+    """
+    kept = {k: v for k, v in metadata.items() if k in columns}
+    return kept, sorted(k for k in metadata if k not in columns)

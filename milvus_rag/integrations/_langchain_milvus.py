@@ -16,6 +16,8 @@ LangChain API it keeps.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +38,8 @@ from milvus_rag.integrations._langchain_docs import _combine_filter, doc_id_of
 from milvus_rag.integrations.langchain import MilvusVectorStore
 
 __all__ = ["Milvus"]
+
+log = logging.getLogger("milvus_rag")
 
 _COMPAT_ARGS = (
     "collection_description",
@@ -124,6 +128,7 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         self.builtin_func = builtin_function
         self._drop_pending = self._plan.drop_old
         self._settled = False
+        self._dropped_logged: set[tuple[str, ...]] = set()
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._locks = weakref.WeakKeyDictionary()
 
@@ -204,6 +209,26 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         meta = {k: v for k, v in (metadata or {}).items() if k != self._primary_field}
         return Record(id=id, text=text, metadata=meta, doc_id=doc_id_of(meta))
 
+    def _drop_uncolumned(self, records: list[Record]) -> list[Record]:
+        """langchain-milvus without a metadata field or dynamic fields: keys that have no
+        column are not written (logged once per set of keys), as langchain-milvus does."""
+        cfg = self.store.config
+        columns = [*cfg.metadata_fields, *([cfg.tenant_field] if cfg.tenant_field else [])]
+        out = []
+        for r in records:
+            kept, dropped = compat.split_uncolumned(r.metadata, columns)
+            if dropped and tuple(dropped) not in self._dropped_logged:
+                self._dropped_logged.add(tuple(dropped))
+                log.warning(
+                    "milvus-rag: metadata %s not stored: collection %r has no column for it "
+                    "and no JSON or dynamic field (as langchain-milvus; enable_dynamic_field=True "
+                    "or metadata_field= keeps any key)",
+                    dropped,
+                    cfg.name,
+                )
+            out.append(dataclasses.replace(r, metadata=kept) if dropped else r)
+        return out
+
     @staticmethod
     def _no_batching(timeout: float | None, batch_size: int | None, method: str) -> None:
         if timeout is not None:
@@ -261,6 +286,9 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
                 for r, v in zip(records, vectors, strict=True)
             ]
         await super()._ensure_dim()
+        if self.store.config.metadata_storage == "columns":
+            await self.store.ensure_collection()  # an existing collection's columns adopted
+            records = self._drop_uncolumned(records)
         embed = None if vectors is not None else self.embedding.aembed_documents
         written = await self.store.upsert(records, embed=embed, **tenancy)
         return [self._pk(i) for i in written]

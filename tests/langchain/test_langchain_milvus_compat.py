@@ -177,11 +177,36 @@ def test_search_by_metadata_limit_and_fields(make_milvus: Any) -> None:
     assert [d.metadata for d in only] == [{"genre": "pop"}]
 
 
-def test_typed_columns_refuse_unknown_keys(make_milvus: Any) -> None:
+def test_typed_columns_drop_unknown_keys_as_langchain_milvus(
+    make_milvus: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     store = make_milvus(from_texts=WORDS[:3], metadatas=[{"id": i} for i in range(3)])
     assert "id" in store.fields
-    with pytest.raises(InvalidInputError, match="id_new"):
-        store.add_texts(WORDS[:1], [{"id": 9, "id_new": 1}])
+    with caplog.at_level("WARNING", logger="milvus_rag"):
+        store.add_texts(WORDS[:2], [{"id": 9, "id_new": 1}, {"id": 8, "id_new": 2}])
+    assert [r.getMessage() for r in caplog.records if "id_new" in r.getMessage()] == [
+        "milvus-rag: metadata ['id_new'] not stored: collection "
+        f"{store.collection_name!r} has no column for it and no JSON or dynamic field (as "
+        "langchain-milvus; enable_dynamic_field=True or metadata_field= keeps any key)"
+    ]
+    docs = store.similarity_search("q", k=10)
+    assert len(docs) == 5
+    assert all(set(d.metadata) == {"id", "pk"} for d in docs)
+    assert sorted(d.metadata["id"] for d in docs) == [0, 1, 2, 8, 9]
+    # a column's value missing still fails, as in langchain-milvus
+    with pytest.raises(InvalidInputError, match="id"):
+        store.add_texts(WORDS[:1], [{"id_new": 1}])
+    # a second store on the existing collection knows its columns before its first write
+    again = make_milvus(collection_name=store.collection_name, drop_old=False, auto_id=True)
+    again.add_texts(WORDS[:1], [{"id": 7, "other": "x"}])
+    assert sorted(d.metadata["id"] for d in again.similarity_search("q", k=10)) == [
+        0,
+        1,
+        2,
+        7,
+        8,
+        9,
+    ]
 
 
 def test_dynamic_fields_take_new_keys(make_milvus: Any) -> None:
