@@ -35,12 +35,12 @@ async def test_python_sdk_http(mcp_http: RunningHttp, ingest_root: Path) -> None
 
 
 def test_js_sdk_stdio(backend: Backend, tmp_path: Path, ingest_root: Path, js_node: Path) -> None:
-    steps, check = scenario(new_name("js_stdio"), ingest_root=ingest_root)
+    steps, check = scenario(new_name("js_stdio"), ingest_root=ingest_root, progress_in_order=False)
     check(run_js(js_node, stdio_spec(backend, tmp_path, ingest_root), steps, tmp_path))
 
 
 def test_js_sdk_http(
     mcp_http: RunningHttp, ingest_root: Path, js_node: Path, tmp_path: Path
 ) -> None:
-    steps, check = scenario(new_name("js_http"), ingest_root=ingest_root)
+    steps, check = scenario(new_name("js_http"), ingest_root=ingest_root, progress_in_order=False)
     check(run_js(js_node, mcp_http.spec(), steps, tmp_path))

@@ -432,9 +432,8 @@ class MilvusMCPState:
             chunk_size=ingest.DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
             chunk_overlap=ingest.DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap,
         )
-        if progress is not None:
-            total = float(max(stats.chunks, done))
-            await progress(total, total, stats.summary())
+        # no notification after the last step: the result says it all, and the TypeScript
+        # SDK drops (and reports as an error) a notification read together with the result
         out = dataclasses.asdict(stats)
         out["skipped"] = [{"path": str(p), "reason": why} for p, why in stats.skipped]
         return {"collection": store.name, **out}
