@@ -60,7 +60,12 @@ def encoder_tag(encoder: Any) -> str:
     """What the vectors depend on: each job's runtime and precision (or the precision)."""
     routes = getattr(encoder, "routes", None)
     if routes:
-        return "q-{}_d-{}".format(*(r.replace(" ", "-") for r in routes.values()))
+        tag = "q-{}_d-{}".format(*(r.replace(" ", "-") for r in routes.values()))
+        if "int8" in tag:  # the weight scheme depends on the CPU (see _onnx_export)
+            from milvus_rag.embeddings._onnx_export import int8_scheme
+
+            tag += f"-{int8_scheme()}"
+        return tag
     return str(getattr(encoder, "precision", "fp32"))
 
 
@@ -163,18 +168,6 @@ def write_section(path: Path, text: str) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
-SECTIONS = (
-    "quality.md",
-    "encoder_quality.md",
-    "speed.md",
-    "scaling.md",
-    "scaling_full.md",
-    "core_speed.md",
-    "ray_ingest.md",
-    "index_tuning_ef.md",
-    "index_tuning_iterate.md",
-    "tenants.md",
-)
 INTRO = """# Benchmarks
 
 Generated from `benchmarks/results/*.md` by the benchmark scripts (`make bench`: quality,
@@ -186,19 +179,16 @@ cached in `benchmarks/results/cache/` (git-ignored).
 """
 
 
-def render_benchmarks_md() -> None:
-    """Rebuild BENCHMARKS.md from the per-benchmark sections under benchmarks/results/."""
-    parts = [INTRO]
-    for name in SECTIONS:
-        p = RESULTS / name
-        if p.exists():
-            text = p.read_text(encoding="utf-8").strip()
-            if text.startswith("# "):
-                text = "#" + text
-            parts.append(
-                re.sub(r"\]\((?:results/)?([\w.-]+\.png)\)", r"](benchmarks/results/\1)", text)
-            )
-    (ROOT / "BENCHMARKS.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+def publish(name: str) -> None:
+    """Put ``benchmarks/results/<name>`` in BENCHMARKS.md in place of the section with its
+    heading (its first line; ``# X`` becomes ``## X``); the other sections stay as they are."""
+    text = (RESULTS / name).read_text(encoding="utf-8").strip()
+    if text.startswith("# "):
+        text = "#" + text
+    heading = text.splitlines()[0]
+    if not heading.startswith("## "):
+        raise ValueError(f"{name} must start with a heading, got {heading[:60]!r}")
+    replace_benchmarks_section(heading, text)
     print("wrote BENCHMARKS.md")
 
 

@@ -26,6 +26,7 @@ import _common as c
 import numpy as np
 
 from milvus_rag import AsyncMilvusStore
+from milvus_rag.embeddings._onnx_export import int8_scheme
 from milvus_rag.evaluation import aevaluate_modes, aingest
 
 GATE = 0.003
@@ -75,7 +76,8 @@ async def one(args: argparse.Namespace, variant: str, uri: str) -> dict[str, Any
     row: dict[str, Any] = {
         "backend": backend,
         "precision": precision,
-        "routes": f"query {enc.routes['query']}, documents {enc.routes['document']}",
+        "routes": f"query {enc.routes['query']}, documents {enc.routes['document']}"
+        + (f" ({int8_scheme()} weights)" if precision == "int8" else ""),
         "docs/s (not interleaved)": (len(docs) / sec) if sec else None,
     }
     for r in res:
@@ -90,10 +92,10 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     for r in rows:
         for mode in ("dense", "hybrid"):
             key = f"{mode} nDCG@10"
-            r[f"{mode} vs torch fp32"] = r[key] - ref[key] if ref else None
+            r[f"{mode} nDCG@10 vs torch fp32"] = r[key] - ref[key] if ref else None
         if ref:
             r[f"within {GATE}"] = all(
-                abs(r[f"{m} vs torch fp32"]) <= GATE for m in ("dense", "hybrid")
+                abs(r[f"{m} nDCG@10 vs torch fp32"]) <= GATE for m in ("dense", "hybrid")
             )
     return rows
 
@@ -108,9 +110,9 @@ def main() -> None:
         "backend",
         "precision",
         "dense nDCG@10",
-        "dense vs torch fp32",
+        "dense nDCG@10 vs torch fp32",
         "hybrid nDCG@10",
-        "hybrid vs torch fp32",
+        "hybrid nDCG@10 vs torch fp32",
         f"within {GATE}",
         "routes",
     ]
@@ -125,7 +127,7 @@ def main() -> None:
     )
     c.write_section(c.RESULTS / "encoder_quality.md", text)
     (c.RESULTS / "encoder_quality.json").write_text(json.dumps(rows, indent=1, default=float))
-    c.render_benchmarks_md()
+    c.publish("encoder_quality.md")
     print(text)
 
 

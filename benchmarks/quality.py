@@ -296,7 +296,7 @@ def main() -> None:
     c.write_section(c.RESULTS / "quality.md", text)
     (c.RESULTS / "quality.json").write_text(json.dumps(rows, indent=1))
     plot([r for r in rows if r["precision"] == rows[0]["precision"]], c.RESULTS / "quality.png")
-    c.render_benchmarks_md()
+    c.publish("quality.md")
     print(summary)
 
 

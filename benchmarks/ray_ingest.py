@@ -252,7 +252,7 @@ def report(
     fig.tight_layout()
     fig.savefig(c.RESULTS / "ray_ingest.png", dpi=120)
     print(text)
-    c.render_benchmarks_md()
+    c.publish("ray_ingest.md")
 
 
 if __name__ == "__main__":

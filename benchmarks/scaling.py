@@ -234,7 +234,7 @@ def main() -> None:
         c.RESULTS / ("scaling_full.md" if args.full else "scaling.md"), "\n".join(parts)
     )
     plot(results, c.RESULTS / ("scaling_full.png" if args.full else "scaling.png"))
-    c.render_benchmarks_md()
+    c.publish("scaling_full.md" if args.full else "scaling.md")
 
 
 if __name__ == "__main__":

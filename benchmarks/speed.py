@@ -104,7 +104,7 @@ class Run:
         if r["docs"]:
             out += [
                 f"### Encoder: bulk documents (x), the first {a.doc_texts} SciFact documents, "
-                f"batches of 32, float32\n",
+                f"batches of 32\n",
                 c.md_table(r["docs"]) + "\n",
             ]
         cold = r["cold_start"]
@@ -124,8 +124,15 @@ class Run:
                 + ".\n",
             ]
         if r["quality"]:
-            cols = ["backend", "precision", "routes", "dense nDCG@10", "dense vs torch fp32"]
-            cols += ["hybrid nDCG@10", "hybrid vs torch fp32", f"within {encoder_quality.GATE}"]
+            cols = [
+                "backend",
+                "precision",
+                "routes",
+                "dense nDCG@10",
+                "dense nDCG@10 vs torch fp32",
+            ]
+            cols += ["hybrid nDCG@10", "hybrid nDCG@10 vs torch fp32"]
+            cols += [f"within {encoder_quality.GATE}"]
             out += [
                 "### SciFact nDCG@10 per backend and precision (q)\n",
                 "Whole corpus and the 300 judged queries embedded by each encoder, Milvus Lite "

@@ -121,7 +121,8 @@ async def encoder_latency(
 
 
 def doc_throughput(ds: Any, n_docs: int, rounds: int, batch_size: int = 32) -> list[dict[str, Any]]:
-    """(x): docs/s of each runtime's float32 document encoding vs SentenceTransformer.encode."""
+    """(x): docs/s of each runtime's document encoding (float32, and int8) vs
+    SentenceTransformer.encode."""
     from milvus_rag.embeddings import SentenceTransformerEncoder
 
     texts = list(ds.corpus.values())[:n_docs]
@@ -131,10 +132,15 @@ def doc_throughput(ds: Any, n_docs: int, rounds: int, batch_size: int = 32) -> l
             texts, batch_size=batch_size, normalize_embeddings=True
         )
     }
-    for runtime in ("onnx", "openvino"):
-        enc = SentenceTransformerEncoder(backend=runtime, batch_size=batch_size, cache_size=0)
+    from milvus_rag.embeddings._onnx_export import int8_scheme
+
+    for runtime, precision in (("onnx", "fp32"), ("openvino", "fp32"), ("onnx", "int8")):
+        enc = SentenceTransformerEncoder(
+            backend=runtime, precision=precision, batch_size=batch_size, cache_size=0
+        )
         enc.encode_documents(["warm up"])
-        sides[f"{runtime} fp32 (encode_documents)"] = lambda e=enc: e.encode_documents(texts)
+        label = f"{runtime} {precision}" + (f" {int8_scheme()}" if precision == "int8" else "")
+        sides[f"{label} (encode_documents)"] = lambda e=enc: e.encode_documents(texts)
     st.encode(["warm up"])
     times: dict[str, list[float]] = {k: [] for k in sides}
     loads = [os.getloadavg()[0]]

@@ -43,7 +43,9 @@ TEXTS = [
 BOUNDS = [
     ("onnx", "fp32", (0.9999, 0.99999)),
     ("openvino", "fp32", (0.9999, 0.99999)),
-    ("onnx", "int8", (0.97, 0.99)),  # lossy: documents only; queries stay fp32 (exact)
+    # lossy: documents only; queries stay fp32 (exact). Measured mean 0.990 with 7-bit weights
+    # (AVX2) on these texts; a saturating scheme (8-bit, AVX2) gave 0.934 on SciFact abstracts
+    ("onnx", "int8", (0.97, 0.985)),
 ]
 
 
@@ -95,7 +97,7 @@ def test_truncated_export_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyP
         shutil.copytree(folder, root / folder.name)
     monkeypatch.setenv(_export_cache.CACHE_ENV, str(root))
     first = SentenceTransformerEncoder(backend="onnx", precision="int8").encode_documents(TEXTS)
-    (folder8,) = [p for p in root.iterdir() if p.name.endswith("-onnx-int8")]
+    (folder8,) = [p for p in root.iterdir() if "-onnx-int8-" in p.name]
     model = folder8 / "model.onnx"
     size = model.stat().st_size
     with model.open("r+b") as f:

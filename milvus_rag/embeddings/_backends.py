@@ -79,18 +79,27 @@ def installed(runtime: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in (module, "tokenizers"))
 
 
-def cpu_has_fast_bf16() -> bool:
-    """AMX or AVX512-BF16, read from /proc/cpuinfo (False where it cannot be read)."""
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
     except OSError:
-        return False
-    flags = set()
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            flags = set(line.split(":", 1)[-1].split())
-            break
-    return bool(flags & {"amx_bf16", "amx_tile", "avx512_bf16"})
+            return frozenset(line.split(":", 1)[-1].split())
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16 (False where the flags cannot be read)."""
+    return bool(cpu_flags() & {"amx_bf16", "amx_tile", "avx512_bf16"})
+
+
+def cpu_has_vnni() -> bool:
+    """An int8 dot-product instruction (AVX512-VNNI or AVX-VNNI): int8 x int8 sums of
+    four products into int32, with no 16-bit intermediate to saturate."""
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def cuda_driver_present() -> bool:

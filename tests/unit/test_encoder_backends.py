@@ -351,3 +351,21 @@ def test_pooling_matches_the_reference(mode: str, hidden: np.ndarray, lengths: l
     got = pool(layout, hidden, mask)
     assert got.dtype == np.float32 and got.shape == (3, 4)
     np.testing.assert_allclose(got, _reference_pool(mode, hidden, mask), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("flags", "scheme"),
+    [
+        ({"avx2", "fma"}, "s8r7"),  # pairs of products summed in 16 bits: 7-bit weights
+        ({"avx2", "avx512f", "avx512_vnni"}, "s8"),
+        ({"avx2", "avx_vnni"}, "s8"),
+        (set(), "s8r7"),  # flags unreadable: the scheme that cannot saturate
+    ],
+)
+def test_int8_scheme_follows_the_cpus_dot_product(
+    monkeypatch: pytest.MonkeyPatch, flags: set[str], scheme: str
+) -> None:
+    from milvus_rag.embeddings import _onnx_export
+
+    monkeypatch.setattr(_backends, "cpu_flags", lambda: frozenset(flags))
+    assert _onnx_export.int8_scheme() == scheme
