@@ -83,12 +83,14 @@ def test_vectors_against_torch_fp32(
 def test_truncated_export_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut the cached int8 export short: the next encoder rebuilds it and gives the same vectors.
 
-    The float32 export is copied from the real cache (re-exporting costs minutes); the int8
+    The float32 exports are copied from the real cache (re-exporting costs minutes); the int8
     one is quantized from it in the temporary cache, truncated, then rebuilt."""
     warm = SentenceTransformerEncoder(backend="onnx")
     warm.encode_query("warm the real cache")
     fp32_folders = [
-        p for p in _export_cache.cache_root().iterdir() if p.name.endswith("-onnx-fp32")
+        p
+        for p in _export_cache.cache_root().iterdir()
+        if p.name.endswith(("-onnx-fp32", "-onnx-fp32-ort"))  # the plain and the fused export
     ]
     assert fp32_folders, "no float32 export in the cache"
     root = tmp_path / "cache"
@@ -165,3 +167,25 @@ def test_cached_query_path_never_imports_torch(tmp_path: Path) -> None:
     assert result == {"code": 0, "heavy": []}, p.stderr
     hits = json.loads("\n".join(lines[:-1]))
     assert hits[0]["id"] == "0"
+
+
+def test_fused_graph_is_checked_and_falls_back_to_the_plain_export(tmp_path: Path) -> None:
+    """ONNX Runtime's float32 file is the fused graph (checked against the plain export);
+    where the fusions cannot be set up, it is the plain export, byte for byte."""
+    from milvus_rag.embeddings import _onnx_export
+
+    SentenceTransformerEncoder(backend="onnx").encode_query("warm the real cache")
+    root = _export_cache.cache_root()
+    (plain,) = [p / "model.onnx" for p in root.iterdir() if p.name.endswith("-onnx-fp32")][:1]
+    (fused_dir,) = [p for p in root.iterdir() if p.name.endswith("-onnx-fp32-ort")][:1]
+    manifest = _export_cache.verify(fused_dir)
+    assert manifest is not None and "SkipLayerNormalization" in manifest["graph"], manifest
+    assert manifest["check_cosine"] >= 0.99999
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert"}')  # no head count
+    out = tmp_path / "out"
+    out.mkdir()
+    info = _onnx_export.fuse_for_ort(model, plain, out)
+    assert info["graph"].startswith("as exported")
+    assert (out / "model.onnx").read_bytes() == plain.read_bytes()

@@ -70,6 +70,12 @@ async def timed(fns: list[Any], conc: int) -> tuple[float, list[float]]:
 
 # pymilvus waits 10 s for a Milvus Lite server to start by default: too short on a loaded machine
 CONNECT_TIMEOUT = 120
+# pymilvus 3 pings every 10 s even without calls; the Milvus Lite 2.5 server answers a client
+# that pings while idle (here: while 1,000 documents embed) with GOAWAY "too_many_pings", and
+# the next call (the insert) then never returns (measured: langchain-milvus hung for 10 min).
+# Both libraries pass extra keywords on to pymilvus, so their clients get the keepalive that
+# milvus-rag's own client uses on Milvus Lite (milvus_rag/client/pool.py).
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
 
 LOOKUP: dict[str, list[float]] = {}
 """Cached corpus vectors by text, used after the timed end-to-end part (see --e2e-docs)."""
@@ -96,7 +102,7 @@ def langchain(m: Any, uri: str, index_params: Any = None) -> tuple[Any, Any]:
     store = Milvus(
         embedding_function=ST(),
         collection_name="lc_hybrid",
-        connection_args={"uri": uri, "timeout": CONNECT_TIMEOUT},
+        connection_args={"uri": uri, "timeout": CONNECT_TIMEOUT, "grpc_options": GRPC_OPTIONS},
         builtin_function=BM25BuiltInFunction(),
         vector_field=["dense", "sparse"],
         consistency_level="Strong",
@@ -138,6 +144,7 @@ def llamaindex(m: Any, uri: str) -> tuple[Any, Any]:
     vs = MilvusVectorStore(
         uri=uri,
         timeout=CONNECT_TIMEOUT,
+        grpc_options=GRPC_OPTIONS,
         collection_name="li_hybrid",
         dim=384,
         overwrite=True,

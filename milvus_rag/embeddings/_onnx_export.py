@@ -18,7 +18,9 @@ speed-up; ``s8r7`` 0.9931 and 1.46x; per-tensor signed 8-bit 0.934 (saturated).
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ import numpy as np
 
 from milvus_rag.embeddings import _export_cache
 from milvus_rag.embeddings._backends import cpu_has_vnni
-from milvus_rag.embeddings._exported_model import ExportedModel, read_layout
+from milvus_rag.embeddings._exported_model import ExportedModel, l2_normalize, read_layout
 
 __all__ = ["load_exported"]
 
@@ -103,7 +105,7 @@ def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
     probes = list(_PROBES)
     ref = _torch_reference(model, tokenizer, probes)
     mask = tokenizer(probes, padding=True, return_tensors="np")["attention_mask"]
-    from milvus_rag.embeddings._exported_model import l2_normalize, pool
+    from milvus_rag.embeddings._exported_model import pool
 
     want = l2_normalize(pool(check.layout, ref, mask))
     got = check.encode(probes, normalize_embeddings=True, batch_size=len(probes))
@@ -143,8 +145,44 @@ def export_int8(fp32_file: Path, folder: Path, scheme: str) -> dict[str, Any]:
     return {"variant": "int8", "scheme": scheme, "quantization": f"dynamic, per-channel, {bits}"}
 
 
-def cached_onnx(model_dir: Path, precision: str) -> Path:
-    """The cached ONNX file of the model at ``precision`` ("fp32" or "int8"), exported if needed."""
+def fuse_for_ort(model_dir: Path, fp32_file: Path, folder: Path) -> dict[str, Any]:
+    """Write ``folder/model.onnx``: ``fp32_file`` with ONNX Runtime's transformer fusions
+    (LayerNorm + residual, bias + GELU; ``onnxruntime.transformers.optimizer``), kept only when
+    it embeds as the plain export does (cosine >= 0.99999), else the plain export itself.
+
+    Measured on an AVX2 CPU (AMD EPYC, 2 cores), 64 SciFact abstracts in batches of 32: 1.08x
+    torch float32 against the plain export's 0.93x (the graph ONNX Runtime runs unfused).
+    """
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError as exc:
+        raise ImportError(_EXPORT_HINT) from exc
+    cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    heads, hidden = cfg.get("num_attention_heads"), cfg.get("hidden_size")
+    out = folder / ONNX_FILE
+    graph = "as exported (the fusions changed its vectors)"
+    if isinstance(heads, int) and isinstance(hidden, int):
+        fused = optimize_model(
+            str(fp32_file), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
+        )
+        fused.save_model_to_file(str(out))
+        probes = list(_PROBES)
+        want = ExportedModel.open(model_dir, fp32_file, "onnx").encode(probes, batch_size=2)
+        got = ExportedModel.open(model_dir, out, "onnx").encode(probes, batch_size=2)
+        cosine = float((l2_normalize(want) * l2_normalize(got)).sum(axis=1).min())
+        if cosine >= 0.99999:
+            counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+            return {"variant": "fp32-ort", "graph": f"fused {counts}", "check_cosine": cosine}
+        out.unlink()
+    else:
+        graph = "as exported (config.json names no head count / hidden size)"
+    shutil.copyfile(fp32_file, out)
+    return {"variant": "fp32-ort", "graph": graph}
+
+
+def cached_onnx(model_dir: Path, precision: str, runtime: str = "onnx") -> Path:
+    """The cached ONNX file of the model at ``precision`` ("fp32" or "int8") for ``runtime``,
+    exported if needed (ONNX Runtime's float32 file is the fused graph, OpenVINO's the plain)."""
     if precision not in ("fp32", "int8"):
         raise ValueError(f"exported precisions are fp32 and int8, got {precision!r}")
     read_layout(model_dir)  # refuse models an export cannot reproduce before any work
@@ -155,7 +193,16 @@ def cached_onnx(model_dir: Path, precision: str) -> Path:
         return export_fp32(model_dir, folder)
 
     fp32_folder, _ = _export_cache.cached_export(key, build_fp32)
-    if precision == "fp32":
+    if precision == "fp32" and runtime == "onnx":
+        try:
+            fused, _ = _export_cache.cached_export(
+                _export_cache.export_key(model_dir, "onnx-fp32-ort"),
+                lambda folder: fuse_for_ort(model_dir, fp32_folder / ONNX_FILE, folder),
+            )
+        except ImportError:  # the optimizer needs the onnx package: run the plain export
+            return fp32_folder / ONNX_FILE
+        return fused / ONNX_FILE
+    if precision == "fp32":  # OpenVINO reads the plain export (no ONNX Runtime contrib ops)
         return fp32_folder / ONNX_FILE
     scheme = int8_scheme()
     key8 = _export_cache.export_key(model_dir, f"onnx-int8-{scheme}")
@@ -167,5 +214,5 @@ def cached_onnx(model_dir: Path, precision: str) -> Path:
 
 def load_exported(model_dir: Path, runtime: str, precision: str) -> ExportedModel:
     """The exported model of ``model_dir`` run by ``runtime`` ("onnx", "openvino")."""
-    onnx_file = cached_onnx(model_dir, precision)
+    onnx_file = cached_onnx(model_dir, precision, runtime)
     return ExportedModel.open(model_dir, onnx_file, runtime, precision=precision)
