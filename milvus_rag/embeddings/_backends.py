@@ -7,9 +7,10 @@ machine's kind (``benchmarks/speed.py``, ``benchmarks/encoder_quality.py``):
 - queries: the float32 ONNX export run by ONNX Runtime (exact: cosine >= 0.9999 to torch; a
   lone query has a fraction of torch's per-call overhead);
 - documents: torch with bf16 autocast on CPUs with AMX or AVX512-BF16 (about 2x float32
-  there); elsewhere the float32 export run by ONNX Runtime (:data:`CPU_DOCUMENT_RUNTIMES`).
-  OpenVINO was faster for batches on the shared AVX2 machine (1.44x torch float32 against
-  ONNX Runtime's 1.11x; BENCHMARKS.md, part x) but runs only on request
+  there); elsewhere the float32 export run by ONNX Runtime (:data:`CPU_DOCUMENT_RUNTIMES`),
+  as fast as torch float32 there without importing torch (0.93-0.96x on an AVX2 CPU).
+  OpenVINO was faster for batches on that CPU (1.14-1.27x torch float32 in two runs;
+  BENCHMARKS.md, part x) but runs only on request
   (``backend="openvino"``): ``import openvino`` starts Intel's usage telemetry, which forks
   a process to send it (measured; with gRPC's threads running that fork is also unsafe), and
   a library must not do that to its users by default. int8 only on request
