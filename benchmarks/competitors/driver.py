@@ -72,7 +72,7 @@ async def timed(fns: list[Any], conc: int) -> tuple[float, list[float]]:
 CONNECT_TIMEOUT = 120
 # pymilvus 3 pings every 10 s even without calls; the Milvus Lite 2.5 server answers a client
 # that pings while idle (here: while 1,000 documents embed) with GOAWAY "too_many_pings", and
-# the next call (the insert) then never returns (measured: langchain-milvus hung for 10 min).
+# the next call (the insert) then never returns (measured: langchain-milvus hung for 9 minutes, until killed).
 # Both libraries pass extra keywords on to pymilvus, so their clients get the keepalive that
 # milvus-rag's own client uses on Milvus Lite (milvus_rag/client/pool.py).
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
