@@ -13,11 +13,16 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from milvus_rag.client import lite_lock
 from milvus_rag.client.errors import BackendUnavailableError
@@ -67,7 +72,7 @@ def acquire(path: str) -> None:
         running = str(Path(path).resolve()) in servers or os.path.abspath(path) in servers
         lite_lock.acquire(path, engine_running=running)  # one process per file
         try:
-            uri = server_manager_instance.start_and_get_uri(path)
+            uri = _start(server_manager_instance, path)
         except BaseException:
             lite_lock.release(path)
             raise
@@ -79,6 +84,75 @@ def acquire(path: str) -> None:
                 operation="connect",
             )
         _lite_refs[path] = _lite_refs.get(path, 0) + 1
+
+
+def _start(manager: Any, path: str) -> str | None:
+    """The engine's address, started if this process runs none for ``path`` yet (registered
+    where pymilvus looks, so a ``MilvusClient`` on the same path in this process shares it).
+
+    The 2.5 engine gets a private ``HOME``: each engine process empties and recreates
+    ``$HOME/.cache/milvus`` when it sets up its mmap manager, so two engines starting at once
+    under one ``HOME`` (two worker processes, each with its own file) race, and the loser
+    refuses every collection with "Mmap manager has not been init" until restarted (measured:
+    4 of 12 engines started together failed; 0 of 12 with private homes). The engine keeps
+    nothing there (mmap is off for every field); the folder is removed when it stops."""
+    if lite_major() >= 3:
+        uri: str | None = manager.start_and_get_uri(path)
+        return uri
+    key = str(Path(path).absolute().resolve())
+    with manager._lock:
+        if key not in manager._servers:
+            server = _private_home_server(key)
+            if not server.init() or not server.start():
+                server.stop()
+                return None
+            manager._servers[key] = server
+        return str(manager._servers[key].uds_path)
+
+
+def _private_home_server(path: str) -> Any:
+    """A milvus-lite 2.5 ``Server`` for ``path`` whose engine process runs with its own
+    ``HOME`` (see :func:`_start`)."""
+    from milvus_lite.server import Server
+
+    class PrivateHomeServer(Server):  # type: ignore[misc]
+        home: str | None = None
+        held = False  # this object holds the file's engine lock
+
+        def start(self) -> bool:
+            # milvus-lite 2.5.1's Server.start, with HOME added to the engine's environment
+            fd = open(self._lock_path, "a")  # noqa: SIM115 - held while the engine runs
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another program's engine runs on this file
+                fd.close()
+                return False
+            self._lock_fd, self.held = fd, True
+            self.home = tempfile.mkdtemp(prefix="milvus-rag-lite-")
+            env = {k: v for k, v in os.environ.items() if k not in _LIB_PATHS}
+            libs = f"{self._bin_path}:{os.environ.get('LD_LIBRARY_PATH', '')}"
+            env.update({name: libs for name in _LIB_PATHS}, HOME=self.home)
+            self._p = subprocess.Popen(args=self.args, env=env, cwd=str(self._work_dir))
+            try:
+                self._p.wait(0.5)  # an engine that exits at once did not start
+            except subprocess.TimeoutExpired:
+                return True
+            return False
+
+        def stop(self) -> None:
+            try:
+                if self.held:  # (the base class also unlinks the lock file: only if ours)
+                    self.held = False
+                    super().stop()
+            finally:
+                if self.home is not None:
+                    shutil.rmtree(self.home, ignore_errors=True)
+                    self.home = None
+
+    return PrivateHomeServer(path)
+
+
+_LIB_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")
 
 
 def release(path: str) -> None:

@@ -3,16 +3,19 @@
 langchain-milvus 0.4 and llama-index-vector-stores-milvus 1.2 cannot share a venv with
 milvus-rag (nor with each other: pymilvus >=3 vs <3), so each runs from its own venv,
 ``.venv-compat/langchain`` and ``.venv-compat/llamaindex`` (``make compat-venvs``, part of
-``make install``), driven through ``tests/compat/official.py`` (one JSON request, one JSON
-answer). A missing venv fails the tests with the command that makes it.
+``make install``), driven through ``tests/compat/official.py``: one process per library for
+the whole session (it imports the library once), one JSON line in, one JSON line out per
+request. A missing venv fails the tests with the command that makes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +49,58 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+class _Library:
+    """The library's process (see ``official.py``), started on the first request and again
+    if it died."""
+
+    TIMEOUT = 300.0
+
+    def __init__(self, lib: str) -> None:
+        self.lib = lib
+        self.proc: subprocess.Popen[str] | None = None
+        # its stderr (a pipe could fill and block it), kept for the whole session
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115
+
+    def request(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [str(interpreter(self.lib)), str(SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.log,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"lib": self.lib, **request}) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.TIMEOUT)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise AssertionError(
+                f"{self.lib} gave no answer to {request.get('actions')} within "
+                f"{self.TIMEOUT:g} s:\n{self.stderr_tail()}"
+            )
+        out: dict[str, Any] = json.loads(line)
+        if "error" in out:
+            raise AssertionError(f"{self.lib} failed on {request.get('actions')}:\n{out['error']}")
+        answer: dict[str, Any] = out["answer"]
+        return answer
+
+    def stderr_tail(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
 @pytest.fixture(scope="session")
-def official() -> Official:
+def official() -> Iterator[Official]:
     """``official(lib, **request)``: run the library's own code on a request (see
     ``official.py``) and return its JSON answer."""
     missing = [str(interpreter(lib)) for lib in _DIRS if not interpreter(lib).exists()]
@@ -58,24 +111,14 @@ def official() -> Official:
             "their own venvs under .venv-compat/",
             pytrace=False,
         )
+    libraries = {lib: _Library(lib) for lib in _DIRS}
 
     def run(lib: str, **request: Any) -> dict[str, Any]:
-        proc = subprocess.run(
-            [str(interpreter(lib)), str(SCRIPT)],
-            input=json.dumps({"lib": lib, **request}),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        if proc.returncode != 0:
-            raise AssertionError(
-                f"{lib} failed on {request.get('actions')}:\n{proc.stderr[-4000:]}"
-            )
-        out: dict[str, Any] = json.loads(proc.stdout)
-        return out
+        return libraries[lib].request(request)
 
-    return run
+    yield run
+    for library in libraries.values():
+        library.close()
 
 
 @pytest.fixture

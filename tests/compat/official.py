@@ -2,7 +2,9 @@
 
 Run by the interpreters of ``.venv-compat/langchain`` (langchain-milvus 0.4) and
 ``.venv-compat/llamaindex`` (llama-index-vector-stores-milvus 1.2), never imported by the tests:
-it imports only that library. One JSON request on stdin, one JSON answer on stdout::
+it imports only that library, once: it serves one JSON request per line on stdin with one JSON
+line on stdout (``{"answer": ...}`` or ``{"error": traceback}``), so a test run pays the
+library's import (8-12 s) once per venv, not once per request. Requests look like::
 
     {"lib": "langchain" | "llama_index", "uri": "...", "collection": "c", "variant": "...",
      "dim": 8, "actions": ["create", "search", "get"],
@@ -11,6 +13,10 @@ it imports only that library. One JSON request on stdin, one JSON answer on stdo
      "ids": [...]}
 
 ``create`` drops the collection and adds ``docs`` (``add`` adds them to an existing one).
+
+After each request the library's client is closed and, on a Lite file, the engine this
+process started for it is stopped: a Lite file serves one process at a time, and the tests'
+own stores open it next.
 
 The embedding is fake and deterministic: each doc brings its own vector; a text with no vector
 embeds to a hash of it. ``search`` answers, per query, the library's own hits:
@@ -25,11 +31,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import traceback
 import warnings
 from typing import Any
 
 warnings.filterwarnings("ignore")
+
+#: the clients a request opened, closed after it
+OPENED: list[Any] = []
 
 
 def hash_vector(text: str, dim: int) -> list[float]:
@@ -104,6 +115,7 @@ def langchain(req: dict[str, Any]) -> dict[str, Any]:
         kwargs["partition_key_field"] = req["partition_key_field"]
     string_ids = variant != "typed"
     store = Milvus(embedding_function=Fake(), auto_id=not string_ids, **kwargs)
+    OPENED.append(store._milvus_client)
     out: dict[str, Any] = {}
     if {"create", "add"} & set(req["actions"]) and docs:
         ids = [d["id"] for d in docs] if string_ids else None
@@ -184,6 +196,7 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
         # describes no functions, it would otherwise look for FlagEmbedding's BGE-M3
         kwargs["sparse_embedding_function"] = BM25BuiltInFunction()
     store = MilvusVectorStore(**kwargs)
+    OPENED.append(store._milvusclient)
     out: dict[str, Any] = {}
     docs = req.get("docs") or []
     if {"create", "add"} & set(req["actions"]) and docs:
@@ -236,10 +249,43 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def release(uri: str) -> None:
+    """Close the request's clients; stop the engine of a Lite file (pymilvus keeps it
+    running, holding the file, until the process exits)."""
+    while OPENED:
+        try:
+            OPENED.pop().close()
+        except Exception:
+            traceback.print_exc()
+    if uri.startswith(("http://", "https://", "tcp://", "unix:")):
+        return
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return
+    if str(os.path.realpath(uri)) in server_manager_instance._servers:
+        server_manager_instance.release_server(uri)
+
+
 def main() -> None:
-    req = json.load(sys.stdin)
-    out = langchain(req) if req["lib"] == "langchain" else llama_index(req)
-    json.dump(out, sys.stdout)
+    # answers go to the original stdout; anything else printing there (the library, the
+    # engine processes it starts, which inherit fd 1) goes to stderr
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            run = langchain if req["lib"] == "langchain" else llama_index
+            out: dict[str, Any] = {"answer": run(req)}
+        except Exception:
+            out = {"error": traceback.format_exc()}
+        finally:
+            release(req["uri"])
+        answers.write(json.dumps(out) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":
