@@ -35,10 +35,12 @@ EXTRAS ?= all,test,dev
 PIP_INSTALL = $(PY) -m pip install --progress-bar off --no-compile
 DATA ?= ../shared/data/scifact
 PYTEST_ARGS ?=
-# pytest-xdist workers of `make test` (0: one process). 2 on a quiet 2-core VM: 2,811 passed in
-# 19 min 39 s (one process: 38 min). On a VM shared by ~7 jobs (load 7-23) two CLI tests failed
-# once with 2 workers: TEST_WORKERS=0 on a loaded machine.
-TEST_WORKERS ?= 2
+# pytest-xdist workers of `make test` (0: one process). 3 on a quiet 2-core VM: the first phase
+# took 11 min 50 s (2 workers: 13 min 48 s; one process: 38 min before the compat tests kept
+# one process per library). With 2 workers the run used 59% of the two cores (18.6 CPU-min in
+# 15.8 min): the rest is waiting on servers and subprocesses. The wall-clock tests run alone
+# afterwards (`serial`). TEST_WORKERS=0 on a machine other jobs load heavily.
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 SOAK_ARGS ?=
 

@@ -250,13 +250,19 @@ def llama_index(req: dict[str, Any]) -> dict[str, Any]:
 
 
 def release(uri: str) -> None:
-    """Close the request's clients; stop the engine of a Lite file (pymilvus keeps it
-    running, holding the file, until the process exits)."""
+    """Leave no connection and no engine behind, as if each request had its own process:
+    close the request's clients and every connection pymilvus keeps for reuse (an idle one
+    pings every 10 s, the Lite 3 server answers with GOAWAY "too many pings", and pymilvus
+    then fails to recover it on the next request: measured), and stop the engine of a Lite
+    file (pymilvus keeps it running, holding the file, until the process exits)."""
     while OPENED:
         try:
             OPENED.pop().close()
         except Exception:
             traceback.print_exc()
+    from pymilvus.client.connection_manager import ConnectionManager
+
+    ConnectionManager.get_instance().close_all()
     if uri.startswith(("http://", "https://", "tcp://", "unix:")):
         return
     try:
