@@ -34,7 +34,9 @@ WORKER = textwrap.dedent(
         store = MilvusStore(sys.argv[1], collection_name="c", dim=2, enable_bm25=False)
         store.upsert([Record(id="a", text="one", vector=[1.0, 0.0])])
         out["count"] = store.count()
-        server = server_manager_instance._servers[str(Path(sys.argv[1]).resolve())]
+        servers = server_manager_instance._servers  # (milvus-lite 3 keeps tuples there)
+        server = servers.get(str(Path(sys.argv[1]).resolve())) or servers.get(
+            os.path.abspath(sys.argv[1]))
         out["home"] = getattr(server, "home", None)
         out["home_existed"] = out["home"] is not None and os.path.isdir(out["home"])
         store.close()
