@@ -1,7 +1,8 @@
 """Many processes, each with its own Milvus Lite file, open them at the same moment (worker
 pools, Ray tasks, test runners): every engine works. The 2.5 engine sets up its mmap folder
 under ``$HOME/.cache/milvus`` by emptying and recreating it, so engines sharing one HOME
-refused collections ("Mmap manager has not been init", measured 4 of 12); milvus-rag starts
+refused collections ("Mmap manager has not been init": 2 of 12, and 5 more never took a
+connection, measured with plain pymilvus); milvus-rag starts
 each one with a private HOME, removed when it stops. Real processes, real engines."""
 
 from __future__ import annotations
