@@ -36,8 +36,9 @@ PIP_INSTALL = $(PY) -m pip install --progress-bar off --no-compile
 DATA ?= ../shared/data/scifact
 PYTEST_ARGS ?=
 # pytest-xdist workers of `make test` (0: one process). 3 on a quiet 2-core VM: the first phase
-# took 11 min 50 s (2 workers: 13 min 48 s; one process: 38 min before the compat tests kept
-# one process per library). With 2 workers the run used 59% of the two cores (18.6 CPU-min in
+# took 11 min 50 s and 12 min 25 s in a clone with built venvs, 14 min 49 s in a fresh one
+# (2 workers: 13 min 48 s; one process: 38 min before the compat tests kept one process per
+# library). With 2 workers the run used 59% of the two cores (18.6 CPU-min in
 # 15.8 min): the rest is waiting on servers and subprocesses. The wall-clock tests run alone
 # afterwards (`serial`). TEST_WORKERS=0 on a machine other jobs load heavily.
 TEST_WORKERS ?= 3

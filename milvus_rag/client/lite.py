@@ -95,8 +95,8 @@ def _start(manager: Any, path: str) -> str | None:
     under one ``HOME`` (two worker processes, each with its own file) race, and the loser
     refuses every collection with "Mmap manager has not been init" until restarted (measured,
     12 engines started together: 2 refused collections, 5 never took a connection; with
-    private homes all 12 worked). The engine keeps
-    nothing there (mmap is off for every field); the folder is removed when it stops."""
+    private homes all 12 worked). The engine keeps nothing there (mmap is off for every
+    field); the folder is removed when it stops."""
     if lite_major() >= 3:
         uri: str | None = manager.start_and_get_uri(path)
         return uri

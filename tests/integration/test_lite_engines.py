@@ -2,8 +2,8 @@
 pools, Ray tasks, test runners): every engine works. The 2.5 engine sets up its mmap folder
 under ``$HOME/.cache/milvus`` by emptying and recreating it, so engines sharing one HOME
 refused collections ("Mmap manager has not been init": 2 of 12, and 5 more never took a
-connection, measured with plain pymilvus); milvus-rag starts
-each one with a private HOME, removed when it stops. Real processes, real engines."""
+connection, measured with plain pymilvus); milvus-rag starts each one with a private HOME,
+removed when it stops. Real processes, real engines."""
 
 from __future__ import annotations
 
