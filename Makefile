@@ -57,7 +57,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='...', TEST_WORKERS=0 for one process)"
 	@echo "make test-fast  unit tests only (no integration, no slow)"
 	@echo "make test-lite3file  backend tests on a Milvus Lite 3 .db, in $(BESIDE_VENV) (beside langchain-milvus)"
-	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make lint       ruff check, ruff format --check, mypy, lint-imports (architecture)"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make notebooks  run the notebooks and store them with their outputs"
 	@echo "make bench      quality and speed benchmarks on SciFact (DATA=$(DATA))"
@@ -143,6 +143,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy milvus_rag
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(PY) -m ruff format .

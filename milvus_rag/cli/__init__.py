@@ -3,6 +3,6 @@ shared helpers and the demo. Nothing in the library imports this package."""
 
 from __future__ import annotations
 
-from milvus_rag.cli.commands import main
+from milvus_rag.cli.main import main
 
 __all__ = ["main"]

@@ -1,284 +1,33 @@
-"""The ``milvus-rag`` command: ingest files, search, delete, evaluate, manage collections, MCP.
-
-    milvus-rag ingest docs/ notes.md paper.pdf
-    milvus-rag search "how do I connect to a cluster?" --mode hybrid --k 5 --filter '{"page": 1}'
-    milvus-rag delete --source docs/old.md
-    milvus-rag eval ../data/scifact
-    milvus-rag collections list | describe NAME | drop NAME [--yes]
-    milvus-rag mcp --transport stdio|http [--host 127.0.0.1 --port 8000] [--read-only]
-    milvus-rag demo
-    milvus-rag export [--filter JSON] [--vectors] > rows.jsonl
-    milvus-rag import rows.jsonl
-    milvus-rag migrate --from langchain_docs --to docs [--uri ./old.db] [--to-uri ./new.db]
-
-Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to ``MILVUS_URI``,
-``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
-no token and ``milvus_rag`` (``eval`` and ``demo`` use collections of their own:
-``milvus_rag_eval``, ``milvus_rag_demo``). Errors print one line on stderr and exit with
-status 1 (``--debug`` shows the traceback). Commands that only read never create a file.
-"""
+"""The ``milvus-rag`` commands over one collection: ingest, search, delete, collections, eval,
+mcp (export, import and migrate: :mod:`milvus_rag.cli.transfer`; the demo:
+:mod:`milvus_rag.cli.demo`; the dispatcher: :mod:`milvus_rag.cli.main`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from milvus_rag._fast_start import light_pkg_resources, skip_unneeded_scipy
-from milvus_rag._quiet import cli_environment
-from milvus_rag.cli.parser import (
-    DEFAULT_COLLECTION,
-    DEFAULT_URI,
-    EVAL_COLLECTION,
-    MODES,
-    build_parser,
+from milvus_rag.cli.common import (
+    UsageError,
+    cli_filter,
+    confirm,
+    format_hits,
+    load_encoder,
+    load_encoder_sync,
+    missing_lite_file,
+    open_store,
+    parse_json_object,
+    require_collection,
+    resolve_settings,
 )
-from milvus_rag.client.errors import ConfigError, MilvusRAGError
-from milvus_rag.client.records import Hit
+from milvus_rag.client.config import DEFAULT_COLLECTION
 from milvus_rag.client.request import SearchRequest
-from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
-from milvus_rag.transfer import jsonl as transfer
-from milvus_rag.transfer import migrate
-
-if TYPE_CHECKING:  # imported when used: `milvus-rag mcp` answers before pymilvus is imported
-    from milvus_rag.client.store import AsyncMilvusStore
-
-__all__ = ["DEFAULT_COLLECTION", "DEFAULT_URI", "EVAL_COLLECTION", "MODES", "build_parser", "main"]
-
-
-class UsageError(MilvusRAGError):
-    """A mistake on the command line (exit status 2)."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def make_encoder(
-    model: str = DEFAULT_MODEL,
-    device: str | None = None,
-    precision: str = "auto",
-    *,
-    backend: str = "auto",
-) -> Encoder:
-    """The embedder the commands use (tests replace this function with a fake)."""
-    from milvus_rag.embeddings.encoder import make_encoder as make
-
-    return make(model, device=device, precision=precision, backend=backend)
-
-
-def check_device(device: str | None) -> None:
-    """A ``--device`` this torch build cannot use fails here, in one line, before loading."""
-    if device is None or not (device.startswith("cuda") or device == "mps"):
-        return
-    try:
-        import torch
-    except ImportError:
-        return  # the encoder says how to install it
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        build = "has no CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
-        raise ConfigError(
-            f"--device {device}: this torch ({torch.__version__}) {build}; "
-            "use --device cpu, or install a CUDA build of torch"
-        )
-    mps = getattr(torch.backends, "mps", None)
-    if device == "mps" and not (mps is not None and mps.is_available()):
-        raise ConfigError("--device mps: MPS is not available here; use --device cpu")
-
-
-def _model_error(model: str, e: BaseException) -> ConfigError:
-    if _offline() and not Path(model).expanduser().exists():
-        return ConfigError(
-            f"the embedding model {model!r} is not installed here (no such folder, not in the "
-            "Hugging Face cache); the command does not download models: pass a local path, or "
-            "set HF_HUB_OFFLINE=0 to allow a download"
-        )
-    return ConfigError(f"cannot load the embedding model {model!r}: {e}")
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def check_model(model: str) -> None:
-    """Offline, a model that is neither a folder, the bundled MiniLM nor in the Hugging Face
-    cache fails here, in about a second (before importing sentence-transformers)."""
-    from milvus_rag.embeddings.encoder import resolve_model_path
-
-    if not _offline() or Path(model).expanduser().exists() or resolve_model_path(model) != model:
-        return
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # the loader says what is missing
-        return
-    repos = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
-    for repo in repos:
-        try:
-            if isinstance(try_to_load_from_cache(repo, "config.json"), str):
-                return
-        except Exception:  # not a valid repo name: the loader says what is wrong
-            return
-    raise _model_error(model, FileNotFoundError(model))
-
-
-async def load_encoder(
-    model: str, device: str | None, precision: str = "auto", *, backend: str = "auto"
-) -> Encoder:
-    """The encoder, loaded in a worker thread; loading errors in one line."""
-    check_model(model)
-    check_device(device)
-    encoder = make_encoder(model, device, precision, backend=backend)
-    aload = getattr(encoder, "aload", None)
-    try:
-        if aload is not None:
-            await aload()
-        _ = encoder.dim
-    except Exception as e:
-        raise _load_error(model, e) from None
-    return encoder
-
-
-def load_encoder_sync(
-    model: str, device: str | None, precision: str = "auto", *, backend: str = "auto"
-) -> Encoder:
-    """:func:`load_encoder` for the commands that run on the background loop (``eval``)."""
-    check_model(model)
-    check_device(device)
-    encoder = make_encoder(model, device, precision, backend=backend)
-    load = getattr(encoder, "load", None)
-    try:
-        if load is not None:
-            load()
-        _ = encoder.dim
-    except Exception as e:
-        raise _load_error(model, e) from None
-    return encoder
-
-
-def _load_error(model: str, e: Exception) -> Exception:
-    if isinstance(e, MilvusRAGError):
-        return e
-    if isinstance(e, ImportError):
-        return ConfigError(f"{e}")
-    if isinstance(e, OSError | ValueError | RuntimeError | AssertionError):
-        return _model_error(model, e)
-    return e
-
-
-def resolve_settings(
-    args: argparse.Namespace, default_collection: str, *, env_collection: bool = True
-) -> tuple[str, str, str]:
-    """(uri, token, collection) from flags, then the environment, then defaults."""
-    uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
-    token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
-    env = os.environ.get("MILVUS_COLLECTION") if env_collection else None
-    collection = args.collection or env or default_collection
-    return uri, token, collection
-
-
-def missing_lite_file(uri: str) -> bool:
-    """A local ``.db`` path that does not exist (a read-only command must not create it)."""
-    from milvus_rag.client.config import ConnectionConfig
-
-    return ConnectionConfig.is_local_for(uri) and not Path(uri).expanduser().exists()
-
-
-def open_store(
-    args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
-) -> AsyncMilvusStore:
-    """The store the flags name (no I/O yet), bound to ``--tenant`` when given (on a
-    ``--tenant-field`` collection every data command needs one); ``read_only``: the commands
-    that only read or delete refuse a Lite file that does not exist (not create one)."""
-    from milvus_rag.client.store import AsyncMilvusStore
-
-    uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
-    options: dict[str, Any] = {}
-    if getattr(args, "tenant_field", None):
-        options["tenant_field"] = args.tenant_field
-    typed = parse_json_object(getattr(args, "metadata_fields", None), "--metadata-fields")
-    if typed:
-        options["metadata_fields"] = typed
-    store = AsyncMilvusStore(
-        uri, token=token or None, collection_name=collection, dim=dim, **options
-    )
-    if read_only and missing_lite_file(uri):
-        raise UsageError(
-            f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
-            "'milvus-rag ingest' creates it"
-        )
-    tenant = getattr(args, "tenant", None)
-    return store.for_tenant(tenant) if tenant is not None else store
-
-
-def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
-    """A command-line JSON object (``--search-params '{"ef": 64}'``), or None."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
-    return value
-
-
-async def require_collection(store: AsyncMilvusStore) -> None:
-    if not await store.exists():
-        names = await store.list_collections()
-        known = ", ".join(sorted(names)) or "none"
-        raise UsageError(
-            f"collection {store.name!r} does not exist at {store.connection.uri} "
-            f"(collections there: {known}); run 'milvus-rag ingest' first or pass --collection"
-        )
-
-
-def snippet(text: str, width: int = 90) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def shown_source(source: str) -> str:
-    """A stored (absolute) source as shown: relative to the working directory when under it."""
-    try:
-        return Path(source).relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return source
-
-
-def format_hits(hits: Sequence[Hit]) -> str:
-    if not hits:
-        return "no results"
-    lines = []
-    for rank, h in enumerate(hits, 1):
-        meta = h.record.metadata
-        where = shown_source(str(meta.get("source", h.record.doc_id or h.id)))
-        if "page" in meta:
-            where += f" p.{meta['page']}"
-        lines.append(f"{rank:>2}. {h.relevance:.3f}  [{where}]  {snippet(h.record.text)}")
-    return "\n".join(lines)
-
-
-def confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    try:
-        answer = input(f"{question} [y/N] ")
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
-def cli_filter(text: str | None) -> Any:
-    """``--filter`` parsed, with ``source`` paths made canonical (as ingest stores them)."""
-    from milvus_rag.ingest.files import canonical_filter, parse_filter
-
-    return canonical_filter(parse_filter(text))
-
+from milvus_rag.evaluation.run import EVAL_COLLECTION
 
 # --------------------------------------------------------------------------- commands
 
@@ -495,46 +244,3 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     )
     serve(settings)
     return 0
-
-
-async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag.cli.demo import cmd_demo as run_demo
-
-    return await run_demo(args)
-
-
-COMMANDS = {
-    "ingest": cmd_ingest,
-    "search": cmd_search,
-    "delete": cmd_delete,
-    "collections": cmd_collections,
-    "demo": cmd_demo,
-    "export": transfer.cmd_export,
-    "import": transfer.cmd_import,
-    "migrate": migrate.cmd_migrate,
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    cli_environment()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "eval":
-            return cmd_eval(args)
-        if args.command == "mcp":
-            return cmd_mcp(args)
-        return asyncio.run(COMMANDS[args.command](args))
-    except KeyboardInterrupt:
-        print("milvus-rag: interrupted", file=sys.stderr)
-        return 130
-    except (MilvusRAGError, OSError, ImportError) as e:
-        if args.debug:
-            raise
-        message = " ".join(str(e).split()) or type(e).__name__
-        print(f"milvus-rag: error: {message}", file=sys.stderr)
-        return 2 if isinstance(e, UsageError) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

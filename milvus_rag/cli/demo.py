@@ -15,11 +15,12 @@ import pkgutil
 import time
 from pathlib import Path
 
+from milvus_rag.cli import common as cli
+from milvus_rag.cli.parser import DEMO_COLLECTION
 from milvus_rag.client.errors import MilvusRAGError
 from milvus_rag.client.records import Record
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_COLLECTION = "milvus_rag_demo"
 MODES = ("dense", "sparse", "hybrid")
 QUESTIONS = (
     "How do I connect to a Milvus server or cluster?",
@@ -70,7 +71,6 @@ def demo_records(root: Path | None = None) -> list[Record]:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag.cli import commands as cli
     from milvus_rag.client.store import AsyncMilvusStore
     from milvus_rag.ingest.sync import apply_plan, plan_sync, rows_of
 

@@ -1,4 +1,5 @@
-"""The argument parser of the ``milvus-rag`` command (the commands are in :mod:`milvus_rag.cli`).
+"""The argument parser of the ``milvus-rag`` command: every flag of every command is declared
+here (the commands are in :mod:`milvus_rag.cli.commands` and :mod:`milvus_rag.cli.transfer`).
 
 Example:
     >>> build_parser().parse_args(["search", "cats"]).mode
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
+from milvus_rag.client.config import DEFAULT_COLLECTION, DEFAULT_URI
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL
+from milvus_rag.evaluation.run import EVAL_COLLECTION
+from milvus_rag.transfer.jsonl import IMPORT_BATCH
+from milvus_rag.transfer.migrate import DEFAULT_BATCH as MIGRATE_BATCH
 
-DEFAULT_URI = "./milvus_rag.db"
-DEFAULT_COLLECTION = "milvus_rag"
-EVAL_COLLECTION = "milvus_rag_eval"
+DEMO_COLLECTION = "milvus_rag_demo"
 MODES = ("dense", "sparse", "hybrid")
 
 
@@ -84,7 +88,6 @@ def model_args() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from milvus_rag.cli.demo import DEMO_COLLECTION
 
     common, model = connection_args(), model_args()
     parser = argparse.ArgumentParser(
@@ -233,10 +236,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--k", type=int, default=3)
 
-    from milvus_rag.transfer import jsonl as transfer
-
-    transfer.add_parsers(sub, common, model)
-    from milvus_rag.transfer import migrate
-
-    migrate.add_parser(sub)
+    add_transfer_parsers(sub, common, model)
+    add_migrate_parser(sub)
     return parser
+
+
+def add_transfer_parsers(
+    sub: Any, common: argparse.ArgumentParser, model: argparse.ArgumentParser
+) -> None:
+    """Register ``export`` and ``import`` on the ``milvus-rag`` subcommands."""
+    p = sub.add_parser(
+        "export", parents=[common], help="write the collection's rows as JSON lines to stdout"
+    )
+    p.add_argument(
+        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
+    )
+    p.add_argument("--vectors", action="store_true", help="include the dense vectors")
+    p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=1000, help="rows per request")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--all-tenants",
+        action="store_true",
+        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
+    )
+
+    p = sub.add_parser(
+        "import",
+        parents=[common, model],
+        help="upsert rows from a JSON-lines export (resumable: ids already there are skipped)",
+    )
+    p.add_argument("path", metavar="ROWS.jsonl", help="an export file, or - for stdin")
+    p.add_argument("--batch-size", type=int, default=IMPORT_BATCH, help="rows per write")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--all-tenants",
+        action="store_true",
+        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
+    )
+
+
+def add_migrate_parser(sub: Any) -> None:
+    """Register ``migrate`` on the ``milvus-rag`` subcommands."""
+    p = sub.add_parser(
+        "migrate",
+        help="copy a langchain-milvus / llama-index-milvus collection into milvus-rag's schema "
+        "(vectors kept, BM25 added, resumable)",
+        description="Copy the collection --from (written by langchain-milvus, "
+        "llama-index-vector-stores-milvus or milvus-rag) into the milvus-rag collection --to, "
+        "with its stored vectors (nothing is re-embedded) and a BM25 function on the text. "
+        "Rows the target already holds with equal content are skipped: an interrupted run "
+        "continues when started again, and a second run writes nothing. Ends with a count "
+        "check (exit status 1 when the counts differ).",
+    )
+    p.add_argument("--from", dest="from_name", required=True, metavar="NAME", help="source")
+    p.add_argument("--to", dest="to_name", required=True, metavar="NAME", help="target")
+    p.add_argument(
+        "--uri",
+        default=None,
+        help="the source's Milvus Lite file or server URL (env MILVUS_URI; default "
+        "./milvus_rag.db)",
+    )
+    p.add_argument("--token", default=None, help="the source's token (env MILVUS_TOKEN)")
+    p.add_argument(
+        "--to-uri", default=None, help="the target's file or server URL (default: --uri)"
+    )
+    p.add_argument(
+        "--to-token",
+        default=None,
+        help="the target's token (default: --token when --to-uri is not given)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=MIGRATE_BATCH, help="rows per page (default %(default)s)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")

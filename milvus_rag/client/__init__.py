@@ -21,7 +21,8 @@ from milvus_rag.client.errors import (
     MilvusRAGError,
     SchemaMismatchError,
 )
-from milvus_rag.client.records import Hit, Record, RetrievalMode, SearchRequest
+from milvus_rag.client.records import Hit, Record
+from milvus_rag.client.request import RetrievalMode, SearchRequest
 
 if TYPE_CHECKING:
     from milvus_rag.client.store import AsyncMilvusStore

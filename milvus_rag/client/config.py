@@ -37,6 +37,9 @@ LAYOUTS: tuple[LayoutName, ...] = ("milvus_rag", "langchain", "llama_index")
 _OPTIONAL_FIELDS = ("tenant_field", "doc_id_field", "metadata_field")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _REDACTED = "***"
+#: the defaults of every entry point (stores, adapters, the CLI, the MCP server), defined here
+DEFAULT_URI = "./milvus_rag.db"
+DEFAULT_COLLECTION = "milvus_rag"
 
 
 @functools.lru_cache(maxsize=256)
@@ -52,7 +55,7 @@ class ConnectionConfig:
     ``timeout`` bounds each request; ``connect_timeout`` bounds reaching the server.
     """
 
-    uri: str = "./milvus_rag.db"
+    uri: str = DEFAULT_URI
     token: str = field(default="", compare=False)
     user: str = ""
     password: str = field(default="", compare=False)
@@ -168,7 +171,7 @@ class CollectionConfig:
         True
     """
 
-    name: str = "milvus_rag"
+    name: str = DEFAULT_COLLECTION
     dim: int | None = None
     metric: Metric = "COSINE"
     enable_bm25: bool = True
@@ -425,7 +428,7 @@ def make_configs(
         )
     conn_opts = {k: v for k, v in options.items() if k in conn_keys}
     if connection is None:
-        connection = ConnectionConfig(uri=uri or "./milvus_rag.db", token=token or "", **conn_opts)
+        connection = ConnectionConfig(uri=uri or DEFAULT_URI, token=token or "", **conn_opts)
     elif uri or token or conn_opts:
         raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
     coll_opts = lift_index_settings({k: v for k, v in options.items() if k in COLLECTION_KEYS})

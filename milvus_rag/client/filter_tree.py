@@ -37,8 +37,8 @@ FIELD_OPS: frozenset[str] = COMPARE_OPS | {
 }
 _LOGICAL_OPS = frozenset({"$and", "$or", "$not"})
 _INT64_MAX = 2**63 - 1
-_SYMBOL = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_INVERSE: dict[str, CompareOp] = {
+OP_SYMBOL = {"$eq": "==", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+INVERSE_OP: dict[str, CompareOp] = {
     "$eq": "$ne",
     "$ne": "$eq",
     "$gt": "$lte",
@@ -119,7 +119,7 @@ def _check_key(key: object) -> str:
     return key
 
 
-def _check_text(value: str, where: str) -> str:
+def check_text(value: str, where: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -145,7 +145,7 @@ def _check_value(value: object, where: str) -> Scalar:
             raise FilterError(f"{where}: {value!r} cannot be compared; use a finite number")
         return float(value)
     if isinstance(value, str):
-        return _check_text(str(value), where)
+        return check_text(str(value), where)
     if value is None:
         raise FilterError(
             f"{where}: None is not a value here; use {{'$exists': False}} (or $eq/$ne None) "

@@ -90,10 +90,10 @@ from typing import Literal, TypeAlias
 
 from milvus_rag.client.errors import FilterError
 from milvus_rag.client.filter_tree import (
-    _INVERSE,
-    _SYMBOL,
     COMPARE_OPS,
     FIELD_OPS,
+    INVERSE_OP,
+    OP_SYMBOL,
     SCALAR_KEYS,
     And,
     Compare,
@@ -112,12 +112,12 @@ from milvus_rag.client.filter_tree import (
 from milvus_rag.client.literals import (
     Dialect,
     Inexpressible,
-    _false_expr,
-    _int_id,
-    _literal,
-    _true_expr,
+    false_expr,
     ids_expr,
+    int_id_literal,
+    literal,
     string_literal,
+    true_expr,
 )
 
 __all__ = [
@@ -231,7 +231,7 @@ class _Ctx:
         return f'$meta["{head}"]' + rest
 
     def lit(self, value: Scalar) -> str:
-        return _literal(value, self.dialect)
+        return literal(value, self.dialect)
 
 
 @dataclass(frozen=True)
@@ -295,9 +295,9 @@ def _compile(obj: object, ctx: _Ctx) -> FilterPlan:
     residual = node if ctx.relaxed else None
     if out is True:
         # relaxed to everything: send nothing, check every row client-side
-        return FilterPlan(None if residual else _true_expr(ctx.fields)[1:-1], residual)
+        return FilterPlan(None if residual else true_expr(ctx.fields)[1:-1], residual)
     if out is False:
-        return FilterPlan(_false_expr(ctx.fields)[1:-1], None)
+        return FilterPlan(false_expr(ctx.fields)[1:-1], None)
     return FilterPlan(out.text[1:-1] if out.op else out.text, residual)
 
 
@@ -343,7 +343,7 @@ def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx
     int_id = node.key == "id" and ctx.fields.id_type == "int64"
 
     def lit(value: Scalar) -> str:
-        return _int_id(value) if int_id else ctx.lit(value)
+        return int_id_literal(value) if int_id else ctx.lit(value)
 
     if isinstance(node, Exists):
         return not negate
@@ -354,8 +354,8 @@ def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx
         return _Expr(f"{name} {'not in' if negate else 'in'} [{items}]")
     if isinstance(node, Contains):  # pragma: no cover - rejected by Contains itself
         raise FilterError(f"{node.key!r} is a string field, not an array")
-    op = _INVERSE[node.op] if negate else node.op
-    return _Expr(f"{name} {_SYMBOL[op]} {lit(node.value)}")
+    op = INVERSE_OP[node.op] if negate else node.op
+    return _Expr(f"{name} {OP_SYMBOL[op]} {lit(node.value)}")
 
 
 def _lite25_error(clause: str) -> FilterError:
@@ -406,7 +406,7 @@ def _emit_json(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) 
         if lite:
             return _Expr(f"{path} != {value}")
         return _Expr(f"(not exists {path} or {path} != {value})", "or")
-    comparison = f"{path} {_SYMBOL[node.op]} {value}"
+    comparison = f"{path} {OP_SYMBOL[node.op]} {value}"
     if not negate:
         return _Expr(comparison)
     if lite:
@@ -532,9 +532,9 @@ def _emit_column(
             if eq:
                 return _guard(_Expr(text), zero_passes, col, ctx, positive_form=True)
             return _guard(_Expr(text), zero_passes, col, ctx, positive_form=False)
-        real_op = _INVERSE[op] if negate else op
+        real_op = INVERSE_OP[op] if negate else op
         zero_passes = _holds(real_op, _ZERO[col.element], value)
-        text = f"{col.name} {_SYMBOL[real_op]} {ctx.lit(value)}"
+        text = f"{col.name} {OP_SYMBOL[real_op]} {ctx.lit(value)}"
         return _guard(_Expr(text), zero_passes, col, ctx, positive_form=not negate)
     return _guard(positive, zero_passes == (not negate), col, ctx, positive_form=not negate)
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from enum import Enum
 
 from milvus_rag.client.errors import FilterError
-from milvus_rag.client.filter_tree import FieldNames, Scalar, _check_text
+from milvus_rag.client.filter_tree import FieldNames, Scalar, check_text
 
 
 class Inexpressible(FilterError):
@@ -42,7 +42,7 @@ class Dialect(str, Enum):
 def string_literal(value: str, dialect: Dialect | str = Dialect.MILVUS) -> str:
     """The double-quoted, escaped Milvus string literal for ``value``."""
     dialect = Dialect(dialect)
-    _check_text(value, "string literal")
+    check_text(value, "string literal")
     out: list[str] = ['"']
     if dialect is Dialect.LITE25:
         if re.search(r"\r(?!\n)", value):
@@ -66,7 +66,7 @@ def string_literal(value: str, dialect: Dialect | str = Dialect.MILVUS) -> str:
     return "".join(out)
 
 
-def _literal(value: Scalar, dialect: Dialect) -> str:
+def literal(value: Scalar, dialect: Dialect) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -76,17 +76,17 @@ def _literal(value: Scalar, dialect: Dialect) -> str:
     return string_literal(value, dialect)
 
 
-def _false_expr(fields: FieldNames) -> str:
+def false_expr(fields: FieldNames) -> str:
     zero = "0" if fields.id_type == "int64" else '""'
     return f"({fields.id} == {zero} and {fields.id} != {zero})"
 
 
-def _true_expr(fields: FieldNames) -> str:
+def true_expr(fields: FieldNames) -> str:
     zero = "0" if fields.id_type == "int64" else '""'
     return f"({fields.id} == {zero} or {fields.id} != {zero})"
 
 
-def _int_id(value: object) -> str:
+def int_id_literal(value: object) -> str:
     """An INT64 primary key literal from a str (or int) id."""
     text = str(value).strip() if isinstance(value, str | int) else ""
     if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]{1,19}", text):
@@ -108,11 +108,11 @@ def ids_expr(
     items: list[str] = []
     for i in ids:
         if fields.id_type == "int64":
-            items.append(_int_id(i))
+            items.append(int_id_literal(i))
             continue
         if not isinstance(i, str):
             raise FilterError(f"ids are strings, got {i!r}")
         items.append(string_literal(i, dialect))
     if not items:
-        return _false_expr(fields)
+        return false_expr(fields)
     return f"{fields.id} in [{', '.join(items)}]"

@@ -18,25 +18,13 @@ from typing import Any
 import numpy as np
 
 from milvus_rag.client.errors import DuplicateIdsError, InvalidInputError
-from milvus_rag.client.request import (  # re-exported: the search value's home is request.py
-    Ranker,
-    RetrievalMode,
-    SearchRequest,
-    check_alpha,
-    check_k,
-)
 
 __all__ = [
     "JSON_MAX_BYTES",
     "PRIVATE_KEY",
     "Hit",
     "Limits",
-    "Ranker",
     "Record",
-    "RetrievalMode",
-    "SearchRequest",
-    "check_alpha",
-    "check_k",
     "plan_batches",
     "public_metadata",
     "row_bytes",

@@ -33,7 +33,7 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filter_tree import FieldNames
 from milvus_rag.client.filters import Dialect
 
-if TYPE_CHECKING:  # tenancy imports records, which re-exports this module
+if TYPE_CHECKING:  # only a type here
     from milvus_rag.client.tenancy import Scope
 
 Ranker = Literal["rrf", "weighted"]

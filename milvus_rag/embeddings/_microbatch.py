@@ -11,15 +11,28 @@ import asyncio
 import itertools
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from milvus_rag.embeddings.encoder import SentenceTransformerEncoder
-
 FloatArray = npt.NDArray[np.float32]
+_T = TypeVar("_T")
+
+
+class BatchOwner(Protocol):
+    """What the batcher uses of its encoder (``SentenceTransformerEncoder``; a protocol, so
+    that this module does not import the encoder that imports it)."""
+
+    max_micro_batch: int
+    max_batch_wait_ms: float
+
+    async def _run_in_worker(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T: ...
+
+    def _encode(self, texts: list[str], *, query: bool) -> FloatArray: ...
+
+    def _store(self, texts: list[str], vectors: FloatArray) -> dict[str, FloatArray]: ...
 
 
 class LRUCache:
@@ -75,7 +88,7 @@ class LoopBatcher:
     encoder's weak map can drop a closed loop together with its batcher.
     """
 
-    def __init__(self, owner: SentenceTransformerEncoder) -> None:
+    def __init__(self, owner: BatchOwner) -> None:
         self._owner = owner
         self._pending: dict[str, asyncio.Future[FloatArray]] = {}  # insertion-ordered
         self._inflight: dict[str, asyncio.Future[FloatArray]] = {}

@@ -65,6 +65,8 @@ __all__ = [
 
 DEFAULT_METRICS = ("nDCG@10", "Recall@10", "Recall@100", "MRR@10")
 MODES = ("dense", "sparse", "hybrid", "weighted", "fanout")
+#: the collection an evaluation writes (never the user's)
+EVAL_COLLECTION = "milvus_rag_eval"
 
 Ranking = Sequence[str] | Mapping[str, float]
 Qrels = Mapping[str, Mapping[str, int]]
@@ -369,12 +371,10 @@ async def aingest(
     if embed is None or not progress:
         await store.upsert(records, embed=embed)
     else:
-        import sys
-
-        from milvus_rag.ingest.files import tqdm_class
+        from milvus_rag.progress import progress_bar
 
         encode = embed
-        with tqdm_class()(total=len(records), unit="docs", desc="embed", file=sys.stderr) as bar:
+        with progress_bar(len(records), "embed", True, unit="docs") as bar:
 
             async def embed_counted(texts: list[str]) -> Any:
                 out = await encode(texts)
@@ -413,7 +413,7 @@ async def aevaluate_modes(
     ``query_vectors`` maps query *text* to its vector (computed with ``encoder`` where
     missing). Returns one row per mode: ``mode``, each metric, ``queries``, ``seconds``.
     """
-    from milvus_rag.client.records import SearchRequest
+    from milvus_rag.client.request import SearchRequest
 
     specs = [parse_mode(m) for m in modes]
     qids = list(dataset.queries)
@@ -476,7 +476,7 @@ async def arun_eval(
     *,
     uri: str | None = None,
     token: str | None = None,
-    collection_name: str = "milvus_rag_eval",
+    collection_name: str = EVAL_COLLECTION,
     encoder: Any = None,
     reuse: bool = False,
     overwrite: bool = False,

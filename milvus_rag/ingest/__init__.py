@@ -5,7 +5,6 @@ Ray and evaluation."""
 from __future__ import annotations
 
 from milvus_rag.ingest.files import (
-    CLI_HINT,
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
     PDF_SUFFIXES,
@@ -22,11 +21,10 @@ from milvus_rag.ingest.files import (
     file_doc_id,
     file_records,
     looks_like_text,
-    parse_filter,
     read_pages,
     source_doc_id,
-    tqdm_class,
 )
+from milvus_rag.progress import CLI_HINT, tqdm_class
 
 __all__ = [
     "CLI_HINT",
@@ -46,7 +44,6 @@ __all__ = [
     "file_doc_id",
     "file_records",
     "looks_like_text",
-    "parse_filter",
     "read_pages",
     "source_doc_id",
     "tqdm_class",

@@ -20,15 +20,12 @@ file named explicitly that cannot be read is an error naming it.
 Example:
     >>> chunk_id("/docs/a.md", "hello") == chunk_id("/docs/a.md", "hello")
     True
-    >>> parse_filter('{"year": {"$gte": 2020}}')
-    {'year': {'$gte': 2020}}
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from typing import Any
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record
+from milvus_rag.progress import CLI_HINT
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 PDF_SUFFIXES = frozenset({".pdf"})
@@ -47,16 +45,6 @@ DEFAULT_CHUNK_OVERLAP = 150
 _SNIFF_BYTES = 8192
 # Markdown headings first, then paragraphs, lines, sentences, words.
 _SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", ". ", " ", ""]
-CLI_HINT = 'pip install "milvus-rag[cli]"'
-
-
-def tqdm_class() -> Any:
-    """tqdm (the `cli` extra), imported when a progress bar is made, with an install hint."""
-    try:
-        from tqdm import tqdm
-    except ImportError as e:
-        raise ImportError(f"progress bars need tqdm: {CLI_HINT}") from e
-    return tqdm
 
 
 # --- sources --------------------------------------------------------------------------
@@ -299,23 +287,3 @@ def file_records(
                 meta["page"] = page
             out[cid] = Record(id=cid, text=chunk, metadata=meta, doc_id=doc_id)
     return list(out.values())
-
-
-def parse_filter(text: str | None) -> Any:
-    """A filter given on the command line: a JSON object (the dict filter language), or
-    ``None`` for no filter. Bad JSON raises :class:`ConfigError` with the position."""
-    if text is None or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ConfigError(
-            f"--filter is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
-            'expected e.g. \'{"source": "a.md"}\''
-        ) from None
-    if not isinstance(value, dict):
-        raise ConfigError(
-            f'--filter must be a JSON object such as \'{{"year": {{"$gte": 2020}}}}\', '
-            f"got {type(value).__name__}"
-        )
-    return value

@@ -211,11 +211,9 @@ async def apply_plan(
     n_embed = sum(1 for r in todo if r.vector is None)
     written = 0
     if todo:
-        from milvus_rag.ingest.files import tqdm_class
+        from milvus_rag.progress import progress_bar
 
-        with tqdm_class()(
-            total=n_embed, unit="rows", desc="ingest", file=sys.stderr, disable=not progress
-        ) as bar:
+        with progress_bar(n_embed, "ingest", progress) as bar:
 
             async def embed_and_count(texts: list[str]) -> Any:
                 out = await embed(texts)

@@ -23,18 +23,16 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.errors import InvalidInputError
 from milvus_rag.client.records import Record
+from milvus_rag.progress import progress_bar
 
 if TYPE_CHECKING:  # the CLI imports this module at start: pymilvus loads when a store is used
     from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
@@ -155,14 +153,6 @@ class ImportStats:
         return f"{self.read} rows read, {self.written} written, {self.skipped} already there"
 
 
-def progress_bar(total: int | None, desc: str, progress: bool | None) -> Any:
-    """A tqdm bar on stderr (``progress=None``: only when stderr is a terminal)."""
-    from milvus_rag.ingest.files import tqdm_class
-
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    return tqdm_class()(total=total, unit="rows", desc=desc, file=sys.stderr, disable=disable)
-
-
 async def export_rows(
     store: AsyncMilvusStore,
     out: TextIO,
@@ -226,127 +216,3 @@ async def import_rows(
                 stats.written += len(await store.upsert(todo, embed=embed, all_tenants=all_tenants))
             bar.update(len(batch))
     return stats
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.ArgumentParser) -> None:
-    """Register ``export`` and ``import`` on the ``milvus-rag`` subcommands."""
-    p = sub.add_parser(
-        "export", parents=[common], help="write the collection's rows as JSON lines to stdout"
-    )
-    p.add_argument(
-        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
-    )
-    p.add_argument("--vectors", action="store_true", help="include the dense vectors")
-    p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=1000, help="rows per request")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--all-tenants",
-        action="store_true",
-        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
-    )
-
-    p = sub.add_parser(
-        "import",
-        parents=[common, model],
-        help="upsert rows from a JSON-lines export (resumable: ids already there are skipped)",
-    )
-    p.add_argument("path", metavar="ROWS.jsonl", help="an export file, or - for stdin")
-    p.add_argument("--batch-size", type=int, default=IMPORT_BATCH, help="rows per write")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--all-tenants",
-        action="store_true",
-        help="a multi-tenant collection: every tenant's rows (each keeps its tenant in metadata)",
-    )
-
-
-async def cmd_export(args: argparse.Namespace) -> int:
-    from milvus_rag.cli import commands as cli
-    from milvus_rag.ingest.files import parse_filter
-
-    filt = parse_filter(args.filter)
-    store = cli.open_store(args)
-    try:
-        store.scope(filt, all_tenants=args.all_tenants, operation="export")  # fails early
-        await cli.require_collection(store)
-        progress = False if args.no_progress else None
-        if args.output == "-":
-            n = await export_rows(
-                store,
-                sys.stdout,
-                filter=filt,
-                with_vectors=args.vectors,
-                batch_size=args.batch_size,
-                progress=progress,
-                all_tenants=args.all_tenants,
-            )
-        else:
-            with open(args.output, "w", encoding="utf-8") as out:
-                n = await export_rows(
-                    store,
-                    out,
-                    filter=filt,
-                    with_vectors=args.vectors,
-                    batch_size=args.batch_size,
-                    progress=progress,
-                    all_tenants=args.all_tenants,
-                )
-    finally:
-        await store.aclose()
-    print(f"exported {n} rows from {store.connection.uri} [{store.name}]", file=sys.stderr)
-    return 0
-
-
-async def cmd_import(args: argparse.Namespace) -> int:
-    from milvus_rag.cli import commands as cli
-
-    if args.batch_size < 1:
-        raise cli.UsageError("--batch-size must be >= 1")
-    source: TextIO
-    if args.path == "-":
-        source, total = sys.stdin, None
-    else:
-        path = Path(args.path)
-        if not path.is_file():
-            raise cli.UsageError(f"{args.path}: no such file")
-        with path.open(encoding="utf-8") as f:
-            total = sum(1 for line in f if line.strip())
-        source = path.open(encoding="utf-8")
-    try:
-        header, records = read_lines(source)
-        has_vectors = bool(header and header.get("vectors"))
-        embed = None
-        dim = int(header["dim"]) if header and header.get("dim") else None
-        if not has_vectors:
-            encoder = await cli.load_encoder(
-                args.model, args.device, args.precision, backend=args.backend
-            )
-            embed = encoder.aencode_documents
-            if dim is not None and dim != encoder.dim:
-                raise ConfigError(
-                    f"the export's dim is {dim} but the model {args.model!r} makes {encoder.dim}: "
-                    "export with --vectors, or import with the model that made it"
-                )
-            dim = encoder.dim
-        store = cli.open_store(args, dim=dim)
-        try:
-            stats = await import_rows(
-                store,
-                records,
-                embed=embed,
-                batch_size=args.batch_size,
-                total=None if total is None else total - (1 if header else 0),
-                progress=False if args.no_progress else None,
-                all_tenants=args.all_tenants,
-            )
-        finally:
-            await store.aclose()
-    finally:
-        if source is not sys.stdin:
-            source.close()
-    print(f"{store.connection.uri} [{store.name}]: {stats.summary()}", file=sys.stderr)
-    return 0

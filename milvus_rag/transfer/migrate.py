@@ -29,10 +29,7 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from milvus_rag.client.records import Record
+from milvus_rag.progress import progress_bar
 
 if TYPE_CHECKING:  # pymilvus loads when a store is used
     from milvus_rag.client.schema import CollectionInfo
@@ -142,8 +140,6 @@ async def migrate(
     may not exist yet: it is created with ``source``'s dimension and metric if its config
     leaves them open (:func:`target_options` makes such a config).
     """
-    from milvus_rag.transfer.jsonl import progress_bar
-
     await source.ensure_collection()
     stats = MigrateStats()
     total = await source.count()
@@ -175,104 +171,3 @@ async def open_source(uri: str, token: str | None, name: str) -> AsyncMilvusStor
     from milvus_rag.client.store import AsyncMilvusStore
 
     return AsyncMilvusStore(uri, token=token, collection_name=name)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_parser(sub: Any) -> None:
-    """Register ``migrate`` on the ``milvus-rag`` subcommands."""
-    p = sub.add_parser(
-        "migrate",
-        help="copy a langchain-milvus / llama-index-milvus collection into milvus-rag's schema "
-        "(vectors kept, BM25 added, resumable)",
-        description="Copy the collection --from (written by langchain-milvus, "
-        "llama-index-vector-stores-milvus or milvus-rag) into the milvus-rag collection --to, "
-        "with its stored vectors (nothing is re-embedded) and a BM25 function on the text. "
-        "Rows the target already holds with equal content are skipped: an interrupted run "
-        "continues when started again, and a second run writes nothing. Ends with a count "
-        "check (exit status 1 when the counts differ).",
-    )
-    p.add_argument("--from", dest="from_name", required=True, metavar="NAME", help="source")
-    p.add_argument("--to", dest="to_name", required=True, metavar="NAME", help="target")
-    p.add_argument(
-        "--uri",
-        default=None,
-        help="the source's Milvus Lite file or server URL (env MILVUS_URI; default "
-        "./milvus_rag.db)",
-    )
-    p.add_argument("--token", default=None, help="the source's token (env MILVUS_TOKEN)")
-    p.add_argument(
-        "--to-uri", default=None, help="the target's file or server URL (default: --uri)"
-    )
-    p.add_argument(
-        "--to-token",
-        default=None,
-        help="the target's token (default: --token when --to-uri is not given)",
-    )
-    p.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH, help="rows per page (default %(default)s)"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-
-
-def resolve_endpoints(args: argparse.Namespace) -> tuple[str, str, str, str]:
-    """(source uri, source token, target uri, target token) from the flags and environment."""
-    from milvus_rag.cli.parser import DEFAULT_URI
-    from milvus_rag.client.config import ConnectionConfig
-
-    uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
-    token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
-    to_uri = args.to_uri or uri
-    if args.to_token is not None:
-        to_token = args.to_token
-    else:
-        to_token = token if args.to_uri is None else ""
-    if ConnectionConfig.is_local_for(to_uri):
-        to_token = ""
-    return uri, token, to_uri, to_token
-
-
-async def cmd_migrate(args: argparse.Namespace) -> int:
-    from milvus_rag.cli import commands as cli
-    from milvus_rag.client.config import ConnectionConfig
-    from milvus_rag.client.store import AsyncMilvusStore
-
-    if args.batch_size < 1:
-        raise cli.UsageError("--batch-size must be >= 1")
-    uri, token, to_uri, to_token = resolve_endpoints(args)
-    same_place = ConnectionConfig(uri=uri).uri == ConnectionConfig(uri=to_uri).uri
-    if same_place and args.from_name == args.to_name:
-        raise cli.UsageError("--from and --to name the same collection: pick another --to")
-    if cli.missing_lite_file(uri):
-        raise cli.UsageError(f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI)")
-    source = await open_source(uri, token or None, args.from_name)
-    target: AsyncMilvusStore | None = None
-    try:
-        await cli.require_collection(source)
-        info = await source.ensure_collection()
-        target = AsyncMilvusStore(
-            to_uri, token=to_token or None, collection_name=args.to_name, **target_options(info)
-        )
-        stats = await migrate(
-            source,
-            target,
-            batch_size=args.batch_size,
-            progress=False if args.no_progress else None,
-        )
-    finally:
-        await source.aclose()
-        if target is not None:
-            await target.aclose()
-    print(
-        f"{uri} [{args.from_name}] -> {to_uri} [{args.to_name}]: {stats.summary()}",
-        file=sys.stderr,
-    )
-    if info.metric != "COSINE":
-        print(
-            f"the copy keeps the source's metric ({info.metric}); milvus-rag adopts it when "
-            "the copy is opened without metric=",
-            file=sys.stderr,
-        )
-    return 0 if stats.counts_match else 1

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from milvus_rag.cli import commands as cli
+from milvus_rag import cli
+from milvus_rag.cli import common as cli_common
 from tests.fakes import HashEncoder
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A corpus folder, a .db path in MILVUS_URI, the fake encoder, cwd = tmp_path."""
     monkeypatch.setattr(
-        cli,
+        cli_common,
         "make_encoder",
         lambda model="", device=None, precision="auto", backend="auto": HashEncoder(32),
     )
@@ -137,7 +138,7 @@ def test_precision_flag_reaches_the_encoder(
         asked.append((model, device, precision, backend))
         return HashEncoder(32)
 
-    monkeypatch.setattr(cli, "make_encoder", make)
+    monkeypatch.setattr(cli_common, "make_encoder", make)
     assert run(capsys, "ingest", "docs", "--precision", "fp32", "--device", "cpu")[0] == 0
     assert run(capsys, "search", "cats", "--precision", "bf16", "--backend", "torch")[0] == 0
     assert run(capsys, "search", "cats", "--backend", "onnx", "--precision", "int8")[0] == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from milvus_rag import ConfigError
+from milvus_rag.cli.common import parse_filter
 from milvus_rag.ingest import (
     canonical_filter,
     canonical_source,
@@ -16,7 +17,6 @@ from milvus_rag.ingest import (
     discover_files,
     file_doc_id,
     file_records,
-    parse_filter,
     read_pages,
     source_doc_id,
 )

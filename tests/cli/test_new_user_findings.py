@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from milvus_rag import AsyncMilvusStore, Record, cli
+from milvus_rag.cli import common as cli_common
 from milvus_rag.client.records import PRIVATE_KEY
 from tests.fakes import HashEncoder
 
@@ -26,7 +27,7 @@ CHUNK = ["--chunk-size", "40", "--chunk-overlap", "0"]
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """cwd = tmp_path/work, a corpus in tmp_path/corpus, the fake encoder, a .db in MILVUS_URI."""
     monkeypatch.setattr(
-        cli,
+        cli_common,
         "make_encoder",
         lambda model="", device=None, precision="auto", backend="auto": HashEncoder(32),
     )
@@ -66,7 +67,7 @@ def sources(capsys: pytest.CaptureFixture[str], query: str = "cats dogs kittens"
 def test_1_appending_to_a_file_keeps_its_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: HashEncoder(32))
+    monkeypatch.setattr(cli_common, "make_encoder", lambda *a, **k: HashEncoder(32))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MILVUS_URI", raising=False)
     monkeypatch.delenv("MILVUS_COLLECTION", raising=False)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from milvus_rag import MilvusStore, Record, cli
+from milvus_rag.cli import common as cli_common
 from tests.backends import LiteServer
 from tests.fakes import HashEncoder
 
@@ -21,7 +22,7 @@ DIM = 32
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(
-        cli,
+        cli_common,
         "make_encoder",
         lambda model="", device=None, precision="auto", backend="auto": HashEncoder(DIM),
     )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from milvus_rag import AsyncMilvusStore, cli
+from milvus_rag.cli import common as cli_common
 from milvus_rag.embeddings import SentenceTransformerEncoder
 from tests.backends import Backend
 from tests.conftest import new_name
@@ -128,7 +129,7 @@ def test_relevance_is_absolute_and_the_same_everywhere(
     li.close()
 
     # and the command line
-    monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: encoder)
+    monkeypatch.setattr(cli_common, "make_encoder", lambda *a, **k: encoder)
     capsys.readouterr()  # what was printed above
     argv = ["search", QUESTION, "--json", "--k", str(len(CORPUS)), "--collection", name]
     argv += ["--uri", backend.uri] + (["--token", backend.token] if backend.token else [])

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from milvus_rag.cli.parser import build_parser
+from milvus_rag.cli.transfer import resolve_endpoints
 from milvus_rag.client.records import Record
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.transfer.migrate import (
     MigrateStats,
     plan_page,
-    resolve_endpoints,
     same_record,
     same_vector,
     target_options,

@@ -34,7 +34,7 @@ from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations.langchain import compat_search as search_kw
 from milvus_rag.integrations.langchain import compat_settings as compat
 from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
-from milvus_rag.integrations.langchain.documents import _combine_filter, doc_id_of
+from milvus_rag.integrations.langchain.documents import combine_filter, doc_id_of
 from milvus_rag.integrations.langchain.store import MilvusVectorStore
 
 __all__ = ["Milvus"]
@@ -518,7 +518,7 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             return []
         kwargs = self._tenancy_default(dict(kwargs))
         kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=False))
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         opts = {n: kwargs.pop(n) for n in DENSE_OPTIONS if n in kwargs}
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()

@@ -80,7 +80,7 @@ def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None)
     return out
 
 
-def _combine_filter(filter: Any, expr: str | None) -> Any:
+def combine_filter(filter: Any, expr: str | None) -> Any:
     if expr is None:
         return filter
     if not isinstance(expr, str):

@@ -17,12 +17,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.fanout import fanout_queries, generate_queries
 from milvus_rag.client.request import RetrievalMode, check_alpha, check_k
 from milvus_rag.client.sync import run_sync
+from milvus_rag.integrations.langchain.store import MilvusVectorStore, MilvusVectorStoreRetriever
 
 try:
     from langchain_core.callbacks import (
@@ -32,7 +33,6 @@ try:
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.runnables import Runnable
-    from langchain_core.vectorstores import VectorStoreRetriever
     from pydantic import ConfigDict, Field, model_validator
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -41,41 +41,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["FanOutRetriever", "HybridRetriever", "MilvusVectorStoreRetriever"]
 
-
-class MilvusVectorStoreRetriever(VectorStoreRetriever):
-    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
-
-    Example:
-        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
-        ... # doctest: +SKIP
-    """
-
-    allowed_search_types: ClassVar[tuple[str, ...]] = (
-        "similarity",
-        "similarity_score_threshold",
-        "mmr",
-        "hybrid",
-    )
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return self.vectorstore.similarity_search(query, **kwargs_)
-        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return await self.vectorstore.asimilarity_search(query, **kwargs_)
-        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
-
-
-# after MilvusVectorStoreRetriever: integrations/langchain.py imports it from here
-from milvus_rag.integrations.langchain.store import MilvusVectorStore  # noqa: E402
 
 QueryGenerator = (
     Callable[[str], Sequence[str]] | Callable[[str], Awaitable[Sequence[str]]] | Runnable[Any, Any]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fanout import fanout_queries, fanout_search
@@ -43,23 +43,19 @@ from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 
 try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
-    from langchain_core.vectorstores import VectorStore
+    from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'milvus_rag.integrations.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
     ) from exc
 
-__all__ = [
-    "BM25BuiltInFunction",
-    "Milvus",
-    "MilvusVectorStore",
-    "MilvusVectorStoreRetriever",
-    "doc_id_of",
-    "document_to_record",
-    "record_to_document",
-]
+__all__ = ["MilvusVectorStore", "MilvusVectorStoreRetriever"]
 
 VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
@@ -67,8 +63,7 @@ _TENANT_OPTIONS = ("tenant", "all_tenants")
 
 
 from milvus_rag.integrations.langchain.documents import (  # noqa: E402
-    _combine_filter,
-    doc_id_of,
+    combine_filter,
     document_to_record,
     record_to_document,
     resolve_ids,
@@ -191,7 +186,7 @@ class MilvusVectorStore(VectorStore):
         ``filter`` / ``expr`` and ``retrieval_mode`` (or ``mode``); ``None`` means "the
         store's setting"."""
         kwargs = dict(kwargs)
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         names = DENSE_OPTIONS if dense_only else SEARCH_OPTIONS
         opts = {n: kwargs.pop(n) for n in names if n in kwargs and kwargs[n] is not None}
         for n in names:
@@ -284,7 +279,7 @@ class MilvusVectorStore(VectorStore):
 
         Missing ids are not an error. Deleting everything needs :meth:`adrop`.
         """
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         tenancy = self._tenancy(kwargs)
         self._no_more(kwargs, "delete")
         self.store.scope(flt, operation="delete", **tenancy)  # fails before the dim probe
@@ -450,7 +445,7 @@ class MilvusVectorStore(VectorStore):
     ) -> list[Document]:
         """MMR over the ``fetch_k`` nearest dense candidates of ``embedding`` (keyword args:
         ``filter``, ``expr`` and the dense options of :meth:`similarity_search`)."""
-        flt = _combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
+        flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         opts = {n: kwargs.pop(n) for n in DENSE_OPTIONS if n in kwargs}
         self._no_more(kwargs, "max_marginal_relevance_search")
         await self._ensure_dim()
@@ -567,8 +562,33 @@ class MilvusVectorStore(VectorStore):
         return MilvusVectorStoreRetriever(vectorstore=self, tags=tags, **kwargs)
 
 
-# at the end: retrievers/langchain.py imports MilvusVectorStore from this module
-# langchain-milvus's vocabulary (only the import changes): see _langchain_milvus
-from milvus_rag.integrations.langchain.compat import Milvus  # noqa: E402
-from milvus_rag.integrations.langchain.compat_settings import BM25BuiltInFunction  # noqa: E402
-from milvus_rag.integrations.langchain.retrievers import MilvusVectorStoreRetriever  # noqa: E402
+class MilvusVectorStoreRetriever(VectorStoreRetriever):
+    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
+
+    Example:
+        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
+        ... # doctest: +SKIP
+    """
+
+    allowed_search_types: ClassVar[tuple[str, ...]] = (
+        "similarity",
+        "similarity_score_threshold",
+        "mmr",
+        "hybrid",
+    )
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return self.vectorstore.similarity_search(query, **kwargs_)
+        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        if self.search_type == "hybrid":
+            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
+            return await self.vectorstore.asimilarity_search(query, **kwargs_)
+        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)

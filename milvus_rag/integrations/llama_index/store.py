@@ -50,7 +50,12 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.config import (
+    DEFAULT_COLLECTION,
+    DEFAULT_URI,
+    CollectionConfig,
+    ConnectionConfig,
+)
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import RetrievalMode, SearchRequest
@@ -142,8 +147,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     stores_text: bool = True
     flat_metadata: bool = False
-    uri: str = "./milvus_rag.db"
-    collection_name: str = "milvus_rag"
+    uri: str = DEFAULT_URI
+    collection_name: str = DEFAULT_COLLECTION
     dim: int | None = None
     vocabulary: str = "milvus_rag"
 

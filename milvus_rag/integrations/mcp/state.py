@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
-from milvus_rag.client.config import CollectionConfig, ConnectionConfig
+from milvus_rag.client.config import DEFAULT_COLLECTION, CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, MilvusRAGError, SchemaMismatchError
 from milvus_rag.integrations.mcp import paths, results
 from milvus_rag.integrations.mcp.settings import MCPSettings
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from milvus_rag.client.store import AsyncMilvusStore
     from milvus_rag.embeddings.encoder import Encoder
 
-DEFAULT_COLLECTION = "milvus_rag"
 Progress = Callable[[float, "float | None", str], Awaitable[None]]
 Mode = Literal["dense", "sparse", "hybrid"]
 Metric = Literal["COSINE", "IP", "L2"]
