@@ -29,8 +29,8 @@ from milvus_rag.integrations.langchain import (
     doc_id_of,
     document_to_record,
     record_to_document,
-    resolve_ids,
 )
+from milvus_rag.integrations.langchain.documents import resolve_ids
 from milvus_rag.retrievers.langchain import FanOutRetriever, HybridRetriever
 from tests.backends import Backend, run_python
 from tests.cases.filters import FILTER_CASES, FILTER_ROWS, FilterCase
