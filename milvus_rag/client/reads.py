@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,22 @@ from milvus_rag.client.tenancy import Scope, Tenancy, and_tenant
 
 QUERY_WINDOW = 16384
 ID_CHUNK = 1000
+
+
+def ids_within(ids: Sequence[str], filter: Any) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """ "These ids within this filter", a request at a time: ``(ids, filter dict)`` pairs of at
+    most :data:`ID_CHUNK` ids each (the filter ``$and`` an ``id $in``; no filter: the ids).
+
+    Example:
+        >>> [f for _, f in ids_within(["a"], {"k": 1})]
+        [{'$and': [{'k': 1}, {'id': {'$in': ['a']}}]}]
+    """
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = list(ids[start : start + ID_CHUNK])
+        by_id: dict[str, Any] = {"id": {"$in": chunk}}
+        yield chunk, ({"$and": [filter, by_id]} if filter else by_id)
+
+
 """Ids per request of a read or delete by id (an ``id in [...]`` expression)."""
 
 Call = Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]

@@ -15,11 +15,9 @@ LangChain API it keeps.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +29,7 @@ from milvus_rag.client.records import Hit, Record, public_metadata
 from milvus_rag.client.request import DENSE_OPTIONS, RetrievalMode, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import run_sync
+from milvus_rag.integrations.fronts import FirstUse
 from milvus_rag.integrations.langchain import compat_search as search_kw
 from milvus_rag.integrations.langchain import compat_settings as compat
 from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
@@ -126,20 +125,10 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         self.index_params = index_params
         self.search_params = search_params
         self.builtin_func = builtin_function
-        self._drop_pending = self._plan.drop_old
-        self._settled = False
+        self._first_use = FirstUse(drop=self._plan.drop_old)
         self._dropped_logged: set[tuple[str, ...]] = set()
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
-        self._locks = weakref.WeakKeyDictionary()
 
     # --- first use: drop_old, then the layout ------------------------------------------
-
-    def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
 
     async def _settle(
         self, metadata: Mapping[str, Any] | None = None, *, write: bool, ids: bool = True
@@ -149,16 +138,9 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         typed columns (langchain-milvus's default) and, written without ids, Milvus's
         auto ids. False: no collection yet and this is a read (it finds nothing, and
         creates nothing: the first write decides the layout)."""
-        if self._settled and not self._drop_pending:
-            return True
-        async with self._lock():
-            if self._drop_pending:
-                await self.store.drop()
-                self._drop_pending = False
-            if self._settled:
-                return True
+
+        async def settle() -> bool:
             if await self.store.exists():
-                self._settled = True
                 return True
             if not write:  # langchain-milvus: no collection yet, nothing found
                 return False
@@ -176,8 +158,9 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             if options != self._plan.store_options:
                 old, self.store = self.store, AsyncMilvusStore(**options)
                 await old.aclose()
-            self._settled = True
             return True
+
+        return await self._first_use.run(self.store.drop, settle)
 
     async def _ensure_dim(self) -> None:
         await self._settle(write=False)

@@ -28,6 +28,12 @@ from langchain_core.embeddings import Embeddings
 
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.request import RetrievalMode
+from milvus_rag.integrations.fronts import (
+    WIDENED_SCALAR_TYPES,
+    enum_name,
+    flatten_params,
+    refuse_bm25_extras,
+)
 
 #: langchain-milvus's defaults (``langchain_milvus.utils.constant`` and ``Milvus.__init__``).
 DEFAULT_COLLECTION = "LangChainCollection"
@@ -43,8 +49,7 @@ MAX_LENGTH = 65535
 
 _CONNECTION_KEYS = {"uri": "uri", "token": "token", "user": "user", "password": "password"}
 _CONNECTION_ALIASES = {"db_name": "db_name", "timeout": "timeout"}
-_SCALARS = {"INT64": "int64", "INT32": "int64", "INT16": "int64", "INT8": "int64"}
-_SCALARS.update({"DOUBLE": "double", "FLOAT": "double", "VARCHAR": "varchar", "BOOL": "bool"})
+_SCALARS = WIDENED_SCALAR_TYPES  # see integrations/fronts.py: why LlamaIndex's front differs
 _BM25_INDEXES = ("AUTOINDEX", "SPARSE_INVERTED_INDEX")
 
 
@@ -91,17 +96,11 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _enum_name(value: Any) -> str:
-    """``DataType.INT64`` / ``FunctionType.BM25`` (or their names) -> ``"INT64"`` / ``"BM25"``."""
-    name = getattr(value, "name", None)
-    return str(name if isinstance(name, str) else value).rsplit(".", 1)[-1].upper()
-
-
 def bm25_spec(function: Any) -> Bm25Spec:
     """A langchain-milvus ``BM25BuiltInFunction`` (theirs or ours, by duck typing) as a spec;
     any other built-in function raises ConfigError."""
     kind = getattr(function, "type", None)
-    if _enum_name(kind) != "BM25":
+    if enum_name(kind) != "BM25":
         raise ConfigError(
             f"builtin_function {type(function).__name__} has no counterpart: milvus-rag runs "
             "BM25 (BM25BuiltInFunction) on the server and embeds on the client; pass an "
@@ -110,15 +109,7 @@ def bm25_spec(function: Any) -> Bm25Spec:
     inputs, outputs = as_list(function.input_field_names), as_list(function.output_field_names)
     if len(inputs) != 1 or len(outputs) != 1:
         raise ConfigError("a BM25 function takes one input (text) field and one output field")
-    if getattr(function, "multi_analyzer_params", None) is not None:
-        raise ConfigError(
-            "multi_analyzer_params has no counterpart: pass one analyzer as analyzer_params"
-        )
-    if getattr(function, "enable_match", False):
-        raise ConfigError(
-            "enable_match (text match) has no counterpart: filter with milvus-rag's "
-            "{'key': {'$contains': ...}} or a raw expression instead"
-        )
+    refuse_bm25_extras(function, "BM25's k1 / b are collection settings (bm25_k1=, bm25_b=)")
     analyzer = getattr(function, "analyzer_params", None)
     return Bm25Spec(str(inputs[0]), str(outputs[0]), dict(analyzer) if analyzer else None)
 
@@ -144,18 +135,14 @@ def _index_settings(params: Mapping[str, Any], where: str) -> dict[str, Any]:
     """One langchain-milvus index dict (metric_type, index_type, params) as store options."""
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where} must be a dict, got {params!r}")
-    params = dict(params)
+    params = flatten_params(params, where)
     out: dict[str, Any] = {}
     if "metric_type" in params:
         out["metric"] = str(params.pop("metric_type")).upper()
     if "index_type" in params:
         out["index_type"] = str(params.pop("index_type")).upper()
-    nested = params.pop("params", None) or {}
-    if not isinstance(nested, Mapping):
-        raise ConfigError(f"{where}['params'] must be a dict, got {nested!r}")
-    build = {**dict(nested), **params}
-    if build:
-        out["index_params"] = build
+    if params:
+        out["index_params"] = params
     return out
 
 
@@ -178,17 +165,14 @@ def search_param_options(param: Any, metric: str, where: str = "search_params") 
         return {}
     if not isinstance(param, Mapping):
         raise ConfigError(f"{where} must be a dict such as {{'params': {{'ef': 64}}}}")
-    param = dict(param)
-    given = param.pop("metric_type", None)
+    flat = flatten_params(param, where)
+    given = flat.pop("metric_type", None)
     if given is not None and str(given).upper() != metric:
         raise ConfigError(
             f"{where} metric_type={given!r} but the index metric is {metric!r}: a search uses "
             "the index's metric; leave metric_type out"
         )
-    nested = param.pop("params", None) or {}
-    if not isinstance(nested, Mapping):
-        raise ConfigError(f"{where}['params'] must be a dict, got {nested!r}")
-    return {**dict(nested), **param}
+    return flat
 
 
 def metadata_schema_type(key: str, entry: Any) -> str:
@@ -197,12 +181,12 @@ def metadata_schema_type(key: str, entry: Any) -> str:
     if not isinstance(entry, Mapping) or "dtype" not in entry:
         raise ConfigError(f"metadata_schema[{key!r}] must be a dict with a 'dtype'")
     entry = {**dict(entry.get("kwargs") or {}), **{k: v for k, v in entry.items() if k != "kwargs"}}
-    dtype = _enum_name(entry.pop("dtype"))
+    dtype = enum_name(entry.pop("dtype"))
     entry.pop("max_length", None)  # VARCHAR columns are 65,535 long
     entry.pop("max_capacity", None)  # array columns hold up to typed_fields.ARRAY_MAX_CAPACITY
     entry.pop("nullable", None)  # typed columns are nullable (missing keys read as missing)
     if dtype == "ARRAY":
-        element = _enum_name(entry.pop("element_type", ""))
+        element = enum_name(entry.pop("element_type", ""))
         spec = f"array<{_SCALARS[element]}>" if element in _SCALARS else None
     elif dtype == "JSON":
         spec = None
@@ -344,7 +328,7 @@ def plan(
     _refuse(num_shards, None, "num_shards", "create the collection with pymilvus first")
     if vector_schema is not None:
         for schema in as_list(vector_schema):
-            if _enum_name(dict(schema).get("dtype", "FLOAT_VECTOR")) != "FLOAT_VECTOR":
+            if enum_name(dict(schema).get("dtype", "FLOAT_VECTOR")) != "FLOAT_VECTOR":
                 raise ConfigError(
                     "vector_schema other than FLOAT_VECTOR has no counterpart: milvus-rag "
                     "stores float32 vectors; leave vector_schema out"

@@ -41,6 +41,7 @@ from milvus_rag.client.request import (
 )
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
+from milvus_rag.integrations.fronts import core_store, pop_tenancy
 
 try:
     from langchain_core.callbacks import (
@@ -59,7 +60,6 @@ __all__ = ["MilvusVectorStore", "MilvusVectorStoreRetriever"]
 
 VST = TypeVar("VST", bound="MilvusVectorStore")
 _DIM_PROBE = "dimension probe"
-_TENANT_OPTIONS = ("tenant", "all_tenants")
 
 
 from milvus_rag.integrations.langchain.documents import (  # noqa: E402
@@ -119,16 +119,14 @@ class MilvusVectorStore(VectorStore):
         self.retrieval_mode = RetrievalMode.parse(retrieval_mode)
         self.alpha = check_alpha(alpha)
         self.ranker: Ranker = resolve_ranker(ranker, self.alpha)
-        if store is not None:
-            if uri or token or collection_name or dim is not None or options:
-                raise ConfigError("pass either store= or uri/collection options, not both")
-            self.store = store.aio if isinstance(store, MilvusStore) else store
-        else:
-            self.store = AsyncMilvusStore(
+        self.store = core_store(
+            store,
+            settings_given=bool(uri or token or collection_name or dim is not None or options),
+            build=lambda: AsyncMilvusStore(
                 uri, token=token, collection_name=collection_name, dim=dim, **options
-            )
-        if tenant is not None:  # every call defaults to it; tenant= per call overrides
-            self.store = self.store.for_tenant(tenant)
+            ),
+            tenant=tenant,
+        )
         if self.retrieval_mode is not RetrievalMode.DENSE and not self.store.config.enable_bm25:
             raise ConfigError(
                 f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave enable_bm25 on "
@@ -207,7 +205,7 @@ class MilvusVectorStore(VectorStore):
     @staticmethod
     def _tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:
         """``tenant=`` / ``all_tenants=`` of a call (popped), for the core store."""
-        return {n: kwargs.pop(n) for n in _TENANT_OPTIONS if kwargs.get(n) is not None}
+        return pop_tenancy(kwargs)
 
     @staticmethod
     def _no_more(kwargs: dict[str, Any], method: str) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.integrations.fronts import SCALAR_TYPES, enum_name, refuse_bm25_extras
 from milvus_rag.integrations.llama_index.compat_kwargs import metric_name, search_config_options
 
 __all__ = [
@@ -103,8 +104,9 @@ _SAME = {
     "metadata_fields": "scalar_field_names",
     "rrf_k": "hybrid_ranker_params",
 }
-#: pymilvus DataType names -> typed metadata column types (``metadata_fields``)
-_SCALAR_TYPES = {"INT64": "int64", "DOUBLE": "double", "VARCHAR": "varchar", "BOOL": "bool"}
+#: pymilvus DataType names -> typed metadata column types (``metadata_fields``); not widened
+#: (see integrations/fronts.py: why the LangChain front widens INT8/16/32 and FLOAT)
+_SCALAR_TYPES = SCALAR_TYPES
 
 
 class IndexManagement(enum.Enum):
@@ -268,8 +270,7 @@ def _sparse_function(fn: Any, text_field: str, sparse_field: str, out: dict[str,
             "custom) are not supported. Use enable_sparse=True without it (BM25), or "
             "BM25BuiltInFunction(analyzer_params=...)"
         )
-    kind = getattr(fn, "type", None)
-    if str(getattr(kind, "name", kind)).upper() != "BM25":
+    if enum_name(getattr(fn, "type", None)) != "BM25":
         raise ConfigError(
             f"sparse_embedding_function must be a BM25BuiltInFunction, got {fn!r}; milvus-rag "
             "supports Milvus's BM25 function only"
@@ -282,13 +283,7 @@ def _sparse_function(fn: Any, text_field: str, sparse_field: str, out: dict[str,
             f"is {text_field!r} and its sparse field {sparse_field!r}: set text_key= / "
             "sparse_embedding_field= to those names, or leave the function's fields default"
         )
-    for attr, hint in (
-        ("enable_match", "TEXT_MATCH on the text field is not supported"),
-        ("multi_analyzer_params", "one analyzer per collection: use analyzer_params"),
-        ("params", "BM25 k1 / b: pass sparse_index_config={'bm25_k1': ..., 'bm25_b': ...}"),
-    ):
-        if getattr(fn, attr, None):
-            raise ConfigError(f"BM25BuiltInFunction({attr}=...) has no counterpart: {hint}")
+    refuse_bm25_extras(fn, "BM25 k1 / b: pass sparse_index_config={'bm25_k1': ..., 'bm25_b': ...}")
     analyzer = getattr(fn, "analyzer_params", None)
     if analyzer is not None:
         out["analyzer"] = dict(analyzer)
@@ -326,7 +321,7 @@ def _scalar_fields(names: Any, types: Any) -> dict[str, str]:
         raise ConfigError("scalar_field_names and scalar_field_types must have the same length")
     out: dict[str, str] = {}
     for name, kind in zip(names, types, strict=True):
-        key = str(getattr(kind, "name", kind)).upper()
+        key = enum_name(kind)
         if key not in _SCALAR_TYPES:
             raise ConfigError(
                 f"scalar field {name!r} of type {kind!r}: typed metadata columns are INT64, "

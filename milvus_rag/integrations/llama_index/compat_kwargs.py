@@ -23,6 +23,7 @@ from typing import Any
 
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.request import DENSE_OPTIONS
+from milvus_rag.integrations.fronts import flatten_params
 
 __all__ = [
     "LlamaQueryOptions",
@@ -65,15 +66,7 @@ def search_config_options(
         return {}
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where} must be a dict such as {{'ef': 64}}, got {config!r}")
-    params = dict(config)
-    nested = params.pop("params", None)
-    if nested is not None:
-        if not isinstance(nested, Mapping):
-            raise ConfigError(f"{where}['params'] must be a dict, got {nested!r}")
-        clash = sorted(set(nested) & set(params))
-        if clash:
-            raise ConfigError(f"{where} sets {clash} both inside and outside 'params'")
-        params.update(nested)
+    params = flatten_params(config, where)
     given = params.pop("metric_type", None)
     if (
         given is not None

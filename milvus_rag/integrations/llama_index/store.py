@@ -45,8 +45,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,10 +55,12 @@ from milvus_rag.client.config import (
     ConnectionConfig,
 )
 from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.client.reads import ids_within
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import RetrievalMode, SearchRequest
-from milvus_rag.client.store import ID_CHUNK, QUERY_WINDOW, AsyncMilvusStore
+from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
+from milvus_rag.integrations.fronts import FirstUse, core_store, pop_tenancy
 
 try:
     from llama_index.core.bridge.pydantic import PrivateAttr
@@ -102,8 +102,8 @@ __all__ = [
 
 
 def _tenancy(opts: dict[str, Any]) -> dict[str, Any]:
-    """The ``tenant=`` / ``all_tenants=`` of a call's mapped keywords."""
-    return {n: opts[n] for n in ("tenant", "all_tenants") if n in opts}
+    """The ``tenant=`` / ``all_tenants=`` of a call's mapped keywords (popped)."""
+    return pop_tenancy(opts)
 
 
 # get_nodes() reads every matching node: 4,096 per request (a request costs a scan of the
@@ -153,13 +153,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
     vocabulary: str = "milvus_rag"
 
     _store: AsyncMilvusStore = PrivateAttr()
-    _overwrite: bool = PrivateAttr(default=False)
+    _first_use: FirstUse = PrivateAttr(default_factory=lambda: FirstUse(drop=False))
     _output_fields: tuple[str, ...] = PrivateAttr(default=())
     _alpha: float | None = PrivateAttr(default=None)
     _adopt: dict[str, Any] | None = PrivateAttr(default=None)
-    _adopt_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
-        default_factory=weakref.WeakKeyDictionary
-    )
 
     def __init__(
         self,
@@ -175,28 +172,19 @@ class MilvusVectorStore(BasePydanticVectorStore):
         **options: Any,
     ) -> None:
         settings = llama_store_settings(uri, collection_name, options)
-        if store is not None:
-            if (
-                any(
-                    x is not None
-                    for x in (uri, collection_name, dim, token, connection, collection)
-                )
-                or options
-            ):
-                raise ConfigError("pass either store= or connection/collection settings")
-            core = store.aio if isinstance(store, MilvusStore) else store
-            if not isinstance(core, AsyncMilvusStore):
-                raise ConfigError(
-                    f"store must be a MilvusStore or AsyncMilvusStore, got {type(store).__name__}"
-                )
-        else:
-            if settings.vocabulary != "milvus_rag" and (connection or collection):
-                raise ConfigError(
-                    "llama-index-vector-stores-milvus keywords configure the connection and "
-                    "collection themselves: pass uri= / token= instead of connection= / "
-                    "collection="
-                )
-            core = AsyncMilvusStore(
+        if store is None and settings.vocabulary != "milvus_rag" and (connection or collection):
+            raise ConfigError(
+                "llama-index-vector-stores-milvus keywords configure the connection and "
+                "collection themselves: pass uri= / token= instead of connection= / "
+                "collection="
+            )
+        core = core_store(
+            store,
+            settings_given=any(
+                x is not None for x in (uri, collection_name, dim, token, connection, collection)
+            )
+            or bool(options),
+            build=lambda: AsyncMilvusStore(
                 settings.uri,
                 token=token or None,
                 collection_name=settings.collection_name,
@@ -204,9 +192,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 connection=connection,
                 collection=collection,
                 **settings.options,
-            )
-        if tenant is not None:  # every call defaults to it; tenant= in a call's kwargs wins
-            core = core.for_tenant(tenant)
+            ),
+            tenant=tenant,
+        )
         fields: dict[str, Any] = {
             "uri": core.connection.uri,
             "collection_name": core.name,
@@ -215,7 +203,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         }
         super().__init__(**fields)
         self._store = core
-        self._overwrite = settings.overwrite
+        self._first_use = FirstUse(drop=settings.overwrite)
         self._output_fields = settings.output_fields
         self._alpha = settings.alpha
         if store is None and settings.existing is not None:
@@ -246,13 +234,17 @@ class MilvusVectorStore(BasePydanticVectorStore):
         """Before every operation: ``overwrite=True`` drops the collection (once, before the
         store's first operation); a store opened without ``dim`` takes it from the existing
         collection (the core's :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
-        if self._overwrite:
-            self._overwrite = False
-            self._adopt = None
-            await self._store.drop()
-        if self._adopt is not None:
-            await self._adopt_existing()
+        await self._first_use.run(self._drop_for_overwrite, self._adopt_existing)
         self.dim = await self._store.ensure_dim()
+
+    @property
+    def _overwrite(self) -> bool:
+        """``overwrite=True`` and the collection not dropped yet."""
+        return self._first_use.drop_pending
+
+    async def _drop_for_overwrite(self) -> None:
+        self._adopt = None  # nothing left to adopt
+        await self._store.drop()
 
     async def aready(self) -> AsyncMilvusStore:
         """The core store, settled for use (``overwrite`` done, an existing collection
@@ -261,22 +253,20 @@ class MilvusVectorStore(BasePydanticVectorStore):
         await self._learn_dim()
         return self._store
 
-    async def _adopt_existing(self) -> None:
+    async def _adopt_existing(self) -> bool:
         """A store speaking llama-index-vector-stores-milvus's vocabulary opens an existing
         collection with the user's own settings only: the core adopts its layout, metric and
-        analyzer instead of the defaults a new collection gets (as that library does)."""
-        lock = self._adopt_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock:
-            options, old = self._adopt, self._store
-            if options is None:
-                return
-            if await old.exists():
-                core = AsyncMilvusStore(
-                    connection=old.connection, collection_name=old.name, **options
-                )
-                self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
-                await old.aclose()
-            self._adopt = None
+        analyzer instead of the defaults a new collection gets (as that library does). Runs
+        under the first-use lock (:class:`~milvus_rag.integrations.fronts.FirstUse`)."""
+        options, old = self._adopt, self._store
+        if options is None:
+            return True
+        if await old.exists():
+            core = AsyncMilvusStore(connection=old.connection, collection_name=old.name, **options)
+            self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
+            await old.aclose()
+        self._adopt = None
+        return True
 
     @staticmethod
     def build_filter(
@@ -369,10 +359,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         elif node_ids is None:
             await self._store.delete(filter=flt, **t)
         else:
-            ids = list(node_ids)
-            for start in range(0, len(ids), ID_CHUNK):
-                chunk = ids[start : start + ID_CHUNK]
-                await self._store.delete(filter=self.build_filter(filters, chunk), **t)
+            for _, within in ids_within(list(node_ids), flt):
+                await self._store.delete(filter=within, **t)
 
     def delete_nodes(
         self,
@@ -413,11 +401,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         elif node_ids is not None:
             ids = list(dict.fromkeys(node_ids))
             found: dict[str, Record] = {}
-            for start in range(0, len(ids), ID_CHUNK):
-                chunk = ids[start : start + ID_CHUNK]
-                for r in await self._store.query(
-                    self.build_filter(filters, chunk), limit=len(chunk), **t
-                ):
+            for chunk, within in ids_within(ids, flt):
+                for r in await self._store.query(within, limit=len(chunk), **t):
                     found[r.id] = r
             records = [found[i] for i in ids if i in found]
         else:

@@ -1,0 +1,172 @@
+"""What the LangChain and LlamaIndex fronts do the same way, in one place.
+
+- :func:`core_store`: the core store of a front, from ``store=`` or from connection
+  settings (never both), bound to ``tenant=`` when given.
+- :func:`pop_tenancy`: the ``tenant=`` / ``all_tenants=`` of a call; ``None`` means "not
+  given" on both fronts.
+- :class:`FirstUse`: the first-use step of a store (drop once, then adopt an existing
+  collection or settle a new one) under one lock per event loop (:class:`PerLoop`).
+- pymilvus-style settings, one policy per question: :func:`enum_name` (``DataType.INT64``,
+  ``FunctionType.BM25`` or their names), :data:`SCALAR_TYPES` (pymilvus scalar types ->
+  typed metadata columns), :func:`flatten_params` (a settings dict with a nested
+  ``params``: merged, a key set both inside and outside raises), :func:`refuse_bm25_extras`
+  (what a BM25 function sets that milvus-rag cannot honour raises).
+
+Example:
+    >>> flatten_params({"metric_type": "IP", "params": {"ef": 64}}, "search_params")
+    {'metric_type': 'IP', 'ef': 64}
+    >>> pop_tenancy({"tenant": None, "all_tenants": True, "k": 4})
+    {'all_tenants': True}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.locks import PerLoop
+from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.client.sync import MilvusStore
+
+__all__ = [
+    "SCALAR_TYPES",
+    "TENANT_OPTIONS",
+    "WIDENED_SCALAR_TYPES",
+    "FirstUse",
+    "core_store",
+    "enum_name",
+    "flatten_params",
+    "pop_tenancy",
+    "refuse_bm25_extras",
+]
+
+TENANT_OPTIONS = ("tenant", "all_tenants")
+
+#: pymilvus scalar DataType names -> typed metadata column types (``metadata_fields``)
+SCALAR_TYPES = {"INT64": "int64", "DOUBLE": "double", "VARCHAR": "varchar", "BOOL": "bool"}
+#: with the narrower numbers widened (INT8/16/32 -> int64, FLOAT -> double). The two upstream
+#: libraries differ on purpose here: langchain-milvus's ``metadata_schema`` describes columns
+#: of a collection milvus-rag creates, whose values come back equal when widened, so it maps
+#: them; llama-index-vector-stores-milvus's ``scalar_field_types`` names columns that library
+#: reads back with their declared type, and a widened column would not be the one declared,
+#: so the LlamaIndex front takes :data:`SCALAR_TYPES` only (and says so).
+WIDENED_SCALAR_TYPES = {
+    **SCALAR_TYPES,
+    "INT32": "int64",
+    "INT16": "int64",
+    "INT8": "int64",
+    "FLOAT": "double",
+}
+
+
+def enum_name(value: Any) -> str:
+    """``DataType.INT64`` / ``FunctionType.BM25`` (or their names) -> ``"INT64"`` / ``"BM25"``."""
+    name = getattr(value, "name", None)
+    return str(name if isinstance(name, str) else value).rsplit(".", 1)[-1].upper()
+
+
+def flatten_params(config: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A pymilvus-style settings dict with its nested ``params`` merged in (both fronts: a key
+    set both inside and outside ``params`` raises, never one silently winning)."""
+    params = dict(config)
+    nested = params.pop("params", None)
+    if nested is None:
+        return params
+    if not isinstance(nested, Mapping):
+        raise ConfigError(f"{where}['params'] must be a dict, got {nested!r}")
+    clash = sorted(set(nested) & set(params))
+    if clash:
+        raise ConfigError(f"{where} sets {clash} both inside and outside 'params'")
+    params.update(nested)
+    return params
+
+
+def refuse_bm25_extras(function: Any, params_hint: str) -> None:
+    """A BM25 function's settings that milvus-rag cannot honour raise ConfigError (both
+    fronts): text match, several analyzers, function parameters (``params_hint``: where
+    this front takes BM25's k1 / b instead)."""
+    if getattr(function, "enable_match", False):
+        raise ConfigError(
+            "enable_match (text match, TEXT_MATCH) has no counterpart: filter with "
+            "milvus-rag's {'key': {'$contains': ...}} or a raw expression instead"
+        )
+    if getattr(function, "multi_analyzer_params", None) is not None:
+        raise ConfigError(
+            "multi_analyzer_params has no counterpart (one analyzer per collection): pass one "
+            "analyzer as analyzer_params"
+        )
+    if getattr(function, "params", None):
+        raise ConfigError(f"a BM25 function's params have no counterpart: {params_hint}")
+
+
+def pop_tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop ``tenant=`` / ``all_tenants=`` from a call's keywords, for the core store; a
+    ``None`` is popped too and means "not given" (the store's own tenant)."""
+    out: dict[str, Any] = {}
+    for name in TENANT_OPTIONS:
+        value = kwargs.pop(name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def core_store(
+    store: AsyncMilvusStore | MilvusStore | None,
+    *,
+    settings_given: bool,
+    build: Callable[[], AsyncMilvusStore],
+    tenant: str | None = None,
+) -> AsyncMilvusStore:
+    """The core store of a front: ``store`` (a sync one unwrapped) or, without it, ``build()``
+    from the connection settings; both given raises. Bound to ``tenant`` when given (every
+    call defaults to it; a call's ``tenant=`` wins)."""
+    if store is not None:
+        if settings_given:
+            raise ConfigError(
+                "pass either store= or connection / collection settings (uri, token, "
+                "collection_name, dim, options), not both"
+            )
+        core = store.aio if isinstance(store, MilvusStore) else store
+        if not isinstance(core, AsyncMilvusStore):
+            raise ConfigError(
+                f"store must be a MilvusStore or AsyncMilvusStore, got {type(store).__name__}"
+            )
+    else:
+        core = build()
+    return core.for_tenant(tenant) if tenant is not None else core
+
+
+class FirstUse:
+    """A store's first-use step (``drop_old`` / ``overwrite``, then adopting an existing
+    collection or settling a new one), run by one coroutine at a time per event loop.
+
+    ``drop`` runs once, before anything else; ``settle`` until it returns True (a read
+    before any collection exists may leave it for the first write).
+    """
+
+    def __init__(self, *, drop: bool) -> None:
+        self.drop_pending = drop
+        self.settled = False
+        self._locks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
+
+    def lock(self) -> asyncio.Lock:
+        """This event loop's lock of the step."""
+        return self._locks.get()
+
+    async def run(
+        self,
+        drop: Callable[[], Awaitable[Any]],
+        settle: Callable[[], Awaitable[bool]],
+    ) -> bool:
+        """Drop (once, if pending), then settle (until done); True once settled."""
+        if self.settled and not self.drop_pending:
+            return True
+        async with self.lock():
+            if self.drop_pending:
+                await drop()
+                self.drop_pending = False
+            if not self.settled:
+                self.settled = await settle()
+            return self.settled
