@@ -1,23 +1,6 @@
-"""BEIR-format retrieval evaluation: load a dataset, ingest it, score every retrieval mode.
-
-The metrics are pure functions over ranked id lists and graded relevance judgements (qrels),
-following the conventions of ``trec_eval`` / ``pytrec_eval`` that BEIR reports:
-
-- nDCG@k: linear gain (``rel``), discount ``log2(rank + 1)``; the ideal ranking is built from
-  every judged document of the query, not only the retrieved ones.
-- Recall@k: relevant documents in the top ``k`` over all relevant documents of the query.
-- MRR@k: reciprocal rank of the first relevant document in the top ``k`` (0 if none).
-- A document is relevant when its grade is > 0; retrieved documents without a judgement are
-  not relevant. Queries without any relevant document are excluded (BEIR does the same);
-  queries in the qrels that the run has no results for score 0; run entries for queries
-  without qrels are ignored. Ties in a score mapping are broken like ``trec_eval``: by
-  score, then by document id, descending.
-
-Example:
-    >>> ndcg_at_k(["d1", "d2"], {"d2": 1}, 10)
-    0.6309297535714575
-    >>> evaluate({"q1": ["d1", "d2"]}, {"q1": {"d2": 1}}, ks=(10,))["MRR@10"]
-    0.5
+"""BEIR-format retrieval evaluation, the run: ingest a dataset, score every retrieval mode.
+Metrics: :mod:`.metrics`; loading: :mod:`.beir`; the fan-out rewrite: :mod:`.stopwords`; the
+table: :mod:`.table`.
 
 End to end (the ``milvus-rag eval`` command calls this)::
 
@@ -28,266 +11,35 @@ End to end (the ``milvus-rag eval`` command calls this)::
 from __future__ import annotations
 
 import asyncio
-import csv
-import json
-import math
-import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
+from milvus_rag.evaluation.beir import BeirDataset, load_beir
+from milvus_rag.evaluation.metrics import DEFAULT_METRICS, evaluate
+from milvus_rag.evaluation.stopwords import fanout_variants
 
 __all__ = [
-    "DEFAULT_METRICS",
+    "EVAL_COLLECTION",
     "MODES",
-    "BeirDataset",
     "ModeSpec",
     "aevaluate_modes",
     "aingest",
     "arun_eval",
-    "evaluate",
-    "fanout_variants",
-    "format_table",
-    "load_beir",
-    "mrr_at_k",
-    "ndcg_at_k",
     "parse_mode",
-    "rank_scores",
-    "recall_at_k",
-    "remove_stopwords",
     "run_eval",
 ]
 
-DEFAULT_METRICS = ("nDCG@10", "Recall@10", "Recall@100", "MRR@10")
 MODES = ("dense", "sparse", "hybrid", "weighted", "fanout")
 #: the collection an evaluation writes (never the user's)
 EVAL_COLLECTION = "milvus_rag_eval"
 
-Ranking = Sequence[str] | Mapping[str, float]
-Qrels = Mapping[str, Mapping[str, int]]
-
-
-# --- metrics (pure) ---------------------------------------------------------------------
-
-
-def rank_scores(scores: Mapping[str, float]) -> list[str]:
-    """Ids ordered best first: by score, ties by id, both descending (as ``trec_eval``)."""
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
-
-
-def _ranked(ranking: Ranking) -> list[str]:
-    if isinstance(ranking, Mapping):
-        return rank_scores(ranking)
-    if isinstance(ranking, str):
-        raise TypeError("a ranking is a sequence of ids or a mapping id -> score, not one str")
-    out: list[str] = []
-    seen: set[str] = set()
-    for d in ranking:  # a repeated id counts once, at its best rank
-        if d not in seen:
-            seen.add(d)
-            out.append(d)
-    return out
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-
-
-def ndcg_at_k(ranking: Ranking, rels: Mapping[str, int], k: int) -> float:
-    """nDCG@k with linear gains; 0.0 when the query has no relevant document."""
-    _check_k(k)
-    ideal = sorted((g for g in rels.values() if g > 0), reverse=True)[:k]
-    if not ideal:
-        return 0.0
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-    dcg = 0.0
-    for i, d in enumerate(_ranked(ranking)[:k]):
-        g = rels.get(d, 0)
-        if g > 0:
-            dcg += g / math.log2(i + 2)
-    return dcg / idcg
-
-
-def recall_at_k(ranking: Ranking, rels: Mapping[str, int], k: int) -> float:
-    """Share of the query's relevant documents found in the top ``k``."""
-    _check_k(k)
-    relevant = {d for d, g in rels.items() if g > 0}
-    if not relevant:
-        return 0.0
-    found = sum(1 for d in _ranked(ranking)[:k] if d in relevant)
-    return found / len(relevant)
-
-
-def mrr_at_k(ranking: Ranking, rels: Mapping[str, int], k: int) -> float:
-    """Reciprocal rank of the first relevant document in the top ``k``, else 0."""
-    _check_k(k)
-    for i, d in enumerate(_ranked(ranking)[:k]):
-        if rels.get(d, 0) > 0:
-            return 1.0 / (i + 1)
-    return 0.0
-
-
-_METRIC_FNS = {"nDCG": ndcg_at_k, "Recall": recall_at_k, "MRR": mrr_at_k}
-
-
-def _parse_metric(name: str) -> tuple[str, int]:
-    m = re.fullmatch(r"(nDCG|Recall|MRR)@(\d+)", name)
-    if not m:
-        raise ValueError(f"unknown metric {name!r}: use nDCG@k, Recall@k or MRR@k")
-    return m.group(1), int(m.group(2))
-
-
-def evaluate(
-    run: Mapping[str, Ranking],
-    qrels: Qrels,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    *,
-    ks: Sequence[int] | None = None,
-) -> dict[str, float]:
-    """Mean of each metric over the judged queries (those with a relevant document).
-
-    ``run`` maps query id to a ranked id list or to ``{doc_id: score}``. ``ks`` is a
-    shorthand for nDCG, Recall and MRR at each k. The result also holds ``queries``, the
-    number of queries averaged over.
-    """
-    if ks is not None:
-        metrics = [f"{m}@{k}" for k in ks for m in ("nDCG", "Recall", "MRR")]
-    parsed = [(name, *_parse_metric(name)) for name in metrics]
-    judged = [q for q, rels in qrels.items() if any(g > 0 for g in rels.values())]
-    out: dict[str, float] = {}
-    for name, kind, k in parsed:
-        fn = _METRIC_FNS[kind]
-        vals = [fn(run.get(q, ()), qrels[q], k) for q in judged]
-        out[name] = float(sum(vals) / len(vals)) if vals else 0.0
-    out["queries"] = float(len(judged))
-    return out
-
-
-# --- BEIR loading ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BeirDataset:
-    """A BEIR dataset: ``corpus`` id -> text (title + " " + text), ``queries`` id -> text,
-    ``qrels`` query id -> {doc id: grade}. ``queries`` holds only the judged queries."""
-
-    corpus: dict[str, str]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-    name: str = ""
-    titles: dict[str, str] = field(default_factory=dict, repr=False)
-    #: ids of corpus documents left out because their title and text are empty
-    empty: list[str] = field(default_factory=list)
-
-
-def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InvalidInputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise InvalidInputError(f"{path}:{n}: expected an object with an '_id'")
-            yield row
-
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
-        for n, row in enumerate(csv.reader(f, delimiter="\t"), 1):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) == 4:  # TREC layout: qid iter docid rel
-                row = [row[0], row[2], row[3]]
-            if len(row) != 3:
-                raise InvalidInputError(f"{path}:{n}: expected 3 tab-separated columns")
-            qid, did, grade = (c.strip() for c in row)
-            try:
-                g = int(float(grade))
-            except ValueError:
-                if n == 1:  # header, e.g. "query-id corpus-id score"
-                    continue
-                raise InvalidInputError(
-                    f"{path}:{n}: relevance {grade!r} is not a number"
-                ) from None
-            qrels.setdefault(qid, {})[did] = g
-    return qrels
-
-
-def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
-    """Load ``corpus.jsonl``, ``queries.jsonl`` and ``qrels.tsv`` (or ``qrels/<split>.tsv``).
-
-    Only queries present in the qrels are kept; qrels of unknown queries are dropped.
-    """
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise ConfigError(f"{root} is not a folder with a BEIR dataset")
-    qrels_path = root / "qrels.tsv"
-    if not qrels_path.exists():
-        qrels_path = root / "qrels" / f"{split}.tsv"
-    for p in (root / "corpus.jsonl", root / "queries.jsonl", qrels_path):
-        if not p.exists():
-            raise ConfigError(f"missing {p}: a BEIR folder has corpus.jsonl, queries.jsonl, qrels")
-    corpus: dict[str, str] = {}
-    titles: dict[str, str] = {}
-    empty: list[str] = []
-    for row in _read_jsonl(root / "corpus.jsonl"):
-        title = str(row.get("title") or "").strip()
-        text = str(row.get("text") or "").strip()
-        did = str(row["_id"])
-        if not (title or text):  # nothing to embed or match (Cranfield has two)
-            empty.append(did)
-            continue
-        corpus[did] = f"{title} {text}".strip()
-        titles[did] = title
-    qrels = _read_qrels(qrels_path)
-    queries = {
-        str(r["_id"]): str(r.get("text") or "")
-        for r in _read_jsonl(root / "queries.jsonl")
-        if str(r["_id"]) in qrels
-    }
-    qrels = {q: rels for q, rels in qrels.items() if q in queries}
-    return BeirDataset(
-        corpus=corpus, queries=queries, qrels=qrels, name=root.name, titles=titles, empty=empty
-    )
-
-
 # --- retrieval modes ---------------------------------------------------------------------
-
-_STOPWORDS_TEXT = """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves"""
-STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
-
-
-def remove_stopwords(text: str) -> str:
-    """The query without English stopwords (a deterministic 'rewrite' for fan-out)."""
-    kept = [t for t in text.split() if re.sub(r"\W", "", t.lower()) not in STOPWORDS]
-    return " ".join(kept)
-
-
-def fanout_variants(text: str) -> list[str]:
-    """Query strings of the deterministic fan-out: the query, and the query without
-    stopwords when that differs and is not empty."""
-    out = [text]
-    stripped = remove_stopwords(text)
-    if stripped.strip() and stripped != text:
-        out.append(stripped)
-    return out
 
 
 @dataclass(frozen=True)
@@ -567,24 +319,3 @@ def run_eval(
     from milvus_rag.client.sync import run_sync
 
     return run_sync(arun_eval(data_dir, modes, **kwargs))
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A markdown table of result rows: metrics (``name@k``) with 4 decimals, other floats
-    short (``1.5``) or with 2 decimals."""
-    if not rows:
-        return ""
-    cols = list(columns) if columns else list(rows[0])
-
-    def cell(col: str, v: Any) -> str:
-        if isinstance(v, bool) or v is None:
-            return "" if v is None else str(v)
-        if isinstance(v, float):
-            if "@" in col:  # a metric
-                return f"{v:.4f}"
-            return f"{v:g}" if v == round(v, 3) else f"{v:.2f}"
-        return str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(c, r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
