@@ -6,7 +6,7 @@ embedding left out), ``_node_type`` (its class), ``document_id`` / ``ref_doc_id`
 document id, ``"None"`` when there is none); its ``query`` and ``get_nodes`` rebuild the node
 from ``_node_content``. milvus-rag's LlamaIndex adapter keeps the same node data under the
 metadata key :data:`~milvus_rag.client.records.PRIVATE_KEY` (``class``, ``relationships``,
-attributes that differ from the defaults; see ``integrations/_llama_nodes.py``), so this
+attributes that differ from the defaults; see ``integrations/llama_index/nodes.py``), so this
 module maps that private dict to those keys and back, and a row either library writes reads
 back in the other.
 

@@ -24,10 +24,8 @@ from milvus_rag.ingest.files import (
     read_pages,
     source_doc_id,
 )
-from milvus_rag.progress import CLI_HINT, tqdm_class
 
 __all__ = [
-    "CLI_HINT",
     "DEFAULT_CHUNK_OVERLAP",
     "DEFAULT_CHUNK_SIZE",
     "PDF_SUFFIXES",
@@ -46,5 +44,4 @@ __all__ = [
     "looks_like_text",
     "read_pages",
     "source_doc_id",
-    "tqdm_class",
 ]

@@ -5,7 +5,7 @@ Only the import changes::
     from langchain_milvus import Milvus                     # before
     from milvus_rag.integrations.langchain import Milvus    # after
 
-The vocabulary is mapped by the pure :mod:`._langchain_compat`; this class is the I/O side:
+The vocabulary is mapped by the pure :mod:`.compat_settings`; this class is the I/O side:
 it drops the old collection (``drop_old``) and settles the collection's layout on first use
 (langchain-milvus's typed metadata columns are inferred from the first metadata written), and
 maps langchain-milvus's methods (``get_pks``, ``upsert(ids, documents)``,
