@@ -144,6 +144,7 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy milvus_rag
 	$(VENV)/bin/lint-imports
+	$(PY) .ci/import_cycles.py
 
 format: install
 	$(PY) -m ruff format .
