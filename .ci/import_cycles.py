@@ -8,8 +8,11 @@ Every import counts: inside functions and under TYPE_CHECKING too.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import grimp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's milvus_rag
 
 
 def cycles(package: str) -> list[list[str]]:
