@@ -25,9 +25,8 @@ from milvus_rag.cli.common import (
     require_collection,
     resolve_settings,
 )
-from milvus_rag.client.config import DEFAULT_COLLECTION
+from milvus_rag.client.config import DEFAULT_COLLECTION, EVAL_COLLECTION
 from milvus_rag.client.request import SearchRequest
-from milvus_rag.evaluation.run import EVAL_COLLECTION
 
 # --------------------------------------------------------------------------- commands
 

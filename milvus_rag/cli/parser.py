@@ -12,9 +12,8 @@ import argparse
 import os
 from typing import Any
 
-from milvus_rag.client.config import DEFAULT_COLLECTION, DEFAULT_URI
+from milvus_rag.client.config import DEFAULT_COLLECTION, DEFAULT_URI, EVAL_COLLECTION
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL
-from milvus_rag.evaluation.run import EVAL_COLLECTION
 from milvus_rag.transfer.jsonl import IMPORT_BATCH
 from milvus_rag.transfer.migrate import DEFAULT_BATCH as MIGRATE_BATCH
 

@@ -40,6 +40,8 @@ _REDACTED = "***"
 #: the defaults of every entry point (stores, adapters, the CLI, the MCP server), defined here
 DEFAULT_URI = "./milvus_rag.db"
 DEFAULT_COLLECTION = "milvus_rag"
+#: the collection an evaluation (``milvus-rag eval``) writes: never the user's
+EVAL_COLLECTION = "milvus_rag_eval"
 
 
 @functools.lru_cache(maxsize=256)

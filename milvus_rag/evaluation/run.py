@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from milvus_rag.client.config import EVAL_COLLECTION
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.evaluation.beir import BeirDataset, load_beir
 from milvus_rag.evaluation.metrics import DEFAULT_METRICS, evaluate
@@ -36,8 +37,6 @@ __all__ = [
 ]
 
 MODES = ("dense", "sparse", "hybrid", "weighted", "fanout")
-#: the collection an evaluation writes (never the user's)
-EVAL_COLLECTION = "milvus_rag_eval"
 
 # --- retrieval modes ---------------------------------------------------------------------
 
