@@ -16,7 +16,15 @@ import milvus_rag
 Step = dict[str, Any]
 Check = Callable[[dict[str, Any]], None]
 
-READ_TOOLS = {"search", "get", "count", "list_collections", "describe_collection"}
+READ_TOOLS = {
+    "search",
+    "query",
+    "get",
+    "count",
+    "list_collections",
+    "describe_collection",
+    "list_databases",
+}
 WRITE_TOOLS = {"add_documents", "delete", "create_collection"}
 DOCS = [
     {
@@ -73,8 +81,15 @@ def check_tools(expected: set[str], absent: frozenset[str] | set[str] = frozense
         assert {"query", "collection", "mode", "k", "filter", "max_text_chars"} <= set(
             tools["search"]["properties"]
         )
-        for name in expected - {"list_collections", "create_collection", "drop_collection"}:
+        for name in expected - {
+            "list_collections",
+            "create_collection",
+            "drop_collection",
+            "list_databases",
+        }:
             assert "collection" in tools[name]["properties"], name
+        for name in expected - {"list_databases"}:
+            assert "database" in tools[name]["properties"], name
 
     return check
 
