@@ -200,11 +200,19 @@ class MilvusMCPState:
         for _ in range(16):
             store = AsyncMilvusStore(connection=self.connection_for(database), collection=cfg)
             try:
-                await store.ensure_collection()
-                return store
+                info = await store.ensure_collection()
             except SchemaMismatchError as e:
                 await store.aclose()
                 cfg = _adapted(cfg, e)
+                continue
+            key = info.partition_key
+            if key is None or cfg.tenant_field is not None:
+                return store
+            # the core takes a partition key it was not told of for a typed column: the
+            # collection is multi-tenant, and every call must name its tenant
+            await store.aclose()
+            typed = {k: v for k, v in cfg.metadata_fields.items() if k != key}
+            cfg = dataclasses.replace(cfg, tenant_field=key, metadata_fields=typed)
         raise ConfigError(f"collection {name!r} has a schema this server cannot read")
 
     async def store(
