@@ -270,11 +270,12 @@ def ids_of(r: dict[str, Any], key: str = "hits") -> list[str]:
 def query_steps(coll: str) -> list[tuple[Step, Check]]:
     """``query`` by filter, a page at a time: the cursor is stateless (the one the first
     page returns is computed here), the second page is the last, a cursor is bound to
-    its query."""
+    its query; and the client follows the server's cursors over every row."""
     db_docs = {"milvus": DOCS[0], text_id(str(DOCS[2]["text"])): DOCS[2]}
     first, second = sorted(db_docs)
     flt = {"topic": "db"}
     cursor = encode(first, query_key("default", coll, None, flt))
+    everything = [{"id": i} for i in sorted([*db_docs, "sauce"])]
 
     def page1(r: dict[str, Any]) -> None:
         d = payload(r)
@@ -296,6 +297,10 @@ def query_steps(coll: str) -> list[tuple[Step, Check]]:
         (
             call("query", collection=coll, filter=flt, limit=1, cursor=cursor, max_text_chars=5),
             page2,
+        ),
+        (
+            {"op": "queryAll", "arguments": {"collection": coll, "limit": 1, "fields": []}},
+            lambda r: _eq((r["isError"], r["rows"], r["calls"]), (False, everything, 3)),
         ),
         (
             call("query", collection=coll, cursor=cursor),
