@@ -240,6 +240,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         auth_token=args.auth_token,
         allowed_origins=tuple(args.allow_origin),
         max_body_bytes=args.max_body_bytes,
+        databases=tuple(d.strip() for d in args.databases.split(",") if d.strip()),
     )
     serve(settings)
     return 0

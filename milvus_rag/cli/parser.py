@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="offer the read tools only")
     p.add_argument("--allow-drop", action="store_true", help="offer drop_collection")
     p.add_argument(
+        "--databases",
+        default="",
+        metavar="A,B",
+        help="Milvus databases the tools may name with `database` (default: the URI's only; "
+        "not on a Milvus Lite file)",
+    )
+    p.add_argument(
         "--allow-path",
         action="append",
         default=[],

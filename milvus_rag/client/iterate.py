@@ -90,15 +90,16 @@ async def pages(
     batch_size: int = DEFAULT_BATCH,
     dialect: Dialect | str = Dialect.MILVUS,
     id_type: str = "varchar",
+    after: str | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order.
+    """Pages of at most ``batch_size`` rows matching ``expr``, each row once, in id order;
+    with ``after``, only the rows whose id is greater (resuming an earlier walk).
 
     Ends on the first empty page (a short page does not end it: with
     ``reduce_stop_for_best`` a server may answer fewer rows than the limit before the end).
     """
     batch_size = check_batch_size(batch_size)
     options: dict[str, Any] = dict(ITERATOR_OPTIONS)
-    after: str | None = None
     while True:
         flt = page_filter(expr, id_field, after, dialect, id_type)
         rows = await query(flt, batch_size, dict(options))

@@ -164,14 +164,18 @@ class Reader:
         with_vectors: bool,
         tenant: str | None,
         all_tenants: bool,
+        after: str | None = None,
     ) -> AsyncIterator[list[Any]]:
-        """Every row matching ``filter``, a page (list of records or ids) at a time."""
+        """Every row matching ``filter`` (with ``after``: whose id is greater), a page
+        (list of records or ids) at a time."""
         if output not in ("records", "ids"):
             raise ConfigError(f"output must be 'records' or 'ids', got {output!r}")
         check_batch_size(batch_size)
+        if after is not None:
+            (after,) = rows.check_ids([after], self.port.config().id_type)
         sc = self.port.scope(filter, tenant, all_tenants, "iterate")
         await self.port.ensure()
-        async for page in self.pages("iterate", sc, batch_size, output, with_vectors):
+        async for page in self.pages("iterate", sc, batch_size, output, with_vectors, after):
             yield page
 
     async def pages(
@@ -181,6 +185,7 @@ class Reader:
         batch_size: int,
         output: Output,
         with_vectors: bool = False,
+        after: str | None = None,
     ) -> AsyncIterator[list[Any]]:
         """The one walk over the rows of ``sc``: pages of the backend's candidates (primary-key
         cursor or query iterator, see :mod:`milvus_rag.client.iterate`) that pass the scope's
@@ -215,6 +220,7 @@ class Reader:
             batch_size=batch_size,
             dialect=port.dialect,
             id_type=config.id_type,
+            after=after,
         )
         async for page in walk:
             if output == "ids" and sc.residual is None:

@@ -290,6 +290,13 @@ class AsyncMilvusStore(LayoutAdoption):
             )
         )
 
+    async def list_databases(self) -> list[str]:
+        """The databases of this Milvus server (BackendError on Milvus Lite 2.5, which has
+        none: measured, it answers UNIMPLEMENTED)."""
+        return list(
+            await self._call("list_databases", lambda c: c.list_databases(timeout=self._timeout))
+        )
+
     async def describe(self) -> dict[str, Any]:
         """Schema summary and row count of the collection."""
         info = await self.ensure_collection()
@@ -455,11 +462,13 @@ class AsyncMilvusStore(LayoutAdoption):
         with_vectors: bool = False,
         tenant: str | None = None,
         all_tenants: bool = False,
+        after: str | None = None,
     ) -> AsyncIterator[list[Any]]:
-        """:meth:`iterate` a page at a time: lists of records (or of ids)."""
+        """:meth:`iterate` a page at a time: lists of records (or of ids). ``after``: start
+        past that id (the last id of an earlier page), to resume a walk in a later call."""
         await self._ready()
         async for page in self._reader.iterate_pages(
-            filter, batch_size, output, with_vectors, tenant, all_tenants
+            filter, batch_size, output, with_vectors, tenant, all_tenants, after
         ):
             yield page
 

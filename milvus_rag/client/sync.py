@@ -315,6 +315,7 @@ class MilvusStore:
         with_vectors: bool = False,
         tenant: str | None = None,
         all_tenants: bool = False,
+        after: str | None = None,
     ) -> Iterator[list[Any]]:
         """:meth:`iterate` a page at a time (see :meth:`AsyncMilvusStore.iterate_pages`)."""
         return pages_sync(
@@ -325,6 +326,7 @@ class MilvusStore:
                 with_vectors=with_vectors,
                 tenant=tenant,
                 all_tenants=all_tenants,
+                after=after,
             )
         )
 
@@ -442,6 +444,9 @@ class MilvusStore:
 
     def list_collections(self) -> list[str]:
         return run_sync(self.aio.list_collections())
+
+    def list_databases(self) -> list[str]:
+        return run_sync(self.aio.list_databases())
 
     def describe(self) -> dict[str, Any]:
         return run_sync(self.aio.describe())

@@ -85,6 +85,26 @@ async def test_async_iterate_and_pages(
     assert [r async for r in store.iterate({"grp": "none"})] == []
 
 
+async def test_iterate_pages_resumes_after_an_id(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    store = make_async_store(dim=DIM, enable_bm25=False)
+    data = make_rows(400, a=150)
+    await store.upsert(data)
+    ids = sorted(r.id for r in data)
+    after = ids[123]
+    got = [
+        i async for p in store.iterate_pages(batch_size=50, output="ids", after=after) for i in p
+    ]
+    assert got == ids[124:]
+    a_ids = sorted(r.id for r in data[:150])
+    got_a = [
+        r.id async for p in store.iterate_pages({"grp": "a"}, batch_size=7, after=after) for r in p
+    ]
+    assert got_a == [i for i in a_ids if i > after]
+    assert [p async for p in store.iterate_pages(after=ids[-1])] == []
+
+
 def test_iterate_on_an_empty_collection_and_bad_arguments(
     make_store: Callable[..., MilvusStore],
 ) -> None:

@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import milvus_rag
+from milvus_rag.integrations.mcp.paging import encode, query_key
+from milvus_rag.integrations.mcp.results import text_id
 
 Step = dict[str, Any]
 Check = Callable[[dict[str, Any]], None]
 
-READ_TOOLS = {"search", "get", "count", "list_collections", "describe_collection"}
+READ_TOOLS = {
+    "search",
+    "query",
+    "get",
+    "count",
+    "list_collections",
+    "describe_collection",
+    "list_databases",
+}
 WRITE_TOOLS = {"add_documents", "delete", "create_collection"}
 DOCS = [
     {
@@ -73,8 +83,15 @@ def check_tools(expected: set[str], absent: frozenset[str] | set[str] = frozense
         assert {"query", "collection", "mode", "k", "filter", "max_text_chars"} <= set(
             tools["search"]["properties"]
         )
-        for name in expected - {"list_collections", "create_collection", "drop_collection"}:
+        for name in expected - {
+            "list_collections",
+            "create_collection",
+            "drop_collection",
+            "list_databases",
+        }:
             assert "collection" in tools[name]["properties"], name
+        for name in expected - {"list_databases"}:
+            assert "database" in tools[name]["properties"], name
 
     return check
 
@@ -168,6 +185,8 @@ def scenario(
         call("count", collection=coll, filter={"topic": "db"}),
         lambda r: _eq(payload(r)["count"], 2),
     )
+    for s_, c_ in query_steps(coll):
+        step(s_, c_)
 
     def has_collections_resource(r: dict[str, Any]) -> None:
         assert "milvus-rag://collections" in {x["uri"] for x in r["resources"]}, r
@@ -248,6 +267,56 @@ def ids_of(r: dict[str, Any], key: str = "hits") -> list[str]:
     return [h["id"] for h in payload(r)[key]]
 
 
+def query_steps(coll: str) -> list[tuple[Step, Check]]:
+    """``query`` by filter, a page at a time: the cursor is stateless (the one the first
+    page returns is computed here), the second page is the last, a cursor is bound to
+    its query; and the client follows the server's cursors over every row."""
+    db_docs = {"milvus": DOCS[0], text_id(str(DOCS[2]["text"])): DOCS[2]}
+    first, second = sorted(db_docs)
+    flt = {"topic": "db"}
+    cursor = encode(first, query_key("default", coll, None, flt))
+    everything = [{"id": i} for i in sorted([*db_docs, "sauce"])]
+
+    def page1(r: dict[str, Any]) -> None:
+        d = payload(r)
+        year = db_docs[first]["metadata"]["year"]
+        assert d["rows"] == [{"id": first, "metadata": {"year": year}}], d
+        assert d["next_cursor"] == cursor and d["database"] == "default", d
+
+    def page2(r: dict[str, Any]) -> None:
+        d = payload(r)
+        text = str(db_docs[second]["text"])
+        (row,) = d["rows"]
+        assert row["id"] == second and row["text"] == text[:5], d
+        assert row["truncated"] is True and row["text_chars"] == len(text), d
+        assert row["metadata"] == db_docs[second]["metadata"], d
+        assert d["next_cursor"] is None, d
+
+    return [
+        (call("query", collection=coll, filter=flt, limit=1, fields=["year"]), page1),
+        (
+            call("query", collection=coll, filter=flt, limit=1, cursor=cursor, max_text_chars=5),
+            page2,
+        ),
+        (
+            {"op": "queryAll", "arguments": {"collection": coll, "limit": 1, "fields": []}},
+            lambda r: _eq((r["isError"], r["rows"], r["calls"]), (False, everything, 3)),
+        ),
+        (
+            call("query", collection=coll, cursor=cursor),
+            lambda r: _contains(error_text(r), "another query"),
+        ),
+        (
+            call("query", collection=coll, filter=flt, cursor="garbage"),
+            lambda r: _contains(error_text(r), "invalid cursor"),
+        ),
+        (
+            call("query", collection=coll, limit=100_000),
+            lambda r: _contains(error_text(r), "limit"),
+        ),
+    ]
+
+
 def tenant_steps(coll: str, plain: str) -> list[tuple[Step, Check]]:
     """A multi-tenant collection with a typed field: every data call names its tenant, and
     a filter never reaches past it."""
@@ -320,6 +389,18 @@ def tenant_steps(coll: str, plain: str) -> list[tuple[Step, Check]]:
         (
             call("count", collection=coll, tenant="acme"),
             lambda r: _eq(payload(r)["count"], 2),
+        ),
+        (
+            call("query", collection=coll, tenant="acme", fields=[]),
+            lambda r: _eq(payload(r)["rows"], [{"id": "a1"}, {"id": "a2"}]),
+        ),
+        (
+            call("query", collection=coll, tenant="globex", filter={"year": 2020}),
+            lambda r: _eq(ids_of(r, "rows"), ["g1"]),
+        ),
+        (
+            call("query", collection=coll),
+            lambda r: _contains(error_text(r), "multi-tenant"),
         ),
         (
             call("count", collection=coll, tenant="acme", filter={"year": 2010}),

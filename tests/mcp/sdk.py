@@ -152,6 +152,22 @@ async def _py_step(session: ClientSession, step: Step) -> dict[str, Any]:
             "text": "\n".join(texts),
             "progress": progress,
         }
+    if op == "queryAll":  # follow next_cursor until the last page
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        calls = 0
+        while True:
+            args = dict(step["arguments"]) | ({"cursor": cursor} if cursor else {})
+            r = await session.call_tool("query", args, read_timeout_seconds=TIMEOUT)
+            calls += 1
+            if r.is_error:
+                text = "\n".join(c.text for c in r.content if getattr(c, "type", None) == "text")
+                return {"isError": True, "text": text, "calls": calls}
+            data = r.structured_content or {}
+            rows.extend(data["rows"])
+            cursor = data["next_cursor"]
+            if not cursor:
+                return {"isError": False, "rows": rows, "calls": calls}
     if op == "listResources":
         res = (await session.list_resources()).resources
         return {"resources": [{"uri": str(r.uri), "name": r.name} for r in res]}

@@ -168,3 +168,27 @@ def test_an_int64_key_pages_by_value_with_int_literals(ids: list[int], batch_siz
     assert asyncio.run(run()) == sorted(set(ids))
     assert page_filter("x == 1", "pk", "10", id_type="int64") == "pk > 10 and (x == 1)"
     assert next_cursor([{"pk": 9}, {"pk": 10}], "pk", "int64") == "10"  # "9" > "10" as text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(st.text('abc"\\', min_size=1, max_size=4), max_size=60),
+    after=st.text('abc"\\', max_size=4),
+    batch_size=st.integers(1, 20),
+)
+def test_a_walk_resumed_after_an_id_returns_exactly_the_greater_ids(
+    ids: list[str], after: str, batch_size: int
+) -> None:
+    ref = Reference(ids)
+
+    async def run() -> list[str]:
+        got: list[str] = []
+        async for page in pages(
+            ref.query, expr=None, id_field="id", batch_size=batch_size, after=after
+        ):
+            got.extend(str(r["id"]) for r in page)
+        return got
+
+    assert asyncio.run(run()) == [i for i in sorted(set(ids)) if i > after]
+    if ref.calls:  # the cursor is on the first request already
+        assert ref.calls[0][0] == page_filter(None, "id", after)

@@ -273,7 +273,15 @@ def tools_of(tmp_path: Path, **settings: Any) -> dict[str, Any]:
     return {t.name: t for t in asyncio.run(server.list_tools())}
 
 
-READ = {"search", "get", "count", "list_collections", "describe_collection"}
+READ = {
+    "search",
+    "query",
+    "get",
+    "count",
+    "list_collections",
+    "describe_collection",
+    "list_databases",
+}
 WRITE = {"add_documents", "delete", "create_collection"}
 
 

@@ -4,18 +4,21 @@ Run it with ``milvus-rag mcp`` (stdio, for an MCP client's config) or
 ``milvus-rag mcp --transport http --port 8000`` (streamable HTTP at ``/mcp``). It needs the
 ``mcp`` extra: ``pip install "milvus-rag[mcp,embeddings]"``.
 
-- Read tools (annotated ``readOnlyHint``): ``search``, ``get``, ``count``,
-  ``list_collections``, ``describe_collection``; write tools (``destructiveHint`` where they
+- Read tools (annotated ``readOnlyHint``): ``search``, ``query`` (rows by filter, a page
+  at a time with a cursor), ``get``, ``count``, ``list_collections``,
+  ``describe_collection``, ``list_databases``; write tools (``destructiveHint`` where they
   replace or delete): ``add_documents``, ``delete``, ``create_collection``, plus
   ``drop_collection`` with ``--allow-drop`` and ``ingest`` with ``--allow-path DIR``.
-  ``--read-only`` offers the read tools only. Every data tool takes ``collection``.
+  ``--read-only`` offers the read tools only. Every data tool takes ``collection`` and
+  ``database`` (one of ``--databases``; default: the URI's).
 - Resources: ``milvus-rag://collections`` and ``milvus-rag://collections/{name}``.
 - HTTP: a bearer token (``--auth-token`` or ``MILVUS_RAG_MCP_TOKEN``) on every request,
   required for a non-loopback bind; ``Origin`` and ``Host`` checked; bodies bounded.
 - ``initialize`` is answered before pymilvus, torch or the model are loaded.
 
 Modules: :mod:`.settings` (what is allowed), :mod:`.state` (the tools' logic, no MCP),
-:mod:`.results` (bounded JSON results), :mod:`.paths` (ingest roots), :mod:`.http_guard`
+:mod:`.results` (bounded JSON results), :mod:`.paging` (the ``query`` cursor),
+:mod:`.databases` (the served databases), :mod:`.paths` (ingest roots), :mod:`.http_guard`
 (token / Origin / Host), :mod:`.server` (the MCP wiring; imports ``mcp``).
 
 Example:

@@ -27,6 +27,10 @@ MAX_QUERY_CHARS = 8192
 MAX_INGEST_PATHS = 100
 DEFAULT_MAX_TEXT_CHARS = 2000
 MAX_TEXT_CHARS = 65535
+DEFAULT_QUERY_LIMIT = 20
+MAX_QUERY_LIMIT = 1000
+MAX_FIELDS = 64
+ROW_PARTS = ("id", "text", "doc_id", "metadata")
 _DOCUMENT_KEYS = frozenset({"text", "metadata", "id", "doc_id"})
 
 
@@ -74,6 +78,40 @@ def record_dict(record: Record, *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS)
     out.update(clip(record.text, max_text_chars))
     out["doc_id"] = record.doc_id
     out["metadata"] = record.metadata
+    return out
+
+
+def check_fields(fields: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The ``fields`` a ``query`` returns (``None``: every part of a row). Each is a part
+    of a row (``id``, ``text``, ``doc_id``, ``metadata``) or a metadata key."""
+    if fields is None:
+        return None
+    if isinstance(fields, str) or len(fields) > MAX_FIELDS:
+        raise ConfigError(f"fields must be a list of at most {MAX_FIELDS} names")
+    bad = [f for f in fields if not isinstance(f, str) or not f.strip()]
+    if bad:
+        raise ConfigError(f"fields must be non-empty strings, got {bad[0]!r}")
+    return tuple(dict.fromkeys(fields))
+
+
+def row_dict(
+    record: Record,
+    fields: tuple[str, ...] | None = None,
+    *,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> dict[str, Any]:
+    """One row of a ``query`` as JSON: :func:`record_dict` with only ``fields`` (the id
+    always). A metadata key among ``fields`` keeps just those keys of ``metadata`` (the
+    keys a row does not have are left out), unless ``metadata`` itself is asked for."""
+    full = record_dict(record, max_text_chars=max_text_chars)
+    if fields is None:
+        return full
+    out = {k: v for k, v in full.items() if k == "id" or k in fields}
+    if "text" in fields:
+        out.update({k: full[k] for k in ("truncated", "text_chars") if k in full})
+    keys = [f for f in fields if f not in ROW_PARTS]
+    if keys and "metadata" not in fields:
+        out["metadata"] = {k: record.metadata[k] for k in keys if k in record.metadata}
     return out
 
 

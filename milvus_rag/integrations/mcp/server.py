@@ -18,14 +18,22 @@ from pydantic import Field
 
 from milvus_rag import __version__
 from milvus_rag.client.errors import MilvusRAGError
-from milvus_rag.integrations.mcp import results
+from milvus_rag.integrations.mcp import paging, results
 from milvus_rag.integrations.mcp.http_guard import HTTPGuard
 from milvus_rag.integrations.mcp.settings import MCPSettings, is_loopback
 from milvus_rag.integrations.mcp.state import MilvusMCPState, log_line
 
 COLLECTIONS_URI = "milvus-rag://collections"
 COLLECTION_URI = "milvus-rag://collections/{name}"
-READ_TOOLS = ("search", "get", "count", "list_collections", "describe_collection")
+READ_TOOLS = (
+    "search",
+    "query",
+    "get",
+    "count",
+    "list_collections",
+    "describe_collection",
+    "list_databases",
+)
 
 Collection = Annotated[
     str | None,
@@ -56,6 +64,13 @@ Tenant = Annotated[
     ),
 ]
 Ids = Annotated[list[str], Field(max_length=results.MAX_IDS, description="document ids")]
+Database = Annotated[
+    str | None,
+    Field(
+        description="Milvus database (see list_databases); default: the server's. Only the "
+        "databases the server was started with (--databases) are accepted"
+    ),
+]
 
 
 def _hints(
@@ -82,6 +97,16 @@ def _instructions(state: MilvusMCPState) -> str:
         f"Resources: {COLLECTIONS_URI} lists the collections, {COLLECTION_URI} gives one "
         "collection's schema and row count.",
     ]
+    dbs = state.databases
+    if dbs.available:
+        lines.append(
+            f"Databases: {', '.join(dbs.names)} (default {dbs.default!r}); every tool but "
+            "list_databases takes a `database` argument."
+        )
+    lines.append(
+        "query() lists the rows matching a filter in id order, `limit` at a time; pass its "
+        "next_cursor back as `cursor` for the next page."
+    )
     if s.read_only:
         lines.append("This server is read-only.")
     if s.allow_paths:
@@ -111,6 +136,7 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         k: Annotated[int, Field(ge=1, le=results.MAX_K, description="number of hits")] = 5,
         filter: Filter = None,
         tenant: Tenant = None,
+        database: Database = None,
         max_text_chars: MaxText = results.DEFAULT_MAX_TEXT_CHARS,
         search_params: dict[str, Any] | None = None,
         radius: float | None = None,
@@ -131,6 +157,7 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 k=k,
                 filter=filter,
                 tenant=tenant,
+                database=database,
                 max_text_chars=max_text_chars,
                 search_params=search_params,
                 radius=radius,
@@ -146,34 +173,100 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         ids: Ids,
         collection: Collection = None,
         tenant: Tenant = None,
+        database: Database = None,
         max_text_chars: MaxText = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         """Documents by id, in the order asked ("found"), and the ids not stored ("missing")."""
         out: dict[str, Any] = await _guarded(
-            st.get(ids, collection=collection, tenant=tenant, max_text_chars=max_text_chars)
+            st.get(
+                ids,
+                collection=collection,
+                tenant=tenant,
+                database=database,
+                max_text_chars=max_text_chars,
+            )
         )
         return out
 
     @server.tool(annotations=_hints("Count documents", read_only=True))
     async def count(
-        collection: Collection = None, filter: Filter = None, tenant: Tenant = None
+        collection: Collection = None,
+        filter: Filter = None,
+        tenant: Tenant = None,
+        database: Database = None,
     ) -> dict[str, Any]:
         """Number of documents in a collection, or of those matching a filter."""
         out: dict[str, Any] = await _guarded(
-            st.count(collection=collection, filter=filter, tenant=tenant)
+            st.count(collection=collection, filter=filter, tenant=tenant, database=database)
+        )
+        return out
+
+    @server.tool(annotations=_hints("Query documents by filter", read_only=True))
+    async def query(
+        collection: Collection = None,
+        filter: Filter = None,
+        fields: Annotated[
+            list[str] | None,
+            Field(
+                max_length=results.MAX_FIELDS,
+                description='what to return of each row besides its id: "text", "doc_id", '
+                '"metadata", or metadata keys (e.g. ["source", "year"]: only those keys of '
+                "metadata); default: everything",
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Field(ge=1, le=results.MAX_QUERY_LIMIT, description="rows per page")
+        ] = results.DEFAULT_QUERY_LIMIT,
+        cursor: Annotated[
+            str | None,
+            Field(
+                max_length=paging.MAX_CURSOR_CHARS,
+                description="next_cursor of the previous page of the same query (same "
+                "collection, database, tenant and filter); omit for the first page",
+            ),
+        ] = None,
+        tenant: Tenant = None,
+        database: Database = None,
+        max_text_chars: MaxText = results.DEFAULT_MAX_TEXT_CHARS,
+    ) -> dict[str, Any]:
+        """Rows matching a metadata filter (all rows without one), in id order, `limit` per
+        call, no ranking: e.g. every chunk of {"source": "a.md"}. "next_cursor" is null on
+        the last page; otherwise pass it as `cursor` to get the next rows (each row comes
+        once, with no cap on the total)."""
+        out: dict[str, Any] = await _guarded(
+            st.query(
+                collection=collection,
+                filter=filter,
+                fields=fields,
+                limit=limit,
+                cursor=cursor,
+                tenant=tenant,
+                database=database,
+                max_text_chars=max_text_chars,
+            )
         )
         return out
 
     @server.tool(annotations=_hints("List collections", read_only=True))
-    async def list_collections() -> dict[str, Any]:
-        """Names of the collections on this Milvus connection, and the served one."""
-        out: dict[str, Any] = await _guarded(st.list_collections())
+    async def list_collections(database: Database = None) -> dict[str, Any]:
+        """Names of the collections on this Milvus connection (in a database), and the
+        served one."""
+        out: dict[str, Any] = await _guarded(st.list_collections(database))
         return out
 
     @server.tool(annotations=_hints("Describe a collection", read_only=True))
-    async def describe_collection(collection: Collection = None) -> dict[str, Any]:
+    async def describe_collection(
+        collection: Collection = None, database: Database = None
+    ) -> dict[str, Any]:
         """Schema summary (dim, metric, BM25, fields, analyzer) and row count of a collection."""
-        out: dict[str, Any] = await _guarded(st.describe_collection(collection))
+        out: dict[str, Any] = await _guarded(st.describe_collection(collection, database))
+        return out
+
+    @server.tool(annotations=_hints("List databases", read_only=True))
+    async def list_databases() -> dict[str, Any]:
+        """The Milvus databases this server serves (started with --databases), the default
+        one, and any listed that the server does not have. Milvus Lite files have none."""
+        out: dict[str, Any] = await _guarded(st.list_databases())
         return out
 
 
@@ -189,12 +282,13 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         ],
         collection: Collection = None,
         tenant: Tenant = None,
+        database: Database = None,
     ) -> dict[str, Any]:
         """Add documents, replacing any stored under the same id. Without an id, the id is a
         hash of the text (adding the same text twice stores it once). Only the served
         collection is created on demand; create others with create_collection."""
         out: dict[str, Any] = await _guarded(
-            st.add_documents(documents, collection=collection, tenant=tenant)
+            st.add_documents(documents, collection=collection, tenant=tenant, database=database)
         )
         return out
 
@@ -204,10 +298,13 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         filter: Filter = None,
         collection: Collection = None,
         tenant: Tenant = None,
+        database: Database = None,
     ) -> dict[str, Any]:
         """Delete documents by ids and/or by a metadata filter. Returns the count deleted."""
         out: dict[str, Any] = await _guarded(
-            st.delete(ids=ids, filter=filter, collection=collection, tenant=tenant)
+            st.delete(
+                ids=ids, filter=filter, collection=collection, tenant=tenant, database=database
+            )
         )
         return out
 
@@ -230,6 +327,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 '"tags": "array<varchar>"}'
             ),
         ] = None,
+        database: Database = None,
     ) -> dict[str, Any]:
         """Create a collection for the server's embedding model (idempotent: an existing
         collection with the same settings is left as it is; other settings are an error)."""
@@ -240,6 +338,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 bm25=bm25,
                 tenant_field=tenant_field,
                 metadata_fields=metadata_fields,
+                database=database,
             )
         )
         return out
@@ -247,9 +346,9 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
     if st.settings.allow_drop:
 
         @server.tool(annotations=_hints("Drop a collection", read_only=False, destructive=True))
-        async def drop_collection(name: str) -> dict[str, Any]:
+        async def drop_collection(name: str, database: Database = None) -> dict[str, Any]:
             """Drop a collection and every document in it (cannot be undone)."""
-            out: dict[str, Any] = await _guarded(st.drop_collection(name))
+            out: dict[str, Any] = await _guarded(st.drop_collection(name, database))
             return out
 
     if st.settings.allow_paths:
@@ -269,6 +368,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
             ctx: Context,
             collection: Collection = None,
             tenant: Tenant = None,
+            database: Database = None,
             chunk_size: Annotated[int | None, Field(ge=1)] = None,
             chunk_overlap: Annotated[int | None, Field(ge=0)] = None,
         ) -> dict[str, Any]:
@@ -280,6 +380,7 @@ def _register_write_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                     paths,
                     collection=collection,
                     tenant=tenant,
+                    database=database,
                     chunk_size=chunk_size,
                     chunk_overlap=chunk_overlap,
                     progress=progress,

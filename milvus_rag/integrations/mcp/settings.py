@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.integrations.mcp.databases import DatabasePlan, plan
 
 TOKEN_ENV = "MILVUS_RAG_MCP_TOKEN"
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -76,6 +77,8 @@ class MCPSettings:
     ``MILVUS_RAG_MCP_TOKEN`` environment variable); required to bind to a non-loopback
     address. ``allowed_origins``: browser origins accepted besides the loopback ones.
     ``max_body_bytes``: the largest HTTP request body (413 above).
+    ``databases``: the Milvus databases every tool's ``database`` may name (empty: the
+    URI's database only); refused on a Milvus Lite file, which has none.
     """
 
     uri: str | None = None
@@ -94,10 +97,13 @@ class MCPSettings:
     auth_token: str | None = field(default=None, compare=False)
     allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    databases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.transport not in ("stdio", "http"):
             raise ConfigError(f"transport must be 'stdio' or 'http', got {self.transport!r}")
+        object.__setattr__(self, "databases", tuple(self.databases))
+        plan(self.uri, self.databases)  # refused here, before the server starts
         if self.read_only and self.allow_drop:
             raise ConfigError("--read-only and --allow-drop contradict each other: pick one")
         if self.read_only and self.allow_paths:
@@ -130,6 +136,11 @@ class MCPSettings:
         )
 
     @property
+    def database_plan(self) -> DatabasePlan:
+        """The served databases and the default one (validated; no I/O)."""
+        return plan(self.uri, tuple(self.databases))
+
+    @property
     def auth_token_set(self) -> bool:
         return bool(self.auth_token)
 
@@ -140,6 +151,7 @@ class MCPSettings:
             f"MCPSettings(uri={self.uri!r}{token}, collection={self.collection!r}, "
             f"transport={self.transport!r}, host={self.host!r}, port={self.port}, "
             f"read_only={self.read_only}, allow_drop={self.allow_drop}, "
+            f"databases={list(self.databases)}, "
             f"allow_paths={[str(p) for p in self.allow_paths]}{auth})"
         )
 

@@ -14,22 +14,24 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import re
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from milvus_rag.client.config import DEFAULT_COLLECTION, CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, MilvusRAGError, SchemaMismatchError
-from milvus_rag.integrations.mcp import paths, results
+from milvus_rag.integrations.mcp import paging, paths, results
 from milvus_rag.integrations.mcp.settings import MCPSettings
 
 if TYPE_CHECKING:
+    from milvus_rag.client.records import Record
     from milvus_rag.client.store import AsyncMilvusStore
     from milvus_rag.embeddings.encoder import Encoder
 
@@ -101,9 +103,10 @@ class MilvusMCPState:
         self._core: Future[None] = Future()
         self._model: Future[Encoder] = Future()
         self._thread: threading.Thread | None = None
-        self._stores: dict[str, AsyncMilvusStore] = {}
-        self._anchor: AsyncMilvusStore | None = None
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.databases = settings.database_plan
+        self._stores: dict[tuple[str, str], AsyncMilvusStore] = {}
+        self._anchors: dict[str, AsyncMilvusStore] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"MilvusMCPState({self.connection!r}, collection={self.collection!r})"
@@ -163,20 +166,30 @@ class MilvusMCPState:
     def _name(self, name: str | None) -> str:
         return self.collection if name is None else CollectionConfig(name=name).name
 
-    async def anchor(self) -> AsyncMilvusStore:
-        """A store kept open for the server's lifetime: connection-wide calls, and it holds
-        the Milvus Lite engine so that other stores opening and closing do not restart it."""
+    def connection_for(self, database: str) -> ConnectionConfig:
+        """The connection to a served ``database`` (the URI's own: the server's connection)."""
+        if database == self.databases.default:
+            return self.connection
+        return dataclasses.replace(self.connection, db_name=database)
+
+    async def anchor(self, database: str | None = None) -> AsyncMilvusStore:
+        """A store kept open for the server's lifetime, one per database: connection-wide
+        calls, and it holds the Milvus Lite engine so that other stores opening and closing
+        do not restart it."""
+        db = self.databases.resolve(database)
         await self._core_ready()
-        if self._anchor is None:
+        if db not in self._anchors:
             from milvus_rag.client.store import AsyncMilvusStore
 
-            self._anchor = AsyncMilvusStore(connection=self.connection, collection_name="_anchor")
-        return self._anchor
+            self._anchors[db] = AsyncMilvusStore(
+                connection=self.connection_for(db), collection_name="_anchor"
+            )
+        return self._anchors[db]
 
-    async def _exists(self, name: str) -> bool:
-        return name in await (await self.anchor()).list_collections()
+    async def _exists(self, name: str, database: str) -> bool:
+        return name in await (await self.anchor(database)).list_collections()
 
-    async def _adopt(self, name: str) -> AsyncMilvusStore:
+    async def _adopt(self, name: str, database: str) -> AsyncMilvusStore:
         """A store on the existing collection ``name``, configured as it was made: metric,
         BM25, tenant field (a partition key; on a Milvus Lite file a tenant field is a plain
         column and comes back as a typed ``varchar`` field) and typed metadata fields."""
@@ -184,34 +197,50 @@ class MilvusMCPState:
 
         cfg = CollectionConfig(name=name)
         for _ in range(16):
-            store = AsyncMilvusStore(connection=self.connection, collection=cfg)
+            store = AsyncMilvusStore(connection=self.connection_for(database), collection=cfg)
             try:
-                await store.ensure_collection()
-                return store
+                info = await store.ensure_collection()
             except SchemaMismatchError as e:
                 await store.aclose()
                 cfg = _adapted(cfg, e)
+                continue
+            key = info.partition_key
+            if key is None or cfg.tenant_field is not None:
+                return store
+            # the core takes a partition key it was not told of for a typed column: the
+            # collection is multi-tenant, and every call must name its tenant
+            await store.aclose()
+            typed = {k: v for k, v in cfg.metadata_fields.items() if k != key}
+            cfg = dataclasses.replace(cfg, tenant_field=key, metadata_fields=typed)
         raise ConfigError(f"collection {name!r} has a schema this server cannot read")
 
-    async def store(self, name: str | None = None, *, write: bool = False) -> AsyncMilvusStore:
-        """The store of collection ``name`` (default: the served one).
+    async def store(
+        self, name: str | None = None, *, write: bool = False, database: str | None = None
+    ) -> AsyncMilvusStore:
+        """The store of collection ``name`` (default: the served one) in ``database``
+        (default: the URI's; ConfigError unless served).
 
         Reads need an existing collection. Writes create the served collection if missing;
         any other collection must be created first (``create_collection``).
         """
         name = self._name(name)
-        lock = self._locks.setdefault(name, asyncio.Lock())
+        db = self.databases.resolve(database)
+        key = (db, name)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            exists = await self._exists(name)
-            store = self._stores.get(name)
+            exists = await self._exists(name, db)
+            store = self._stores.get(key)
             if not exists:
                 if store is not None:  # dropped behind our back
                     await store.aclose()
-                    del self._stores[name]
+                    del self._stores[key]
                 if not write or name != self.collection:
-                    known = ", ".join(sorted(await (await self.anchor()).list_collections()))
+                    listed = await (await self.anchor(db)).list_collections()
+                    known = ", ".join(sorted(listed))
+                    where = f" in database {db!r}" if self.databases.available else ""
                     raise ConfigError(
-                        f"collection {name!r} does not exist (collections: {known or 'none'}); "
+                        f"collection {name!r} does not exist{where} (collections: "
+                        f"{known or 'none'}); "
                         + (
                             "create it with create_collection"
                             if name != self.collection
@@ -222,10 +251,10 @@ class MilvusMCPState:
 
                 dim = (await self.encoder()).dim
                 cfg = CollectionConfig(name=name, dim=dim)
-                store = AsyncMilvusStore(connection=self.connection, collection=cfg)
+                store = AsyncMilvusStore(connection=self.connection_for(db), collection=cfg)
             elif store is None:
-                store = await self._adopt(name)
-            self._stores[name] = store
+                store = await self._adopt(name, db)
+            self._stores[key] = store
         if write:
             dim = (await self.encoder()).dim
             info = await store.ensure_collection()
@@ -240,9 +269,9 @@ class MilvusMCPState:
         for store in self._stores.values():
             await store.aclose()
         self._stores.clear()
-        if self._anchor is not None:
-            await self._anchor.aclose()
-            self._anchor = None
+        for anchor in self._anchors.values():
+            await anchor.aclose()
+        self._anchors.clear()
 
     # --- the tools' logic -----------------------------------------------------------------
 
@@ -255,6 +284,7 @@ class MilvusMCPState:
         k: int = 5,
         filter: dict[str, Any] | None = None,
         tenant: str | None = None,
+        database: str | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
         **options: Any,
     ) -> dict[str, Any]:
@@ -265,7 +295,7 @@ class MilvusMCPState:
         results.check_query(query)
         results.check_range("k", k, 1, results.MAX_K)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
-        store = _scoped(await self.store(collection), tenant)
+        store = _scoped(await self.store(collection, database=database), tenant)
         given = {n: v for n, v in options.items() if v is not None}
         # validated (filter, tenant, range, params) before the model is needed
         request = store.prepare(SearchRequest(text=query, k=k, mode=mode, filter=filter, **given))
@@ -284,11 +314,12 @@ class MilvusMCPState:
         *,
         collection: str | None = None,
         tenant: str | None = None,
+        database: str | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
     ) -> dict[str, Any]:
         id_list = results.check_ids(ids)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
-        store = _scoped(await self.store(collection), tenant)
+        store = _scoped(await self.store(collection, database=database), tenant)
         found = await store.get(id_list)
         seen = {r.id for r in found}
         return {
@@ -303,9 +334,53 @@ class MilvusMCPState:
         collection: str | None = None,
         filter: dict[str, Any] | None = None,
         tenant: str | None = None,
+        database: str | None = None,
     ) -> dict[str, Any]:
-        store = _scoped(await self.store(collection), tenant)
+        store = _scoped(await self.store(collection, database=database), tenant)
         return {"collection": store.name, "count": await store.count(filter)}
+
+    async def query(
+        self,
+        *,
+        collection: str | None = None,
+        filter: dict[str, Any] | None = None,
+        fields: Sequence[str] | None = None,
+        limit: int = results.DEFAULT_QUERY_LIMIT,
+        cursor: str | None = None,
+        tenant: str | None = None,
+        database: str | None = None,
+        max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
+    ) -> dict[str, Any]:
+        """Rows matching ``filter`` in primary-key order, ``limit`` at a time; pass the
+        result's ``next_cursor`` back as ``cursor`` for the next page (``None``: no more).
+        Built on the store's ``iterate_pages``: no 16,384-row ceiling."""
+        results.check_range("limit", limit, 1, results.MAX_QUERY_LIMIT)
+        results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
+        wanted = results.check_fields(fields)
+        db = self.databases.resolve(database)
+        store = _scoped(await self.store(collection, database=db), tenant)
+        key = paging.query_key(db, store.name, tenant, filter)
+        after = paging.decode(cursor, key) if cursor is not None else None
+        found: list[Record] = []
+        walk = cast(  # an async generator: closed here when the page is full
+            "AsyncGenerator[list[Record], None]",
+            store.iterate_pages(filter or None, batch_size=limit + 1, after=after),
+        )
+        async with contextlib.aclosing(walk):
+            async for page in walk:
+                found.extend(page)
+                if len(found) > limit:
+                    break
+        int_ids = store.config.id_type == "int64"
+        found.sort(key=lambda r: int(r.id) if int_ids else r.id)
+        rows = found[:limit]
+        more = len(found) > limit
+        return {
+            "collection": store.name,
+            "database": db,
+            "rows": [results.row_dict(r, wanted, max_text_chars=max_text_chars) for r in rows],
+            "next_cursor": paging.encode(rows[-1].id, key) if more else None,
+        }
 
     async def add_documents(
         self,
@@ -313,9 +388,10 @@ class MilvusMCPState:
         *,
         collection: str | None = None,
         tenant: str | None = None,
+        database: str | None = None,
     ) -> dict[str, Any]:
         records = results.parse_documents(documents)
-        store = _scoped(await self.store(collection, write=True), tenant)
+        store = _scoped(await self.store(collection, write=True, database=database), tenant)
         encoder = await self.encoder()
         ids = await store.upsert(records, embed=encoder.aencode_documents) if records else []
         return {"collection": store.name, "ids": ids, "count": len(ids)}
@@ -327,20 +403,38 @@ class MilvusMCPState:
         filter: dict[str, Any] | None = None,
         collection: str | None = None,
         tenant: str | None = None,
+        database: str | None = None,
     ) -> dict[str, Any]:
         id_list = results.check_ids(ids)
         if not id_list and not filter:
             raise ConfigError("delete needs ids or a non-empty filter")
-        store = _scoped(await self.store(collection), tenant)
+        store = _scoped(await self.store(collection, database=database), tenant)
         deleted = await store.delete(ids=id_list or None, filter=filter or None)
         return {"collection": store.name, "deleted": deleted}
 
-    async def list_collections(self) -> dict[str, Any]:
-        names = sorted(await (await self.anchor()).list_collections())
-        return {"collections": names, "served": self.collection}
+    async def list_collections(self, database: str | None = None) -> dict[str, Any]:
+        db = self.databases.resolve(database)
+        names = sorted(await (await self.anchor(db)).list_collections())
+        out: dict[str, Any] = {"collections": names, "served": self.collection}
+        if self.databases.available:
+            out["database"] = db
+        return out
 
-    async def describe_collection(self, collection: str | None = None) -> dict[str, Any]:
-        return await _described(await self.store(collection))
+    async def list_databases(self) -> dict[str, Any]:
+        """The served databases that exist on the server (``--databases``), the default
+        first, and those listed but missing; refused on a Milvus Lite file."""
+        self.databases.check_available()
+        on_server = set(await (await self.anchor()).list_databases())
+        return {
+            "databases": [d for d in self.databases.names if d in on_server],
+            "default": self.databases.default,
+            "missing": [d for d in self.databases.names if d not in on_server],
+        }
+
+    async def describe_collection(
+        self, collection: str | None = None, database: str | None = None
+    ) -> dict[str, Any]:
+        return await _described(await self.store(collection, database=database))
 
     async def create_collection(
         self,
@@ -350,9 +444,11 @@ class MilvusMCPState:
         bm25: bool = True,
         tenant_field: str | None = None,
         metadata_fields: dict[str, str] | None = None,
+        database: str | None = None,
     ) -> dict[str, Any]:
         from milvus_rag.client.store import AsyncMilvusStore
 
+        db = self.databases.resolve(database)
         await self._core_ready()
         cfg = CollectionConfig(
             name=name,
@@ -361,30 +457,31 @@ class MilvusMCPState:
             tenant_field=tenant_field,
             metadata_fields=dict(metadata_fields or {}),
         )
-        if await self._exists(cfg.name):
-            store = await self.store(cfg.name)
+        if await self._exists(cfg.name, db):
+            store = await self.store(cfg.name, database=db)
             if _settings(store.config) != _settings(cfg):
                 raise SchemaMismatchError(
                     cfg.name, "settings", _settings(cfg), _settings(store.config)
                 )
             return {"created": False, **await _described(store)}
         dim = (await self.encoder()).dim
-        store = AsyncMilvusStore(connection=self.connection, collection=cfg.with_dim(dim))
+        store = AsyncMilvusStore(connection=self.connection_for(db), collection=cfg.with_dim(dim))
         await store.ensure_collection()
-        old = self._stores.pop(cfg.name, None)
+        old = self._stores.pop((db, cfg.name), None)
         if old is not None:
             await old.aclose()
-        self._stores[cfg.name] = store
+        self._stores[(db, cfg.name)] = store
         return {"created": True, **await _described(store)}
 
-    async def drop_collection(self, name: str) -> dict[str, Any]:
+    async def drop_collection(self, name: str, database: str | None = None) -> dict[str, Any]:
         if not self.settings.allow_drop:
             raise ConfigError("drop_collection is disabled: start the server with --allow-drop")
-        store = await self.store(name)
+        db = self.databases.resolve(database)
+        store = await self.store(name, database=db)
         rows = await store.count()
         await store.drop()
         await store.aclose()
-        self._stores.pop(store.name, None)
+        self._stores.pop((db, store.name), None)
         return {"dropped": store.name, "rows": rows}
 
     async def ingest(
@@ -393,6 +490,7 @@ class MilvusMCPState:
         *,
         collection: str | None = None,
         tenant: str | None = None,
+        database: str | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int | None = None,
         progress: Progress | None = None,
@@ -412,7 +510,7 @@ class MilvusMCPState:
         paths.check_files(files, roots)
         if progress is not None:
             await progress(0, None, f"{len(files)} files to chunk")
-        store = _scoped(await self.store(collection, write=True), tenant)
+        store = _scoped(await self.store(collection, write=True, database=database), tenant)
         encoder = await self.encoder()
         done = 0
 

@@ -60,6 +60,23 @@ async function runStep(client, step) {
         progress,
       };
     }
+    case "queryAll": {
+      // follow next_cursor until the last page, as an agent pages through a query
+      const rows = [];
+      let cursor = null;
+      let calls = 0;
+      do {
+        const args = { ...step.arguments, ...(cursor ? { cursor } : {}) };
+        const r = await client.callTool({ name: "query", arguments: args }, undefined, opts);
+        calls += 1;
+        if (r.isError) {
+          return { isError: true, text: (r.content ?? []).map((c) => c.text).join("\n"), calls };
+        }
+        rows.push(...r.structuredContent.rows);
+        cursor = r.structuredContent.next_cursor;
+      } while (cursor);
+      return { isError: false, rows, calls };
+    }
     case "listResources": {
       const { resources } = await client.listResources(undefined, opts);
       return { resources: resources.map((r) => ({ uri: r.uri, name: r.name })) };
