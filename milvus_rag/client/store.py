@@ -499,7 +499,9 @@ class AsyncMilvusStore(LayoutAdoption):
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
         as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
         ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
-        alpha) * bm25`` over min-max-normalised scores of both legs, client-side."""
+        alpha) * bm25`` over min-max-normalised scores of both legs, client-side.
+        ``relevance=True``: compute each hybrid hit's ``relevance`` (from its stored vector,
+        fetched for it); dense and BM25-only hits always have theirs."""
         if isinstance(text, SearchRequest):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
