@@ -14,8 +14,13 @@ Parts (``--parts``, letters; the modules that measure them):
 
 Every table is of this run only: a partial run (``--parts``) writes the parts it ran and
 nothing stored by an earlier run. Each figure carries the 1-minute load average (``uptime``)
-read when it was measured. Results: benchmarks/results/speed.md, .png, .json; the Speed
-section of BENCHMARKS.md is replaced (the other sections are kept as they are).
+read when it was measured. Results: benchmarks/results/speed.md, .json and the Speed
+section of BENCHMARKS.md; (b) and (c) in speed_layer.md, .json, .png and a section of their
+own (the other sections are kept as they are).
+
+(c) on 3,000 documents and 100 queries, random vectors (no encoder), in about 5 minutes:
+
+    python benchmarks/speed.py --parts c --rows 3000 --queries 100 --vectors random
 
     python benchmarks/speed.py --data ../shared/data/scifact
 """
@@ -31,15 +36,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import _common as c
 import encoder_quality
+import numpy as np
 import speed_competitors as comp
 import speed_encoder as se
 import speed_store as ss
 
 HEADING = "## Speed (SciFact, all-MiniLM-L6-v2 on CPU, Milvus Lite 2.5 file)"
+LAYER_HEADING = "## Speed: the layer's cost, store-only ingest (b) and queries (c)"
+"""(b) and (c) have a section of their own: a run of ``--parts bc`` replaces it and leaves
+the Speed section (the other parts) as it is."""
 
 
 class Run:
@@ -63,11 +73,58 @@ class Run:
         }
 
     def save(self) -> None:
-        full = {**self.res, "routes": self.routes, "parts": self.args.parts}
-        (c.RESULTS / "speed.json").write_text(json.dumps(full, indent=1, default=float))
-        text = self.markdown()
-        c.write_section(c.RESULTS / "speed.md", text)
-        c.replace_benchmarks_section(HEADING, text)
+        parts = set(self.args.parts)
+        if parts - set("bc"):
+            full = {**self.res, "routes": self.routes, "parts": self.args.parts}
+            (c.RESULTS / "speed.json").write_text(json.dumps(full, indent=1, default=float))
+            text = self.markdown()
+            c.write_section(c.RESULTS / "speed.md", text)
+            c.replace_benchmarks_section(HEADING, text)
+        if parts & set("bc"):  # files of their own: a run of --parts bc keeps the others
+            layer = {k: self.res[k] for k in ("ingest_store", "queries_raw")}
+            text = json.dumps({**layer, "args": vars(self.args)}, indent=1, default=float)
+            (c.RESULTS / "speed_layer.json").write_text(text)
+            c.write_section(c.RESULTS / "speed_layer.md", self.layer_markdown())
+            c.replace_benchmarks_section(LAYER_HEADING, self.layer_markdown())
+
+    def layer_markdown(self) -> str:
+        """(b) and (c): what the layer costs against raw pymilvus."""
+        r, a = self.res, self.args
+        out = [
+            LAYER_HEADING + "\n",
+            f"`python benchmarks/speed.py --parts {a.parts} --rows {a.rows} --queries "
+            f"{a.queries} --vectors {a.vectors} --rounds {a.rounds}`, one run started "
+            f"{self.started}: the first {a.rows or 'all'} SciFact documents, the first "
+            f"{a.queries or 'all'} queries, k={a.k}, "
+            + (
+                "seeded random unit vectors of dim 384 for documents and queries (no encoder: "
+                "the search path's cost does not depend on the vectors' content)"
+                if a.vectors == "random"
+                else "MiniLM vectors (precomputed)"
+            )
+            + f". {encoder_quality.cpu_note()}; each figure carries the 1-minute load "
+            "average read at its start and end (2 cores: above 2 the machine is shared).\n",
+        ]
+        if r["ingest_store"]:
+            cols = ["part", "what", "ours", "baseline", "baseline is", "ratio"]
+            out += ["### Store-only ingest (b)\n", c.md_table(r["ingest_store"], cols) + "\n"]
+        if r["queries_raw"]:
+            out += [
+                "### Store vs raw pymilvus queries, and the framework stores over the store "
+                "(c), precomputed query vectors\n",
+                "Sides: `ours` = `AsyncMilvusStore.search`; `raw` = pymilvus "
+                "`AsyncMilvusClient.search` / `hybrid_search` (RRF) with the same parameters "
+                "and output fields; `langchain` = `MilvusVectorStore.asimilarity_search`, "
+                "`llama_index` = `MilvusVectorStore.aquery` (its similarities are relevances), "
+                "both over the same core store with the query vectors looked up (no model). "
+                "Every side reads each hit's id, score or distance and fields. Rounds "
+                "interleaved (the order rotates); QPS is the median round's, p50 over all "
+                "rounds. `QPS langchain / ours` is the adapter's own cost on top of the core's."
+                "\n",
+                c.md_table(r["queries_raw"], ss.QUERY_COLUMNS) + "\n",
+                "![speed](speed_layer.png)\n",
+            ]
+        return "\n".join(out)
 
     # ------------------------------------------------------------------ markdown
     def markdown(self) -> str:
@@ -146,15 +203,6 @@ class Run:
                 + ": their whole-corpus vectors were not cached, and embedding 5,183 documents "
                 "on this loaded machine takes most of an hour (`--quality-all` embeds them).\n"
             ]
-        if r["ingest_store"]:
-            cols = ["part", "what", "ours", "baseline", "baseline is", "ratio"]
-            out += ["### Store-only ingest (b)\n", c.md_table(r["ingest_store"], cols) + "\n"]
-        if r["queries_raw"]:
-            out += [
-                "### Store vs raw pymilvus queries (c), precomputed vectors\n",
-                c.md_table(r["queries_raw"]) + "\n",
-                "![speed](speed.png)\n",
-            ]
         return "\n".join(out)
 
 
@@ -220,20 +268,56 @@ async def main_async(run: Run, tmp: str, enc: Any) -> None:
         for i in range(len(libs) + 1, a.e2e_rounds):
             await ours_block(run, f"ours {i + 1}", uri, ds, enc)
     if set(a.parts) & set("bc"):
-        ds = c.load(a.data)
+        ds = bc_dataset(c.load(a.data), a.rows, a.queries)
         uri = str(Path(tmp) / "speed_bc.db")
-        docs, _, _ = c.dataset_vectors(ds, enc)
+        docs, qvecs = bc_vectors(ds, enc, a.vectors)
     if "b" in a.parts:
         run.res["ingest_store"] = await ss.ingest_store(uri, ds, docs, a.rounds)
         run.save()
     if "c" in a.parts:
-        texts = list(ds.queries.values())
-        qvecs = dict(zip(texts, enc.encode_queries(texts), strict=True))
-        run.res["queries_raw"] = await ss.queries(
-            uri, ds, docs, qvecs, a.concurrency, a.rounds, a.k
-        )
-        ss.plot_queries(run.res["queries_raw"], c.RESULTS / "speed.png")
+        for backend in a.backends:
+            if backend == "lite":
+                rows = await ss.queries(uri, ds, docs, qvecs, a.concurrency, a.rounds, a.k)
+            else:
+                from tests.backends import LiteServer
+
+                server = LiteServer(Path(tmp) / "lite3").start()
+                try:
+                    rows = await ss.queries(
+                        server.uri,
+                        ds,
+                        docs,
+                        qvecs,
+                        a.concurrency,
+                        a.rounds,
+                        a.k,
+                        backend="Milvus Lite 3 server",
+                    )
+                finally:
+                    server.stop()
+            run.res["queries_raw"] += rows
+            run.save()
+        ss.plot_queries(run.res["queries_raw"], c.RESULTS / "speed_layer.png")
         run.save()
+
+
+def bc_dataset(ds: Any, rows: int, queries: int) -> Any:
+    """``ds`` with its first ``rows`` documents and ``queries`` queries (0: all)."""
+    corpus = dict(list(ds.corpus.items())[: rows or None])
+    return SimpleNamespace(corpus=corpus, queries=dict(list(ds.queries.items())[: queries or None]))
+
+
+def bc_vectors(ds: Any, enc: Any, vectors: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Document vectors (corpus order) and query text -> vector for (b) and (c): the
+    encoder's (cached), or seeded random unit vectors of dim 384."""
+    texts = list(ds.queries.values())
+    if vectors == "random":
+        rng = np.random.default_rng(27)
+        unit = rng.normal(size=(len(ds.corpus) + len(texts), 384)).astype(np.float32)
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+        return unit[: len(ds.corpus)], dict(zip(texts, unit[len(ds.corpus) :], strict=True))
+    docs, _ = c.cached_vectors(enc, list(ds.corpus.values()), "docs")
+    return docs, dict(zip(texts, enc.encode_queries(texts), strict=True))
 
 
 def cached_variants(data: str, variants: list[str]) -> tuple[list[str], list[str]]:
@@ -266,6 +350,21 @@ def main() -> None:
     p.add_argument("--quality-all", action="store_true", help="(q): embed the variants not cached")
     p.add_argument("--doc-rounds", type=int, default=2, help="rounds of (x)")
     p.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
+    p.add_argument("--rows", type=int, default=0, help="(b), (c): first N documents; 0: all")
+    p.add_argument("--queries", type=int, default=0, help="(c): first N queries; 0: all")
+    p.add_argument(
+        "--vectors",
+        choices=["encoder", "random"],
+        default="encoder",
+        help="(b), (c): MiniLM vectors (cached), or seeded random ones (no encoder loaded)",
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=["lite", "server"],
+        default=["lite", "server"],
+        help="(c): the Lite 2.5 file and/or a Milvus Lite 3 server",
+    )
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--competitor-timeout", type=int, default=1800)
     p.add_argument(
@@ -276,9 +375,13 @@ def main() -> None:
     )
     args = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="mrag_speed_")
-    enc = c.get_encoder()
-    enc.encode_documents(["warm up"])
-    run = Run(args, enc.routes)
+    if set(args.parts) <= set("bc") and args.vectors == "random":
+        enc, routes = None, {"query": "not loaded", "document": "not loaded"}
+    else:
+        enc = c.get_encoder()
+        enc.encode_documents(["warm up"])
+        routes = enc.routes
+    run = Run(args, routes)
     asyncio.run(main_async(run, tmp, enc))
     if run.res["competitors"]:
         rows = comp.comparison_rows(run.res["competitors"], run.res["ours_blocks"])
@@ -304,6 +407,7 @@ def main() -> None:
             row["load"] = f"{os.getloadavg()[0]:.1f}"
         run.res["quality_missing"] = missing
     run.save()
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"done; load {os.getloadavg()}")
 
 

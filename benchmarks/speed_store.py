@@ -5,7 +5,9 @@
 (b) store-only ingest of precomputed vectors: ``AsyncMilvusStore.upsert`` vs raw pymilvus
     ``AsyncMilvusClient.insert`` (and ``.upsert``) with the same batches and batches in flight;
 (c) the judged queries with precomputed vectors: ``AsyncMilvusStore.search`` vs raw
-    ``search`` / ``hybrid_search`` with the same parameters;
+    ``search`` / ``hybrid_search`` with the same parameters, and the LangChain and LlamaIndex
+    stores over the same core store (their own cost on top of the core's), on the Lite 2.5
+    file and on a Milvus Lite 3 server;
 (h) hybrid queries with query embedding (``aencode_query`` + ``search``) at each concurrency:
     what (d) compares against.
 """
@@ -149,6 +151,40 @@ async def ingest_store(uri: str, ds: Any, docs: np.ndarray, rounds: int) -> list
     ]
 
 
+SIDES = ("ours", "raw", "langchain", "llama_index")
+"""(c)'s sides: the core store, raw pymilvus, and the two framework stores over the core."""
+
+
+class _Lookup:
+    """The precomputed query vectors as the adapters' embedders: text -> vector, as an
+    embedding model would return it (a list of floats), no model run."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
+        self.vectors = vectors
+
+    def __call__(self, text: str) -> list[float]:
+        out: list[float] = self.vectors[text].tolist()
+        return out
+
+
+def _langchain(store: AsyncMilvusStore, lookup: _Lookup) -> Any:
+    from langchain_core.embeddings import Embeddings
+
+    from milvus_rag.integrations.langchain import MilvusVectorStore
+
+    class Precomputed(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [lookup(t) for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return lookup(text)
+
+        async def aembed_query(self, text: str) -> list[float]:
+            return lookup(text)
+
+    return MilvusVectorStore(Precomputed(), store=store)
+
+
 async def queries(
     uri: str,
     ds: Any,
@@ -157,84 +193,152 @@ async def queries(
     concurrencies: list[int],
     rounds: int,
     k: int,
+    *,
+    backend: str = "Milvus Lite 2.5 file",
+    sides: tuple[str, ...] = SIDES,
 ) -> list[dict[str, Any]]:
-    """(c): store search vs raw search/hybrid_search at each concurrency."""
+    """(c): the core store's search vs raw ``search`` / ``hybrid_search`` (same parameters,
+    same output fields, the same fields read from every hit), and the LangChain and
+    LlamaIndex stores over the same core store, at each concurrency; the sides' rounds
+    interleaved (the order rotates), the median round reported."""
+    from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+
+    from milvus_rag.integrations.llama_index import MilvusVectorStore as LlamaStore
+
     dim = docs.shape[1]
     store = AsyncMilvusStore(uri, collection_name="c_search", dim=dim, read_concurrency=256)
     await store.drop()
     await store.upsert(_records(ds, docs))
+    await store.flush()  # the Lite 3 server searches ~10x faster after flush: both sides
     cfg = store.config
-    raw = AsyncMilvusClient(uri=uri)
+    # the gRPC keepalive milvus-rag's clients use: with pymilvus's default (a ping every
+    # 10 s) the Lite 3 server answers GOAWAY too_many_pings in the middle of a run
+    keepalive = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
+    raw = AsyncMilvusClient(uri=uri, grpc_options=keepalive)
     texts = list(ds.queries.values())
     vecs = [qvecs[t] for t in texts]
+    lookup = _Lookup(qvecs)
+    lc = _langchain(store, lookup)
+    li = LlamaStore(store=store)
     fields = ["id", "text", "doc_id", "metadata"]
     cand = cfg.hybrid_candidates
-
-    def ours(mode: str) -> list[Callable[[], Awaitable[Any]]]:
-        return [
-            lambda v=v, q=q: store.search(text=q, vector=v, k=k, mode=mode)
-            for v, q in zip(vecs, texts, strict=True)
-        ]
 
     def read(res: Any) -> list[list[tuple[Any, float, dict[str, Any]]]]:
         # what any caller does with the answer: take each hit's id, distance and fields
         return [[(h["id"], h["distance"], h["entity"]) for h in hits] for hits in res]
 
-    def raw_fns(mode: str) -> list[Callable[[], Awaitable[Any]]]:
-        # the raw side gets the encoder's numpy vectors too, and reads its results
-        async def dense(v: np.ndarray) -> Any:
-            res = await raw.search(
-                store.name,
-                data=[v.tolist()],
-                anns_field="dense",
-                limit=k,
-                output_fields=fields,
-                search_params={"metric_type": "COSINE"},
-            )
-            return read(res)
+    async def ours(v: np.ndarray, q: str, mode: str) -> Any:
+        hits = await store.search(text=q, vector=v, k=k, mode=mode)
+        return [(h.id, h.distance, h.record) for h in hits]
 
-        async def hyb(v: np.ndarray, q: str) -> Any:
-            reqs = [
-                AnnSearchRequest([v.tolist()], "dense", {"metric_type": "COSINE"}, cand),
-                AnnSearchRequest([q], "sparse", {"metric_type": "BM25"}, cand),
-            ]
-            res = await raw.hybrid_search(
-                store.name, reqs, RRFRanker(cfg.rrf_k), limit=k, output_fields=fields
-            )
-            return read(res)
+    async def dense(v: np.ndarray) -> Any:
+        res = await raw.search(
+            store.name,
+            data=[v.tolist()],
+            anns_field="dense",
+            limit=k,
+            output_fields=fields,
+            search_params={"metric_type": "COSINE"},
+        )
+        return read(res)
 
+    async def hyb(v: np.ndarray, q: str) -> Any:
+        reqs = [
+            AnnSearchRequest([v.tolist()], "dense", {"metric_type": "COSINE"}, cand),
+            AnnSearchRequest([q], "sparse", {"metric_type": "BM25"}, cand),
+        ]
+        res = await raw.hybrid_search(
+            store.name, reqs, RRFRanker(cfg.rrf_k), limit=k, output_fields=fields
+        )
+        return read(res)
+
+    async def langchain(q: str, mode: str) -> Any:
+        docs = await lc.asimilarity_search(q, k=k, retrieval_mode=mode)
+        return [(d.id, d.page_content, d.metadata) for d in docs]
+
+    async def llama(q: str, mode: str) -> Any:
+        li_mode = VectorStoreQueryMode.DEFAULT if mode == "dense" else VectorStoreQueryMode.HYBRID
+        query = VectorStoreQuery(
+            query_embedding=lookup(q), query_str=q, similarity_top_k=k, mode=li_mode
+        )
+        res = await li.aquery(query)
+        sims = res.similarities or []
+        return [(n.node_id, s, n.metadata) for n, s in zip(res.nodes or [], sims, strict=True)]
+
+    def fns(who: str, mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        pairs = list(zip(vecs, texts, strict=True))
+        if who == "ours":
+            return [lambda v=v, q=q: ours(v, q, mode) for v, q in pairs]
+        if who == "langchain":
+            return [lambda q=q: langchain(q, mode) for _, q in pairs]
+        if who == "llama_index":
+            return [lambda q=q: llama(q, mode) for _, q in pairs]
         if mode == "dense":
-            return [lambda v=v: dense(v) for v in vecs]
-        return [lambda v=v, q=q: hyb(v, q) for v, q in zip(vecs, texts, strict=True)]
+            return [lambda v=v: dense(v) for v, _ in pairs]
+        return [lambda v=v, q=q: hyb(v, q) for v, q in pairs]
 
-    # warm both paths
-    await c.run_concurrent(ours("hybrid")[:20], 4)
-    await c.run_concurrent(raw_fns("hybrid")[:20], 4)
+    for who in sides:  # warm every path
+        await c.run_concurrent(fns(who, "hybrid")[:20], 4)
+        await c.run_concurrent(fns(who, "dense")[:20], 4)
     out: list[dict[str, Any]] = []
     for mode in ("dense", "hybrid"):
         for conc in concurrencies:
-            res: dict[str, list[tuple[float, list[float]]]] = {"ours": [], "raw": []}
+            res: dict[str, list[tuple[float, list[float]]]] = {w: [] for w in sides}
+            cpu: dict[str, list[float]] = {w: [] for w in sides}
+            load = [os.getloadavg()[0]]
             for r in range(rounds):
-                order = ("ours", "raw") if r % 2 == 0 else ("raw", "ours")
+                order = sides[r % len(sides) :] + sides[: r % len(sides)]  # rotate
                 for who in order:
-                    fns = ours(mode) if who == "ours" else raw_fns(mode)
-                    res[who].append(await c.run_concurrent(fns, conc))
-            row: dict[str, Any] = {"mode": mode, "concurrency": conc}
-            for who in ("ours", "raw"):
+                    t = time.process_time()  # this process only: the client's side
+                    res[who].append(await c.run_concurrent(fns(who, mode), conc))
+                    cpu[who].append(time.process_time() - t)
+            load.append(os.getloadavg()[0])
+            row: dict[str, Any] = {"backend": backend, "mode": mode, "concurrency": conc}
+            for who in sides:
                 walls = [w for w, _ in res[who]]
                 lat = [x for _, ls in res[who] for x in ls]
                 row[f"{who} QPS"] = len(texts) / statistics.median(walls)
                 row[f"{who} p50 ms"] = 1000 * c.pct(lat, 50)
-                row[f"{who} p95 ms"] = 1000 * c.pct(lat, 95)
-            row["QPS ratio"] = row["ours QPS"] / row["raw QPS"]
+                row[f"{who} rounds QPS"] = [len(texts) / w for w in walls]
+                row[f"{who} client CPU ms/query"] = 1000 * statistics.median(cpu[who]) / len(texts)
+            row["QPS ours / raw"] = row["ours QPS"] / row["raw QPS"]
+            for who in ("langchain", "llama_index"):
+                if who in sides:
+                    row[f"QPS {who} / ours"] = row[f"{who} QPS"] / row["ours QPS"]
+            row["load"] = "{:.1f} / {:.1f}".format(*load)
             out.append(row)
             print(
-                f"  (c) {mode} c={conc}: ours {row['ours QPS']:.0f} QPS, raw {row['raw QPS']:.0f}"
+                f"  (c) {backend} {mode} c={conc}: "
+                + ", ".join(f"{w} {row[f'{w} QPS']:.0f}" for w in sides)
+                + f" QPS (load {row['load']}; {time.strftime('%H:%M:%S')})",
+                flush=True,
             )
     await store.drop()
     await store.aclose()
     await raw.close()
     return out
+
+
+QUERY_COLUMNS = [
+    "backend",
+    "mode",
+    "concurrency",
+    "ours p50 ms",
+    "raw p50 ms",
+    "QPS ours / raw",
+    "QPS langchain / ours",
+    "QPS llama_index / ours",
+    "ours client CPU ms/query",
+    "raw client CPU ms/query",
+    "langchain client CPU ms/query",
+    "llama_index client CPU ms/query",
+    "ours QPS",
+    "raw QPS",
+    "langchain QPS",
+    "llama_index QPS",
+    "load",
+]
+"""The columns of (c)'s table (its rows also keep each round's QPS, in speed.json)."""
 
 
 def plot_queries(qrows: list[dict[str, Any]], path: Path) -> None:
@@ -245,14 +349,22 @@ def plot_queries(qrows: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, mode in zip(axes, ("dense", "hybrid"), strict=True):
-        rows = [r for r in qrows if r["mode"] == mode]
+        first = qrows[0]["backend"] if qrows else None
+        rows = [r for r in qrows if r["mode"] == mode and r.get("backend") == first]
         xs = [r["concurrency"] for r in rows]
-        ax.plot(xs, [r["ours QPS"] for r in rows], marker="o", label="milvus-rag store")
-        ax.plot(xs, [r["raw QPS"] for r in rows], marker="s", label="raw AsyncMilvusClient")
+        labels = {
+            "ours": "milvus-rag store",
+            "raw": "raw AsyncMilvusClient",
+            "langchain": "LangChain store over it",
+            "llama_index": "LlamaIndex store over it",
+        }
+        for (who, label), marker in zip(labels.items(), "osv^", strict=True):
+            if rows and f"{who} QPS" in rows[0]:
+                ax.plot(xs, [r[f"{who} QPS"] for r in rows], marker=marker, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrency")
         ax.set_ylabel("QPS")
-        ax.set_title(f"SciFact queries, {mode}, Milvus Lite 2.5")
+        ax.set_title(f"SciFact queries, {mode}, {first}")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

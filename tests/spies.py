@@ -22,6 +22,7 @@ class SentSearch:
     metric_type: str
     params: dict[str, Any]
     consistency_level: str
+    output_fields: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -29,11 +30,18 @@ class RequestSpy:
     searches: list[SentSearch] = field(default_factory=list)
     hybrid_levels: list[str] = field(default_factory=list)
     timeouts: list[float | None] = field(default_factory=list)
+    #: the output fields of each hybrid search request (its legs' are in ``searches``)
+    hybrid_output_fields: list[list[str]] = field(default_factory=list)
 
     def clear(self) -> None:
         self.searches.clear()
         self.hybrid_levels.clear()
         self.timeouts.clear()
+        self.hybrid_output_fields.clear()
+
+    def output_fields(self) -> list[list[str]]:
+        """The output fields of every request sent (searches, then hybrid searches)."""
+        return [s.output_fields for s in self.searches] + self.hybrid_output_fields
 
     def dense(self) -> list[SentSearch]:
         return [s for s in self.searches if s.metric_type != "BM25"]
@@ -63,6 +71,7 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
                 metric_type=kv.get("metric_type", ""),
                 params=params,
                 consistency_level=_level(req),
+                output_fields=list(req.output_fields),
             )
         )
         return req
@@ -70,6 +79,7 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
     def on_hybrid(*args: Any, **kwargs: Any) -> Any:
         req = hybrid_req(*args, **kwargs)
         spy.hybrid_levels.append(_level(req))
+        spy.hybrid_output_fields.append(list(req.output_fields))
         return req
 
     monkeypatch.setattr(Prepare, "search_requests_with_expr", on_search)

@@ -85,6 +85,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
         range_filter=args.range_filter,
         consistency_level=args.consistency,
         timeout=args.timeout,
+        relevance=True,  # printed with each hit
     )
     open_store(args).prepare(wanted)  # a bad option, filter or tenant fails before anything
     store = open_store(args, read_only=True)

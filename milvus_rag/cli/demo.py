@@ -98,7 +98,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
             print(f"Q: {q}")
             for mode in MODES:
                 label = {"dense": "dense", "sparse": "BM25", "hybrid": "hybrid"}[mode]
-                hits = await store.search(text=q, vector=vec, k=args.k, mode=mode)
+                hits = await store.search(text=q, vector=vec, k=args.k, mode=mode, relevance=True)
                 print(f"  {label}:")
                 for h in hits:
                     where = h.record.metadata.get("source")

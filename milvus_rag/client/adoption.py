@@ -29,6 +29,8 @@ class LayoutAdoption:
     _tenancy: Tenancy
     _columns: tuple[Column, ...]
     _ensure_locks: PerLoop[asyncio.Lock]
+    #: the (schema, config) pair last adopted: the next data call with both skips adopting
+    _adopted: tuple[CollectionInfo, CollectionConfig] | None = None
 
     @property
     @abstractmethod
@@ -53,11 +55,15 @@ class LayoutAdoption:
         """Take the layout of an existing collection this store's config does not describe,
         where the config does not contradict it (see
         :func:`~milvus_rag.client.schema.adopted_config`)."""
+        seen = self._adopted  # every data call comes here: once per pair is enough
+        if seen is not None and seen[0] is info and seen[1] is self.config:
+            return
         cfg = adopted_config(self.config, info.field_names, info.layout)
         if cfg != self.config:
             self.config = cfg
             self._derive()
             self._bind()
+        self._adopted = (info, self.config)
 
     async def _ready(self) -> None:
         """Before a data call: adopt the layout of an existing collection, so that the call's

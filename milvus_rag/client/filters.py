@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -563,3 +563,25 @@ def _guard(expr: _Expr, zero_passes: bool, col: Column, ctx: _Ctx, *, positive_f
     if lite and zero_passes:
         return expr
     return _combine([expr, _is_null(col, ctx)], "or")
+
+
+def filter_key(filter: object) -> Hashable | None:
+    """A hashable key equal for filters that compile the same (a dict's keys in order, each
+    value with its type: ``1``, ``1.0`` and ``True`` differ), or ``None`` for a filter with
+    a value of another kind (not cached: compiled every time)."""
+    if filter is None or isinstance(filter, str | bool | int | float):
+        return (type(filter).__name__, filter)
+    if isinstance(filter, dict):
+        items: list[tuple[str, Hashable]] = []
+        for k, v in filter.items():
+            sub = filter_key(v)
+            if not isinstance(k, str) or sub is None:
+                return None
+            items.append((k, sub))
+        return ("dict", tuple(items))
+    if isinstance(filter, list | tuple):
+        subs = [filter_key(v) for v in filter]
+        if any(x is None for x in subs):
+            return None
+        return (type(filter).__name__, tuple(subs))
+    return None

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from milvus_rag.client.errors import DuplicateIdsError, InvalidInputError
+from milvus_rag.client.errors import ConfigError, DuplicateIdsError, InvalidInputError
 
 __all__ = [
     "JSON_MAX_BYTES",
@@ -58,16 +58,59 @@ class Record:
     doc_id: str = ""
 
 
-@dataclass(slots=True)
+NO_RELEVANCE = (
+    "this hit's relevance was not computed: hybrid and fan-out hits take it from their stored "
+    "vectors, fetched only when the search asks for it: pass relevance=True (to search(), or "
+    "SearchRequest(relevance=True))"
+)
+
+
+@dataclass(slots=True, init=False)
 class Hit:
     """A search result. ``score``: higher is better; ``distance``: what Milvus returned;
-    ``relevance``: in [0, 1], defined per mode (see ``milvus_rag.client.fusion``)."""
+    ``relevance``: in [0, 1], defined per mode (see ``milvus_rag.client.fusion``).
+
+    Dense and BM25-only hits always have their relevance. Hybrid (RRF or weighted) and
+    fan-out hits take it from their stored vectors, which a search fetches only when asked
+    (``relevance=True`` or ``with_vectors=True``); reading it otherwise raises
+    :class:`~milvus_rag.client.errors.ConfigError` (``has_relevance`` says which)."""
 
     id: str
     score: float
     distance: float
     record: Record
-    relevance: float = 0.0
+    _relevance: float | None
+
+    def __init__(
+        self,
+        id: str,
+        score: float,
+        distance: float,
+        record: Record,
+        relevance: float | None = None,
+    ) -> None:
+        self.id = id
+        self.score = score
+        self.distance = distance
+        self.record = record
+        self._relevance = relevance
+
+    @property
+    def relevance(self) -> float:
+        """In [0, 1]: how similar the hit is to the query by the embedding model."""
+        if self._relevance is None:
+            raise ConfigError(NO_RELEVANCE)
+        return self._relevance
+
+    @property
+    def has_relevance(self) -> bool:
+        """Whether :attr:`relevance` was computed for this hit."""
+        return self._relevance is not None
+
+    @property
+    def computed_relevance(self) -> float | None:
+        """:attr:`relevance`, or ``None`` where it was not computed."""
+        return self._relevance
 
     def to_dict(self) -> dict[str, Any]:
         """The hit as JSON-ready data (the CLI's ``--json``, the MCP ``search`` tool): the

@@ -232,6 +232,10 @@ class SearchRequest:
     - ``consistency_level``: Strong, Bounded, Session or Eventually (default: the
       collection's); ``timeout`` in seconds (default: the connection's).
     - ``with_vectors``: return the hits' vectors.
+    - ``relevance``: compute ``Hit.relevance`` where it needs the hits' stored vectors
+      (HYBRID, and fan-out over it): they are fetched for it. Dense and BM25-only hits always
+      have it (from their distance); without it, a hybrid hit's relevance is not computed and
+      reading it raises (adapters that report relevance set it).
     - ``tenant`` / ``all_tenants``: on a multi-tenant collection, the tenant searched (default:
       the one the store view is bound to), or every tenant.
 
@@ -260,6 +264,7 @@ class SearchRequest:
     with_vectors: bool = False
     tenant: str | None = None
     all_tenants: bool = False
+    relevance: bool = False
     #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
     #: clause included) and the residual checked client-side (see ``tenancy.Scope``).
     expr: str | None = field(default=None, repr=False, compare=False)
@@ -302,10 +307,18 @@ class SearchRequest:
         set_(self, "timeout", check_timeout(self.timeout))
         if not isinstance(self.with_vectors, bool):
             raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
+        if not isinstance(self.relevance, bool):
+            raise ConfigError(f"relevance must be a bool, got {self.relevance!r}")
         if self.tenant is not None and not isinstance(self.tenant, str):
             raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
         if not isinstance(self.all_tenants, bool):
             raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
+
+    @property
+    def fetches_vectors(self) -> bool:
+        """Whether the hits' stored vectors come back: asked for, or needed for relevance
+        (a fused hit's relevance is computed from its vector, see ``fusion``)."""
+        return self.with_vectors or self.relevance
 
     @property
     def needs_vector(self) -> bool:
@@ -338,6 +351,9 @@ class SearchRequest:
     def _evolve(self, **changes: Any) -> SearchRequest:
         """A copy with ``changes``, without validating the unchanged fields again."""
         out = object.__new__(SearchRequest)
-        for f in fields(SearchRequest):
-            object.__setattr__(out, f.name, changes.get(f.name, getattr(self, f.name)))
+        for name in _FIELDS:
+            object.__setattr__(out, name, changes.get(name, getattr(self, name)))
         return out
+
+
+_FIELDS = tuple(f.name for f in fields(SearchRequest))

@@ -195,30 +195,58 @@ def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
 def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
     """A stored row as a Record: one metadata dict (JSON or dynamic keys, typed keys, the
     tenant; a llama-index row's node data under the private key)."""
-    vec = entity.get(cfg.vector_field)
-    storage = cfg.metadata_storage
-    if storage == "json":
-        metadata = join_metadata(cfg.typed_fields, entity, str(cfg.metadata_field))
-    else:
-        known = set(schema_fields(cfg))
-        rest = {k: v for k, v in entity.items() if k not in known}
-        metadata = join_metadata(cfg.typed_fields, {**entity, "": rest}, "")
-    doc_id = str(entity.get(cfg.doc_id_field) or "") if cfg.doc_id_field else ""
-    if cfg.layout == "llama_index":
-        private, node_meta, doc_id = from_node_keys({**entity, "doc_id": doc_id or None})
-        for k in RESERVED:
-            metadata.pop(k, None)
-        if private:
-            metadata = {**metadata, **node_meta, PRIVATE_KEY: private}
-    if cfg.tenant_field is not None and entity.get(cfg.tenant_field) is not None:
-        metadata[cfg.tenant_field] = entity[cfg.tenant_field]
-    return Record(
-        id=str(entity.get(cfg.id_field, "")),
-        text=str(entity.get(cfg.text_field) or ""),
-        vector=[float(x) for x in vec] if vec is not None else None,
-        metadata=metadata,
-        doc_id=doc_id,
-    )
+    return RecordReader(cfg).record(entity)
+
+
+class RecordReader:
+    """Stored rows to Records for one collection config: what every row needs from the
+    config (typed fields, names, layout) is read once, not once per row."""
+
+    __slots__ = ("cfg", "doc_field", "known", "llama", "meta_field", "tenant_field", "typed")
+
+    def __init__(self, cfg: CollectionConfig) -> None:
+        self.cfg = cfg
+        self.typed = cfg.typed_fields
+        self.known = frozenset(schema_fields(cfg)) if cfg.metadata_storage != "json" else None
+        self.meta_field = str(cfg.metadata_field)
+        self.doc_field = cfg.doc_id_field
+        self.tenant_field = cfg.tenant_field
+        self.llama = cfg.layout == "llama_index"
+
+    def record(self, entity: dict[str, Any], *, vectors: bool = True) -> Record:
+        """``entity`` (a row dict) as a Record; its vector too unless ``vectors`` is False."""
+        cfg = self.cfg
+        if self.known is None:
+            metadata = join_metadata(self.typed, entity, self.meta_field)
+        else:
+            rest = {k: v for k, v in entity.items() if k not in self.known}
+            metadata = join_metadata(self.typed, {**entity, "": rest}, "")
+        doc_id = str(entity.get(self.doc_field) or "") if self.doc_field else ""
+        if self.llama:
+            private, node_meta, doc_id = from_node_keys({**entity, "doc_id": doc_id or None})
+            for k in RESERVED:
+                metadata.pop(k, None)
+            if private:
+                metadata = {**metadata, **node_meta, PRIVATE_KEY: private}
+        if self.tenant_field is not None and entity.get(self.tenant_field) is not None:
+            metadata[self.tenant_field] = entity[self.tenant_field]
+        vec = entity.get(cfg.vector_field) if vectors else None
+        return Record(
+            id=str(entity.get(cfg.id_field, "")),
+            text=str(entity.get(cfg.text_field) or ""),
+            vector=_vector(vec),
+            metadata=metadata,
+            doc_id=doc_id,
+        )
+
+
+def _vector(vec: Any) -> list[float] | None:
+    """A returned vector as a list of floats (pymilvus returns a float vector as one)."""
+    if vec is None:
+        return None
+    if isinstance(vec, list):
+        return vec
+    return [float(x) for x in vec]
 
 
 def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]:
@@ -239,47 +267,71 @@ def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]
     return out
 
 
-def _pairs(cfg: CollectionConfig, result: Any) -> list[tuple[Record, float]]:
-    out = []
-    for h in result[0] if result else []:
-        entity = dict(h.get("entity") or {})
-        entity.setdefault(cfg.id_field, h.get("id"))
-        out.append((to_record(cfg, entity), float(h.get("distance", 0.0))))
-    return out
+class Rows:
+    """One search result list in columns: the hits' records (vectors attached only when
+    kept), their distances, and the stored vectors returned with them (``None`` each when
+    not returned)."""
+
+    __slots__ = ("distances", "records", "vectors")
+
+    def __init__(self, cfg: CollectionConfig, result: Any, keep_vectors: bool = False) -> None:
+        hits = result[0] if result else []
+        reader = RecordReader(cfg)
+        id_field, vf = cfg.id_field, cfg.vector_field
+        self.records: list[Record] = []
+        self.distances: list[float] = []
+        self.vectors: list[Any] = []
+        for h in hits:
+            entity = h.get("entity") or {}
+            if id_field not in entity:
+                entity = {**entity, id_field: h.get("id")}
+            self.records.append(reader.record(entity, vectors=keep_vectors))
+            self.distances.append(float(h.get("distance", 0.0)))
+            self.vectors.append(entity.get(vf))
 
 
-def dense_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
+def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
     """Dense results: score = similarity (or -L2), relevance per metric."""
     m = cfg.metric
+    rows = Rows(cfg, result, keep_vectors)
     return [
-        Hit(r.id, dense_score(m, d), d, r, dense_relevance(m, d)) for r, d in _pairs(cfg, result)
+        Hit(r.id, dense_score(m, d), d, r, dense_relevance(m, d))
+        for r, d in zip(rows.records, rows.distances, strict=True)
     ]
 
 
-def sparse_hits(cfg: CollectionConfig, result: Any) -> list[Hit]:
+def sparse_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
     """BM25 results. Backends disagree on the sign of BM25 distances: the score is the
-    magnitude; relevance is :func:`~milvus_rag.client.fusion.bm25_relevance` of it (see
-    :func:`with_relevance` where the query vector is known)."""
-    pairs = _pairs(cfg, result)
-    return [Hit(r.id, abs(d), d, r, bm25_relevance(abs(d))) for r, d in pairs]
+    magnitude; relevance is :func:`~milvus_rag.client.fusion.bm25_relevance` of it."""
+    rows = Rows(cfg, result, keep_vectors)
+    return [
+        Hit(r.id, abs(d), d, r, bm25_relevance(abs(d)))
+        for r, d in zip(rows.records, rows.distances, strict=True)
+    ]
 
 
-def with_relevance(
-    hits: list[Hit], query: Any, metric: str, keep_vectors: bool = False
-) -> list[Hit]:
-    """``hits`` with the dense relevance computed from their stored vectors and the query
-    vector (hits without a vector keep theirs); vectors dropped unless ``keep_vectors``."""
-    idx = [i for i, h in enumerate(hits) if h.record.vector is not None]
-    rel: dict[int, float] = {}
-    if query is not None and idx:
-        vecs = np.asarray([hits[i].record.vector for i in idx], dtype=np.float32)
-        rel = dict(zip(idx, cosine_relevance(query, vecs, metric), strict=True))
-    out = []
-    for i, h in enumerate(hits):
-        r = h.record
-        if not keep_vectors and r.vector is not None:
-            r = Record(id=r.id, text=r.text, metadata=r.metadata, doc_id=r.doc_id)
-        out.append(Hit(h.id, h.score, h.distance, r, rel.get(i, h.relevance)))
+def leg_hits(cfg: CollectionConfig, result: Any, query: Any, keep_vectors: bool) -> list[Hit]:
+    """The BM25 leg of a client-side fusion: relevance = the dense one, computed from each
+    hit's returned vector and ``query`` (not computed where no vector came back). The dense
+    leg is :func:`dense_hits` (its relevance from the distance)."""
+    rows = Rows(cfg, result, keep_vectors)
+    rel = relevances(rows.vectors, query, cfg.metric)
+    return [
+        Hit(r.id, abs(d), d, r, x)
+        for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
+    ]
+
+
+def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | None]:
+    """The dense relevance of each returned vector for ``query`` (``None`` where no vector
+    came back, or without a query vector), computed in one matrix product."""
+    idx = [i for i, v in enumerate(vectors) if v is not None]
+    out: list[float | None] = [None] * len(vectors)
+    if query is None or not idx:
+        return out
+    arr = np.asarray([vectors[i] for i in idx], dtype=np.float32)
+    for i, x in zip(idx, cosine_relevance(query, arr, metric), strict=True):
+        out[i] = x
     return out
 
 
@@ -287,40 +339,59 @@ def rrf_hits(
     cfg: CollectionConfig, result: Any, query: Any = None, keep_vectors: bool = True
 ) -> list[Hit]:
     """Server-side RRF results: score = the fused RRF score; relevance = the dense
-    relevance of each hit (from its vector, returned with it, and ``query``)."""
-    hits = [Hit(r.id, d, d, r, 0.0) for r, d in _pairs(cfg, result)]
-    return with_relevance(hits, query, cfg.metric, keep_vectors)
+    relevance of each hit, computed from its vector where it came back (see
+    ``SearchRequest.relevance``), else not computed."""
+    rows = Rows(cfg, result, keep_vectors)
+    rel = relevances(rows.vectors, query, cfg.metric)
+    return [
+        Hit(r.id, d, d, r, x) for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
+    ]
 
 
 def weighted_hits(
-    dense: list[Hit],
-    sparse: list[Hit],
-    alpha: float,
-    k: int,
-    query: Any = None,
-    metric: str = "COSINE",
-    keep_vectors: bool = True,
+    dense: list[Hit], sparse: list[Hit], alpha: float, k: int, relevance: bool
 ) -> list[Hit]:
     """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``);
-    score = the fused score, relevance = the dense relevance (as :func:`rrf_hits`)."""
+    score = the fused score, relevance = the dense relevance each leg gave the hit (see
+    :func:`leg_hits`) when ``relevance``, else not computed (as :func:`rrf_hits`)."""
     by_id = {h.id: h for h in sparse}
     by_id.update({h.id: h for h in dense})
     fused = weighted_fuse(
         [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
     )
-    hits = [Hit(i, s, s, by_id[i].record, by_id[i].relevance) for i, s in fused[:k]]
-    return with_relevance(hits, query, metric, keep_vectors)
+    return _fused(by_id, fused[:k], relevance)
+
+
+def rrf_fused_hits(
+    dense: list[Hit], sparse: list[Hit], k: int, rrf_k: int, relevance: bool
+) -> list[Hit]:
+    """Client-side RRF of a dense and a BM25 leg, as the server fuses them; relevance as
+    :func:`weighted_hits`."""
+    by_id = {h.id: h for h in sparse}
+    by_id.update({h.id: h for h in dense})
+    fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], k=rrf_k)
+    return _fused(by_id, fused[:k], relevance)
+
+
+def _fused(by_id: dict[str, Hit], fused: list[tuple[str, float]], relevance: bool) -> list[Hit]:
+    # without relevance asked for, no fused hit has one: the same whichever leg found it
+    return [
+        Hit(i, s, s, by_id[i].record, by_id[i].computed_relevance if relevance else None)
+        for i, s in fused
+    ]
 
 
 def fanout_hits(results: Sequence[list[Hit]], k: int, rrf_k: int) -> list[Hit]:
     """Client-side RRF over several result lists (one per query string); relevance = the
-    best relevance the hit has in any list (each against its own query)."""
+    best relevance the hit has in any list (each against its own query), where computed."""
     by_id: dict[str, Hit] = {}
-    best: dict[str, float] = {}
+    best: dict[str, float | None] = {}
     for hits in results:
         for h in hits:
             by_id.setdefault(h.id, h)
-            best[h.id] = max(best.get(h.id, 0.0), h.relevance)
+            rel, seen = h.computed_relevance, best.get(h.id)
+            if seen is None or (rel is not None and rel > seen):
+                best[h.id] = rel
     fused = rrf_fuse([[h.id for h in hits] for hits in results], k=rrf_k)
     return [Hit(i, s, s, by_id[i].record, best[i]) for i, s in fused[:k]]
 

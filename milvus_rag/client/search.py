@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,7 @@ from milvus_rag.client import rows
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
 from milvus_rag.client.errors import is_empty_collection as _is_empty_collection
+from milvus_rag.client.filters import filter_key
 from milvus_rag.client.fusion import mmr_select
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
@@ -39,6 +40,8 @@ from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.tenancy import Scope
 
 Call = Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
+_SCOPES = 256
+"""Compiled scopes a searcher keeps (then it starts again)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class Searcher:
     def __init__(self, port: SearchPort, target: Target) -> None:
         self.port = port
         self.target = target
+        # the scope (tenant clause + compiled filter) of each (filter, tenant) searched:
+        # compiled once per store view (a view is rebuilt when its config changes)
+        self._scopes: dict[Hashable, Scope] = {}
 
     # --- preparing ----------------------------------------------------------------------
 
@@ -89,8 +95,20 @@ class Searcher:
             return request
         t = self.target
         check_range(t.metric, request.radius, request.range_filter)
-        sc = self.port.scope(request.filter, request.tenant, request.all_tenants)
-        return request.compiled(t, sc)
+        return request.compiled(t, self._scope(request))
+
+    def _scope(self, r: SearchRequest) -> Scope:
+        fkey = filter_key(r.filter)
+        if fkey is None:
+            return self.port.scope(r.filter, r.tenant, r.all_tenants)
+        key = (fkey, r.tenant, r.all_tenants)
+        sc = self._scopes.get(key)
+        if sc is None:
+            sc = self.port.scope(r.filter, r.tenant, r.all_tenants)
+            if len(self._scopes) >= _SCOPES:
+                self._scopes.clear()
+            self._scopes[key] = sc
+        return sc
 
     def _plan(self, r: SearchRequest) -> _Plan:
         cfg = self.port.config()
@@ -143,17 +161,14 @@ class Searcher:
             return await self._sparse(r, r.k, plan)
         if r.ranker == "rrf":
             return await self._hybrid_rrf(r, plan)
-        # the legs' vectors come back: a fused hit's relevance is its dense one (see fusion)
         legs = await asyncio.gather(
-            self._dense(r, plan.candidates, plan, vectors=True),
-            self._sparse(r, plan.candidates, plan, vectors=True),
+            self._dense(r, plan.candidates, plan), self._sparse_leg(r, plan.candidates, plan)
         )
         return self._weighted(r, legs[0], legs[1])
 
     def _weighted(self, r: SearchRequest, dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
         alpha = 0.5 if r.alpha is None else r.alpha
-        metric = self.port.config().metric
-        return rows.weighted_hits(dense, sparse, alpha, r.k, r.vector, metric, r.with_vectors)
+        return rows.weighted_hits(dense, sparse, alpha, r.k, r.fetches_vectors)
 
     async def _run_residual(
         self, mode: RetrievalMode, r: SearchRequest, plan: _Plan, sc: Scope
@@ -162,26 +177,18 @@ class Searcher:
         fetched deeper until enough hits pass (see ``residual.deepen``); hybrid legs are
         fused client-side over the passing hits, as the server fuses exactly filtered legs."""
 
-        def leg(
-            fetch: Callable[..., Awaitable[list[Hit]]], want: int, vectors: bool = False
-        ) -> Awaitable[list[Hit]]:
-            return deepen(
-                lambda n: fetch(r, n, plan, vectors=vectors),
-                want,
-                sc.admits,
-                start=max(2 * want, 16),
-            )
+        def leg(fetch: Callable[..., Awaitable[list[Hit]]], want: int) -> Awaitable[list[Hit]]:
+            return deepen(lambda n: fetch(r, n, plan), want, sc.admits, start=max(2 * want, 16))
 
         if mode is RetrievalMode.DENSE:
             return await leg(self._dense, r.k)
         if mode is RetrievalMode.SPARSE:
             return await leg(self._sparse, r.k)
         dense, sparse = await asyncio.gather(
-            leg(self._dense, plan.candidates, True), leg(self._sparse, plan.candidates, True)
+            leg(self._dense, plan.candidates), leg(self._sparse_leg, plan.candidates)
         )
         if r.ranker == "rrf":
-            fused = rows.fanout_hits([dense, sparse], r.k, plan.rrf_k)
-            return rows.with_relevance(fused, r.vector, self.port.config().metric, r.with_vectors)
+            return rows.rrf_fused_hits(dense, sparse, r.k, plan.rrf_k, r.fetches_vectors)
         return self._weighted(r, dense, sparse)
 
     async def _leg(
@@ -217,21 +224,28 @@ class Searcher:
             param["params"] = plan.dense_params
         return param
 
-    async def _dense(
-        self, r: SearchRequest, k: int, plan: _Plan, vectors: bool = False
-    ) -> list[Hit]:
+    async def _dense(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
         cfg = self.port.config()
         param = self._dense_param(cfg, plan)
-        res = await self._leg(cfg.vector_field, r.vector, param, k, r, plan, vectors)
-        return rows.dense_hits(cfg, res)
+        res = await self._leg(cfg.vector_field, r.vector, param, k, r, plan, r.with_vectors)
+        return rows.dense_hits(cfg, res, r.with_vectors)
 
-    async def _sparse(
-        self, r: SearchRequest, k: int, plan: _Plan, vectors: bool = False
-    ) -> list[Hit]:
+    async def _sparse(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
         cfg = self.port.config()
-        bm25 = {"metric_type": "BM25"}
-        res = await self._leg(cfg.sparse_field, r.text, bm25, k, r, plan, vectors)
-        return rows.sparse_hits(cfg, res)
+        res = await self._leg(
+            cfg.sparse_field, r.text, {"metric_type": "BM25"}, k, r, plan, r.with_vectors
+        )
+        return rows.sparse_hits(cfg, res, r.with_vectors)
+
+    async def _sparse_leg(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
+        """The BM25 leg of a client-side fusion: with the hits' vectors when the request
+        computes relevance (a fused hit's relevance is its dense one, see ``fusion``)."""
+        cfg = self.port.config()
+        vectors = r.fetches_vectors
+        res = await self._leg(
+            cfg.sparse_field, r.text, {"metric_type": "BM25"}, k, r, plan, vectors
+        )
+        return rows.leg_hits(cfg, res, r.vector, r.with_vectors)
 
     async def _hybrid_rrf(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
         cfg = self.port.config()
@@ -253,8 +267,8 @@ class Searcher:
                     reqs,
                     RRFRanker(plan.rrf_k),
                     limit=r.k,
-                    # vectors come back: a fused hit's relevance is its dense one
-                    output_fields=rows.output_fields(cfg, True),
+                    # vectors only when relevance is computed from them (see fusion)
+                    output_fields=rows.output_fields(cfg, r.fetches_vectors),
                     **plan.kwargs,
                 ),
             )

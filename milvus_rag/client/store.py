@@ -86,6 +86,7 @@ class AsyncMilvusStore(LayoutAdoption):
             self._tenant = tenant
         self._read_sems = PerLoop(lambda: asyncio.Semaphore(self.config.read_concurrency))
         self._ensure_locks = PerLoop(asyncio.Lock)
+        self._checked: tuple[CollectionConfig, CollectionInfo] | None = None
         self._bind()
 
     def _bind(self) -> None:
@@ -254,9 +255,12 @@ class AsyncMilvusStore(LayoutAdoption):
                         info = await self._call("ensure_collection", self._ensure)
                     SCHEMA_CACHE.put(self.connection.key, info)
         self._adopt(info)
-        check_compatible(self.config, info)
-        if self.config.dim is None:  # remember it: a later drop() must be able to recreate
-            self.config = self.config.with_dim(info.dim)
+        seen = self._checked  # every search comes here: check a (config, schema) pair once
+        if seen is None or seen[0] is not self.config or seen[1] is not info:
+            check_compatible(self.config, info)
+            if self.config.dim is None:  # remember it: a later drop() must be able to recreate
+                self.config = self.config.with_dim(info.dim)
+            self._checked = (self.config, info)
         return info
 
     async def _ensure(self, client: Any) -> CollectionInfo:
@@ -491,6 +495,7 @@ class AsyncMilvusStore(LayoutAdoption):
         alpha: float | None = None,
         candidates: int | None = None,
         with_vectors: bool = False,
+        relevance: bool = False,
         rrf_k: int | None = None,
         search_params: dict[str, Any] | None = None,
         radius: float | None = None,
@@ -503,13 +508,16 @@ class AsyncMilvusStore(LayoutAdoption):
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
         as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
         ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
-        alpha) * bm25`` over min-max-normalised scores of both legs, client-side."""
+        alpha) * bm25`` over min-max-normalised scores of both legs, client-side.
+        ``relevance=True``: compute each hybrid hit's ``relevance`` (from its stored vector,
+        fetched for it); dense and BM25-only hits always have theirs."""
         if isinstance(text, SearchRequest):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
                 k != DEFAULT_K
                 or mode != RetrievalMode.HYBRID
                 or with_vectors
+                or relevance
                 or all_tenants
                 or any(
                     x is not None for x in (*rest, range_filter, consistency_level, timeout, tenant)
@@ -536,6 +544,7 @@ class AsyncMilvusStore(LayoutAdoption):
             with_vectors=with_vectors,
             tenant=tenant,
             all_tenants=all_tenants,
+            relevance=relevance,
         )
         await self._ready()
         return await self._searcher.search(request)

@@ -166,7 +166,9 @@ async def test_same_hits_as_the_library(
         assert described["count"] == N
         for q, text, lib_hits in zip(QUERIES, QUERY_TEXTS, theirs, strict=True):
             if case.hybrid:  # the library's search on a dense + BM25 collection: RRF
-                hits = await store.search(text, q, k=K, mode="hybrid", rrf_k=60, candidates=20)
+                hits = await store.search(
+                    text, q, k=K, mode="hybrid", rrf_k=60, candidates=20, relevance=True
+                )
             else:
                 hits = await store.search(vector=q, k=K, mode="dense")
             ours = [(_doc_key(case, h.id, h.record.text), h.distance) for h in hits]

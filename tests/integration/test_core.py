@@ -89,7 +89,7 @@ def test_search_modes_and_scores(make_store) -> None:
     store = make_store(dim=DIM)
     store.upsert(records(50))
     for mode in RetrievalMode:
-        hits = store.search(text="topic3 document", vector=vec(3), k=5, mode=mode)
+        hits = store.search(text="topic3 document", vector=vec(3), k=5, mode=mode, relevance=True)
         assert 1 <= len(hits) <= 5
         assert all(0.0 <= h.relevance <= 1.0 for h in hits), mode
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), mode

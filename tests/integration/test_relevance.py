@@ -14,6 +14,7 @@ import pytest
 
 from milvus_rag import AsyncMilvusStore, cli
 from milvus_rag.cli import common as cli_common
+from milvus_rag.client.errors import ConfigError
 from milvus_rag.embeddings import SentenceTransformerEncoder
 from tests.backends import Backend
 from tests.conftest import new_name
@@ -68,8 +69,15 @@ def test_relevance_is_absolute_and_the_same_everywhere(
             ("weighted", {"ranker": "weighted", "alpha": 0.5}),
         ):
             m = "dense" if mode == "dense" else "hybrid"
-            hits = await store.search(QUESTION, q, k=len(CORPUS), mode=m, **extra)
+            hits = await store.search(QUESTION, q, k=len(CORPUS), mode=m, relevance=True, **extra)
             rel[mode] = {h.id: h.relevance for h in hits}
+            # asked for or not, dense hits have it; fused hits only when asked (issue 27)
+            plain = await store.search(QUESTION, q, k=len(CORPUS), mode=m, **extra)
+            assert [h.id for h in plain] == [h.id for h in hits], mode
+            assert all(h.has_relevance == (mode == "dense") for h in plain), mode
+            if mode != "dense":
+                with pytest.raises(ConfigError, match="relevance=True"):
+                    _ = plain[0].relevance
         hits = await store.search(QUESTION, k=len(CORPUS), mode="sparse")
         rel["sparse"] = {h.id: h.relevance for h in hits}
         await store.aclose()

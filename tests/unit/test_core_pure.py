@@ -179,3 +179,58 @@ def test_schema_build_parse_and_check() -> None:
     with pytest.raises(ConfigError, match="dim"):
         build_schema(CollectionConfig(name="c"))
     assert not math.isnan(info.dim)
+
+
+def test_relevance_is_computed_only_where_asked_for() -> None:
+    """Issue 27: fused hits carry relevance only when their search asked for it; reading it
+    otherwise raises, naming the flag (never a made-up value)."""
+    from milvus_rag import CollectionConfig, ConfigError, Hit, Record, SearchRequest
+    from milvus_rag.client import rows
+
+    with pytest.raises(ConfigError, match="relevance must be a bool"):
+        SearchRequest(text="q", relevance="yes")  # type: ignore[arg-type]
+    assert SearchRequest(text="q", relevance=True).fetches_vectors
+    assert SearchRequest(text="q", with_vectors=True).fetches_vectors
+    assert not SearchRequest(text="q").fetches_vectors
+
+    cfg = CollectionConfig(dim=2)
+    no_vec = [[{"id": "a", "distance": 0.1, "entity": {"text": "x"}}]]
+    hit = rows.rrf_hits(cfg, no_vec, query=[1.0, 0.0])[0]
+    assert not hit.has_relevance and hit.computed_relevance is None
+    with pytest.raises(ConfigError, match="relevance=True"):
+        _ = hit.relevance
+    with pytest.raises(ConfigError):
+        hit.to_dict()
+    # client-side fusion: the dense leg's relevance from its distance, the BM25 leg's from
+    # its returned vector; none at all unless asked for (the same whichever leg found it)
+    dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
+    with_vec = [[{"id": "b", "distance": 3.0, "entity": {"dense": [0.6, 0.8]}}]]
+    sparse = rows.leg_hits(cfg, with_vec, [1.0, 0.0], keep_vectors=False)
+    assert sparse[0].relevance == pytest.approx(0.6) and sparse[0].record.vector is None
+    for fused in (
+        rows.weighted_hits(dense, sparse, 0.5, 2, relevance=True),
+        rows.rrf_fused_hits(dense, sparse, 2, 20, relevance=True),
+    ):
+        assert {h.id: h.relevance for h in fused} == pytest.approx({"a": 0.5, "b": 0.6})
+    assert not any(
+        h.has_relevance for h in rows.weighted_hits(dense, sparse, 0.5, 2, relevance=False)
+    )
+    # fan-out: the best relevance known for a hit; none where no list computed one
+    unknown = Hit("a", 1.0, 1.0, Record("a", "t"))
+    assert rows.fanout_hits([[unknown], dense], 1, 60)[0].relevance == pytest.approx(0.5)
+    assert not rows.fanout_hits([[unknown]], 1, 60)[0].has_relevance
+
+
+def test_filter_key_tells_apart_what_compiles_apart() -> None:
+    """The searcher caches compiled filters by this key (issue 27)."""
+    from datetime import date
+
+    from milvus_rag.client.filters import filter_key
+
+    assert filter_key({"a": 1, "b": [1, "x"]}) == filter_key({"a": 1, "b": [1, "x"]})
+    keys = [filter_key(v) for v in ({"a": 1}, {"a": 1.0}, {"a": True}, {"a": "1"}, None, "a")]
+    assert len(set(keys)) == len(keys)
+    assert filter_key({"a": [1]}) != filter_key({"a": (1,)})
+    assert filter_key({"a": 1, "b": 2}) != filter_key({"b": 2, "a": 1})  # order kept
+    assert filter_key({"a": date(2020, 1, 1)}) is None  # not cached: compiled each time
+    assert filter_key({1: "a"}) is None

@@ -437,13 +437,12 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         return super()._request(query, k, kwargs, method, dense_only=dense_only, **fixed)
 
     async def _scored(
-        self, query: str, k: int, kwargs: dict[str, Any], method: str
+        self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
     ) -> list[tuple[Document, Hit]]:
         if not await self._settle(write=False):
             return []
-        return [
-            (self._to_document(h.record), h) for h in await self._ahits(query, k, kwargs, method)
-        ]
+        hits = await self._ahits(query, k, kwargs, method, relevance)
+        return [(self._to_document(h.record), h) for h in hits]
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -461,8 +460,10 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
     async def _asimilarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        hits = await self._scored(query, k, kwargs, "similarity_search_with_relevance_scores")
-        if self._plan_mode(kwargs) is RetrievalMode.DENSE:  # langchain-milvus's map
+        dense = self._plan_mode(kwargs) is RetrievalMode.DENSE
+        method = "similarity_search_with_relevance_scores"
+        hits = await self._scored(query, k, kwargs, method, relevance=not dense)
+        if dense:  # langchain-milvus's map
             fn = self._select_relevance_score_fn()
             return [(d, fn(h.distance)) for d, h in hits]
         return [(d, min(1.0, max(0.0, h.relevance))) for d, h in hits]

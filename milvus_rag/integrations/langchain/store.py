@@ -330,8 +330,11 @@ class MilvusVectorStore(VectorStore):
         """Documents by id, in the order asked; missing ids are left out."""
         return run_sync(self.aget_by_ids(ids, tenant=tenant, all_tenants=all_tenants))
 
-    async def _ahits(self, query: str, k: int, kwargs: dict[str, Any], method: str) -> list[Hit]:
-        request = self._request(query, k, kwargs, method)
+    async def _ahits(
+        self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
+    ) -> list[Hit]:
+        """The hits of one search; ``relevance``: the caller reports ``Hit.relevance``."""
+        request = self._request(query, k, kwargs, method, relevance=relevance)
         await self._ensure_dim()
         if request.needs_vector:
             request = request.with_vector(await self.embedding.aembed_query(query))
@@ -361,7 +364,7 @@ class MilvusVectorStore(VectorStore):
         if not queries:
             return []
         qs = fanout_queries(queries[0], given=queries[1:])
-        template = self._request(qs[0], fetch_k, kwargs, "fanout_search")
+        template = self._request(qs[0], fetch_k, kwargs, "fanout_search", relevance=True)
         await self._ensure_dim()
         hits = await fanout_search(
             self.store, template, qs, self.embedding.aembed_query, k=k, rrf_k=rrf_k
@@ -386,7 +389,7 @@ class MilvusVectorStore(VectorStore):
         ``{"ef": 64}``), ``radius`` / ``range_filter`` (dense range search),
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
-        hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
+        hits = await self._ahits(query, k, kwargs, "similarity_search_with_score", True)
         return [(record_to_document(h.record), h.relevance) for h in hits]
 
     def similarity_search_with_score(
@@ -407,7 +410,7 @@ class MilvusVectorStore(VectorStore):
     async def _asimilarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        hits = await self._ahits(query, k, kwargs, "similarity_search_with_relevance_scores")
+        hits = await self._ahits(query, k, kwargs, "similarity_search_with_relevance_scores", True)
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
     def _similarity_search_with_relevance_scores(

@@ -177,6 +177,7 @@ class FanOutRetriever(BaseRetriever):
             mode=self.mode,
             filter=self.vector_store.build_filter(self.filters),
             alpha=self.alpha,
+            relevance=True,  # the nodes' scores
             **self.vector_store_kwargs,
         )
         hits = await fanout_search(

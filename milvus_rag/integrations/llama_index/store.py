@@ -450,7 +450,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if mode is VectorStoreQueryMode.MMR:
             hits = await self._mmr(query, flt, opts)
         else:
-            hits = await self._store.search(self._request(mode, query, flt, opts.search))
+            raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
+            hits = await self._store.search(
+                self._request(mode, query, flt, {"relevance": not raw, **opts.search})
+            )
         return self.hits_to_result(
             hits,
             raw=self.vocabulary == "llama_index",

@@ -298,7 +298,9 @@ class MilvusMCPState:
         store = _scoped(await self.store(collection, database=database), tenant)
         given = {n: v for n, v in options.items() if v is not None}
         # validated (filter, tenant, range, params) before the model is needed
-        request = store.prepare(SearchRequest(text=query, k=k, mode=mode, filter=filter, **given))
+        request = store.prepare(  # each hit reports its relevance
+            SearchRequest(text=query, k=k, mode=mode, filter=filter, relevance=True, **given)
+        )
         if request.needs_vector:
             encoder = await self.encoder()
             request = request.with_vector(await encoder.aencode_query(query))
