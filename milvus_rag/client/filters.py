@@ -106,6 +106,7 @@ from milvus_rag.client.filter_tree import (
     Not,
     Or,
     Scalar,
+    Substring,
     evaluate,
     parse_filter,
 )
@@ -119,6 +120,7 @@ from milvus_rag.client.literals import (
     ids_expr,
     string_literal,
 )
+from milvus_rag.client.substring import like_pattern
 
 __all__ = [
     "COMPARE_OPS",
@@ -136,6 +138,7 @@ __all__ = [
     "Not",
     "Or",
     "Scalar",
+    "Substring",
     "compile_filter",
     "evaluate",
     "ids_expr",
@@ -323,6 +326,8 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
         op: Literal["and", "or"] = "and" if isinstance(node, And) != negate else "or"
         return _combine((_emit(c, negate, ctx) for c in node.children), op)
     try:
+        if isinstance(node, Substring):
+            return _emit_substring(node, negate, ctx)
         if node.key in SCALAR_KEYS:
             return _emit_scalar(node, negate, ctx)
         column = ctx.columns.get(node.key.split(".", 1)[0])
@@ -334,6 +339,43 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
             raise
         ctx.relaxed.append(True)
         return True
+
+
+def _emit_substring(node: Substring, negate: bool, ctx: _Ctx) -> _Out:
+    """``like "%value%"`` where it is exact or (positive) a superset; see :mod:`substring`."""
+    op = "$icontains_text" if node.ignore_case else "$contains_text"
+    found = None if node.ignore_case else like_pattern(node.value)
+    if found is None or (negate and not found[1]):
+        raise Inexpressible(
+            f"{op} {node.value!r} on {node.key!r} has no exact Milvus expression (no "
+            "case-insensitive LIKE; '%', '_' and '\\' are wildcards on some engines): "
+            "filter through a store, which checks it client-side"
+        )
+    pattern, exact = found
+    null: _Out = False
+    if node.key in SCALAR_KEYS:
+        if node.key == "doc_id" and not ctx.fields.has_doc_id:
+            raise FilterError("this collection has no doc_id field: filter on a metadata key")
+        if node.key == "id" and ctx.fields.id_type == "int64":
+            raise Inexpressible(f"{op} on an INT64 primary key: checked client-side")
+        target = ctx.fields.scalar(node.key)
+    elif (col := ctx.columns.get(node.key.split(".", 1)[0])) is not None:
+        if node.key != col.name or col.array or col.element != "varchar":
+            return negate  # never a string there
+        target, null = col.name, _is_null(col, ctx)
+    else:
+        target = ctx.path(node.key)
+        null = _Expr(f"not exists {target}")
+    like = _Expr(f"{target} like {ctx.lit(pattern)}")
+    if not negate:
+        if not exact:
+            if not ctx.relax:
+                raise Inexpressible(f"{op} {node.value!r}: checked client-side")
+            ctx.relaxed.append(True)
+        return like
+    if ctx.dialect is Dialect.LITE25:
+        raise _lite25_error(f"a negated {op} on {node.key!r}")
+    return _combine([null, _Expr(f"not ({like.text})")], "or")
 
 
 def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) -> _Out:

@@ -24,6 +24,7 @@ from milvus_rag.client.errors import ConfigError, SchemaMismatchError
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import IndexDescription, index_difference, parse_index
 from milvus_rag.client.layout import Layout, adopt_layout, detect_layout
+from milvus_rag.client.own_fields import adopt_own_fields
 from milvus_rag.client.tenancy import TENANT_MAX_LENGTH
 from milvus_rag.client.typed_fields import (
     ARRAY_MAX_CAPACITY,
@@ -279,7 +280,7 @@ def adopted_config(
         return adopt_layout(cfg, layout)
     expected = _expected_fields(cfg)
     if all(f in field_names for f in expected):
-        return _adopt_own_metric(cfg, layout)
+        return adopt_own_fields(_adopt_own_metric(cfg, layout), layout)
     if layout is not None:
         return adopt_layout(cfg, layout)
     if error is not None:

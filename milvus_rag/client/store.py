@@ -123,6 +123,7 @@ class AsyncMilvusStore(LayoutAdoption):
                 fields=self._fields,
                 metric=self.config.metric,
                 tenant=self._tenant,
+                scope_key=(self._tenancy, self._columns),
             ),
         )
 
