@@ -36,6 +36,9 @@ Semantics (two-valued; :func:`evaluate` is the reference):
 - ``$contains v``: the value is a JSON array holding an element equal to ``v``;
   ``$any [..]``: the array holds any of them (``[]`` matches nothing); ``$all [..]``
   (non-empty): the array holds all of them.
+- ``$contains_text s`` (a str): the value is a string holding ``s``; ``$icontains_text s``:
+  the same, both lower-cased. Sent as ``P like "%s%"`` where exact (see
+  :mod:`milvus_rag.client.substring`), else checked client-side.
 - ``$exists bool``; ``$and``/``$or``: non-empty lists of filters; ``$not``: the exact
   logical complement of its sub-filter.
 
@@ -430,7 +433,7 @@ def _emit_json(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) 
     if isinstance(node, Contains):
         if node.mode == "any" and not node.values:
             return negate
-        if len(node.values) == 1:
+        if len(node.values) == 1 and not _negative(node.values[0]):
             text = f"json_contains({path}, {ctx.lit(node.values[0])})"
         else:
             items = ", ".join(ctx.lit(v) for v in node.values)
@@ -496,6 +499,12 @@ def _column_value(col: Column, value: Scalar) -> Scalar | None:
 _BOUNDS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 
 
+def _negative(value: Scalar) -> bool:
+    """A negative number: the Milvus Lite 3 server's parser refuses ``json_contains(P, -5)``
+    ("unexpected token '-'", measured) but takes ``json_contains_all(P, [-5])``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -534,7 +543,7 @@ def _emit_column(
             return negate
         if not vals:
             return negate
-        if len(vals) == 1:
+        if len(vals) == 1 and not _negative(vals[0]):
             text = f"array_contains({col.name}, {ctx.lit(vals[0])})"
         else:
             text = f"array_contains_{node.mode}({col.name}, [{', '.join(map(ctx.lit, vals))}])"
