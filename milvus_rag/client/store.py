@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, overload
 
@@ -147,6 +148,19 @@ class AsyncMilvusStore(LayoutAdoption):
         resolve(self._tenancy, tenant, False, "for_tenant")
         view = copy.copy(self)
         view._tenant = tenant
+        view._bind()
+        return view
+
+    def with_batch_size(self, batch_size: int | None) -> AsyncMilvusStore:
+        """A view of this store whose writes send at most ``batch_size`` rows a request
+        (still split by ``max_batch_bytes``); ``None``: this store. For callers that size
+        their own writes (LangChain's ``add_documents(batch_size=)``)."""
+        if batch_size is None or batch_size == self.config.batch_size:
+            return self
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        view = copy.copy(self)
+        view.config = dataclasses.replace(self.config, batch_size=batch_size)
         view._bind()
         return view
 

@@ -222,8 +222,11 @@ class MilvusVectorStore(VectorStore):
     # --- writes ------------------------------------------------------------------------
 
     async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
+        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4.
+        ``batch_size=``: at most that many rows a write request (LangChain's ``index()``)."""
         ids = kwargs.pop("ids", None)
+        batch_size = kwargs.pop("batch_size", None)
+        self.store.with_batch_size(batch_size)  # a bad one fails before anything
         tenancy = self._tenancy(kwargs)
         self._no_more(kwargs, "add_documents")
         self.store.scope(operation="add_documents", **tenancy)  # a tenant is named, or raise
@@ -233,7 +236,8 @@ class MilvusVectorStore(VectorStore):
         if not records:
             return []
         await self._ensure_dim()
-        return await self.store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
+        store = self.store.with_batch_size(batch_size)  # a view, after the dim is known
+        return await store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
