@@ -10,7 +10,8 @@ Measured (a collection created with the analyzer, then one row inserted):
   ``stop``, ``stemmer`` and ``decompounder``. It cannot run ``icu``, ``lindera``,
   ``char_group`` or ``language_identifier`` tokenizers, a tokenizer given as a dict, the
   ``regex`` or ``removepunct`` filters, or another built-in analyzer (``german``). So on Lite
-  2.5 an analyzer is checked against these lists before the collection is created.
+  2.5 an analyzer is checked against these lists when the store is made (a local file's engine
+  is known without a request), before anything is created.
 - the Milvus Lite 3 server refuses an analyzer it lacks when the collection is created
   ("unknown tokenizer type: 'icu' (supported: 'standard', 'jieba')"); that refusal becomes
   one :class:`ConfigError` line naming the analyzer.

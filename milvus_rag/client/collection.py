@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
-from milvus_rag.client.analyzers import check_lite25, refused
+from milvus_rag.client.analyzers import refused
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, SchemaMismatchError, is_unimplemented
 from milvus_rag.client.filters import Dialect
@@ -96,8 +96,6 @@ async def create(
         if cfg.analyzer is not None
         else [{"type": "english"}, {"type": "standard"}]
     )
-    if cfg.enable_bm25 and cfg.analyzer is not None and dialect is Dialect.LITE25:
-        check_lite25(analyzers[0])
     await check_server_builds(client, cfg, timeout)
     last: Exception | None = None
     extra: dict[str, Any] = {}

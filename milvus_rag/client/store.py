@@ -28,6 +28,7 @@ import numpy as np
 
 from milvus_rag.client import calls, collection
 from milvus_rag.client.adoption import LayoutAdoption
+from milvus_rag.client.analyzers import check_lite25
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.filters import Dialect, plan_filter
@@ -45,7 +46,12 @@ from milvus_rag.client.request import (
     Target,
     check_k,
 )
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.schema import (
+    SCHEMA_CACHE,
+    CollectionInfo,
+    analyzer_params,
+    check_compatible,
+)
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, resolve, scope
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
@@ -80,6 +86,8 @@ class AsyncMilvusStore(LayoutAdoption):
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_buildable(self.config.built_index_type, lite)
+            if lite is Backend.LITE25 and self.config.enable_bm25 and self.config.analyzer:
+                check_lite25(analyzer_params(self.config))  # its analyzers, measured
         self._derive()
         self._tenant: str | None = None
         if tenant is not None:
