@@ -37,7 +37,7 @@ def test_an_analyzer_the_backend_lacks_is_refused_at_once(
     with pytest.raises(ConfigError) as err:  # a Lite 2.5 file: when the store is made
         store = make_store(dim=2, analyzer=analyzer, collection_name=name)
         store.upsert([Record("a", "hello world", [1.0, 0.0])])  # a server: when it creates
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 30  # before: a 60 s retry on Lite 2.5
     said = str(err.value)
     assert "\n" not in said and said.startswith(f"analyzer {analyzer!r}")
     assert "standard" in said  # what the backend offers instead
