@@ -325,6 +325,8 @@ class AsyncMilvusStore(LayoutAdoption):
             "bm25": info.has_bm25,
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
+            "tenant_field": self.config.tenant_field,
+            "metadata_fields": dict(self.config.metadata_fields),
             "count": await self.count(all_tenants=True),
         }
 

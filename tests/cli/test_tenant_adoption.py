@@ -57,7 +57,8 @@ def test_commands_adopt_the_tenant_field(env: Path, capsys: pytest.CaptureFixtur
     assert len(hits) == 3 and {h["metadata"]["tenant"] for h in hits} == {"globex"}
     code, out, err = run(capsys, "collections", "describe", "t", "--json")
     assert code == 0, err
-    assert json.loads(out)["count"] == 6
+    described = json.loads(out)
+    assert described["count"] == 6 and described["tenant_field"] == "tenant"
     code, out, err = run(capsys, "export", *t, "--all-tenants", "--output", "all.jsonl")
     assert code == 0, err
     header, *rows = [json.loads(line) for line in (env / "all.jsonl").read_text().splitlines()]
