@@ -18,7 +18,7 @@ from pathlib import Path
 from milvus_rag.client.errors import MilvusRAGError
 from milvus_rag.client.records import Record
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_COLLECTION = "milvus_rag_demo"
 MODES = ("dense", "sparse", "hybrid")
 QUESTIONS = (
@@ -57,7 +57,7 @@ def docstring_corpus() -> list[tuple[str, str]]:
 def demo_records(root: Path | None = None) -> list[Record]:
     """Chunks of the project's Markdown (``source``: the file name), or of the package's
     docstrings (``source``: the module) where no Markdown ships."""
-    from milvus_rag.ingest import file_records
+    from milvus_rag.ingest.files import file_records
 
     files = demo_files(root)
     if files:
@@ -70,9 +70,9 @@ def demo_records(root: Path | None = None) -> list[Record]:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag import cli
+    from milvus_rag.cli import commands as cli
     from milvus_rag.client.store import AsyncMilvusStore
-    from milvus_rag.ingest_sync import apply_plan, plan_sync, rows_of
+    from milvus_rag.ingest.sync import apply_plan, plan_sync, rows_of
 
     uri, token, _ = cli.resolve_settings(args, DEMO_COLLECTION, env_collection=False)
     collection = args.collection or DEMO_COLLECTION  # never the user's MILVUS_COLLECTION
