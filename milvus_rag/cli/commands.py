@@ -107,9 +107,11 @@ async def cmd_search(args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        from milvus_rag.cli.hits import hits_json
+
+        print(hits_json(hits, args.mode))
     else:
-        print(format_hits(hits))
+        print(format_hits(hits, args.mode))
     return 0
 
 

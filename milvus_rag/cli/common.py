@@ -217,17 +217,16 @@ def shown_source(source: str) -> str:
         return source
 
 
-def format_hits(hits: Sequence[Hit]) -> str:
-    if not hits:
-        return "no results"
-    lines = []
-    for rank, h in enumerate(hits, 1):
+def format_hits(hits: Sequence[Hit], mode: str = "hybrid") -> str:
+    """The hits as a table naming both numbers (see :mod:`milvus_rag.cli.hits`)."""
+    from milvus_rag.cli.hits import hits_table
+
+    def where(h: Hit) -> str:
         meta = h.record.metadata
-        where = shown_source(str(meta.get("source", h.record.doc_id or h.id)))
-        if "page" in meta:
-            where += f" p.{meta['page']}"
-        lines.append(f"{rank:>2}. {h.relevance:.3f}  [{where}]  {snippet(h.record.text)}")
-    return "\n".join(lines)
+        place = shown_source(str(meta.get("source", h.record.doc_id or h.id)))
+        return f"{place} p.{meta['page']}" if "page" in meta else place
+
+    return hits_table(hits, mode, where, lambda h: snippet(h.record.text))
 
 
 def confirm(question: str) -> bool:

@@ -28,6 +28,7 @@ class LayoutAdoption:
     _fields: FieldNames
     _tenancy: Tenancy
     _columns: tuple[Column, ...]
+    _schema_read: bool = False
     _ensure_locks: PerLoop[asyncio.Lock]
     #: the (schema, config) pair last adopted: the next data call with both skips adopting
     _adopted: tuple[CollectionInfo, CollectionConfig] | None = None
@@ -46,23 +47,32 @@ class LayoutAdoption:
     def _bind(self) -> None: ...
 
     def _derive(self) -> None:
-        """What the filters and tenancy need from the config (again after adopting a layout)."""
+        """What the filters and tenancy need from the config (again after adopting a layout).
+        Until the schema is read, a config without ``tenant_field`` leaves the tenancy
+        pending: the collection may have a tenant field to adopt."""
         self._fields = rows.filter_fields(self.config)
-        self._tenancy = Tenancy(self.config.tenant_field)
+        field = self.config.tenant_field
+        read = getattr(self, "_schema_read", False)
+        self._tenancy = Tenancy(field, pending=field is None and not read)
         self._columns = rows.filter_columns(self.config)
 
+    def _settle(self, cfg: CollectionConfig) -> None:
+        """The schema is known: use ``cfg`` and rebuild what depends on it if it changed."""
+        pending = self._tenancy.pending
+        self._schema_read = True
+        if cfg != self.config or pending:
+            self.config = cfg
+            self._derive()
+            self._bind()
+
     def _adopt(self, info: CollectionInfo) -> None:
-        """Take the layout of an existing collection this store's config does not describe,
-        where the config does not contradict it (see
+        """Take the layout (and the tenant and typed fields) of an existing collection this
+        store's config does not describe, where the config does not contradict it (see
         :func:`~milvus_rag.client.schema.adopted_config`)."""
         seen = self._adopted  # every data call comes here: once per pair is enough
         if seen is not None and seen[0] is info and seen[1] is self.config:
             return
-        cfg = adopted_config(self.config, info.field_names, info.layout)
-        if cfg != self.config:
-            self.config = cfg
-            self._derive()
-            self._bind()
+        self._settle(adopted_config(self.config, info.field_names, info.layout))
         self._adopted = (info, self.config)
 
     async def _ready(self) -> None:
@@ -81,3 +91,5 @@ class LayoutAdoption:
                 info = await self.ensure_collection()
         if info is not None:
             self._adopt(info)
+        else:  # no collection yet: the config is what will be created
+            self._settle(self.config)

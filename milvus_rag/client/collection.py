@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
+from milvus_rag.client.analyzers import refused
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, SchemaMismatchError, is_unimplemented
 from milvus_rag.client.filters import Dialect
@@ -111,6 +112,9 @@ async def create(
             )
         except Exception as e:
             last = e
+            refusal = refused(analyzer, e) if cfg.enable_bm25 and cfg.analyzer else None
+            if refusal is not None:  # the user's analyzer: one line naming it
+                raise refusal from None
             if cfg.enable_bm25 and ("analyzer" in str(e).lower() or "english" in str(e)):
                 log.info("backend refused analyzer %s; trying the next", analyzer)
                 continue

@@ -34,6 +34,8 @@ FIELD_OPS: frozenset[str] = COMPARE_OPS | {
     "$all",
     "$exists",
     "$not",
+    "$contains_text",
+    "$icontains_text",
 }
 _LOGICAL_OPS = frozenset({"$and", "$or", "$not"})
 _INT64_MAX = 2**63 - 1
@@ -293,8 +295,27 @@ class Not:
             raise FilterError(f"$not: expected a filter node, got {self.child!r}")
 
 
-Node: TypeAlias = Compare | In | Contains | Exists | And | Or | Not
-_NODE_TYPES = (Compare, In, Contains, Exists, And, Or, Not)
+@dataclass(frozen=True)
+class Substring:
+    """``key`` is a string holding ``value`` (``ignore_case``: compared lower-cased)."""
+
+    key: str
+    value: str
+    ignore_case: bool = False
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        op = "$icontains_text" if self.ignore_case else "$contains_text"
+        if not isinstance(self.value, str):
+            raise FilterError(
+                f"{self.key!r} {op}: expected the text to look for (a str), got {self.value!r}"
+            )
+        check_text(self.value, f"{self.key!r} {op}")
+
+
+Node: TypeAlias = Compare | In | Contains | Exists | Substring | And | Or | Not
+Leaf: TypeAlias = Compare | In | Contains | Exists | Substring
+_NODE_TYPES = (Compare, In, Contains, Exists, Substring, And, Or, Not)
 
 
 def _check_children(children: object, op: str) -> tuple[Node, ...]:
@@ -388,6 +409,8 @@ def _parse_op(key: str, op: str, arg: object) -> Node:
         return Contains(key, (_check_value(arg, where),), "all")
     if op in ("$any", "$all"):
         return Contains(key, _check_values(arg, where), "any" if op == "$any" else "all")
+    if op in ("$contains_text", "$icontains_text"):
+        return Substring(key, arg, ignore_case=op == "$icontains_text")  # type: ignore[arg-type]
     if op == "$exists":
         if not isinstance(arg, bool):
             raise FilterError(f"{where}: expected True or False, got {arg!r}")
@@ -461,6 +484,12 @@ def _eval(node: Node, row: Mapping[str, Any], fields: FieldNames) -> bool:
     present = found is not _MISSING
     if isinstance(node, Exists):
         return present
+    if isinstance(node, Substring):
+        if not present or not isinstance(found, str):
+            return False
+        if node.ignore_case:
+            return node.value.lower() in found.lower()
+        return node.value in found
     if isinstance(node, In):
         return present and any(_equal(found, v) for v in node.values)
     if isinstance(node, Contains):

@@ -36,6 +36,9 @@ Semantics (two-valued; :func:`evaluate` is the reference):
 - ``$contains v``: the value is a JSON array holding an element equal to ``v``;
   ``$any [..]``: the array holds any of them (``[]`` matches nothing); ``$all [..]``
   (non-empty): the array holds all of them.
+- ``$contains_text s`` (a str): the value is a string holding ``s``; ``$icontains_text s``:
+  the same, both lower-cased. Sent as ``P like "%s%"`` where exact (see
+  :mod:`milvus_rag.client.substring`), else checked client-side.
 - ``$exists bool``; ``$and``/``$or``: non-empty lists of filters; ``$not``: the exact
   logical complement of its sub-filter.
 
@@ -106,6 +109,7 @@ from milvus_rag.client.filter_tree import (
     Not,
     Or,
     Scalar,
+    Substring,
     evaluate,
     parse_filter,
 )
@@ -119,6 +123,7 @@ from milvus_rag.client.literals import (
     string_literal,
     true_expr,
 )
+from milvus_rag.client.substring import like_pattern
 
 __all__ = [
     "COMPARE_OPS",
@@ -136,6 +141,7 @@ __all__ = [
     "Not",
     "Or",
     "Scalar",
+    "Substring",
     "compile_filter",
     "evaluate",
     "ids_expr",
@@ -323,6 +329,8 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
         op: Literal["and", "or"] = "and" if isinstance(node, And) != negate else "or"
         return _combine((_emit(c, negate, ctx) for c in node.children), op)
     try:
+        if isinstance(node, Substring):
+            return _emit_substring(node, negate, ctx)
         if node.key in SCALAR_KEYS:
             return _emit_scalar(node, negate, ctx)
         column = ctx.columns.get(node.key.split(".", 1)[0])
@@ -334,6 +342,43 @@ def _emit(node: Node, negate: bool, ctx: _Ctx) -> _Out:
             raise
         ctx.relaxed.append(True)
         return True
+
+
+def _emit_substring(node: Substring, negate: bool, ctx: _Ctx) -> _Out:
+    """``like "%value%"`` where it is exact or (positive) a superset; see :mod:`substring`."""
+    op = "$icontains_text" if node.ignore_case else "$contains_text"
+    found = None if node.ignore_case else like_pattern(node.value)
+    if found is None or (negate and not found[1]):
+        raise Inexpressible(
+            f"{op} {node.value!r} on {node.key!r} has no exact Milvus expression (no "
+            "case-insensitive LIKE; '%', '_' and '\\' are wildcards on some engines): "
+            "filter through a store, which checks it client-side"
+        )
+    pattern, exact = found
+    null: _Out = False
+    if node.key in SCALAR_KEYS:
+        if node.key == "doc_id" and not ctx.fields.has_doc_id:
+            raise FilterError("this collection has no doc_id field: filter on a metadata key")
+        if node.key == "id" and ctx.fields.id_type == "int64":
+            raise Inexpressible(f"{op} on an INT64 primary key: checked client-side")
+        target = ctx.fields.scalar(node.key)
+    elif (col := ctx.columns.get(node.key.split(".", 1)[0])) is not None:
+        if node.key != col.name or col.array or col.element != "varchar":
+            return negate  # never a string there
+        target, null = col.name, _is_null(col, ctx)
+    else:
+        target = ctx.path(node.key)
+        null = _Expr(f"not exists {target}")
+    like = _Expr(f"{target} like {ctx.lit(pattern)}")
+    if not negate:
+        if not exact:
+            if not ctx.relax:
+                raise Inexpressible(f"{op} {node.value!r}: checked client-side")
+            ctx.relaxed.append(True)
+        return like
+    if ctx.dialect is Dialect.LITE25:
+        raise _lite25_error(f"a negated {op} on {node.key!r}")
+    return _combine([null, _Expr(f"not ({like.text})")], "or")
 
 
 def _emit_scalar(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) -> _Out:
@@ -388,7 +433,7 @@ def _emit_json(node: Compare | In | Contains | Exists, negate: bool, ctx: _Ctx) 
     if isinstance(node, Contains):
         if node.mode == "any" and not node.values:
             return negate
-        if len(node.values) == 1:
+        if len(node.values) == 1 and not _negative(node.values[0]):
             text = f"json_contains({path}, {ctx.lit(node.values[0])})"
         else:
             items = ", ".join(ctx.lit(v) for v in node.values)
@@ -454,6 +499,12 @@ def _column_value(col: Column, value: Scalar) -> Scalar | None:
 _BOUNDS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 
 
+def _negative(value: Scalar) -> bool:
+    """A negative number: the Milvus Lite 3 server's parser refuses ``json_contains(P, -5)``
+    ("unexpected token '-'", measured) but takes ``json_contains_all(P, [-5])``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -492,7 +543,7 @@ def _emit_column(
             return negate
         if not vals:
             return negate
-        if len(vals) == 1:
+        if len(vals) == 1 and not _negative(vals[0]):
             text = f"array_contains({col.name}, {ctx.lit(vals[0])})"
         else:
             text = f"array_contains_{node.mode}({col.name}, [{', '.join(map(ctx.lit, vals))}])"

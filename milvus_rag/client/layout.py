@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from milvus_rag.client.config import CollectionConfig, IdType, LayoutName
 from milvus_rag.client.errors import SchemaMismatchError
+from milvus_rag.client.own_fields import tenant_column
 
 __all__ = ["LLAMA_KEYS", "Layout", "MetadataStorage", "adopt_layout", "detect_layout"]
 
@@ -93,6 +94,8 @@ class Layout:
     nullable: frozenset[str] = frozenset()
     partition_key: str | None = None
     index_type: str | None = None
+    #: the tenant field of a milvus-rag collection (see :mod:`~milvus_rag.client.own_fields`)
+    tenant_field: str | None = None
 
     def config_options(self) -> dict[str, Any]:
         """The :class:`CollectionConfig` settings of this layout."""
@@ -294,6 +297,7 @@ def detect_layout(
             metadata_field="metadata",
             metadata_fields=columns,
             nullable=nullable,
+            tenant_field=tenant_column(by_name, partition_key, columns),
         )
     if len(jsons) > 1 or (jsons and dynamic):
         raise _fail(

@@ -214,6 +214,8 @@ class Target:
     fields: FieldNames
     metric: str
     tenant: str | None = None
+    #: what else the compiled scope depends on: the tenancy and the typed columns
+    scope_key: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

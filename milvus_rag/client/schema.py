@@ -279,7 +279,7 @@ def adopted_config(
         return adopt_layout(cfg, layout)
     expected = _expected_fields(cfg)
     if all(f in field_names for f in expected):
-        return _adopt_own_metric(cfg, layout)
+        return adopt_own_fields(_adopt_own_metric(cfg, layout), layout)
     if layout is not None:
         return adopt_layout(cfg, layout)
     if error is not None:
@@ -371,3 +371,18 @@ class SchemaCache:
 
 
 SCHEMA_CACHE = SchemaCache()
+
+
+def adopt_own_fields(cfg: CollectionConfig, layout: Layout | None) -> CollectionConfig:
+    """``cfg`` with the collection's tenant field and typed fields where ``cfg`` names none."""
+    if layout is None or layout.name != "milvus_rag":
+        return cfg
+    changes: dict[str, Any] = {}
+    tenant = cfg.tenant_field
+    if tenant is None and layout.tenant_field is not None:
+        tenant = changes["tenant_field"] = layout.tenant_field
+    if not cfg.metadata_fields:
+        typed = {n: s for n, s in layout.metadata_fields.items() if n != tenant}
+        if typed:
+            changes["metadata_fields"] = typed
+    return dataclasses.replace(cfg, **changes) if changes else cfg

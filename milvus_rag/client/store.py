@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, overload
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from milvus_rag.client import calls, collection
 from milvus_rag.client.adoption import LayoutAdoption
+from milvus_rag.client.analyzers import check_lite25
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.filters import Dialect, plan_filter
@@ -44,7 +46,12 @@ from milvus_rag.client.request import (
     Target,
     check_k,
 )
-from milvus_rag.client.schema import SCHEMA_CACHE, CollectionInfo, check_compatible
+from milvus_rag.client.schema import (
+    SCHEMA_CACHE,
+    CollectionInfo,
+    analyzer_params,
+    check_compatible,
+)
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, resolve, scope
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
@@ -79,6 +86,8 @@ class AsyncMilvusStore(LayoutAdoption):
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_buildable(self.config.built_index_type, lite)
+            if lite is Backend.LITE25 and self.config.enable_bm25 and self.config.analyzer:
+                check_lite25(analyzer_params(self.config))  # its analyzers, measured
         self._derive()
         self._tenant: str | None = None
         if tenant is not None:
@@ -124,6 +133,7 @@ class AsyncMilvusStore(LayoutAdoption):
                 fields=self._fields,
                 metric=self.config.metric,
                 tenant=self._tenant,
+                scope_key=(self._tenancy, self._columns),
             ),
         )
 
@@ -147,6 +157,19 @@ class AsyncMilvusStore(LayoutAdoption):
         resolve(self._tenancy, tenant, False, "for_tenant")
         view = copy.copy(self)
         view._tenant = tenant
+        view._bind()
+        return view
+
+    def with_batch_size(self, batch_size: int | None) -> AsyncMilvusStore:
+        """A view of this store whose writes send at most ``batch_size`` rows a request
+        (still split by ``max_batch_bytes``); ``None``: this store. For callers that size
+        their own writes (LangChain's ``add_documents(batch_size=)``)."""
+        if batch_size is None or batch_size == self.config.batch_size:
+            return self
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        view = copy.copy(self)
+        view.config = dataclasses.replace(self.config, batch_size=batch_size)
         view._bind()
         return view
 
@@ -313,6 +336,8 @@ class AsyncMilvusStore(LayoutAdoption):
             "bm25": info.has_bm25,
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
+            "tenant_field": self.config.tenant_field,
+            "metadata_fields": dict(self.config.metadata_fields),
             "count": await self.count(all_tenants=True),
         }
 

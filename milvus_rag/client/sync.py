@@ -184,6 +184,12 @@ class MilvusStore:
         """A view of this store bound to ``tenant`` (see :meth:`AsyncMilvusStore.for_tenant`)."""
         return MilvusStore.from_async(self.aio.for_tenant(tenant))
 
+    def with_batch_size(self, batch_size: int | None) -> MilvusStore:
+        """A view whose writes send at most ``batch_size`` rows a request (see
+        :meth:`AsyncMilvusStore.with_batch_size`)."""
+        view = self.aio.with_batch_size(batch_size)
+        return self if view is self.aio else MilvusStore.from_async(view)
+
     def drop_tenant(self, tenant: str) -> int:
         return run_sync(self.aio.drop_tenant(tenant))
 

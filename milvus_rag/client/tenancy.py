@@ -41,9 +41,15 @@ TENANT_MAX_LENGTH = 256
 
 @dataclass(frozen=True)
 class Tenancy:
-    """The tenant setting of one collection: ``field`` is None for a single-tenant one."""
+    """The tenant setting of one collection: ``field`` is None for a single-tenant one.
+
+    ``pending``: no ``tenant_field`` was configured and the collection's schema is not read
+    yet (it may have one to adopt): a tenant named now is checked as a value only, and the
+    call is scoped once the schema is known (the store reads it before any data call).
+    """
 
     field: str | None = None
+    pending: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -75,6 +81,8 @@ def resolve(tenancy: Tenancy, tenant: str | None, all_tenants: bool, operation: 
     if tenant is not None and all_tenants:
         raise ConfigError(f"{operation}: pass tenant= or all_tenants=True, not both")
     if not tenancy.enabled:
+        if tenancy.pending:
+            return None if tenant is None else check_tenant(tenant)
         if tenant is not None:
             raise ConfigError(
                 f"{operation}: tenant={tenant!r} given, but the collection has no tenant "
@@ -174,7 +182,7 @@ def scope(
         filter, dialect=dialect, fields=fields or FieldNames(), columns=cols
     )
     names = fields or FieldNames()
-    if bound is None:
+    if bound is None or not tenancy.enabled:  # pending: scoped again once the schema is read
         return Scope(plan.expr, plan.residual, None, names)
     clause = tenant_clause(tenancy, bound, dialect)
     expr = clause if plan.expr is None else f"{clause} and ({plan.expr})"

@@ -7,7 +7,8 @@ file gets the same ``source`` and the same ids whatever the working directory.
 :func:`canonical_filter` applies the same mapping to ``source`` values in a filter, so
 ``{"source": "../corpus/a.md"}`` matches what ingesting ``../corpus`` stored.
 
-**Ids.** A chunk's id is a hash of its source and its text; its ``doc_id`` a hash of its
+**Ids.** A chunk's id is a hash of its source and its text (and of its tenant, on a
+multi-tenant collection: tenants may ingest the same files); its ``doc_id`` a hash of its
 source (stable across edits, so a LlamaIndex ``delete(ref_doc_id)`` removes every chunk of
 the file). A chunk repeated in one file is stored once, at its first position.
 
@@ -203,9 +204,11 @@ def discover_files(paths: Iterable[str | Path]) -> list[Path]:
 # --- reading and chunking -------------------------------------------------------------
 
 
-def chunk_id(source: str, text: str) -> str:
-    """Stable id of one chunk: a hash of its source and its text (32 hex chars)."""
-    return hashlib.sha256(f"{source}\0{text}".encode()).hexdigest()[:32]
+def chunk_id(source: str, text: str, tenant: str | None = None) -> str:
+    """Stable id of one chunk: a hash of its source and its text (32 hex chars), and of its
+    tenant on a multi-tenant collection (so tenants can hold the same documents)."""
+    key = f"{source}\0{text}" if tenant is None else f"tenant\0{tenant}\0{source}\0{text}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def source_doc_id(source: str) -> str:
@@ -270,8 +273,10 @@ def file_records(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+    tenant: str | None = None,
 ) -> list[Record]:
-    """Records (without vectors) of one file whose canonical path is ``source``.
+    """Records (without vectors) of one file whose canonical path is ``source`` (for
+    ``tenant`` on a multi-tenant collection: see :func:`chunk_id`).
 
     Metadata: ``source``, ``chunk_index`` (0-based, in file order) and ``page`` (PDFs).
     """
@@ -279,7 +284,7 @@ def file_records(
     out: dict[str, Record] = {}
     for page, text in pages:
         for chunk in chunk_text(text, chunk_size, chunk_overlap):
-            cid = chunk_id(source, chunk)
+            cid = chunk_id(source, chunk, tenant)
             if cid in out:
                 continue
             meta: dict[str, Any] = {SOURCE_KEY: source, "chunk_index": len(out)}

@@ -226,8 +226,24 @@ async def apply_plan(
     return written, n_embed
 
 
+def _without_tenant(rows: list[Record], tenant_field: str | None) -> list[Record]:
+    """Stored rows as ingest makes them: without the tenant key reads add to the metadata."""
+    if tenant_field is None:
+        return rows
+    return [
+        Record(
+            r.id,
+            r.text,
+            r.vector,
+            {k: v for k, v in r.metadata.items() if k != tenant_field},
+            r.doc_id,
+        )
+        for r in rows
+    ]
+
+
 def desired_records(
-    found: Discovery, chunk_size: int, chunk_overlap: int
+    found: Discovery, chunk_size: int, chunk_overlap: int, tenant: str | None = None
 ) -> tuple[list[Record], list[tuple[Path, str]]]:
     """Records of every file found, and the files skipped (with the unreadable PDFs of a
     folder added: a PDF named explicitly that cannot be read is an error)."""
@@ -242,7 +258,11 @@ def desired_records(
             skipped.append((path, "unreadable PDF"))
             continue
         records += file_records(
-            canonical_source(path), pages, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+            canonical_source(path),
+            pages,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            tenant=tenant,
         )
     return records, skipped
 
@@ -262,12 +282,12 @@ async def ingest_files(
     ``progress``: a tqdm bar on stderr (``None``: only when stderr is a terminal)."""
     t0 = time.perf_counter()
     found = discover(paths)
-    records, skipped = desired_records(found, chunk_size, chunk_overlap)
+    records, skipped = desired_records(found, chunk_size, chunk_overlap, store.tenant)
     stats = IngestStats(files=len(found.files), chunks=len(records), skipped=skipped)
     sources = [canonical_source(p) for p in found.files]
     folders = [f.as_posix() for f in found.folders] if prune else []
     stored = await rows_in_scope(store, sources, folders) if await store.exists() else []
-    plan = plan_sync(records, stored)
+    plan = plan_sync(records, _without_tenant(stored, store.config.tenant_field))
     show = sys.stderr.isatty() if progress is None else progress
     stats.written, stats.embedded = await apply_plan(store, plan, embed, progress=show)
     stats.unchanged, stats.deleted = plan.unchanged, len(plan.delete)

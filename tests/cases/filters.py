@@ -366,6 +366,53 @@ FILTER_CASES: list[FilterCase] = [
         },
         _all_but("r01", "r05", "r09", "r10", "r14"),
     ),
+    # --- substrings: $contains_text (case-sensitive), $icontains_text (lower-cased) -------
+    _C("contains_text", {"source": {"$contains_text": ".pdf"}}, _ids("r01", "r02", "r03", "r09")),
+    _C(
+        "icontains_text",
+        {"source": {"$icontains_text": ".PDF"}},
+        _ids("r01", "r02", "r03", "r09", "r13"),
+    ),
+    _C("contains_text_quote", {"source": {"$contains_text": '"'}}, _ids("r03", "r08")),
+    _C("contains_text_backslash", {"source": {"$contains_text": "\\"}}, _ids("r04")),
+    _C("contains_text_underscore_is_literal", {"source": {"$contains_text": "a_pdf"}}, _ids()),
+    _C("contains_text_percent_is_literal", {"source": {"$contains_text": "%pdf"}}, _ids()),
+    _C("contains_text_unicode", {"source": {"$contains_text": "日本"}}, _ids("r05")),
+    _C(
+        "contains_text_empty_matches_every_string",
+        {"source": {"$contains_text": ""}},
+        _all_but("r06", "r10", "r14"),
+    ),
+    _C("contains_text_only_strings", {"year": {"$contains_text": "202"}}, _ids("r04")),
+    _C(
+        "icontains_text_lang", {"lang": {"$icontains_text": "En"}}, _ids("r01", "r04", "r09", "r14")
+    ),
+    _C(
+        "contains_text_nested_path",
+        {"author.name": {"$contains_text": "n"}},
+        _ids("r01", "r03", "r08"),
+    ),
+    _C(
+        "contains_text_id",
+        {"id": {"$contains_text": "1"}},
+        _ids("r01", "r10", "r11", "r12", "r13", "r14"),
+    ),
+    _C("contains_text_doc_id_backslash", {"doc_id": {"$contains_text": "\\"}}, _ids("r11")),
+    _C(
+        "not_contains_text",
+        {"$not": {"source": {"$contains_text": "pdf"}}},
+        _all_but("r01", "r02", "r03", "r09"),
+    ),
+    _C(
+        "field_not_icontains_text",
+        {"source": {"$not": {"$icontains_text": "a.pdf"}}},
+        _all_but("r01", "r09", "r13"),
+    ),
+    _C(
+        "contains_text_in_or",
+        {"$or": [{"source": {"$contains_text": "café"}}, {"lang": {"$icontains_text": "DE"}}]},
+        _ids("r02", "r05", "r08"),
+    ),
 ]
 
 
@@ -377,6 +424,8 @@ def case_id(value: Any) -> str:
 
 #: Filters that must raise FilterError (on every dialect, before any I/O).
 INVALID_FILTERS: list[Any] = [
+    {"source": {"$contains_text": 1}},
+    {"source": {"$icontains_text": None}},
     {"$foo": 1},
     {"$gt": 1},
     {"a": {"$foo": 1}},

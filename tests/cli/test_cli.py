@@ -68,7 +68,7 @@ def test_ingest_is_idempotent_and_replaces_changed_files(
 def test_search_text_json_filter_and_modes(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "ingest", "docs")[0] == 0
     code, out, _ = run(capsys, "search", "cats purr happy", "--k", "1")
-    assert code == 0 and "[docs/cats.md]" in out and out.startswith(" 1.")
+    assert code == 0 and "[docs/cats.md]" in out and out.splitlines()[1].startswith(" 1.")
     dogs = (env / "docs" / "sub" / "dogs.txt").resolve().as_posix()
     for mode in ("dense", "sparse", "hybrid"):
         code, out, _ = run(capsys, "search", "dogs bark", "--mode", mode, "--json", "--k", "2")

@@ -152,6 +152,12 @@ leaf = st.one_of(
     ),
     st.builds(lambda k, v: {k: {"$contains": v}}, st.sampled_from(["tags", "source"]), values),
     st.builds(lambda k, b: {k: {"$exists": b}}, st.sampled_from(KEYS), st.booleans()),
+    st.builds(
+        lambda k, op, v: {k: {op: v}},
+        st.sampled_from(KEYS),
+        st.sampled_from(["$contains_text", "$icontains_text"]),
+        st.sampled_from(["", "a", "B.P", "uo", '"', "%", "_", "日", "e"]),
+    ),
 )
 trees = st.recursive(
     leaf,

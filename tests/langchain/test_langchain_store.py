@@ -277,9 +277,14 @@ async def test_relevance_scores_and_threshold_in_every_mode(
     assert all(0.0 <= s <= 1.0 and math.isfinite(s) for s in rel), rel
     if mode["retrieval_mode"] != "hybrid":  # fused ranks are not relevance order
         assert rel == sorted(rel, reverse=True)
-    # similarity_search_with_score reports the same relevance
+    # similarity_search_with_score (issue 23, finding 5): the same order, and the score that
+    # ranks it (the fused score in hybrid mode), which never increases down the list
     with_score = corpus_store.similarity_search_with_score(query, k=len(CORPUS), **mode)
-    assert [(d.id, s) for d, s in with_score] == [(d.id, s) for d, s in scored]
+    assert [d.id for d, _ in with_score] == [d.id for d, _ in scored]
+    ranking = [s for _, s in with_score]
+    assert ranking == sorted(ranking, reverse=True), ranking
+    if mode["retrieval_mode"] == "dense":  # the cosine, which the relevance clips to [0, 1]
+        assert [min(1.0, max(0.0, s)) for s in ranking] == pytest.approx(rel, abs=1e-6)
     assert scored[0][0].id in {"c03", "c10"}
     threshold = float(sorted(rel)[len(rel) // 2])
     expected = [d.id for d, s in scored if s >= threshold]

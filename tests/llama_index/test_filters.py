@@ -45,6 +45,8 @@ _OPS = {
     "$contains": F.CONTAINS,
     "$any": F.ANY,
     "$all": F.ALL,
+    "$contains_text": F.TEXT_MATCH,
+    "$icontains_text": F.TEXT_MATCH_INSENSITIVE,
 }
 
 

@@ -166,6 +166,8 @@ def test_private_key_never_shown_and_reserved() -> None:
         (mf(leaf("t", ["x", "y"], F.ALL)), {"t": {"$all": ["x", "y"]}}),
         (mf(leaf("t", "x", F.CONTAINS)), {"t": {"$contains": "x"}}),
         (mf(leaf("t", None, F.IS_EMPTY)), {"t": {"$exists": False}}),
+        (mf(leaf("a", "x_%", F.TEXT_MATCH)), {"a": {"$contains_text": "x_%"}}),
+        (mf(leaf("a", "Ab", F.TEXT_MATCH_INSENSITIVE)), {"a": {"$icontains_text": "Ab"}}),
         (mf(leaf("a", 1), condition="not"), {"$not": {"a": {"$eq": 1}}}),
         (
             mf(leaf("a", 1), leaf("b", 2), condition="not"),
@@ -193,8 +195,8 @@ def test_metadata_filters_to_dict(filters: MetadataFilters | None, expected: obj
 @pytest.mark.parametrize(
     "bad,match",
     [
-        (leaf("a", "x", F.TEXT_MATCH), "TEXT_MATCH.*EQ.*CONTAINS.*SPARSE"),
-        (leaf("a", "x", F.TEXT_MATCH_INSENSITIVE), "TEXT_MATCH_INSENSITIVE"),
+        (leaf("a", 1, F.TEXT_MATCH), "TEXT_MATCH.*a str"),
+        (leaf("a", None, F.TEXT_MATCH_INSENSITIVE), "TEXT_MATCH_INSENSITIVE.*a str"),
         (leaf("a", ["x"], F.EQ), "list is not a value"),
         (leaf("a", None, F.GT), "number or a str"),
         (leaf("a", "x", F.IN), "list of values"),

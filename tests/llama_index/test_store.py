@@ -24,7 +24,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
 )
 
-from milvus_rag import ConfigError, FilterError, InvalidInputError, MilvusStore, Record
+from milvus_rag import ConfigError, InvalidInputError, MilvusStore, Record
 from milvus_rag.client.records import PRIVATE_KEY
 from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations.llama_index import MilvusVectorStore
@@ -143,17 +143,22 @@ def test_query_result_shape_and_top_k(index: VectorStoreIndex, emb: Any) -> None
     assert one.ids == (only.ids or [])[:1]
     with pytest.raises(ConfigError, match="not supported"):
         store.query(VectorStoreQuery(query_embedding=vec, mode=M.SVM))
-    with pytest.raises(FilterError, match="TEXT_MATCH"):
-        store.query(
+    # TEXT_MATCH (issue 23, finding 9): LlamaIndex's substring match, no longer refused
+    for op, value in (
+        (FilterOperator.TEXT_MATCH, "zeb"),
+        (FilterOperator.TEXT_MATCH_INSENSITIVE, "ZEB"),
+    ):
+        got = store.query(
             VectorStoreQuery(
                 query_embedding=vec,
+                similarity_top_k=10,
                 filters=MetadataFilters(
-                    filters=[
-                        MetadataFilter(key="topic", value="zeb", operator=FilterOperator.TEXT_MATCH)
-                    ]
+                    filters=[MetadataFilter(key="topic", value=value, operator=op)]
                 ),
             )
         )
+        topics = [str(n.metadata.get("topic")) for n in got.nodes or []]
+        assert topics == ["zebra"], topics
 
 
 async def test_async_index_build_and_ingestion_pipeline(make_li_store, emb: Any) -> None:

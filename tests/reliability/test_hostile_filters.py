@@ -139,6 +139,11 @@ def _ops(values: st.SearchStrategy[Any], ranges: bool = True) -> st.SearchStrate
         ),
         st.builds(lambda b: {"$exists": b}, st.booleans()),
         st.builds(lambda op: {"$eq": None} if op else {"$ne": None}, st.booleans()),
+        st.builds(
+            lambda op, v: {op: v},
+            st.sampled_from(["$contains_text", "$icontains_text"]),
+            st.one_of(str_val, st.sampled_from(["%", "_", "\\", "a%b", "x_y"])),
+        ),
     )
 
 

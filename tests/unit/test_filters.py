@@ -27,6 +27,7 @@ from milvus_rag.client.filters import (
     plan_filter,
     string_literal,
 )
+from milvus_rag.client.literals import Inexpressible
 from tests.cases.filters import (
     ALL_IDS,
     FILTER_CASES,
@@ -73,6 +74,7 @@ def test_case_table_covers_every_operator() -> None:
     for case in FILTER_CASES:
         walk(case.filter)
     ops = "$eq $ne $gt $gte $lt $lte $in $nin $contains $any $all $exists $and $or $not"
+    ops += " $contains_text $icontains_text"
     assert set(ops.split()) <= seen
 
 
@@ -90,8 +92,14 @@ def test_not_is_the_exact_complement(case: FilterCase) -> None:
 
 @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda c: c.name)
 def test_case_compiles_per_dialect(case: FilterCase) -> None:
-    milvus = compile_filter(case.filter, dialect=SRV)
-    assert (milvus is None) == (not case.filter)
+    try:
+        milvus = compile_filter(case.filter, dialect=SRV)
+    except Inexpressible as err:  # a substring match with no exact pattern: client-side
+        assert "client-side" in str(err)
+        assert plan_filter(case.filter, dialect=SRV).residual is not None
+        milvus = plan_filter(case.filter, dialect=SRV).expr
+    else:
+        assert (milvus is None) == (not case.filter)
     if milvus is not None:
         # Milvus Lite 3 rejects `in` on a JSON path: only the scalar fields use it.
         assert not re.search(r"\]\s+(not\s+)?in\s+\[", milvus)
@@ -99,7 +107,8 @@ def test_case_compiles_per_dialect(case: FilterCase) -> None:
     try:
         exact = compile_filter(case.filter, dialect=L25)
     except FilterError as err:  # NOT / EXISTS on a metadata key: sent relaxed + a residual
-        assert "Milvus Lite 2.5" in str(err) and "server" in str(err)
+        said = str(err)
+        assert ("Milvus Lite 2.5" in said and "server" in said) or "client-side" in said
         assert plan.residual is not None
     else:
         assert plan == FilterPlan(exact) and (exact is None) == (not case.filter)
@@ -221,7 +230,37 @@ FORMS: list[tuple[str, Any, str | None, str | None]] = [
     ),
     ("unicode", {"k": "café 日本"}, f'{P} == "café 日本"', f'{P} == "café 日本"'),
     ("newline", {"k": "a\nb\tc"}, f'{P} == "a\\\nb\tc"', f'{P} == "a\\nb\tc"'),
+    (
+        "contains_negative",  # the Lite 3 server's parser refuses json_contains(P, -5)
+        {"k": {"$contains": -5}},
+        f"json_contains_all({P}, [-5])",
+        f"json_contains_all({P}, [-5])",
+    ),
+    ("substring", {"k": {"$contains_text": "ab"}}, f'{P} like "%ab%"', f'{P} like "%ab%"'),
+    (
+        "not_substring",
+        {"$not": {"k": {"$contains_text": "ab"}}},
+        None,
+        f'not exists {P} or not ({P} like "%ab%")',
+    ),
+    ("id_substring", {"id": {"$contains_text": "a"}}, 'id like "%a%"', 'id like "%a%"'),
+    ("not_id_substring", {"$not": {"id": {"$contains_text": "a"}}}, None, 'not (id like "%a%")'),
 ]
+
+
+def test_substring_patterns_never_carry_a_wildcard_of_the_user() -> None:
+    from milvus_rag.client.substring import like_pattern
+
+    assert like_pattern("abc") == ("%abc%", True)
+    assert like_pattern("50%_off\\x") == ("%50%off%x%", False)
+    assert like_pattern("") is None and like_pattern("%_\\") is None
+    # a superset pattern is sent with the exact check as the residual; never negated
+    plan = plan_filter({"k": {"$contains_text": "a_b"}}, dialect=SRV)
+    assert plan.expr == f'{P} like "%a%b%"' and plan.residual is not None
+    plan = plan_filter({"$not": {"k": {"$contains_text": "a_b"}}}, dialect=SRV)
+    assert plan.expr is None and plan.residual is not None
+    plan = plan_filter({"k": {"$icontains_text": "AB"}, "n": 1}, dialect=SRV)
+    assert plan.expr == 'metadata["n"] == 1' and plan.residual is not None
 
 
 @pytest.mark.parametrize(("name", "filter", "lite", "milvus"), FORMS, ids=[f[0] for f in FORMS])

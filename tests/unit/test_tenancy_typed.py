@@ -266,6 +266,14 @@ def test_resolve() -> None:
         resolve(T, "a", True, "get")
     with pytest.raises(ConfigError, match="no tenant field"):
         resolve(Tenancy(), "a", False, "get")
+    # no tenant_field configured and the schema not read yet: a tenant is checked as a value
+    # and the call is scoped once the schema is known (issue 23, finding 3)
+    pending = Tenancy(pending=True)
+    assert resolve(pending, "a", False, "get") == "a"
+    assert resolve(pending, None, False, "get") is None
+    with pytest.raises(ConfigError):
+        resolve(pending, "a\nb", False, "get")
+    assert scope(pending, "a", False, {"k": 1}, dialect="milvus").expr == 'metadata["k"] == 1'
     for bad in ("", " ", 5, "a\nb", "x" * 257):
         with pytest.raises(ConfigError):
             resolve(T, bad, False, "get")  # type: ignore[arg-type]

@@ -213,16 +213,11 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         return out
 
     @staticmethod
-    def _no_batching(timeout: float | None, batch_size: int | None, method: str) -> None:
+    def _no_timeout(timeout: float | None, method: str) -> None:
         if timeout is not None:
             raise ConfigError(
                 f"{method}(timeout=) has no counterpart: set timeout= on the store "
                 "(it bounds every request)"
-            )
-        if batch_size is not None:
-            raise ConfigError(
-                f"{method}(batch_size=) has no counterpart: milvus-rag sizes write batches "
-                "by bytes (batch_size / max_batch_bytes of MilvusVectorStore)"
             )
 
     async def _write(
@@ -234,8 +229,11 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         kwargs: dict[str, Any],
         method: str,
         replace: bool = False,
+        batch_size: int | None = None,
     ) -> list[Any]:
-        """Add (or, with ``replace``, upsert by id) rows; embeds unless ``vectors``."""
+        """Add (or, with ``replace``, upsert by id) rows; embeds unless ``vectors``;
+        ``batch_size``: at most that many rows a write request."""
+        self.store.with_batch_size(batch_size)  # a bad one fails before anything
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a list of str, not one str")
         texts = list(texts)
@@ -273,7 +271,8 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             await self.store.ensure_collection()  # an existing collection's columns adopted
             records = self._drop_uncolumned(records)
         embed = None if vectors is not None else self.embedding.aembed_documents
-        written = await self.store.upsert(records, embed=embed, **tenancy)
+        store = self.store.with_batch_size(batch_size)  # a view, after the dim is known
+        written = await store.upsert(records, embed=embed, **tenancy)
         return [self._pk(i) for i in written]
 
     # --- writes ------------------------------------------------------------------------
@@ -289,9 +288,11 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Embed and add ``texts``; without ids (and ``auto_id``) Milvus assigns them."""
-        self._no_batching(timeout, batch_size, "add_texts")
+        self._no_timeout(timeout, "add_texts")
         texts = list(texts) if not isinstance(texts, str) else texts
-        return await self._write(texts, metadatas, ids, None, kwargs, "add_texts")
+        return await self._write(
+            texts, metadatas, ids, None, kwargs, "add_texts", batch_size=batch_size
+        )
 
     def add_texts(self, texts: Iterable[str], *args: Any, **kwargs: Any) -> list[str]:
         """Embed and add ``texts``; without ids (and ``auto_id``) Milvus assigns them."""
@@ -323,8 +324,10 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Add ``texts`` with their precomputed ``embeddings`` (nothing is embedded)."""
-        self._no_batching(timeout, batch_size, "add_embeddings")
-        return await self._write(texts, metadatas, ids, embeddings, kwargs, "add_embeddings")
+        self._no_timeout(timeout, "add_embeddings")
+        return await self._write(
+            texts, metadatas, ids, embeddings, kwargs, "add_embeddings", batch_size=batch_size
+        )
 
     def add_embeddings(
         self, texts: list[str], embeddings: list[list[float]], *args: Any, **kwargs: Any
@@ -343,16 +346,18 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         """Replace the rows ``ids`` by ``documents`` (without ids: add them). On an
         ``auto_id`` collection the old rows are deleted and the documents added under new
         ids (Milvus assigns them)."""
-        self._no_batching(timeout, batch_size, "upsert")
+        self._no_timeout(timeout, "upsert")
         if not documents:
             return
         if not ids:
-            await self.aadd_documents(documents, **kwargs)
+            await self.aadd_documents(documents, batch_size=batch_size, **kwargs)
             return
         if len(set(ids)) != len(documents):
             raise InvalidInputError("upsert: pass one distinct id per document")
         texts, metas = [d.page_content for d in documents], [d.metadata for d in documents]
-        await self._write(texts, metas, ids, None, kwargs, "upsert", replace=True)
+        await self._write(
+            texts, metas, ids, None, kwargs, "upsert", replace=True, batch_size=batch_size
+        )
 
     def upsert(self, *args: Any, **kwargs: Any) -> None:
         """Replace the rows ``ids`` by ``documents`` (without ids: add them)."""

@@ -215,8 +215,11 @@ class MilvusVectorStore(VectorStore):
     # --- writes ------------------------------------------------------------------------
 
     async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
+        """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4.
+        ``batch_size=``: at most that many rows a write request (LangChain's ``index()``)."""
         ids = kwargs.pop("ids", None)
+        batch_size = kwargs.pop("batch_size", None)
+        self.store.with_batch_size(batch_size)  # a bad one fails before anything
         tenancy = self._tenancy(kwargs)
         self._no_more(kwargs, "add_documents")
         self.store.scope(operation="add_documents", **tenancy)  # a tenant is named, or raise
@@ -226,7 +229,8 @@ class MilvusVectorStore(VectorStore):
         if not records:
             return []
         await self._ensure_dim()
-        return await self.store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
+        store = self.store.with_batch_size(batch_size)  # a view, after the dim is known
+        return await store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
@@ -380,22 +384,25 @@ class MilvusVectorStore(VectorStore):
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents and their relevance in [0, 1], higher is better: the same value in
-        every mode and API (:attr:`milvus_rag.client.Hit.relevance`: the embedding
-        similarity to the query; BM25-only searches map the BM25 score).
+        """Documents and the score that ranks them, best first, never increasing down the
+        list (:attr:`milvus_rag.client.Hit.score`): the cosine in dense mode, the BM25 score
+        in sparse mode, the fused (RRF or weighted) score in hybrid mode. The relevance in
+        [0, 1] (the embedding similarity, the same whichever mode found the document; in
+        hybrid mode it need not decrease down the list) is what
+        :meth:`similarity_search_with_relevance_scores` returns.
 
         Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
         ``ranker``, ``alpha``, ``candidates``, ``rrf_k``, ``search_params`` (e.g.
         ``{"ef": 64}``), ``radius`` / ``range_filter`` (dense range search),
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
-        hits = await self._ahits(query, k, kwargs, "similarity_search_with_score", True)
-        return [(record_to_document(h.record), h.relevance) for h in hits]
+        hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
+        return [(record_to_document(h.record), h.score) for h in hits]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents and their relevance in [0, 1]; see the async variant."""
+        """Documents and the score that ranks them, best first; see the async variant."""
         return run_sync(self.asimilarity_search_with_score(query, k, **kwargs))
 
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
@@ -501,7 +508,8 @@ class MilvusVectorStore(VectorStore):
         )
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """Scores of :meth:`similarity_search_with_score` are relevances already."""
+        """Relevance scores are computed by the core (:meth:`_similarity_search_with_relevance_scores`
+        overrides LangChain's mapping); a score already in [0, 1] maps to itself."""
         return lambda s: min(1.0, max(0.0, s))
 
     # --- construction ------------------------------------------------------------------

@@ -18,9 +18,9 @@ and ``ref_doc_id``):
                             is null. An empty list ``[]`` or an empty string is a value
                             and does not match (the core language cannot test for an
                             empty array).
-``TEXT_MATCH[_INSENSITIVE]`` :class:`FilterError`: no exact equivalent on a JSON value on
-                            every backend; use ``EQ``, ``CONTAINS``, or the store's
-                            ``SPARSE`` / ``TEXT_SEARCH`` (BM25) query mode.
+``TEXT_MATCH v``             ``{k: {"$contains_text": v}}``: the value is a str holding
+                            ``v`` (LlamaIndex's reference: ``v in value``)
+``TEXT_MATCH_INSENSITIVE``  ``{k: {"$icontains_text": v}}``: the same, lower-cased
 ==========================  ==============================================================
 
 Conditions: ``AND`` -> ``$and``, ``OR`` -> ``$or``, ``NOT`` -> ``$not`` of the ``$or`` of its
@@ -139,13 +139,10 @@ def _leaf(f: MetadataFilter) -> dict[str, Any]:
     op = FilterOperator(f.operator)
     where = f"filter on {key!r} ({op.name})"
     if op in (FilterOperator.TEXT_MATCH, FilterOperator.TEXT_MATCH_INSENSITIVE):
-        raise FilterError(
-            f"{where}: {op.name} (substring / full-text match on a metadata value) has no "
-            f"exact equivalent on a JSON metadata value on every Milvus backend (the embedded "
-            f"Milvus Lite engine has no TEXT_MATCH; LIKE is case-sensitive and unsupported on "
-            f"JSON there). Use EQ for an exact value, CONTAINS for a list element, or query "
-            f"the store in SPARSE / TEXT_SEARCH mode (BM25 over the text)"
-        )
+        if not isinstance(value, str):
+            raise FilterError(f"{where}: expected the text to look for (a str), got {value!r}")
+        insensitive = op is FilterOperator.TEXT_MATCH_INSENSITIVE
+        return {key: {"$icontains_text" if insensitive else "$contains_text": value}}
     if op is FilterOperator.IS_EMPTY:
         return {key: {"$exists": False}}
     if op in (FilterOperator.EQ, FilterOperator.NE):

@@ -30,8 +30,8 @@ instead (``Hit.distance``: inner product, L2 distance, BM25 score, fused score),
 library does, and takes its query keywords too (``milvus_search_config``,
 ``milvus_scalar_filters``, ``string_expr``; :mod:`milvus_rag.integrations.llama_index.compat_kwargs`).
 
-Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator
-but ``TEXT_MATCH*``, ``AND``/``OR``/``NOT``, nested; see
+Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator,
+``AND``/``OR``/``NOT``, nested; see
 :mod:`milvus_rag.integrations.llama_index.filters`); ``query.doc_ids`` and ``query.node_ids``
 restrict the search further (empty lists, which ``as_retriever()`` passes, do not). The keys ``id`` and ``doc_id`` address the node id and
 ``ref_doc_id``; other keys (dotted paths allowed) address metadata.

@@ -191,8 +191,8 @@ class MilvusMCPState:
 
     async def _adopt(self, name: str, database: str) -> AsyncMilvusStore:
         """A store on the existing collection ``name``, configured as it was made: metric,
-        BM25, tenant field (a partition key; on a Milvus Lite file a tenant field is a plain
-        column and comes back as a typed ``varchar`` field) and typed metadata fields."""
+        BM25, tenant field and typed metadata fields (the core adopts the last two from the
+        schema, on a Milvus Lite file too; see :mod:`milvus_rag.client.own_fields`)."""
         from milvus_rag.client.store import AsyncMilvusStore
 
         cfg = CollectionConfig(name=name)
