@@ -15,7 +15,9 @@ Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to `
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
 no token and ``milvus_rag`` (``eval`` and ``demo`` use collections of their own:
 ``milvus_rag_eval``, ``milvus_rag_demo``). Errors print one line on stderr and exit with
-status 1 (``--debug`` shows the traceback). Commands that only read never create a file.
+status 2 for a mistake in the command (a flag, value, filter or file named; see
+:func:`milvus_rag.cli_args.exit_status`), 1 for a failure while working (``--debug`` shows the
+traceback). Commands that only read never create a file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from milvus_rag import migrate, transfer
 from milvus_rag._fast_start import light_pkg_resources, skip_unneeded_scipy
 from milvus_rag._quiet import cli_environment
+from milvus_rag.cli_args import exit_status
 from milvus_rag.cli_parser import (
     DEFAULT_COLLECTION,
     DEFAULT_URI,
@@ -171,7 +174,12 @@ def _load_error(model: str, e: Exception) -> Exception:
 def resolve_settings(
     args: argparse.Namespace, default_collection: str, *, env_collection: bool = True
 ) -> tuple[str, str, str]:
-    """(uri, token, collection) from flags, then the environment, then defaults."""
+    """(uri, token, collection) from flags, then the environment, then defaults; a flag
+    given empty (``--uri ''``) is a mistake, not "unset"."""
+    for flag in ("uri", "collection", "tenant_field", "tenant"):
+        value = getattr(args, flag, None)
+        if value is not None and not value.strip():
+            raise UsageError(f"--{flag.replace('_', '-')} is empty: give a value or leave it out")
     uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
     token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
     env = os.environ.get("MILVUS_COLLECTION") if env_collection else None
@@ -226,13 +234,14 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
     return value
 
 
-async def require_collection(store: AsyncMilvusStore) -> None:
+async def require_collection(store: AsyncMilvusStore, flag: str = "--collection") -> None:
+    """A missing collection: one line naming those there and the ``flag`` that picks one."""
     if not await store.exists():
         names = await store.list_collections()
         known = ", ".join(sorted(names)) or "none"
         raise UsageError(
             f"collection {store.name!r} does not exist at {store.connection.uri} "
-            f"(collections there: {known}); run 'milvus-rag ingest' first or pass --collection"
+            f"(collections there: {known}); run 'milvus-rag ingest' first or pass {flag}"
         )
 
 
@@ -286,6 +295,8 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     from milvus_rag.ingest import discover
     from milvus_rag.ingest_sync import ingest_files
 
+    if not all(p.strip() for p in args.paths):
+        raise UsageError("ingest: a path is empty")
     discover(args.paths)  # fail on a bad path before loading the model
     encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = open_store(args, dim=encoder.dim)
@@ -370,6 +381,15 @@ async def cmd_delete(args: argparse.Namespace) -> int:
     if len(given) != 1:
         raise UsageError("delete needs one of --source PATH..., --filter JSON or --id ID...")
     filt = cli_filter(args.filter) if args.filter else None
+    if args.filter and not filt:
+        raise UsageError(
+            f"delete --filter {args.filter!r} matches every row: give a condition, or use "
+            "'milvus-rag collections drop' to remove the whole collection"
+        )
+    if args.id is not None and not all(i.strip() for i in args.id):
+        raise UsageError("delete --id: an id is empty")
+    if args.source is not None and not all(p.strip() for p in args.source):
+        raise UsageError("delete --source: a path is empty")
     open_store(args).compile_filter(filt)
     store = open_store(args, read_only=True)
     try:
@@ -401,21 +421,20 @@ async def cmd_delete(args: argparse.Namespace) -> int:
 async def cmd_collections(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "list":
-        uri = resolve_settings(args, DEFAULT_COLLECTION)[0]
-        names: list[str] = []
-        if not missing_lite_file(uri):
-            store = open_store(args)
-            try:
-                names = sorted(await store.list_collections())
-            finally:
-                await store.aclose()
+        if args.name is not None:
+            raise UsageError(f"collections list takes no name (got {args.name!r})")
+        store = open_store(args, read_only=True)  # a missing file: one line, exit 2
+        try:
+            names = sorted(await store.list_collections())
+        finally:
+            await store.aclose()
         if args.json:
             print(json.dumps(names))
         else:
             print("\n".join(names) if names else "no collections")
         return 0
-    if args.name:
-        args.collection = args.name
+    if args.name is not None:
+        args.collection = args.name  # checked (an empty name too) with --collection
     store = open_store(args, read_only=True)
     try:
         await require_collection(store)
@@ -460,7 +479,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     if args.k is not None:
         kwargs["k"] = args.k
-    rows = evaluation.run_eval(args.data_dir, list(args.modes), **kwargs)
+    rows = evaluation.run_eval(args.data_dir, list(args.modes or MODES), **kwargs)
     if rows and rows[0].get("empty_skipped"):
         print(f"skipped {rows[0]['empty_skipped']} empty documents", file=sys.stderr)
     if args.json:
@@ -474,6 +493,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from milvus_rag.integrations.mcp import MCPSettings, serve
 
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in [0, 65535], got {args.port}")
+    if args.max_body_bytes < 1:
+        raise UsageError(f"--max-body-bytes must be >= 1, got {args.max_body_bytes}")
     settings = MCPSettings(
         uri=uri,
         token=token or None,
@@ -484,12 +507,12 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         backend=args.backend,
         read_only=args.read_only,
         allow_drop=args.allow_drop,
-        allow_paths=tuple(args.allow_path),
+        allow_paths=tuple(args.allow_path or ()),
         transport=args.transport,
         host=args.host,
         port=args.port,
         auth_token=args.auth_token,
-        allowed_origins=tuple(args.allow_origin),
+        allowed_origins=tuple(args.allow_origin or ()),
         max_body_bytes=args.max_body_bytes,
     )
     serve(settings)
@@ -532,7 +555,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"milvus-rag: error: {message}", file=sys.stderr)
-        return 2 if isinstance(e, UsageError) else 1
+        return exit_status(e, UsageError)
+    except Exception as e:  # a bug: still one line; --debug shows where
+        if args.debug:
+            raise
+        message = " ".join(f"{type(e).__name__}: {e}".split())
+        print(
+            f"milvus-rag: internal error: {message} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

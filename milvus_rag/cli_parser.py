@@ -7,9 +7,9 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
 
+from milvus_rag.cli_args import OneLineParser, add_multi
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL
 
 DEFAULT_URI = "./milvus_rag.db"
@@ -18,10 +18,10 @@ EVAL_COLLECTION = "milvus_rag_eval"
 MODES = ("dense", "sparse", "hybrid")
 
 
-def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.ArgumentParser:
+def connection_args(default_collection: str = DEFAULT_COLLECTION) -> OneLineParser:
     """The --uri/--token/--collection/--debug flags; ``eval``/``demo`` ignore
     MILVUS_COLLECTION (they never write into the user's collection)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     g = common.add_argument_group("connection")
     g.add_argument(
         "--uri",
@@ -54,8 +54,8 @@ def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.Ar
     return common
 
 
-def model_args() -> argparse.ArgumentParser:
-    model = argparse.ArgumentParser(add_help=False)
+def model_args() -> OneLineParser:
+    model = OneLineParser(add_help=False)
     m = model.add_argument_group("embeddings")
     m.add_argument(
         "--model",
@@ -83,11 +83,11 @@ def model_args() -> argparse.ArgumentParser:
     return model
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     from milvus_rag.cli_demo import DEMO_COLLECTION
 
     common, model = connection_args(), model_args()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="milvus-rag",
         description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
     )
@@ -156,11 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="delete the chunks of files (or folders), or rows by filter or id",
     )
-    p.add_argument(
-        "--source", nargs="+", metavar="PATH", help="files or folders, as given to ingest"
+    add_multi(
+        p,
+        "--source",
+        metavar="PATH",
+        help="files or folders, as given to ingest (--source A B or --source A --source B)",
     )
     p.add_argument("--filter", default=None, help="rows matching this JSON filter")
-    p.add_argument("--id", nargs="+", metavar="ID", help="rows by id")
+    add_multi(p, "--id", metavar="ID", help="rows by id (--id A B or --id A --id B)")
     p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
 
     p = sub.add_parser(
@@ -172,10 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite; --reuse evaluates its rows as they are.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
-    p.add_argument(
+    add_multi(
+        p,
         "--modes",
-        nargs="+",
-        default=list(MODES),
+        metavar="MODE",
         help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
     )
     p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
@@ -199,10 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="HTTP port (default %(default)s)")
     p.add_argument("--read-only", action="store_true", help="offer the read tools only")
     p.add_argument("--allow-drop", action="store_true", help="offer drop_collection")
-    p.add_argument(
+    add_multi(
+        p,
         "--allow-path",
-        action="append",
-        default=[],
         metavar="DIR",
         help="offer ingest for files under DIR (repeatable; none: no ingest tool)",
     )
@@ -212,10 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token every HTTP request must carry (better: env MILVUS_RAG_MCP_TOKEN); "
         "required to bind to a non-loopback host",
     )
-    p.add_argument(
+    add_multi(
+        p,
         "--allow-origin",
-        action="append",
-        default=[],
         metavar="ORIGIN",
         help="browser Origin accepted besides loopback ones, e.g. https://app.example.com",
     )

@@ -241,6 +241,9 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be >= 1")
+    for flag, name in (("--from", args.from_name), ("--to", args.to_name)):
+        if not name.strip():
+            raise cli.UsageError(f"{flag} is empty: give a collection name")
     uri, token, to_uri, to_token = resolve_endpoints(args)
     same_place = ConnectionConfig(uri=uri).uri == ConnectionConfig(uri=to_uri).uri
     if same_place and args.from_name == args.to_name:
@@ -250,7 +253,7 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     source = await open_source(uri, token or None, args.from_name)
     target: AsyncMilvusStore | None = None
     try:
-        await cli.require_collection(source)
+        await cli.require_collection(source, flag="another --from (or --uri)")
         info = await source.ensure_collection()
         target = AsyncMilvusStore(
             to_uri, token=to_token or None, collection_name=args.to_name, **target_options(info)

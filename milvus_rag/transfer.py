@@ -266,10 +266,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
 
 async def cmd_export(args: argparse.Namespace) -> int:
     from milvus_rag import cli
-    from milvus_rag.ingest import parse_filter
 
-    filt = parse_filter(args.filter)
-    store = cli.open_store(args)
+    filt = cli.cli_filter(args.filter)
+    if args.output != "-" and not Path(args.output).expanduser().parent.is_dir():
+        raise cli.UsageError(f"--output {args.output!r}: its folder does not exist")
+    store = cli.open_store(args, read_only=True)
     try:
         store.scope(filt, all_tenants=args.all_tenants, operation="export")  # fails early
         await cli.require_collection(store)
@@ -298,6 +299,12 @@ async def cmd_export(args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     print(f"exported {n} rows from {store.connection.uri} [{store.name}]", file=sys.stderr)
+    if n == 0:
+        print(
+            "warning: no rows matched, the output holds only the header"
+            + ("; check --filter (a source is its path as given to ingest)" if filt else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -307,12 +314,15 @@ async def cmd_import(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be >= 1")
     source: TextIO
+    if not args.path.strip():
+        raise cli.UsageError("import: the path is empty (give a file, or - for stdin)")
     if args.path == "-":
         source, total = sys.stdin, None
     else:
         path = Path(args.path)
         if not path.is_file():
-            raise cli.UsageError(f"{args.path}: no such file")
+            what = "a folder, not a file" if path.is_dir() else "no such file"
+            raise cli.UsageError(f"{args.path!r}: {what}")
         with path.open(encoding="utf-8") as f:
             total = sum(1 for line in f if line.strip())
         source = path.open(encoding="utf-8")
@@ -349,4 +359,6 @@ async def cmd_import(args: argparse.Namespace) -> int:
         if source is not sys.stdin:
             source.close()
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}", file=sys.stderr)
+    if stats.read == 0:
+        print(f"warning: {args.path} holds no rows: nothing imported", file=sys.stderr)
     return 0

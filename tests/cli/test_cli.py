@@ -122,8 +122,8 @@ def test_flags_override_environment(env: Path, capsys: pytest.CaptureFixture[str
     assert run(capsys, "ingest", "docs", "--uri", other, "--collection", "flagged")[0] == 0
     _code, out, _ = run(capsys, "collections", "list", "--uri", other, "--json")
     assert json.loads(out) == ["flagged"]
-    _code, out, _ = run(capsys, "collections", "list", "--json")  # MILVUS_URI: nothing there
-    assert json.loads(out) == []
+    code, out, err = run(capsys, "collections", "list", "--json")  # MILVUS_URI: no file there
+    assert code == 2 and out == "" and "no Milvus Lite file at" in err  # as search says
 
 
 def test_precision_flag_reaches_the_encoder(
@@ -207,11 +207,11 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
         )
 
     res = call("collections", "--json")
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == []
+    assert res.returncode == 2 and res.stdout == "" and "no Milvus Lite file" in res.stderr
+    assert res.stderr.count("\n") == 1 and not (tmp_path / "sub.db").exists()
     assert "Traceback" not in res.stderr and "pkg_resources" not in res.stderr
     res = call("search", "x", "--filter", "[1]")
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert res.stderr.strip().startswith("milvus-rag: error: --filter must be a JSON object")
     assert res.stderr.count("\n") == 1
 

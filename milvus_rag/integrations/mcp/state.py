@@ -28,6 +28,7 @@ from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, MilvusRAGError, SchemaMismatchError
 from milvus_rag.integrations.mcp import paths, results
 from milvus_rag.integrations.mcp.settings import MCPSettings
+from milvus_rag.sources import canonical_filter
 
 if TYPE_CHECKING:
     from milvus_rag.client.store import AsyncMilvusStore
@@ -269,7 +270,8 @@ class MilvusMCPState:
         store = _scoped(await self.store(collection), tenant)
         given = {n: v for n, v in options.items() if v is not None}
         # validated (filter, tenant, range, params) before the model is needed
-        request = store.prepare(SearchRequest(text=query, k=k, mode=mode, filter=filter, **given))
+        flt = canonical_filter(filter)  # a source as given or as ingest stores it
+        request = store.prepare(SearchRequest(text=query, k=k, mode=mode, filter=flt, **given))
         if request.needs_vector:
             encoder = await self.encoder()
             request = request.with_vector(await encoder.aencode_query(query))
@@ -306,7 +308,7 @@ class MilvusMCPState:
         tenant: str | None = None,
     ) -> dict[str, Any]:
         store = _scoped(await self.store(collection), tenant)
-        return {"collection": store.name, "count": await store.count(filter)}
+        return {"collection": store.name, "count": await store.count(canonical_filter(filter))}
 
     async def add_documents(
         self,
@@ -333,7 +335,7 @@ class MilvusMCPState:
         if not id_list and not filter:
             raise ConfigError("delete needs ids or a non-empty filter")
         store = _scoped(await self.store(collection), tenant)
-        deleted = await store.delete(ids=id_list or None, filter=filter or None)
+        deleted = await store.delete(ids=id_list or None, filter=canonical_filter(filter) or None)
         return {"collection": store.name, "deleted": deleted}
 
     async def list_collections(self) -> dict[str, Any]:
