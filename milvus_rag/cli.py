@@ -229,6 +229,8 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
+    except (RecursionError, ValueError) as e:  # nested too deeply, a number too long
+        raise UsageError(f"{flag} cannot be read: {str(e)[:120]}") from None
     if not isinstance(value, dict):
         raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
     return value
@@ -550,6 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("milvus-rag: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:  # a filter or JSON value nested beyond Python's recursion limit
+        if args.debug:
+            raise
+        print("milvus-rag: error: an argument is nested too deeply to read", file=sys.stderr)
+        return 2
     except (MilvusRAGError, OSError, ImportError) as e:
         if args.debug:
             raise

@@ -259,6 +259,8 @@ def parse_filter(text: str | None) -> Any:
             f"--filter is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
             'expected e.g. \'{"source": "a.md"}\''
         ) from None
+    except (RecursionError, ValueError) as e:  # nested too deeply, a number too long
+        raise ConfigError(f"--filter cannot be read: {str(e)[:120]}") from None
     if not isinstance(value, dict):
         raise ConfigError(
             f'--filter must be a JSON object such as \'{{"year": {{"$gte": 2020}}}}\', '

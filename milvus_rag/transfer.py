@@ -267,7 +267,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
 async def cmd_export(args: argparse.Namespace) -> int:
     from milvus_rag import cli
 
+    from milvus_rag.client.iterate import check_batch_size
+
     filt = cli.cli_filter(args.filter)
+    check_batch_size(args.batch_size)  # before the header is written
     if args.output != "-" and not Path(args.output).expanduser().parent.is_dir():
         raise cli.UsageError(f"--output {args.output!r}: its folder does not exist")
     store = cli.open_store(args, read_only=True)

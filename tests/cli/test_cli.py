@@ -216,21 +216,6 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     assert res.stderr.count("\n") == 1
 
 
-def test_demo_corpus_falls_back_to_docstrings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An installed wheel has no README next to the package: the demo uses the docstrings."""
-    from milvus_rag import cli_demo
-
-    monkeypatch.setattr(cli_demo, "ROOT", tmp_path)
-    records = cli_demo.demo_records()
-    sources = {r.metadata["source"] for r in records}
-    assert "milvus_rag.client.store" in sources and len(records) > 5
-    (tmp_path / "README.md").write_text("# Title\n\nSome text about Milvus.")
-    records = cli_demo.demo_records()
-    assert {r.metadata["source"] for r in records} == {"README.md"}
-
-
 async def test_progress_bar_reports_rows_per_second(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

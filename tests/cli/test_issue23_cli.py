@@ -1,0 +1,332 @@
+"""Regression tests of issue 23's command-line findings: repeated flags, one ``source``
+canonicalisation, 0-row export/import, and the hostile-argument table over every subcommand
+(in-process through ``cli.main``, the hashing fake encoder, a Milvus Lite file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from milvus_rag import cli
+from milvus_rag.cli_parser import build_parser
+from tests.fakes import HashEncoder
+
+pytestmark = pytest.mark.integration
+CHUNK = ["--chunk-size", "40", "--chunk-overlap", "0"]
+HUGE = "9" * 5000
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as e:  # argparse
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """cwd = tmp_path/work; tmp_path/corpus/{a.md, b.txt}; MILVUS_URI = tmp_path/f.db."""
+    monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: HashEncoder(32))
+    monkeypatch.setenv("MILVUS_URI", str(tmp_path / "f.db"))
+    for name in ("MILVUS_TOKEN", "MILVUS_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.md").write_text("Cats purr when they are happy.\n\nKittens nap.\n")
+    (tmp_path / "corpus" / "b.txt").write_text("Dogs bark at the mail carrier.\n")
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path
+
+
+def ids(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
+    code, out, err = run(capsys, "export", "--no-progress", *argv)
+    assert code == 0, err
+    return sorted(json.loads(line)["id"] for line in out.splitlines()[1:])
+
+
+# --- 1. repeated flags ------------------------------------------------------------------------
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("no subcommands")
+
+
+def test_every_multi_value_flag_is_repeatable() -> None:
+    """Every optional flag taking several values extends (``--id A --id B`` == ``--id A B``)."""
+    found = []
+    for name, sub in _subparsers(build_parser()).items():
+        for action in sub._actions:
+            if action.option_strings and action.nargs in ("+", "*", argparse.REMAINDER):
+                assert isinstance(action, argparse._ExtendAction), (name, action.option_strings)
+                found.append((name, action.option_strings[0]))
+            assert type(action) is not argparse._AppendAction, (name, action.option_strings)
+    assert {
+        ("delete", "--id"),
+        ("delete", "--source"),
+        ("eval", "--modes"),
+        ("mcp", "--allow-path"),
+        ("mcp", "--allow-origin"),
+    } <= set(found)
+    parse = build_parser().parse_args
+    assert parse(["delete", "--id", "a", "--id", "b", "c"]).id == ["a", "b", "c"]
+    assert parse(["eval", "d", "--modes", "dense", "--modes", "sparse"]).modes == [
+        "dense",
+        "sparse",
+    ]
+    assert parse(["eval", "d"]).modes is None  # the command's default, never extended
+
+
+def test_repeated_id_and_source_flags_act_on_every_value(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "ingest", "../corpus", *CHUNK)[0] == 0
+    every = ids(capsys)
+    assert len(every) == 3
+    code, out, err = run(capsys, "delete", "--id", every[0], "--id", every[1], "--dry-run")
+    assert code == 0 and "would delete 2 rows" in out, err
+    code, out, _ = run(
+        capsys, "delete", "--source", "../corpus/a.md", "--source", "../corpus/b.txt", "--dry-run"
+    )
+    assert code == 0 and "would delete 3 chunks of 2 files" in out
+    code, out, _ = run(capsys, "delete", "--id", every[0], "--id", every[1])
+    assert code == 0 and "deleted 2 rows" in out
+    assert ids(capsys) == every[2:]
+
+
+# --- 1. one canonicalisation of source; 0-row export / import --------------------------------
+
+
+def test_export_filter_on_a_relative_source_finds_the_rows(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "ingest", "../corpus", *CHUNK)[0] == 0
+    rel = ids(capsys, "--filter", '{"source": "../corpus/a.md"}')
+    absolute = (env / "corpus" / "a.md").resolve().as_posix()
+    assert len(rel) == 2 and ids(capsys, "--filter", json.dumps({"source": absolute})) == rel
+    code, out, _ = run(
+        capsys, "search", "cats", "--json", "--filter", '{"source": "../corpus/a.md"}'
+    )
+    assert code == 0 and sorted(h["id"] for h in json.loads(out)) == rel
+    code, out, _ = run(capsys, "delete", "--filter", '{"source": "../corpus/a.md"}', "--dry-run")
+    assert code == 0 and "would delete 2 rows" in out
+    not_a = ids(capsys, "--filter", '{"source": {"$ne": "../corpus/a.md"}}')
+    assert len(not_a) == 1 and not set(not_a) & set(rel)
+
+
+def test_export_and_import_of_no_rows_say_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "ingest", "../corpus", *CHUNK)[0] == 0
+    out_file = env / "none.jsonl"
+    code, _, err = run(
+        capsys, "export", "--filter", '{"source": "nope.md"}', "-o", str(out_file), "--no-progress"
+    )
+    assert code == 0 and "exported 0 rows" in err
+    assert "warning: no rows matched" in err and "--filter" in err
+    assert len(out_file.read_text().splitlines()) == 1  # the header
+    code, _, err = run(capsys, "import", str(out_file), "--collection", "copy", "--no-progress")
+    assert code == 0 and "0 rows read" in err and "holds no rows: nothing imported" in err
+
+
+# --- 2. no traceback: hostile arguments to every subcommand ----------------------------------
+
+HOSTILE: list[tuple[str, ...]] = [
+    # ingest
+    ("ingest",),
+    ("ingest", ""),
+    ("ingest", "/no/such/path"),
+    ("ingest", "../corpus", "--chunk-size", "0"),
+    ("ingest", "../corpus", "--chunk-size", "x"),
+    ("ingest", "../corpus", "--chunk-overlap", "-1"),
+    ("ingest", "../corpus", "--metadata-fields", "[]"),
+    ("ingest", "../corpus", "--metadata-fields", '{"y": "nope"}'),
+    ("ingest", "../corpus", "--collection", ""),
+    ("ingest", "../corpus", "--collection", HUGE),
+    ("ingest", "../corpus", "--encoding", "no-such-codec"),
+    # search
+    ("search",),
+    ("search", ""),
+    ("search", "   "),
+    ("search", "q", "--k", "0"),
+    ("search", "q", "--k", HUGE),
+    ("search", "q", "--k", "[]"),
+    ("search", "q", "--filter", "{}x"),
+    ("search", "q", "--filter", "[]"),
+    ("search", "q", "--filter", "null"),
+    ("search", "q", "--filter", '{"source": []}'),
+    ("search", "q", "--filter", '{"$and": 5}'),
+    ("search", "q", "--filter", '{"a": ' * 3000),
+    ("search", "q", "--search-params", "[]"),
+    ("search", "q", "--radius", "nan"),
+    ("search", "q", "--timeout", "0"),
+    ("search", "q", "--mode", "fuzzy"),
+    ("search", "q", "--uri", ""),
+    ("search", "q", "--uri", "/no/such/dir/x.db"),
+    ("search", "q", "--collection", "a b"),
+    ("search", "q", "--tenant", ""),
+    ("search", "q", "--tenant", "acme"),
+    # delete
+    ("delete",),
+    ("delete", "--id"),
+    ("delete", "--id", ""),
+    ("delete", "--source", ""),
+    ("delete", "--filter", "{}"),
+    ("delete", "--filter", "{}", "--dry-run"),
+    ("delete", "--filter", "[]", "--dry-run"),
+    ("delete", "--filter", HUGE),
+    ("delete", "--id", "a", "--source", "b"),
+    ("delete", "--id", "a", "--collection", "missing_one"),
+    # eval
+    ("eval",),
+    ("eval", ""),
+    ("eval", "/no/such/dir"),
+    ("eval", "../corpus"),
+    ("eval", "../corpus", "--reuse", "--overwrite"),
+    ("eval", "../corpus", "--k", "x"),
+    # collections
+    ("collections", "nope"),
+    ("collections", "list", "extra"),
+    ("collections", "describe", ""),
+    ("collections", "describe", "missing_one"),
+    ("collections", "drop", "missing_one", "--yes"),
+    ("collections", "--uri", "./nonexist.db"),
+    ("collections", "describe", "--uri", "./nonexist.db"),
+    # mcp (none of these may start a server)
+    ("mcp", "--port", "x"),
+    ("mcp", "--port", "-1"),
+    ("mcp", "--port", HUGE),
+    ("mcp", "--transport", "carrier-pigeon"),
+    ("mcp", "--transport", "http", "--host", "0.0.0.0"),
+    ("mcp", "--read-only", "--allow-path", "."),
+    ("mcp", "--allow-path", "/no/such/dir"),
+    ("mcp", "--allow-origin", "https://a.example"),
+    ("mcp", "--max-body-bytes", "0"),
+    # demo
+    ("demo", "--k", "0"),
+    ("demo", "--k", HUGE),
+    ("demo", "--uri", "/no/such/dir/d.db"),
+    # export
+    ("export", "--filter", "[]"),
+    ("export", "--filter", '{"page": {"$zz": 1}}'),
+    ("export", "--batch-size", "0"),
+    ("export", "--output", "/no/such/dir/o.jsonl"),
+    ("export", "--uri", "./nonexist.db"),
+    ("export", "--collection", "missing_one"),
+    # import
+    ("import",),
+    ("import", ""),
+    ("import", "/no/such/file.jsonl"),
+    ("import", "."),
+    ("import", "../corpus/a.md", "--batch-size", "0"),
+    # migrate
+    ("migrate",),
+    ("migrate", "--from", "a"),
+    ("migrate", "--from", "", "--to", "b"),
+    ("migrate", "--from", "a", "--to", "a"),
+    ("migrate", "--from", "nope", "--to", "b"),
+    ("migrate", "--from", "a", "--to", "b", "--batch-size", "0"),
+    ("migrate", "--from", "a", "--to", "b", "--uri", "./nonexist.db"),
+    # no command
+    (),
+    ("nope",),
+]
+
+
+def _hostile_settings(mp: pytest.MonkeyPatch, root: Path) -> None:
+    mp.setattr(cli, "make_encoder", lambda *a, **k: HashEncoder(32))
+    mp.setenv("MILVUS_URI", str(root / "h.db"))
+    for name in ("MILVUS_TOKEN", "MILVUS_COLLECTION"):
+        mp.delenv(name, raising=False)
+    mp.chdir(root / "work")
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Lite file holding one collection (so commands get past "no file"), built once."""
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "work").mkdir()
+    (root / "corpus").mkdir()
+    (root / "corpus" / "a.md").write_text("Cats purr.\n")
+    with pytest.MonkeyPatch.context() as mp:
+        _hostile_settings(mp, root)
+        assert cli.main(["ingest", "../corpus", "--no-progress"]) == 0
+    return root
+
+
+@pytest.fixture
+def hostile_env(hostile_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """cwd beside the file, the fake encoder, and an MCP server that must never start."""
+    import milvus_rag.integrations.mcp as mcp
+
+    def no_serving(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("a hostile mcp command started the server")
+
+    _hostile_settings(monkeypatch, hostile_db)
+    monkeypatch.setattr(mcp, "serve", no_serving)
+    return hostile_db
+
+
+def test_the_table_covers_every_subcommand() -> None:
+    assert set(_subparsers(build_parser())) <= {argv[0] for argv in HOSTILE if argv}
+
+
+@pytest.mark.parametrize("argv", HOSTILE, ids=lambda a: " ".join(x[:20] for x in a) or "-")
+def test_hostile_arguments_give_one_line_and_exit_2(
+    hostile_env: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    before = sorted(p.name for p in (hostile_env / "work").iterdir())
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, ""), err
+    assert err.count("\n") == 1 and err.startswith("milvus-rag"), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert sorted(p.name for p in (hostile_env / "work").iterdir()) == before  # no file made
+
+
+# --- 7. a demo that teaches -------------------------------------------------------------------
+
+
+def test_demo_corpus_is_the_python_reference_with_clean_snippets() -> None:
+    from milvus_rag import cli_demo
+
+    corpus = cli_demo.demo_corpus()
+    assert set(corpus) == set(cli_demo.TOPICS)  # every topic exists in this Python
+    assert {topic for _, topic in cli_demo.QUESTIONS} <= set(corpus)
+    records = cli_demo.demo_records(corpus)
+    assert len(records) < 120  # seconds to embed, not minutes
+    assert {r.metadata["source"] for r in records} == {"python-reference/" + t for t in corpus}
+    tries = [r for r in records if r.metadata["source"] == "python-reference/try"]
+    assert tries[0].metadata["title"] == 'The "try" statement'
+    snippet = cli_demo.clean_snippet(tries[0].text)
+    assert snippet.startswith('The "try" statement specifies exception handlers')
+    assert "::=" not in snippet and "***" not in snippet and len(snippet) <= 162
+
+
+@pytest.mark.slow
+def test_demo_answers_each_question_with_the_real_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real MiniLM (what ``make demo`` runs): each question's top hybrid hit is its topic;
+    a second run writes nothing."""
+    from milvus_rag import cli_demo
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("MILVUS_URI", "MILVUS_TOKEN", "MILVUS_COLLECTION"):
+        monkeypatch.delenv(name, raising=False)
+    code, out, err = run(capsys, "demo")
+    assert code == 0 and err == "", err
+    blocks = out.split("Q: ")[1:]
+    assert len(blocks) == len(cli_demo.QUESTIONS)
+    for block, (question, topic) in zip(blocks, cli_demo.QUESTIONS, strict=True):
+        assert block.startswith(question)
+        assert block.splitlines()[1].startswith(f"  1. {topic}: "), block
+    n = len(cli_demo.demo_records())
+    assert f"{n} chunks) in " in out and f": {n} written, 0 unchanged" in out.splitlines()[0]
+    code, out, err = run(capsys, "demo")
+    assert code == 0 and f": 0 written, {n} unchanged" in out.splitlines()[0], out
