@@ -296,9 +296,11 @@ def cli_filter(text: str | None) -> Any:
 async def cmd_ingest(args: argparse.Namespace) -> int:
     from milvus_rag.ingest import discover
     from milvus_rag.ingest_sync import ingest_files
+    from milvus_rag.text_decoding import check_encoding
 
     if not all(p.strip() for p in args.paths):
         raise UsageError("ingest: a path is empty")
+    check_encoding(args.encoding)
     discover(args.paths)  # fail on a bad path before loading the model
     encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = open_store(args, dim=encoder.dim)
@@ -311,13 +313,17 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
             chunk_overlap=args.chunk_overlap,
             prune=not args.no_prune,
             progress=False if args.no_progress else None,
+            encoding=args.encoding,
         )
     finally:
         await store.aclose()
     if stats.skipped:
         from milvus_rag.ingest import Discovery
 
-        print(Discovery(skipped=stats.skipped).skipped_summary(), file=sys.stderr)
+        line = Discovery(skipped=stats.skipped).skipped_summary()
+        if any(reason.startswith("not ") for _, reason in stats.skipped):
+            line += " (text in another encoding: --encoding NAME, e.g. latin-1)"
+        print(line, file=sys.stderr)
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}")
     return 0
 

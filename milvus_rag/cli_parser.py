@@ -113,6 +113,12 @@ def build_parser() -> OneLineParser:
         "--no-prune", action="store_true", help="keep chunks of files deleted from the folders"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="encoding of the text files, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16/32 "
+        "when the file starts with its BOM; a file that does not decode is skipped and named)",
+    )
 
     p = sub.add_parser("search", parents=[common, model], help="search the collection")
     p.add_argument("query")

@@ -41,6 +41,7 @@ from milvus_rag.client.records import Record
 from milvus_rag.sources import SOURCE_KEY as SOURCE_KEY
 from milvus_rag.sources import canonical_filter as canonical_filter
 from milvus_rag.sources import canonical_source as canonical_source
+from milvus_rag.text_decoding import decode_text
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 PDF_SUFFIXES = frozenset({".pdf"})
@@ -200,9 +201,12 @@ def chunk_text(
     return [c for c in splitter.split_text(text) if c.strip()]
 
 
-def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
-    """The file's bytes and its text: one ``(None, text)`` for text files, one
-    ``(page_number, text)`` per page (1-based) for PDFs."""
+def read_pages(
+    path: Path, encoding: str | None = None
+) -> tuple[bytes, list[tuple[int | None, str]]]:
+    """The file's bytes and its text: one ``(None, text)`` for text files (decoded strictly:
+    :mod:`milvus_rag.text_decoding`, ``encoding`` or UTF-8/a BOM), one ``(page_number,
+    text)`` per page (1-based) for PDFs."""
     data = path.read_bytes()
     if path.suffix.lower() in PDF_SUFFIXES:
         try:
@@ -219,7 +223,7 @@ def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
         except (PdfReadError, ValueError, KeyError) as e:
             raise InvalidInputError(f"cannot read PDF {str(path)!r}: {e}") from None
         return data, pages
-    return data, [(None, data.decode("utf-8", errors="replace"))]
+    return data, [(None, decode_text(data, encoding))]
 
 
 def file_records(

@@ -49,6 +49,7 @@ from milvus_rag.ingest import (
     file_records,
     read_pages,
 )
+from milvus_rag.text_decoding import UndecodableTextError, check_encoding
 
 EmbedFn = Callable[[list[str]], Awaitable[Any]]
 _HEX = "0123456789abcdef"
@@ -185,15 +186,40 @@ class IngestStats:
     pruned_files: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    emptied_files: int = 0  # still there, but without chunks now (emptied, or skipped)
 
     def summary(self) -> str:
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        pruned = f" ({self.pruned_files} files removed)" if self.pruned_files else ""
+        notes = [
+            f"{plural(n, 'file')} {what}"
+            for n, what in ((self.pruned_files, "removed"), (self.emptied_files, "now empty"))
+            if n
+        ]
+        pruned = f" ({', '.join(notes)})" if notes else ""
         return (
             f"{self.files} files, {self.chunks} chunks: {self.written} written "
             f"({self.embedded} embedded), {self.unchanged} unchanged, {self.deleted} deleted"
-            f"{pruned} in {self.seconds:.1f} s ({rate:.0f} rows/s)"
+            f"{pruned} in {self.seconds:.1f} s{rate_note(self.written, self.seconds)}"
         )
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def rate_note(rows: int, seconds: float) -> str:
+    """`` (12 rows/s)``, with the digits a small rate needs (`` (0.15 rows/s)``); "" when
+    nothing was written or no time measured.
+
+    Example:
+        >>> rate_note(2, 13.3), rate_note(2000, 1.0), rate_note(0, 5.0)
+        (' (0.15 rows/s)', ' (2000 rows/s)', '')
+    """
+    if rows <= 0 or seconds <= 0:
+        return ""
+    rate = rows / seconds
+    shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+    return f" ({shown} rows/s)"
 
 
 async def apply_plan(
@@ -229,15 +255,19 @@ async def apply_plan(
 
 
 def desired_records(
-    found: Discovery, chunk_size: int, chunk_overlap: int
+    found: Discovery, chunk_size: int, chunk_overlap: int, encoding: str | None = None
 ) -> tuple[list[Record], list[tuple[Path, str]]]:
-    """Records of every file found, and the files skipped (with the unreadable PDFs of a
-    folder added: a PDF named explicitly that cannot be read is an error)."""
+    """Records of every file found, and the files skipped (with the text files that do not
+    decode, and the unreadable PDFs of a folder added: a PDF named explicitly that cannot be
+    read is an error)."""
     records: list[Record] = []
     skipped = list(found.skipped)
     for path in found.files:
         try:
-            _data, pages = read_pages(path)
+            _data, pages = read_pages(path, encoding)
+        except UndecodableTextError as e:  # never stored damaged
+            skipped.append((path, e.kind))
+            continue
         except (InvalidInputError, OSError):
             if not any(under(path.as_posix(), f.as_posix()) for f in found.folders):
                 raise
@@ -258,13 +288,16 @@ async def ingest_files(
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     prune: bool = True,
     progress: bool | None = None,
+    encoding: str | None = None,
 ) -> IngestStats:
     """Make the collection hold exactly the chunks of the files under ``paths`` (see the
     module docstring). ``prune``: delete the chunks of files gone from ingested folders.
-    ``progress``: a tqdm bar on stderr (``None``: only when stderr is a terminal)."""
+    ``progress``: a tqdm bar on stderr (``None``: only when stderr is a terminal).
+    ``encoding``: of every text file (default: UTF-8, or UTF-16/32 by a BOM; strict)."""
     t0 = time.perf_counter()
+    encoding = check_encoding(encoding)
     found = discover(paths)
-    records, skipped = desired_records(found, chunk_size, chunk_overlap)
+    records, skipped = desired_records(found, chunk_size, chunk_overlap, encoding)
     stats = IngestStats(files=len(found.files), chunks=len(records), skipped=skipped)
     sources = [canonical_source(p) for p in found.files]
     folders = [f.as_posix() for f in found.folders] if prune else []
@@ -274,7 +307,9 @@ async def ingest_files(
     stats.written, stats.embedded = await apply_plan(store, plan, embed, progress=show)
     stats.unchanged, stats.deleted = plan.unchanged, len(plan.delete)
     kept = {str(r.metadata.get(SOURCE_KEY)) for r in records}
-    stats.pruned_files = len({str(r.metadata.get(SOURCE_KEY)) for r in stored} - kept)
+    had = {str(r.metadata.get(SOURCE_KEY)) for r in stored} - kept
+    stats.pruned_files = len(had - set(sources))
+    stats.emptied_files = len(had & set(sources))
     stats.seconds = time.perf_counter() - t0
     return stats
 

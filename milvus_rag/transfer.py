@@ -266,7 +266,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
 
 async def cmd_export(args: argparse.Namespace) -> int:
     from milvus_rag import cli
-
     from milvus_rag.client.iterate import check_batch_size
 
     filt = cli.cli_filter(args.filter)

@@ -330,3 +330,96 @@ def test_demo_answers_each_question_with_the_real_model(
     assert f"{n} chunks) in " in out and f": {n} written, 0 unchanged" in out.splitlines()[0]
     code, out, err = run(capsys, "demo")
     assert code == 0 and f": 0 written, {n} unchanged" in out.splitlines()[0], out
+
+
+# --- 4. text decoded strictly ----------------------------------------------------------------
+
+
+def stored_texts(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    code, out, err = run(capsys, "export", "--no-progress")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()[1:]]
+    return {Path(r["metadata"]["source"]).name: r["text"] for r in rows}
+
+
+def test_text_that_does_not_decode_is_skipped_by_name_never_stored_damaged(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = env / "corpus"
+    (corpus / "latin.txt").write_bytes("Café crème brûlée".encode("latin-1"))
+    (corpus / "nul.md").write_bytes(b"# Title\n\nsome\x00text\n")
+    (corpus / "bom8.md").write_bytes("\ufeffBOM UTF-8 here".encode())
+    (corpus / "wide.txt").write_bytes("Grüße in UTF-16".encode("utf-16"))  # with its BOM
+    code, out, err = run(capsys, "ingest", "../corpus", *CHUNK)
+    assert code == 0, err
+    assert err.startswith("skipped 2 files (1 NUL bytes, 1 not UTF-8): latin.txt, nul.md")
+    assert "--encoding" in err and err.count("\n") == 1
+    texts = stored_texts(capsys)
+    assert "latin.txt" not in texts and "nul.md" not in texts
+    assert texts["bom8.md"] == "BOM UTF-8 here" and texts["wide.txt"] == "Grüße in UTF-16"
+    assert not any("\ufffd" in t or "\0" in t for t in texts.values())
+    # a file named explicitly is skipped the same way; --encoding reads it
+    code, out, err = run(capsys, "ingest", "../corpus/latin.txt")
+    assert code == 0 and "skipped 1 files (1 not UTF-8): latin.txt" in err
+    code, out, err = run(capsys, "ingest", "../corpus/latin.txt", "--encoding", "latin-1")
+    assert code == 0 and err == "" and "1 written" in out
+    assert stored_texts(capsys)["latin.txt"] == "Café crème brûlée"
+    # a stored file that stops decoding loses its (old) chunks: nothing damaged stays
+    (corpus / "latin.txt").write_bytes("Café au lait".encode("latin-1"))
+    code, out, err = run(capsys, "ingest", "../corpus", *CHUNK)
+    assert code == 0 and "(1 file now empty)" in out and "latin.txt" in err
+    assert "latin.txt" not in stored_texts(capsys)
+    code, _, err = run(capsys, "ingest", "../corpus", "--encoding", "klingon")
+    assert code == 2 and "unknown encoding 'klingon'" in err
+
+
+# --- 5. messages -----------------------------------------------------------------------------
+
+
+def test_emptied_and_removed_files_and_small_rates_are_reported_as_they_are(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from milvus_rag.ingest_sync import IngestStats
+
+    assert run(capsys, "ingest", "../corpus", *CHUNK)[0] == 0
+    (env / "corpus" / "a.md").write_text("")
+    code, out, _ = run(capsys, "ingest", "../corpus", *CHUNK)
+    assert code == 0 and "2 deleted (1 file now empty) in " in out and "files removed" not in out
+    (env / "corpus" / "a.md").unlink()
+    (env / "corpus" / "b.txt").unlink()
+    code, out, _ = run(capsys, "ingest", "../corpus", *CHUNK)
+    assert code == 0 and "1 deleted (1 file removed) in " in out
+    slow = IngestStats(files=1, chunks=2, written=2, embedded=2, seconds=13.3).summary()
+    assert slow.endswith("in 13.3 s (0.15 rows/s)")
+    assert IngestStats(files=1, chunks=2, unchanged=2, seconds=2.0).summary().endswith("in 2.0 s")
+
+
+def test_eval_reuse_reports_no_skipped_documents(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.test_new_user_findings import beir
+
+    data = beir(env / "beir", empty=True)
+    code, out, err = run(capsys, "eval", str(data), "--modes", "sparse", "--keep", "--json")
+    assert code == 0 and "skipped 1 empty documents" in err
+    code, out, err = run(capsys, "eval", str(data), "--modes", "sparse", "--reuse", "--json")
+    assert code == 0 and "skipped" not in err, err
+    assert json.loads(out)[0]["empty_skipped"] == 0  # it ingested nothing
+
+
+def test_migrate_from_a_missing_collection_hints_its_own_flags(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "ingest", "../corpus", *CHUNK)[0] == 0
+    code, _, err = run(capsys, "migrate", "--from", "nope", "--to", "b")
+    assert code == 2 and "collection 'nope' does not exist" in err
+    assert "another --from" in err and "--collection" not in err
+
+
+def test_collections_and_search_agree_on_a_missing_file(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["collections"], ["collections", "list", "--json"], ["search", "x"]):
+        code, out, err = run(capsys, *argv, "--uri", "./nonexist.db")
+        assert (code, out) == (2, "") and "no Milvus Lite file at './nonexist.db'" in err
+        assert err.count("\n") == 1 and not Path("nonexist.db").exists()

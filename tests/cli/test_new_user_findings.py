@@ -172,7 +172,7 @@ def test_4_deleted_files_are_pruned_and_delete_source_removes_chunks(
     code, out, _ = run(capsys, "ingest", "../corpus", "--no-prune", *CHUNK)
     assert "0 deleted" in out and count(capsys) == 3  # --no-prune keeps them
     code, out, _ = run(capsys, "ingest", "../corpus", *CHUNK)
-    assert "1 deleted (1 files removed)" in out and count(capsys) == 2
+    assert "1 deleted (1 file removed)" in out and count(capsys) == 2
     # delete --source: a file (that may exist or not) or a folder, as given to ingest
     (env / "corpus" / "sub" / "c.md").write_text("Owls hunt at night.\n")
     (env / "corpus" / "sub" / "d.md").write_text("Bees make honey.\n")
@@ -238,7 +238,7 @@ def test_7_a_read_only_command_creates_no_file(
     assert code == 2 and "no Milvus Lite file at" in err and err.count("\n") == 1
     assert sorted(p.name for p in typo.parent.iterdir()) == []
     code, out, err = run(capsys, "collections", "list", "--json", "--uri", str(typo))
-    assert code == 2 and "no Milvus Lite file at" in err and not typo.exists()
+    assert code == 2 and out == "" and "no Milvus Lite file at" in err and not typo.exists()
 
 
 def test_7_a_device_torch_cannot_use_fails_in_one_line(
