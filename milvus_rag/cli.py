@@ -42,7 +42,8 @@ from milvus_rag.cli_parser import (
     MODES,
     build_parser,
 )
-from milvus_rag.client.errors import ConfigError, MilvusRAGError
+from milvus_rag.client.errors import BackendError, ConfigError, MilvusRAGError
+from milvus_rag.client.lite_file import LiteFileDamagedError
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import SearchRequest
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
@@ -194,6 +195,37 @@ def missing_lite_file(uri: str) -> bool:
     return ConnectionConfig.is_local_for(uri) and not Path(uri).expanduser().exists()
 
 
+def check_lite_file_to_read(uri: str, hint: str = "") -> None:
+    """A read-only command's Lite file: it exists and is not empty (the engine would make an
+    empty one a database); other problems are found when the engine starts."""
+    from milvus_rag.client.config import ConnectionConfig
+
+    if missing_lite_file(uri):
+        raise UsageError(f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI){hint}")
+    path = Path(uri).expanduser()
+    if ConnectionConfig.is_local_for(uri) and path.is_file() and path.stat().st_size == 0:
+        raise UsageError(
+            f"the Milvus Lite file {uri!r} is empty (0 bytes), not a database: check --uri{hint}"
+        )
+
+
+def diagnose_lite_files(args: argparse.Namespace) -> str | None:
+    """After a backend failure: what is wrong with the Lite file(s) the command used (SQLite's
+    integrity check), or None."""
+    from milvus_rag.client.config import ConnectionConfig
+    from milvus_rag.client.lite_file import lite_file_damage
+
+    uris = [getattr(args, "uri", None) or os.environ.get("MILVUS_URI") or DEFAULT_URI]
+    uris += [u for u in (getattr(args, "to_uri", None),) if u]
+    for uri in uris:
+        path = Path(uri).expanduser()
+        if ConnectionConfig.is_local_for(uri) and path.is_file():
+            damage = lite_file_damage(str(path))
+            if damage is not None:
+                return f"the Milvus Lite file {uri!r} {damage}"
+    return None
+
+
 def open_store(
     args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
 ) -> AsyncMilvusStore:
@@ -212,11 +244,8 @@ def open_store(
     store = AsyncMilvusStore(
         uri, token=token or None, collection_name=collection, dim=dim, **options
     )
-    if read_only and missing_lite_file(uri):
-        raise UsageError(
-            f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
-            "'milvus-rag ingest' creates it"
-        )
+    if read_only:
+        check_lite_file_to_read(uri, "; 'milvus-rag ingest' creates it")
     tenant = getattr(args, "tenant", None)
     return store.for_tenant(tenant) if tenant is not None else store
 
@@ -567,6 +596,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, BackendError) and not isinstance(e, LiteFileDamagedError):
+            damage = diagnose_lite_files(args)  # a damaged file, not the engine's assertion
+            if damage is not None:
+                print(f"milvus-rag: error: {damage}", file=sys.stderr)
+                return 2
         print(f"milvus-rag: error: {message}", file=sys.stderr)
         return exit_status(e, UsageError)
     except Exception as e:  # a bug: still one line; --debug shows where

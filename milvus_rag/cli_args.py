@@ -22,6 +22,7 @@ import sys
 from typing import Any, NoReturn
 
 from milvus_rag.client.errors import ConfigError, FilterError, SchemaMismatchError
+from milvus_rag.client.lite_file import LiteFileDamagedError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -41,10 +42,16 @@ def add_multi(parser: Any, *flags: str, **kwargs: Any) -> None:
     parser.add_argument(*flags, action="extend", nargs="+", default=None, **kwargs)
 
 
-USAGE_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FilterError, SchemaMismatchError)
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    FilterError,
+    SchemaMismatchError,
+    LiteFileDamagedError,  # the file named is not a (whole) Milvus Lite database
+)
 
 
 def exit_status(error: BaseException, usage: type[BaseException]) -> int:
-    """2 for a mistake in what the caller asked (bad flag, value, filter, file named, or a
-    setting the collection contradicts), 1 for a failure while working."""
+    """2 for a mistake in what the caller asked (bad flag, value, filter, file named, a
+    ``.db`` that is no Milvus Lite database, or a setting the collection contradicts), 1 for
+    a failure while working."""
     return 2 if isinstance(error, (usage, *USAGE_ERRORS)) else 1

@@ -248,8 +248,7 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     same_place = ConnectionConfig(uri=uri).uri == ConnectionConfig(uri=to_uri).uri
     if same_place and args.from_name == args.to_name:
         raise cli.UsageError("--from and --to name the same collection: pick another --to")
-    if cli.missing_lite_file(uri):
-        raise cli.UsageError(f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI)")
+    cli.check_lite_file_to_read(uri)
     source = await open_source(uri, token or None, args.from_name)
     target: AsyncMilvusStore | None = None
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -423,3 +424,71 @@ def test_collections_and_search_agree_on_a_missing_file(
         code, out, err = run(capsys, *argv, "--uri", "./nonexist.db")
         assert (code, out) == (2, "") and "no Milvus Lite file at './nonexist.db'" in err
         assert err.count("\n") == 1 and not Path("nonexist.db").exists()
+
+
+# --- 4. a .db that is not a (whole) Milvus Lite database --------------------------------------
+
+
+def _damaged_copies(good: Path) -> dict[str, Path]:
+    """Copies of a sound Lite file, each wrong in one way (and a 0-byte one)."""
+    data = good.read_bytes()
+    page = int.from_bytes(data[16:18], "big")
+    files = {
+        "truncated": data[: len(data) // 3],
+        "random": bytes(range(256)) * 40,
+        "text": b"name,score\nalice,3\n",
+        "empty": b"",
+    }
+    mangled = bytearray(data)
+    for p in range(1, len(data) // page, 2):  # every other b-tree page header clobbered
+        mangled[p * page : p * page + 8] = b"\xff" * 8
+    files["damaged"] = bytes(mangled)
+    out = {}
+    for name, content in files.items():
+        out[name] = good.parent / f"{name}.db"
+        out[name].write_bytes(content)
+    foreign = good.parent / "foreign.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+    out["foreign"] = foreign
+    return out
+
+
+WRONG = {
+    "truncated": "is truncated (",
+    "random": "is not a Milvus Lite database: it holds bytes of another format",
+    "text": "is not a Milvus Lite database: it holds plain text",
+    "empty": "is empty (0 bytes), not a database",
+    "damaged": "is damaged (SQLite: ",
+    "foreign": "is an SQLite database, but not a Milvus Lite one",
+}
+
+
+def test_a_bad_db_gets_one_line_naming_it_and_no_engine_output(
+    env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """fd-level capture: the engine (a subprocess) must not write to the terminal either."""
+    assert cli.main(["ingest", "../corpus", *CHUNK]) == 0
+    capfd.readouterr()
+    files = _damaged_copies(env / "f.db")
+    sizes = {name: path.stat().st_size for name, path in files.items()}
+    for name, path in files.items():
+        for argv in (["search", "cats"], ["collections"], ["export"]):
+            code = cli.main([*argv, "--uri", str(path)])
+            out, err = capfd.readouterr()
+            assert (code, out) == (2, ""), (name, argv, out, err)
+            assert err.count("\n") == 1 and str(path.name) in err, (name, argv, err)
+            assert WRONG[name] in err, (name, argv, err)
+        assert path.stat().st_size == sizes[name]  # never turned into a database
+    code = cli.main(["ingest", "../corpus", "--uri", str(files["text"])])
+    _out, err = capfd.readouterr()
+    assert code == 2 and WRONG["text"] in err and err.count("\n") == 1
+
+
+def test_lite_file_problem_reads_the_header_only() -> None:
+    from milvus_rag.client.lite_file import lite_file_problem
+
+    assert lite_file_problem("/no/such/file.db") is None
+    assert lite_file_problem(str(Path(__file__).parent)) is None  # a folder: Lite 3
