@@ -236,7 +236,7 @@ def build_parser() -> OneLineParser:
     p = sub.add_parser(
         "demo",
         parents=[connection_args(DEMO_COLLECTION), model],
-        help="ingest the project's docs and compare dense, BM25 and hybrid",
+        help="ingest the Python language reference (pydoc_data) and answer questions from it",
     )
     p.add_argument("--k", type=int, default=3)
 

@@ -492,3 +492,22 @@ def test_lite_file_problem_reads_the_header_only() -> None:
 
     assert lite_file_problem("/no/such/file.db") is None
     assert lite_file_problem(str(Path(__file__).parent)) is None  # a folder: Lite 3
+
+
+# --- 6. make demo leaves nothing untracked ----------------------------------------------------
+
+
+def test_the_lite_lock_file_next_to_the_default_db_is_git_ignored() -> None:
+    import fnmatch
+
+    from milvus_rag.client.lite_lock import lock_path
+
+    root = Path(__file__).resolve().parents[2]
+    name = Path(lock_path(str(root / "milvus_rag.db"))).name
+    assert name == ".milvus_rag.db.milvus_rag.lock"
+    patterns = [
+        line.strip()
+        for line in (root / ".gitignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "/" not in line.strip()
+    ]
+    assert any(fnmatch.fnmatch(name, p) for p in patterns), patterns
