@@ -49,6 +49,7 @@ from milvus_rag.ingest import (
     file_records,
     read_pages,
 )
+from milvus_rag.report_format import plural, rate_note
 from milvus_rag.text_decoding import UndecodableTextError, check_encoding
 
 EmbedFn = Callable[[list[str]], Awaitable[Any]]
@@ -200,26 +201,6 @@ class IngestStats:
             f"({self.embedded} embedded), {self.unchanged} unchanged, {self.deleted} deleted"
             f"{pruned} in {self.seconds:.1f} s{rate_note(self.written, self.seconds)}"
         )
-
-
-def plural(n: int, noun: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def rate_note(rows: int, seconds: float) -> str:
-    """`` (12 rows/s)``, with the digits a small rate needs (`` (0.15 rows/s)``); "" when
-    nothing was written or no time measured.
-
-    Example:
-        >>> rate_note(2, 13.3), rate_note(2000, 1.0), rate_note(0, 5.0)
-        (' (0.15 rows/s)', ' (2000 rows/s)', '')
-    """
-    if rows <= 0 or seconds <= 0:
-        return ""
-    rate = rows / seconds
-    shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
-    return f" ({shown} rows/s)"
 
 
 async def apply_plan(
