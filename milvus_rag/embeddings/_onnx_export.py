@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from milvus_rag._quiet import quiet_model_loading
 from milvus_rag.embeddings import _export_cache
 from milvus_rag.embeddings._backends import cpu_has_vnni
 from milvus_rag.embeddings._exported_model import ExportedModel, l2_normalize, read_layout
@@ -85,8 +86,9 @@ def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
     except ImportError as exc:
         raise ImportError(_EXPORT_HINT) from exc
     started = time.perf_counter()
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    with quiet_model_loading():  # no "Loading weights" bar
+        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     names = [
         n
         for n in ("input_ids", "attention_mask", "token_type_ids")

@@ -5,6 +5,7 @@ canonicalisation, 0-row export/import, and the hostile-argument table over every
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -511,3 +512,25 @@ def test_the_lite_lock_file_next_to_the_default_db_is_git_ignored() -> None:
         if line.strip() and not line.startswith("#") and "/" not in line.strip()
     ]
     assert any(fnmatch.fnmatch(name, p) for p in patterns), patterns
+
+
+async def test_mcp_filters_take_a_source_as_given_to_ingest(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from milvus_rag.integrations.mcp import MCPSettings, MilvusMCPState
+
+    assert await asyncio.to_thread(cli.main, ["ingest", "../corpus", *CHUNK]) == 0
+    state = MilvusMCPState(
+        MCPSettings(uri=str(env / "f.db"), collection="milvus_rag"), encoder=HashEncoder(32)
+    )
+    try:
+        rel = {"source": "../corpus/a.md"}
+        hits = (await state.search("cats", filter=rel, mode="dense", k=10))["hits"]
+        assert len(hits) == 2 and {h["metadata"]["source"] for h in hits} == {
+            (env / "corpus" / "a.md").resolve().as_posix()
+        }
+        assert (await state.count(filter=rel))["count"] == 2
+        assert (await state.delete(filter=rel))["deleted"] == 2
+        assert (await state.count())["count"] == 1
+    finally:
+        await state.aclose()
