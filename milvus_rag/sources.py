@@ -40,7 +40,10 @@ def source_forms(value: Any) -> list[Any]:
     path when that differs (a non-empty string that is not a URL)."""
     if not isinstance(value, str) or not value.strip() or "://" in value:
         return [value]
-    canon = canonical_source(value)
+    try:
+        canon = canonical_source(value)
+    except (ValueError, OSError):  # not a path (a NUL byte, too long): matched as given
+        return [value]
     return [value] if canon == value else [value, canon]
 
 

@@ -48,3 +48,8 @@ def test_the_frameworks_filters_canonicalise_source(
     assert _combine_filter(None, 'source == "x"') == 'source == "x"'  # raw expressions as given
     llama = MetadataFilters(filters=[MetadataFilter(key="source", value="corpus/a.md")])
     assert metadata_filters_to_dict(llama) == both
+
+
+def test_values_that_are_no_path_are_matched_as_given() -> None:
+    for value in ("nul\x00byte", "https://example.org/a.md", "", "  ", 3, None):
+        assert canonical_filter({"source": value}) == {"source": value}
