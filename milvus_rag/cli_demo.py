@@ -37,7 +37,7 @@ TOPICS = (
 SOURCE_PREFIX = "python-reference/"
 # (question, the topic that answers it): a test checks it is the top hybrid hit (real MiniLM)
 QUESTIONS: tuple[tuple[str, str], ...] = (
-    ("Which clause of a try statement runs whether or not an exception occurred?", "try"),
+    ("What does the finally clause of a try statement do?", "try"),
     ("What does a with statement do with a context manager?", "with"),
     ("How do I import a module from a package?", "import"),
     ("What does the yield statement do in a function?", "yield"),
