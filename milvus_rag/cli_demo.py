@@ -76,16 +76,17 @@ def demo_records(corpus: dict[str, str] | None = None) -> list[Record]:
 
 
 def clean_snippet(text: str, width: int = 160) -> str:
-    """A chunk as one readable line of its prose: headings (a line and its underline) and
-    indented blocks (grammar, code, tables) dropped, whitespace collapsed, cut at a word near
-    ``width`` (the whole chunk, flattened, when it holds no prose)."""
+    """A chunk as one readable line of its prose: headings (a line and its underline),
+    indented blocks (grammar, code, tables) and interpreter lines (``>>>``) dropped,
+    whitespace collapsed, cut at a word near ``width`` (the whole chunk, flattened, when it
+    holds no prose)."""
     lines = text.splitlines()
     prose: list[str] = []
     for i, line in enumerate(lines):
         if _UNDERLINE.match(line):
             if prose and i > 0 and prose[-1] == lines[i - 1]:
                 prose.pop()  # the heading above this underline
-        elif not line.startswith("   "):
+        elif not line.startswith("   ") and not line.lstrip().startswith((">>>", "...")):
             prose.append(line)
     flat = " ".join(" ".join(prose).split()) or " ".join(text.split())
     if len(flat) <= width:

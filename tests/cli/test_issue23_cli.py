@@ -534,3 +534,10 @@ async def test_mcp_filters_take_a_source_as_given_to_ingest(
         assert (await state.count())["count"] == 1
     finally:
         await state.aclose()
+
+
+def test_a_snippet_is_prose() -> None:
+    from milvus_rag.cli_demo import clean_snippet
+
+    text = 'Title\n=====\n\n>>> def f():\n...     return 1\n   grammar ::= "x"\nThe prose.'
+    assert clean_snippet(text) == "The prose."
