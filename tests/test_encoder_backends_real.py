@@ -115,7 +115,7 @@ def test_truncated_export_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 CHILD = """
 import json, sys
-from milvus_rag import cli
+from milvus_rag.cli import commands as cli
 code = cli.main(sys.argv[1:])
 heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
 # what the one-off search skips (milvus_rag._fast_start): scipy, and the real pkg_resources

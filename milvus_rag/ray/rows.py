@@ -22,7 +22,7 @@ import numpy as np
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Limits, Record, validate_records
-from milvus_rag.ingest import chunk_id
+from milvus_rag.ingest.files import chunk_id
 
 __all__ = [
     "DOCUMENT_COLUMNS",

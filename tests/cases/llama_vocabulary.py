@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from milvus_rag.integrations._llama_compat import BM25BuiltInFunction, IndexManagement
+from milvus_rag.integrations.llama_index.compat import BM25BuiltInFunction, IndexManagement
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from milvus_rag import cli
+from milvus_rag.cli import commands as cli
 from tests.fakes import HashEncoder
 
 pytestmark = pytest.mark.integration
@@ -220,7 +220,7 @@ async def test_progress_bar_reports_rows_per_second(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from milvus_rag import AsyncMilvusStore
-    from milvus_rag.ingest_sync import ingest_files
+    from milvus_rag.ingest.sync import ingest_files
 
     (tmp_path / "a.txt").write_text("\n\n".join(f"paragraph number {i}" for i in range(50)))
     enc = HashEncoder(16)

@@ -20,7 +20,7 @@ from milvus_rag.ingest import (
     read_pages,
     source_doc_id,
 )
-from milvus_rag.ingest_sync import plan_sync
+from milvus_rag.ingest.sync import plan_sync
 
 
 def make_pdf(path: Path, pages: list[str]) -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from milvus_rag import AsyncMilvusStore
 from milvus_rag.ingest import discover
-from milvus_rag.ingest_sync import desired_records, ingest_files
+from milvus_rag.ingest.sync import desired_records, ingest_files
 from tests.backends import Backend
 from tests.conftest import new_name
 from tests.fakes import HashEncoder

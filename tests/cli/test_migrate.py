@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from milvus_rag import AsyncMilvusStore, MilvusStore, Record, cli
-from milvus_rag.migrate import MigrateStats, migrate, target_options
+from milvus_rag.transfer.migrate import MigrateStats, migrate, target_options
 from tests.backends import Backend
 from tests.conftest import new_name
 from tests.fakes import HashEncoder

@@ -20,7 +20,7 @@ import pytest
 
 from milvus_rag import AsyncMilvusStore, MilvusStore, cli
 from milvus_rag.client.records import Record, public_metadata
-from milvus_rag.migrate import MigrateStats, migrate, target_options
+from milvus_rag.transfer.migrate import MigrateStats, migrate, target_options
 from tests.backends import Backend
 from tests.compat.conftest import Official
 from tests.conftest import new_name

@@ -19,8 +19,8 @@ from llama_index.core.vector_stores.types import (
 )
 
 from milvus_rag.client.filters import evaluate
-from milvus_rag.integrations._llama_filters import metadata_filters_to_dict
 from milvus_rag.integrations.llama_index import MilvusVectorStore
+from milvus_rag.integrations.llama_index.filters import metadata_filters_to_dict
 from tests.backends import Backend
 from tests.cases.filters import ALL_IDS, FILTER_CASES, FILTER_ROWS, FilterCase
 from tests.llama_index.conftest import DIM, drop_and_close, open_store

@@ -20,8 +20,8 @@ from llama_index.core.vector_stores.types import (
 from milvus_rag import FilterError, InvalidInputError, Record
 from milvus_rag.client.filters import Dialect, compile_filter, evaluate
 from milvus_rag.client.records import PRIVATE_KEY
-from milvus_rag.integrations._llama_filters import metadata_filters_to_dict
-from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
+from milvus_rag.integrations.llama_index.filters import metadata_filters_to_dict
+from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
 from tests.cases.filters import FILTER_ROWS
 
 F = FilterOperator

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from langchain_core.embeddings import FakeEmbeddings
 
 from milvus_rag import ConfigError
-from milvus_rag.integrations import _langchain_compat as compat
-from milvus_rag.integrations import _langchain_search_kw as search_kw
 from milvus_rag.integrations.langchain import BM25BuiltInFunction
+from milvus_rag.integrations.langchain import compat_search as search_kw
+from milvus_rag.integrations.langchain import compat_settings as compat
 from tests.cases.langchain_vocabulary import (
     ACCEPTED,
     CALLS,

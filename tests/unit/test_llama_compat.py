@@ -18,14 +18,14 @@ from llama_index.core.vector_stores.types import (
 )
 
 from milvus_rag import ConfigError
-from milvus_rag.integrations._llama_compat import LLAMA_ONLY, llama_store_settings
-from milvus_rag.integrations._llama_kwargs import (
+from milvus_rag.integrations.llama_index import MilvusVectorStore
+from milvus_rag.integrations.llama_index.compat import LLAMA_ONLY, llama_store_settings
+from milvus_rag.integrations.llama_index.compat_kwargs import (
     llama_query_options,
     llama_write_options,
     scalar_filters_to_dict,
     search_config_options,
 )
-from milvus_rag.integrations.llama_index import MilvusVectorStore
 from tests.cases.llama_vocabulary import (
     CONSTRUCTOR,
     LLAMA_DEFAULTS,

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from milvus_rag.cli_parser import build_parser
+from milvus_rag.cli.parser import build_parser
 from milvus_rag.client.records import Record
 from milvus_rag.client.schema import CollectionInfo
-from milvus_rag.migrate import (
+from milvus_rag.transfer.migrate import (
     MigrateStats,
     plan_page,
     resolve_endpoints,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from milvus_rag.client.errors import InvalidInputError
 from milvus_rag.client.records import Record
-from milvus_rag.transfer import HEADER_KEY, batched, parse_line, read_lines, record_to_line
+from milvus_rag.transfer.jsonl import HEADER_KEY, batched, parse_line, read_lines, record_to_line
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),

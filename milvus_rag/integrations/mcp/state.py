@@ -408,7 +408,8 @@ class MilvusMCPState:
         if len(paths_) > results.MAX_INGEST_PATHS:
             raise ConfigError(f"at most {results.MAX_INGEST_PATHS} paths per call")
         resolved = [paths.resolve_allowed(p, roots) for p in paths_]
-        from milvus_rag import ingest, ingest_sync
+        from milvus_rag.ingest import files as ingest
+        from milvus_rag.ingest import sync as ingest_sync
 
         files = ingest.discover(resolved).files
         paths.check_files(files, roots)

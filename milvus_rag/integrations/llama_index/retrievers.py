@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "milvus-rag[llama-index]"'
     ) from exc
 
-from milvus_rag.integrations.llama_index import MilvusVectorStore
+from milvus_rag.integrations.llama_index.store import MilvusVectorStore
 
 __all__ = ["FanOutRetriever", "HybridRetriever"]
 

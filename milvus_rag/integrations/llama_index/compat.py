@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.integrations._llama_kwargs import metric_name, search_config_options
+from milvus_rag.integrations.llama_index.compat_kwargs import metric_name, search_config_options
 
 __all__ = [
     "LLAMA_ONLY",

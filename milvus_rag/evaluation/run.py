@@ -371,7 +371,7 @@ async def aingest(
     else:
         import sys
 
-        from milvus_rag.ingest import tqdm_class
+        from milvus_rag.ingest.files import tqdm_class
 
         encode = embed
         with tqdm_class()(total=len(records), unit="docs", desc="embed", file=sys.stderr) as bar:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.integrations._langchain_compat import search_param_options
+from milvus_rag.integrations.langchain.compat_settings import search_param_options
 
 
 def ranker_options(

@@ -25,14 +25,14 @@ Query modes (``VectorStoreQuery.mode``):
 every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
 RRF the fused score over its maximum possible; weighted the fused normalised score.
 A store built with llama-index-vector-stores-milvus's keywords (``vocabulary ==
-"llama_index"``, see :mod:`milvus_rag.integrations._llama_compat`) returns Milvus's raw scores
+"llama_index"``, see :mod:`milvus_rag.integrations.llama_index.compat`) returns Milvus's raw scores
 instead (``Hit.distance``: inner product, L2 distance, BM25 score, fused score), as that
 library does, and takes its query keywords too (``milvus_search_config``,
-``milvus_scalar_filters``, ``string_expr``; :mod:`milvus_rag.integrations._llama_kwargs`).
+``milvus_scalar_filters``, ``string_expr``; :mod:`milvus_rag.integrations.llama_index.compat_kwargs`).
 
 Filters: ``query.filters`` / ``filters=`` take LlamaIndex ``MetadataFilters`` (every operator
 but ``TEXT_MATCH*``, ``AND``/``OR``/``NOT``, nested; see
-:mod:`milvus_rag.integrations._llama_filters`); ``query.doc_ids`` and ``query.node_ids``
+:mod:`milvus_rag.integrations.llama_index.filters`); ``query.doc_ids`` and ``query.node_ids``
 restrict the search further (empty lists, which ``as_retriever()`` passes, do not). The keys ``id`` and ``doc_id`` address the node id and
 ``ref_doc_id``; other keys (dotted paths allowed) address metadata.
 
@@ -73,18 +73,18 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "milvus-rag[llama-index]"'
     ) from exc
 
-from milvus_rag.integrations._llama_compat import (
+from milvus_rag.integrations.llama_index.compat import (
     BM25BuiltInFunction,
     IndexManagement,
     llama_store_settings,
 )
-from milvus_rag.integrations._llama_filters import combine_filters, metadata_filters_to_dict
-from milvus_rag.integrations._llama_kwargs import (
+from milvus_rag.integrations.llama_index.compat_kwargs import (
     LlamaQueryOptions,
     llama_query_options,
     llama_write_options,
 )
-from milvus_rag.integrations._llama_nodes import node_to_record, record_to_node
+from milvus_rag.integrations.llama_index.filters import combine_filters, metadata_filters_to_dict
+from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
 
 __all__ = [
     "BM25BuiltInFunction",
@@ -129,7 +129,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     llama-index-vector-stores-milvus's keywords (``overwrite``, ``similarity_metric``,
     ``enable_sparse``, ``hybrid_ranker``, ``text_key``, ``index_config``, ``search_config``,
     ...) are accepted with its meaning and defaults: see
-    :mod:`milvus_rag.integrations._llama_compat` (``vocabulary`` says which one a store
+    :mod:`milvus_rag.integrations.llama_index.compat` (``vocabulary`` says which one a store
     speaks).
 
     Example:

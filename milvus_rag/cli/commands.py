@@ -31,11 +31,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from milvus_rag import migrate, transfer
 from milvus_rag._fast_start import light_pkg_resources, skip_unneeded_scipy
 from milvus_rag._quiet import cli_environment
 from milvus_rag.cli_args import exit_status
-from milvus_rag.cli_parser import (
+from milvus_rag.cli.parser import (
     DEFAULT_COLLECTION,
     DEFAULT_URI,
     EVAL_COLLECTION,
@@ -47,6 +46,8 @@ from milvus_rag.client.lite_file import LiteFileDamagedError
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import SearchRequest
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL, Encoder
+from milvus_rag.transfer import jsonl as transfer
+from milvus_rag.transfer import migrate
 
 if TYPE_CHECKING:  # imported when used: `milvus-rag mcp` answers before pymilvus is imported
     from milvus_rag.client.store import AsyncMilvusStore
@@ -314,7 +315,7 @@ def confirm(question: str) -> bool:
 
 def cli_filter(text: str | None) -> Any:
     """``--filter`` parsed, with ``source`` paths made canonical (as ingest stores them)."""
-    from milvus_rag.ingest import canonical_filter, parse_filter
+    from milvus_rag.ingest.files import canonical_filter, parse_filter
 
     return canonical_filter(parse_filter(text))
 
@@ -323,8 +324,8 @@ def cli_filter(text: str | None) -> Any:
 
 
 async def cmd_ingest(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest import discover
-    from milvus_rag.ingest_sync import ingest_files
+    from milvus_rag.ingest.files import discover
+    from milvus_rag.ingest.sync import ingest_files
     from milvus_rag.text_decoding import check_encoding
 
     if not all(p.strip() for p in args.paths):
@@ -347,7 +348,7 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     if stats.skipped:
-        from milvus_rag.ingest import Discovery
+        from milvus_rag.ingest.files import Discovery
 
         line = Discovery(skipped=stats.skipped).skipped_summary()
         if any(reason.startswith("not ") for _, reason in stats.skipped):
@@ -412,7 +413,7 @@ async def cmd_search(args: argparse.Namespace) -> int:
 
 
 async def cmd_delete(args: argparse.Namespace) -> int:
-    from milvus_rag.ingest_sync import delete_sources, rows_in_scope
+    from milvus_rag.ingest.sync import delete_sources, rows_in_scope
 
     given = [x for x in (args.source, args.filter, args.id) if x]
     if len(given) != 1:
@@ -433,7 +434,7 @@ async def cmd_delete(args: argparse.Namespace) -> int:
         await require_collection(store)
         where = f"{store.connection.uri} [{store.name}]"
         if args.source:
-            from milvus_rag.ingest import canonical_source
+            from milvus_rag.ingest.files import canonical_source
 
             canon = [canonical_source(p) for p in args.source]
             if args.dry_run:
@@ -557,7 +558,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag.cli_demo import cmd_demo as run_demo
+    from milvus_rag.cli.demo import cmd_demo as run_demo
 
     return await run_demo(args)
 

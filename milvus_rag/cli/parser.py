@@ -84,7 +84,7 @@ def model_args() -> OneLineParser:
 
 
 def build_parser() -> OneLineParser:
-    from milvus_rag.cli_demo import DEMO_COLLECTION
+    from milvus_rag.cli.demo import DEMO_COLLECTION
 
     common, model = connection_args(), model_args()
     parser = OneLineParser(
@@ -240,10 +240,10 @@ def build_parser() -> OneLineParser:
     )
     p.add_argument("--k", type=int, default=3)
 
-    from milvus_rag import transfer
+    from milvus_rag.transfer import jsonl as transfer
 
     transfer.add_parsers(sub, common, model)
-    from milvus_rag import migrate
+    from milvus_rag.transfer import migrate
 
     migrate.add_parser(sub)
     return parser

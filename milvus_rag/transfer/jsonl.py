@@ -157,7 +157,7 @@ class ImportStats:
 
 def progress_bar(total: int | None, desc: str, progress: bool | None) -> Any:
     """A tqdm bar on stderr (``progress=None``: only when stderr is a terminal)."""
-    from milvus_rag.ingest import tqdm_class
+    from milvus_rag.ingest.files import tqdm_class
 
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     return tqdm_class()(total=total, unit="rows", desc=desc, file=sys.stderr, disable=disable)
@@ -265,7 +265,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, model: argparse.Argum
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
-    from milvus_rag import cli
+    from milvus_rag.cli import commands as cli
     from milvus_rag.client.iterate import check_batch_size
 
     filt = cli.cli_filter(args.filter)
@@ -311,7 +311,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
-    from milvus_rag import cli
+    from milvus_rag.cli import commands as cli
 
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be >= 1")

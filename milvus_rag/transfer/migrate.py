@@ -142,7 +142,7 @@ async def migrate(
     may not exist yet: it is created with ``source``'s dimension and metric if its config
     leaves them open (:func:`target_options` makes such a config).
     """
-    from milvus_rag.transfer import progress_bar
+    from milvus_rag.transfer.jsonl import progress_bar
 
     await source.ensure_collection()
     stats = MigrateStats()
@@ -219,7 +219,7 @@ def add_parser(sub: Any) -> None:
 
 def resolve_endpoints(args: argparse.Namespace) -> tuple[str, str, str, str]:
     """(source uri, source token, target uri, target token) from the flags and environment."""
-    from milvus_rag.cli_parser import DEFAULT_URI
+    from milvus_rag.cli.parser import DEFAULT_URI
     from milvus_rag.client.config import ConnectionConfig
 
     uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
@@ -235,7 +235,7 @@ def resolve_endpoints(args: argparse.Namespace) -> tuple[str, str, str, str]:
 
 
 async def cmd_migrate(args: argparse.Namespace) -> int:
-    from milvus_rag import cli
+    from milvus_rag.cli import commands as cli
     from milvus_rag.client.config import ConnectionConfig
     from milvus_rag.client.store import AsyncMilvusStore
 

@@ -1,5 +1,5 @@
 """Files to records for the ``milvus-rag`` command: discover, read, chunk, hash. Pure: no
-Milvus (the sync with a collection is :mod:`milvus_rag.ingest_sync`).
+Milvus (the sync with a collection is :mod:`milvus_rag.ingest.sync`).
 
 **Sources.** Every chunk's ``source`` metadata is the file's *canonical* path:
 :func:`canonical_source`, the resolved absolute POSIX path (symlinks followed), so the same

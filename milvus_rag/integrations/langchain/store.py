@@ -66,7 +66,7 @@ _DIM_PROBE = "dimension probe"
 _TENANT_OPTIONS = ("tenant", "all_tenants")
 
 
-from milvus_rag.integrations._langchain_docs import (  # noqa: E402
+from milvus_rag.integrations.langchain.documents import (  # noqa: E402
     _combine_filter,
     doc_id_of,
     document_to_record,
@@ -569,6 +569,6 @@ class MilvusVectorStore(VectorStore):
 
 # at the end: retrievers/langchain.py imports MilvusVectorStore from this module
 # langchain-milvus's vocabulary (only the import changes): see _langchain_milvus
-from milvus_rag.integrations._langchain_compat import BM25BuiltInFunction  # noqa: E402
-from milvus_rag.integrations._langchain_milvus import Milvus  # noqa: E402
-from milvus_rag.retrievers.langchain import MilvusVectorStoreRetriever  # noqa: E402
+from milvus_rag.integrations.langchain.compat import Milvus  # noqa: E402
+from milvus_rag.integrations.langchain.compat_settings import BM25BuiltInFunction  # noqa: E402
+from milvus_rag.integrations.langchain.retrievers import MilvusVectorStoreRetriever  # noqa: E402

@@ -75,7 +75,7 @@ class MilvusVectorStoreRetriever(VectorStoreRetriever):
 
 
 # after MilvusVectorStoreRetriever: integrations/langchain.py imports it from here
-from milvus_rag.integrations.langchain import MilvusVectorStore  # noqa: E402
+from milvus_rag.integrations.langchain.store import MilvusVectorStore  # noqa: E402
 
 QueryGenerator = (
     Callable[[str], Sequence[str]] | Callable[[str], Awaitable[Sequence[str]]] | Runnable[Any, Any]

@@ -39,7 +39,7 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filters import string_literal
 from milvus_rag.client.records import Record
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
-from milvus_rag.ingest import (
+from milvus_rag.ingest.files import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
     SOURCE_KEY,
@@ -218,7 +218,7 @@ async def apply_plan(
     n_embed = sum(1 for r in todo if r.vector is None)
     written = 0
     if todo:
-        from milvus_rag.ingest import tqdm_class
+        from milvus_rag.ingest.files import tqdm_class
 
         with tqdm_class()(
             total=n_embed, unit="rows", desc="ingest", file=sys.stderr, disable=not progress

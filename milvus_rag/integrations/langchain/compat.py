@@ -31,11 +31,11 @@ from milvus_rag.client.records import Hit, Record, public_metadata
 from milvus_rag.client.request import DENSE_OPTIONS, RetrievalMode, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import run_sync
-from milvus_rag.integrations import _langchain_compat as compat
-from milvus_rag.integrations import _langchain_search_kw as search_kw
-from milvus_rag.integrations._langchain_attrs import LangchainMilvusAttributes
-from milvus_rag.integrations._langchain_docs import _combine_filter, doc_id_of
-from milvus_rag.integrations.langchain import MilvusVectorStore
+from milvus_rag.integrations.langchain import compat_search as search_kw
+from milvus_rag.integrations.langchain import compat_settings as compat
+from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
+from milvus_rag.integrations.langchain.documents import _combine_filter, doc_id_of
+from milvus_rag.integrations.langchain.store import MilvusVectorStore
 
 __all__ = ["Milvus"]
 

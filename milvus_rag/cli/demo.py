@@ -111,10 +111,10 @@ def format_answer(question: str, hits: list[Hit], firsts: dict[str, str]) -> str
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from milvus_rag import cli
+    from milvus_rag.cli import commands as cli
     from milvus_rag.client.request import check_k
     from milvus_rag.client.store import AsyncMilvusStore
-    from milvus_rag.ingest_sync import apply_plan, plan_sync, rows_of
+    from milvus_rag.ingest.sync import apply_plan, plan_sync, rows_of
 
     check_k(args.k)  # before anything is ingested
     uri, token, _ = cli.resolve_settings(args, DEMO_COLLECTION, env_collection=False)
