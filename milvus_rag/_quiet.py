@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 
@@ -48,3 +49,12 @@ def cli_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # pymilvus logs each failed RPC with its traceback; the command reports it in one line
+    # (a filter: pymilvus's logging.config, run when it is imported, resets levels)
+    noisy = logging.getLogger("pymilvus.decorators")
+    if _drop_all not in noisy.filters:
+        noisy.addFilter(_drop_all)
+
+
+def _drop_all(record: logging.LogRecord) -> bool:
+    return False

@@ -19,12 +19,12 @@ from milvus_rag.cli.common import (
     format_hits,
     load_encoder,
     load_encoder_sync,
-    missing_lite_file,
     open_store,
     parse_json_object,
     require_collection,
     resolve_settings,
 )
+from milvus_rag.cli.parser import MODES
 from milvus_rag.client.config import DEFAULT_COLLECTION, EVAL_COLLECTION
 from milvus_rag.client.request import SearchRequest
 
@@ -34,7 +34,11 @@ from milvus_rag.client.request import SearchRequest
 async def cmd_ingest(args: argparse.Namespace) -> int:
     from milvus_rag.ingest.files import discover
     from milvus_rag.ingest.sync import ingest_files
+    from milvus_rag.text_decoding import check_encoding
 
+    if not all(p.strip() for p in args.paths):
+        raise UsageError("ingest: a path is empty")
+    check_encoding(args.encoding)
     discover(args.paths)  # fail on a bad path before loading the model
     encoder = await load_encoder(args.model, args.device, args.precision, backend=args.backend)
     store = open_store(args, dim=encoder.dim)
@@ -47,13 +51,17 @@ async def cmd_ingest(args: argparse.Namespace) -> int:
             chunk_overlap=args.chunk_overlap,
             prune=not args.no_prune,
             progress=False if args.no_progress else None,
+            encoding=args.encoding,
         )
     finally:
         await store.aclose()
     if stats.skipped:
         from milvus_rag.ingest.files import Discovery
 
-        print(Discovery(skipped=stats.skipped).skipped_summary(), file=sys.stderr)
+        line = Discovery(skipped=stats.skipped).skipped_summary()
+        if any(reason.startswith("not ") for _, reason in stats.skipped):
+            line += " (text in another encoding: --encoding NAME, e.g. latin-1)"
+        print(line, file=sys.stderr)
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}")
     return 0
 
@@ -122,6 +130,15 @@ async def cmd_delete(args: argparse.Namespace) -> int:
     if len(given) != 1:
         raise UsageError("delete needs one of --source PATH..., --filter JSON or --id ID...")
     filt = cli_filter(args.filter) if args.filter else None
+    if args.filter and not filt:
+        raise UsageError(
+            f"delete --filter {args.filter!r} matches every row: give a condition, or use "
+            "'milvus-rag collections drop' to remove the whole collection"
+        )
+    if args.id is not None and not all(i.strip() for i in args.id):
+        raise UsageError("delete --id: an id is empty")
+    if args.source is not None and not all(p.strip() for p in args.source):
+        raise UsageError("delete --source: a path is empty")
     open_store(args).compile_filter(filt)
     store = open_store(args, read_only=True)
     try:
@@ -153,21 +170,20 @@ async def cmd_delete(args: argparse.Namespace) -> int:
 async def cmd_collections(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "list":
-        uri = resolve_settings(args, DEFAULT_COLLECTION)[0]
-        names: list[str] = []
-        if not missing_lite_file(uri):
-            store = open_store(args)
-            try:
-                names = sorted(await store.list_collections())
-            finally:
-                await store.aclose()
+        if args.name is not None:
+            raise UsageError(f"collections list takes no name (got {args.name!r})")
+        store = open_store(args, read_only=True)  # a missing file: one line, exit 2
+        try:
+            names = sorted(await store.list_collections())
+        finally:
+            await store.aclose()
         if args.json:
             print(json.dumps(names))
         else:
             print("\n".join(names) if names else "no collections")
         return 0
-    if args.name:
-        args.collection = args.name
+    if args.name is not None:
+        args.collection = args.name  # checked (an empty name too) with --collection
     store = open_store(args, read_only=True)
     try:
         await require_collection(store)
@@ -212,7 +228,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     if args.k is not None:
         kwargs["k"] = args.k
-    rows = evaluation.run_eval(args.data_dir, list(args.modes), **kwargs)
+    rows = evaluation.run_eval(args.data_dir, list(args.modes or MODES), **kwargs)
     if rows and rows[0].get("empty_skipped"):
         print(f"skipped {rows[0]['empty_skipped']} empty documents", file=sys.stderr)
     if args.json:
@@ -226,6 +242,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from milvus_rag.integrations.mcp import MCPSettings, serve
 
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in [0, 65535], got {args.port}")
+    if args.max_body_bytes < 1:
+        raise UsageError(f"--max-body-bytes must be >= 1, got {args.max_body_bytes}")
     settings = MCPSettings(
         uri=uri,
         token=token or None,
@@ -236,12 +256,12 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         backend=args.backend,
         read_only=args.read_only,
         allow_drop=args.allow_drop,
-        allow_paths=tuple(args.allow_path),
+        allow_paths=tuple(args.allow_path or ()),
         transport=args.transport,
         host=args.host,
         port=args.port,
         auth_token=args.auth_token,
-        allowed_origins=tuple(args.allow_origin),
+        allowed_origins=tuple(args.allow_origin or ()),
         max_body_bytes=args.max_body_bytes,
         databases=tuple(d.strip() for d in args.databases.split(",") if d.strip()),
     )

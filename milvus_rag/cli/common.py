@@ -139,7 +139,12 @@ def _load_error(model: str, e: Exception) -> Exception:
 def resolve_settings(
     args: argparse.Namespace, default_collection: str, *, env_collection: bool = True
 ) -> tuple[str, str, str]:
-    """(uri, token, collection) from flags, then the environment, then defaults."""
+    """(uri, token, collection) from flags, then the environment, then defaults; a flag
+    given empty (``--uri ''``) is a mistake, not "unset"."""
+    for flag in ("uri", "collection", "tenant_field", "tenant"):
+        value = getattr(args, flag, None)
+        if value is not None and not value.strip():
+            raise UsageError(f"--{flag.replace('_', '-')} is empty: give a value or leave it out")
     uri = args.uri or os.environ.get("MILVUS_URI") or DEFAULT_URI
     token = args.token if args.token is not None else os.environ.get("MILVUS_TOKEN", "")
     env = os.environ.get("MILVUS_COLLECTION") if env_collection else None
@@ -152,6 +157,37 @@ def missing_lite_file(uri: str) -> bool:
     from milvus_rag.client.config import ConnectionConfig
 
     return ConnectionConfig.is_local_for(uri) and not Path(uri).expanduser().exists()
+
+
+def check_lite_file_to_read(uri: str, hint: str = "") -> None:
+    """A read-only command's Lite file: it exists and is not empty (the engine would make an
+    empty one a database); other problems are found when the engine starts."""
+    from milvus_rag.client.config import ConnectionConfig
+
+    if missing_lite_file(uri):
+        raise UsageError(f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI){hint}")
+    path = Path(uri).expanduser()
+    if ConnectionConfig.is_local_for(uri) and path.is_file() and path.stat().st_size == 0:
+        raise UsageError(
+            f"the Milvus Lite file {uri!r} is empty (0 bytes), not a database: check --uri{hint}"
+        )
+
+
+def diagnose_lite_files(args: argparse.Namespace) -> str | None:
+    """After a backend failure: what is wrong with the Lite file(s) the command used (SQLite's
+    integrity check), or None."""
+    from milvus_rag.client.config import ConnectionConfig
+    from milvus_rag.client.lite_file import lite_file_damage
+
+    uris = [getattr(args, "uri", None) or os.environ.get("MILVUS_URI") or DEFAULT_URI]
+    uris += [u for u in (getattr(args, "to_uri", None),) if u]
+    for uri in uris:
+        path = Path(uri).expanduser()
+        if ConnectionConfig.is_local_for(uri) and path.is_file():
+            damage = lite_file_damage(str(path))
+            if damage is not None:
+                return f"the Milvus Lite file {uri!r} {damage}"
+    return None
 
 
 def open_store(
@@ -172,11 +208,8 @@ def open_store(
     store = AsyncMilvusStore(
         uri, token=token or None, collection_name=collection, dim=dim, **options
     )
-    if read_only and missing_lite_file(uri):
-        raise UsageError(
-            f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI); "
-            "'milvus-rag ingest' creates it"
-        )
+    if read_only:
+        check_lite_file_to_read(uri, "; 'milvus-rag ingest' creates it")
     tenant = getattr(args, "tenant", None)
     return store.for_tenant(tenant) if tenant is not None else store
 
@@ -189,18 +222,21 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{flag} is not valid JSON ({e.msg}): {text!r}") from None
+    except (RecursionError, ValueError) as e:  # nested too deeply, a number too long
+        raise UsageError(f"{flag} cannot be read: {str(e)[:120]}") from None
     if not isinstance(value, dict):
         raise UsageError(f"{flag} must be a JSON object such as '{{\"ef\": 64}}'")
     return value
 
 
-async def require_collection(store: AsyncMilvusStore) -> None:
+async def require_collection(store: AsyncMilvusStore, flag: str = "--collection") -> None:
+    """A missing collection: one line naming those there and the ``flag`` that picks one."""
     if not await store.exists():
         names = await store.list_collections()
         known = ", ".join(sorted(names)) or "none"
         raise UsageError(
             f"collection {store.name!r} does not exist at {store.connection.uri} "
-            f"(collections there: {known}); run 'milvus-rag ingest' first or pass --collection"
+            f"(collections there: {known}); run 'milvus-rag ingest' first or pass {flag}"
         )
 
 
@@ -258,6 +294,8 @@ def parse_filter(text: str | None) -> Any:
             f"--filter is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
             'expected e.g. \'{"source": "a.md"}\''
         ) from None
+    except (RecursionError, ValueError) as e:  # nested too deeply, a number too long
+        raise ConfigError(f"--filter cannot be read: {str(e)[:120]}") from None
     if not isinstance(value, dict):
         raise ConfigError(
             f'--filter must be a JSON object such as \'{{"year": {{"$gte": 2020}}}}\', '

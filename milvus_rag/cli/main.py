@@ -15,7 +15,9 @@ Every command takes ``--uri``, ``--token`` and ``--collection``, defaulting to `
 ``MILVUS_TOKEN`` and ``MILVUS_COLLECTION`` from the environment, then to ``./milvus_rag.db``,
 no token and ``milvus_rag`` (``eval`` and ``demo`` use collections of their own:
 ``milvus_rag_eval``, ``milvus_rag_demo``). Errors print one line on stderr and exit with
-status 1 (``--debug`` shows the traceback). Commands that only read never create a file.
+status 2 for a mistake in the command (a flag, value, filter or file named; see
+:func:`milvus_rag.cli.args.exit_status`), 1 for a failure while working (``--debug`` shows the
+traceback). Commands that only read never create a file.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from typing import Any
 
 from milvus_rag._quiet import cli_environment
 from milvus_rag.cli import commands, transfer
-from milvus_rag.cli.common import UsageError
+from milvus_rag.cli.args import exit_status
+from milvus_rag.cli.common import UsageError, diagnose_lite_files
 from milvus_rag.cli.parser import build_parser
-from milvus_rag.client.errors import MilvusRAGError
+from milvus_rag.client.errors import BackendError, MilvusRAGError
+from milvus_rag.client.lite_file import LiteFileDamagedError
 
 __all__ = ["COMMANDS", "main"]
 
@@ -66,12 +70,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("milvus-rag: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:  # a filter or JSON value nested beyond Python's recursion limit
+        if args.debug:
+            raise
+        print("milvus-rag: error: an argument is nested too deeply to read", file=sys.stderr)
+        return 2
     except (MilvusRAGError, OSError, ImportError) as e:
         if args.debug:
             raise
         message = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, BackendError) and not isinstance(e, LiteFileDamagedError):
+            damage = diagnose_lite_files(args)  # a damaged file, not the engine's assertion
+            if damage is not None:
+                print(f"milvus-rag: error: {damage}", file=sys.stderr)
+                return 2
         print(f"milvus-rag: error: {message}", file=sys.stderr)
-        return 2 if isinstance(e, UsageError) else 1
+        return exit_status(e, UsageError)
+    except Exception as e:  # a bug: still one line; --debug shows where
+        if args.debug:
+            raise
+        message = " ".join(f"{type(e).__name__}: {e}".split())
+        print(
+            f"milvus-rag: internal error: {message} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 
+from milvus_rag.cli.args import OneLineParser, add_multi
 from milvus_rag.client.config import DEFAULT_COLLECTION, DEFAULT_URI, EVAL_COLLECTION
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL
 from milvus_rag.transfer.jsonl import IMPORT_BATCH
@@ -21,10 +21,10 @@ DEMO_COLLECTION = "milvus_rag_demo"
 MODES = ("dense", "sparse", "hybrid")
 
 
-def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.ArgumentParser:
+def connection_args(default_collection: str = DEFAULT_COLLECTION) -> OneLineParser:
     """The --uri/--token/--collection/--debug flags; ``eval``/``demo`` ignore
     MILVUS_COLLECTION (they never write into the user's collection)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     g = common.add_argument_group("connection")
     g.add_argument(
         "--uri",
@@ -57,8 +57,8 @@ def connection_args(default_collection: str = DEFAULT_COLLECTION) -> argparse.Ar
     return common
 
 
-def model_args() -> argparse.ArgumentParser:
-    model = argparse.ArgumentParser(add_help=False)
+def model_args() -> OneLineParser:
+    model = OneLineParser(add_help=False)
     m = model.add_argument_group("embeddings")
     m.add_argument(
         "--model",
@@ -86,10 +86,10 @@ def model_args() -> argparse.ArgumentParser:
     return model
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
 
     common, model = connection_args(), model_args()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="milvus-rag",
         description="Ingest, search and serve a Milvus collection shared by LangChain and LlamaIndex.",
     )
@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-prune", action="store_true", help="keep chunks of files deleted from the folders"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="encoding of the text files, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16/32 "
+        "when the file starts with its BOM; a file that does not decode is skipped and named)",
+    )
 
     p = sub.add_parser("search", parents=[common, model], help="search the collection")
     p.add_argument("query")
@@ -158,11 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="delete the chunks of files (or folders), or rows by filter or id",
     )
-    p.add_argument(
-        "--source", nargs="+", metavar="PATH", help="files or folders, as given to ingest"
+    add_multi(
+        p,
+        "--source",
+        metavar="PATH",
+        help="files or folders, as given to ingest (--source A B or --source A --source B)",
     )
     p.add_argument("--filter", default=None, help="rows matching this JSON filter")
-    p.add_argument("--id", nargs="+", metavar="ID", help="rows by id")
+    add_multi(p, "--id", metavar="ID", help="rows by id (--id A B or --id A --id B)")
     p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
 
     p = sub.add_parser(
@@ -174,10 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite; --reuse evaluates its rows as they are.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="corpus.jsonl, queries.jsonl, qrels/")
-    p.add_argument(
+    add_multi(
+        p,
         "--modes",
-        nargs="+",
-        default=list(MODES),
+        metavar="MODE",
         help="dense, sparse, hybrid, weighted[:ALPHA], fanout (default: dense sparse hybrid)",
     )
     p.add_argument("--k", type=int, default=None, help="hits retrieved per query (default 100)")
@@ -208,10 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Milvus databases the tools may name with `database` (default: the URI's only; "
         "not on a Milvus Lite file)",
     )
-    p.add_argument(
+    add_multi(
+        p,
         "--allow-path",
-        action="append",
-        default=[],
         metavar="DIR",
         help="offer ingest for files under DIR (repeatable; none: no ingest tool)",
     )
@@ -221,10 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token every HTTP request must carry (better: env MILVUS_RAG_MCP_TOKEN); "
         "required to bind to a non-loopback host",
     )
-    p.add_argument(
+    add_multi(
+        p,
         "--allow-origin",
-        action="append",
-        default=[],
         metavar="ORIGIN",
         help="browser Origin accepted besides loopback ones, e.g. https://app.example.com",
     )
@@ -238,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         parents=[connection_args(DEMO_COLLECTION), model],
-        help="ingest the project's docs and compare dense, BM25 and hybrid",
+        help="ingest the Python language reference (pydoc_data) and answer questions from it",
     )
     p.add_argument("--k", type=int, default=3)
 
@@ -247,9 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_transfer_parsers(
-    sub: Any, common: argparse.ArgumentParser, model: argparse.ArgumentParser
-) -> None:
+def add_transfer_parsers(sub: Any, common: OneLineParser, model: OneLineParser) -> None:
     """Register ``export`` and ``import`` on the ``milvus-rag`` subcommands."""
     p = sub.add_parser(
         "export", parents=[common], help="write the collection's rows as JSON lines to stdout"

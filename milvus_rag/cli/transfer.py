@@ -22,8 +22,13 @@ __all__ = ["cmd_export", "cmd_import", "cmd_migrate", "resolve_endpoints"]
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
-    filt = cli.parse_filter(args.filter)
-    store = cli.open_store(args)
+    from milvus_rag.client.iterate import check_batch_size
+
+    filt = cli.cli_filter(args.filter)
+    check_batch_size(args.batch_size)  # before the header is written
+    if args.output != "-" and not Path(args.output).expanduser().parent.is_dir():
+        raise cli.UsageError(f"--output {args.output!r}: its folder does not exist")
+    store = cli.open_store(args, read_only=True)
     try:
         store.scope(filt, all_tenants=args.all_tenants, operation="export")  # fails early
         await cli.require_collection(store)
@@ -52,6 +57,12 @@ async def cmd_export(args: argparse.Namespace) -> int:
     finally:
         await store.aclose()
     print(f"exported {n} rows from {store.connection.uri} [{store.name}]", file=sys.stderr)
+    if n == 0:
+        print(
+            "warning: no rows matched, the output holds only the header"
+            + ("; check --filter (a source is its path as given to ingest)" if filt else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -59,12 +70,15 @@ async def cmd_import(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be >= 1")
     source: TextIO
+    if not args.path.strip():
+        raise cli.UsageError("import: the path is empty (give a file, or - for stdin)")
     if args.path == "-":
         source, total = sys.stdin, None
     else:
         path = Path(args.path)
         if not path.is_file():
-            raise cli.UsageError(f"{args.path}: no such file")
+            what = "a folder, not a file" if path.is_dir() else "no such file"
+            raise cli.UsageError(f"{args.path!r}: {what}")
         with path.open(encoding="utf-8") as f:
             total = sum(1 for line in f if line.strip())
         source = path.open(encoding="utf-8")
@@ -101,6 +115,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
         if source is not sys.stdin:
             source.close()
     print(f"{store.connection.uri} [{store.name}]: {stats.summary()}", file=sys.stderr)
+    if stats.read == 0:
+        print(f"warning: {args.path} holds no rows: nothing imported", file=sys.stderr)
     return 0
 
 
@@ -126,16 +142,18 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise cli.UsageError("--batch-size must be >= 1")
+    for flag, name in (("--from", args.from_name), ("--to", args.to_name)):
+        if not name.strip():
+            raise cli.UsageError(f"{flag} is empty: give a collection name")
     uri, token, to_uri, to_token = resolve_endpoints(args)
     same_place = ConnectionConfig(uri=uri).uri == ConnectionConfig(uri=to_uri).uri
     if same_place and args.from_name == args.to_name:
         raise cli.UsageError("--from and --to name the same collection: pick another --to")
-    if cli.missing_lite_file(uri):
-        raise cli.UsageError(f"no Milvus Lite file at {uri!r}: check --uri (or MILVUS_URI)")
+    cli.check_lite_file_to_read(uri)
     source = await open_source(uri, token or None, args.from_name)
     target: AsyncMilvusStore | None = None
     try:
-        await cli.require_collection(source)
+        await cli.require_collection(source, flag="another --from (or --uri)")
         info = await source.ensure_collection()
         target = AsyncMilvusStore(
             to_uri, token=to_token or None, collection_name=args.to_name, **target_options(info)

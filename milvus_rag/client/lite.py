@@ -27,6 +27,7 @@ from typing import Any
 from milvus_rag.client import lite_lock
 from milvus_rag.client.errors import BackendUnavailableError
 from milvus_rag.client.filters import Dialect
+from milvus_rag.client.lite_file import LiteFileDamagedError, lite_file_damage, lite_file_problem
 
 _lite_lock = threading.Lock()
 _lite_refs: dict[str, int] = {}
@@ -66,6 +67,9 @@ def acquire(path: str) -> None:
     why = engine_mismatch(path, lite_major())
     if why is not None:
         raise LiteEngineMismatchError(why, operation="connect")
+    problem = lite_file_problem(path) if lite_major() < 3 else None
+    if problem is not None:  # checked before an engine logs a page about it
+        raise LiteFileDamagedError(f"the Milvus Lite file {path!r} {problem}", operation="connect")
     with _lite_lock:
         servers = getattr(server_manager_instance, "_servers", {})
         # in this process, pymilvus itself (e.g. langchain-milvus) may run the engine already
@@ -105,7 +109,18 @@ def _start(manager: Any, path: str) -> str | None:
         if key not in manager._servers:
             server = _private_home_server(key)
             if not server.init() or not server.start():
+                said = server.engine_said()
                 server.stop()
+                damage = lite_file_damage(path)
+                if damage is not None:
+                    raise LiteFileDamagedError(
+                        f"the Milvus Lite file {path!r} {damage}", operation="connect"
+                    )
+                if said and "opened by another program" not in said:
+                    raise BackendUnavailableError(
+                        f"the Milvus Lite engine could not open {path!r}: {said}",
+                        operation="connect",
+                    )
                 return None
             manager._servers[key] = server
         return str(manager._servers[key].uds_path)
@@ -113,7 +128,8 @@ def _start(manager: Any, path: str) -> str | None:
 
 def _private_home_server(path: str) -> Any:
     """A milvus-lite 2.5 ``Server`` for ``path`` whose engine process runs with its own
-    ``HOME`` (see :func:`_start`)."""
+    ``HOME`` (see :func:`_start`), its output in ``HOME/engine.log`` (never the terminal: a
+    failure is reported as one error, with what the engine said)."""
     from milvus_lite.server import Server
 
     class PrivateHomeServer(Server):  # type: ignore[misc]
@@ -133,12 +149,28 @@ def _private_home_server(path: str) -> Any:
             env = {k: v for k, v in os.environ.items() if k not in _LIB_PATHS}
             libs = f"{self._bin_path}:{os.environ.get('LD_LIBRARY_PATH', '')}"
             env.update({name: libs for name in _LIB_PATHS}, HOME=self.home)
-            self._p = subprocess.Popen(args=self.args, env=env, cwd=str(self._work_dir))
+            with open(os.path.join(self.home, "engine.log"), "ab") as log:
+                self._p = subprocess.Popen(
+                    args=self.args, env=env, cwd=str(self._work_dir), stdout=log, stderr=log
+                )
             try:
                 self._p.wait(0.5)  # an engine that exits at once did not start
             except subprocess.TimeoutExpired:
                 return True
             return False
+
+        def engine_said(self) -> str:
+            """The engine's last error (``errs: ...`` of its log), or its last line."""
+            if self.home is None:
+                return ""
+            try:
+                with open(os.path.join(self.home, "engine.log"), "rb") as f:
+                    lines = f.read()[-8192:].decode("utf-8", "replace").splitlines()
+            except OSError:
+                return ""
+            errs = [line.split("errs:", 1)[1].strip() for line in lines if "errs:" in line]
+            last = errs[-1] if errs else (lines[-1].strip() if lines else "")
+            return last[:200]
 
         def stop(self) -> None:
             try:

@@ -18,15 +18,19 @@ speed-up; ``s8r7`` 0.9931 and 1.46x; per-tensor signed 8-bit 0.934 (saturated).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from milvus_rag._quiet import quiet_model_loading
 from milvus_rag.embeddings import _export_cache
 from milvus_rag.embeddings._backends import cpu_has_vnni
 from milvus_rag.embeddings._exported_model import ExportedModel, l2_normalize, read_layout
@@ -56,6 +60,24 @@ def _torch_reference(model: Any, tokenizer: Any, texts: list[str]) -> np.ndarray
         return model(**enc).last_hidden_state.float().numpy()  # type: ignore[no-any-return]
 
 
+@contextlib.contextmanager
+def quiet_torch_onnx() -> Iterator[None]:
+    """The exporter's chatter off the terminal: its Python warnings (tracing notes,
+    deprecations) and its loggers below ERROR ("torchvision is not installed", ...). The
+    export is checked against torch afterwards, so nothing it says is needed."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
 def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
     """Write ``folder/model.onnx``: the model's transformer, token vectors out."""
     try:
@@ -64,8 +86,9 @@ def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
     except ImportError as exc:
         raise ImportError(_EXPORT_HINT) from exc
     started = time.perf_counter()
-    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    with quiet_model_loading():  # no "Loading weights" bar
+        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     names = [
         n
         for n in ("input_ids", "attention_mask", "token_type_ids")
@@ -87,9 +110,9 @@ def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
     # into constants of the traced lengths (measured: wrong vectors for any other length)
     sample = tokenizer(list(_PROBES[:2]), padding=True, return_tensors="pt")
     batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens", max=8192)
-    with torch.no_grad():
+    with torch.no_grad(), quiet_torch_onnx():
         torch.onnx.export(
-            Transformer(),
+            Transformer().eval(),
             (),
             str(folder / ONNX_FILE),
             kwargs={n: sample[n] for n in names},
@@ -99,6 +122,7 @@ def export_fp32(model_dir: Path, folder: Path) -> dict[str, Any]:
             output_names=["last_hidden_state"],
             dynamic_shapes={n: {0: batch, 1: tokens} for n in names},
             opset_version=OPSET,
+            verbose=False,  # no "[torch.onnx] ..." progress lines on stdout
         )
     # the trace must hold for other batch sizes, lengths and padding: compare with torch
     check = ExportedModel.open(model_dir, folder / ONNX_FILE, "onnx")

@@ -263,7 +263,7 @@ async def arun_eval(
                 await store.drop()
         for r in rows:
             r["ingest_seconds"] = ingest_s
-            r["empty_skipped"] = len(dataset.empty)
+            r["empty_skipped"] = len(dataset.empty) if created else 0  # reuse ingests nothing
         return rows
     finally:
         await store.aclose()

@@ -4,8 +4,9 @@ read, chunk, hash. Pure: no Milvus (the sync with a collection is :mod:`milvus_r
 **Sources.** Every chunk's ``source`` metadata is the file's *canonical* path:
 :func:`canonical_source`, the resolved absolute POSIX path (symlinks followed), so the same
 file gets the same ``source`` and the same ids whatever the working directory.
-:func:`canonical_filter` applies the same mapping to ``source`` values in a filter, so
-``{"source": "../corpus/a.md"}`` matches what ingesting ``../corpus`` stored.
+:func:`canonical_filter` makes a ``source`` in a filter match that path as given or as
+stored, so ``{"source": "../corpus/a.md"}`` finds what ingesting ``../corpus`` stored (both
+live in :mod:`milvus_rag.sources`).
 
 **Ids.** A chunk's id is a hash of its source and its text (and of its tenant, on a
 multi-tenant collection: tenants may ingest the same files); its ``doc_id`` a hash of its
@@ -36,11 +37,14 @@ from typing import Any
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record
 from milvus_rag.progress import CLI_HINT
+from milvus_rag.sources import SOURCE_KEY as SOURCE_KEY
+from milvus_rag.sources import canonical_filter as canonical_filter
+from milvus_rag.sources import canonical_source as canonical_source
+from milvus_rag.text_decoding import decode_text
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
-SOURCE_KEY = "source"
 DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_CHUNK_OVERLAP = 150
 _SNIFF_BYTES = 8192
@@ -48,64 +52,7 @@ _SNIFF_BYTES = 8192
 _SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", ". ", " ", ""]
 
 
-# --- sources --------------------------------------------------------------------------
-
-
-def canonical_source(path: str | Path) -> str:
-    """The ``source`` stored for a file: its resolved absolute POSIX path.
-
-    Example:
-        >>> canonical_source("/docs/./sub/../a.md")
-        '/docs/a.md'
-    """
-    return Path(path).expanduser().resolve().as_posix()
-
-
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, str) and "://" not in value:
-        return canonical_source(value)
-    return value
-
-
-def _canonical_ops(value: Any) -> Any:
-    """A ``source`` condition: a path, or an operator dict over paths."""
-    if not isinstance(value, dict):
-        return _canonical_value(value)
-    out: dict[str, Any] = {}
-    for op, arg in value.items():
-        if op in ("$eq", "$ne"):
-            out[op] = _canonical_value(arg)
-        elif op in ("$in", "$nin") and isinstance(arg, list):
-            out[op] = [_canonical_value(v) for v in arg]
-        elif op == "$not":
-            out[op] = _canonical_ops(arg)
-        else:  # ranges, $contains...: passed as given
-            out[op] = arg
-    return out
-
-
-def canonical_filter(filt: Any) -> Any:
-    """``filt`` with every ``source`` path (``$eq``, ``$ne``, ``$in``, ``$nin``, inside
-    ``$and``/``$or``/``$not``) made canonical; values with ``://`` (URLs) are kept.
-
-    Example:
-        >>> canonical_filter({"$or": [{"source": "/d/x/../a.md"}, {"page": 1}]})
-        {'$or': [{'source': '/d/a.md'}, {'page': 1}]}
-    """
-    if isinstance(filt, list):
-        return [canonical_filter(f) for f in filt]
-    if not isinstance(filt, dict):
-        return filt
-    out: dict[str, Any] = {}
-    for key, value in filt.items():
-        if key in ("$and", "$or", "$not"):
-            out[key] = canonical_filter(value)
-        elif key == SOURCE_KEY:
-            out[key] = _canonical_ops(value)
-        else:
-            out[key] = value
-    return out
-
+# --- sources: one canonicalisation (milvus_rag.sources), re-exported here ----------------
 
 # --- discovery ------------------------------------------------------------------------
 
@@ -245,9 +192,12 @@ def chunk_text(
     return [c for c in splitter.split_text(text) if c.strip()]
 
 
-def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
-    """The file's bytes and its text: one ``(None, text)`` for text files, one
-    ``(page_number, text)`` per page (1-based) for PDFs."""
+def read_pages(
+    path: Path, encoding: str | None = None
+) -> tuple[bytes, list[tuple[int | None, str]]]:
+    """The file's bytes and its text: one ``(None, text)`` for text files (decoded strictly:
+    :mod:`milvus_rag.text_decoding`, ``encoding`` or UTF-8/a BOM), one ``(page_number,
+    text)`` per page (1-based) for PDFs."""
     data = path.read_bytes()
     if path.suffix.lower() in PDF_SUFFIXES:
         try:
@@ -264,7 +214,7 @@ def read_pages(path: Path) -> tuple[bytes, list[tuple[int | None, str]]]:
         except (PdfReadError, ValueError, KeyError) as e:
             raise InvalidInputError(f"cannot read PDF {str(path)!r}: {e}") from None
         return data, pages
-    return data, [(None, data.decode("utf-8", errors="replace"))]
+    return data, [(None, decode_text(data, encoding))]
 
 
 def file_records(

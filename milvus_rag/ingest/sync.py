@@ -49,6 +49,8 @@ from milvus_rag.ingest.files import (
     file_records,
     read_pages,
 )
+from milvus_rag.report_format import plural, rate_note
+from milvus_rag.text_decoding import UndecodableTextError, check_encoding
 
 EmbedFn = Callable[[list[str]], Awaitable[Any]]
 _HEX = "0123456789abcdef"
@@ -185,14 +187,19 @@ class IngestStats:
     pruned_files: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    emptied_files: int = 0  # still there, but without chunks now (emptied, or skipped)
 
     def summary(self) -> str:
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        pruned = f" ({self.pruned_files} files removed)" if self.pruned_files else ""
+        notes = [
+            f"{plural(n, 'file')} {what}"
+            for n, what in ((self.pruned_files, "removed"), (self.emptied_files, "now empty"))
+            if n
+        ]
+        pruned = f" ({', '.join(notes)})" if notes else ""
         return (
             f"{self.files} files, {self.chunks} chunks: {self.written} written "
             f"({self.embedded} embedded), {self.unchanged} unchanged, {self.deleted} deleted"
-            f"{pruned} in {self.seconds:.1f} s ({rate:.0f} rows/s)"
+            f"{pruned} in {self.seconds:.1f} s{rate_note(self.written, self.seconds)}"
         )
 
 
@@ -243,15 +250,23 @@ def _without_tenant(rows: list[Record], tenant_field: str | None) -> list[Record
 
 
 def desired_records(
-    found: Discovery, chunk_size: int, chunk_overlap: int, tenant: str | None = None
+    found: Discovery,
+    chunk_size: int,
+    chunk_overlap: int,
+    tenant: str | None = None,
+    encoding: str | None = None,
 ) -> tuple[list[Record], list[tuple[Path, str]]]:
-    """Records of every file found, and the files skipped (with the unreadable PDFs of a
-    folder added: a PDF named explicitly that cannot be read is an error)."""
+    """Records of every file found, and the files skipped (with the text files that do not
+    decode, and the unreadable PDFs of a folder added: a PDF named explicitly that cannot be
+    read is an error)."""
     records: list[Record] = []
     skipped = list(found.skipped)
     for path in found.files:
         try:
-            _data, pages = read_pages(path)
+            _data, pages = read_pages(path, encoding)
+        except UndecodableTextError as e:  # never stored damaged
+            skipped.append((path, e.kind))
+            continue
         except (InvalidInputError, OSError):
             if not any(under(path.as_posix(), f.as_posix()) for f in found.folders):
                 raise
@@ -276,13 +291,18 @@ async def ingest_files(
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
     prune: bool = True,
     progress: bool | None = None,
+    encoding: str | None = None,
 ) -> IngestStats:
     """Make the collection hold exactly the chunks of the files under ``paths`` (see the
     module docstring). ``prune``: delete the chunks of files gone from ingested folders.
-    ``progress``: a tqdm bar on stderr (``None``: only when stderr is a terminal)."""
+    ``progress``: a tqdm bar on stderr (``None``: only when stderr is a terminal).
+    ``encoding``: of every text file (default: UTF-8, or UTF-16/32 by a BOM; strict)."""
     t0 = time.perf_counter()
+    encoding = check_encoding(encoding)
     found = discover(paths)
-    records, skipped = desired_records(found, chunk_size, chunk_overlap, store.tenant)
+    records, skipped = desired_records(
+        found, chunk_size, chunk_overlap, store.tenant, encoding=encoding
+    )
     stats = IngestStats(files=len(found.files), chunks=len(records), skipped=skipped)
     sources = [canonical_source(p) for p in found.files]
     folders = [f.as_posix() for f in found.folders] if prune else []
@@ -292,7 +312,9 @@ async def ingest_files(
     stats.written, stats.embedded = await apply_plan(store, plan, embed, progress=show)
     stats.unchanged, stats.deleted = plan.unchanged, len(plan.delete)
     kept = {str(r.metadata.get(SOURCE_KEY)) for r in records}
-    stats.pruned_files = len({str(r.metadata.get(SOURCE_KEY)) for r in stored} - kept)
+    had = {str(r.metadata.get(SOURCE_KEY)) for r in stored} - kept
+    stats.pruned_files = len(had - set(sources))
+    stats.emptied_files = len(had & set(sources))
     stats.seconds = time.perf_counter() - t0
     return stats
 

@@ -17,6 +17,8 @@ Example:
     10000000
 
 ``milvus_rag.ray.rows`` and ``milvus_rag.ray.spec`` import without Ray; the rest needs it.
+Jobs print nothing of Ray's unless asked (``ingest_dataset(..., verbose=True)``);
+:func:`~milvus_rag.ray.quiet.init_local` starts a local runtime that does the same.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
         ingest_dataset,
         prepare_batch,
     )
+    from milvus_rag.ray.quiet import init_local, quiet_job
     from milvus_rag.ray.sink import MilvusDatasink, Target
 
 __all__ = [
@@ -44,7 +47,9 @@ __all__ = [
     "Target",
     "embed_documents",
     "ingest_dataset",
+    "init_local",
     "prepare_batch",
+    "quiet_job",
 ]
 
 _LAZY = {
@@ -55,6 +60,8 @@ _LAZY = {
     "prepare_batch": "pipeline",
     "MilvusDatasink": "sink",
     "Target": "sink",
+    "init_local": "quiet",
+    "quiet_job": "quiet",
 }
 _INSTALL_HINT = 'milvus_rag.ray needs Ray Data: pip install "milvus-rag[ray]"'
 

@@ -25,9 +25,11 @@ from ray.exceptions import RayError
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError, MilvusRAGError
 from milvus_rag.client.records import Limits
+from milvus_rag.ray.quiet import quiet_job
 from milvus_rag.ray.rows import ROW_COLUMNS, VECTOR_COLUMN, limits_for, prepare_documents
 from milvus_rag.ray.sink import MilvusDatasink, Target
 from milvus_rag.ray.spec import EncoderSpec
+from milvus_rag.report_format import rate_note
 
 __all__ = ["Embedder", "IngestResult", "embed_documents", "ingest_dataset", "prepare_batch"]
 
@@ -152,10 +154,9 @@ class IngestResult:
     seconds: float
 
     def summary(self) -> str:
-        rate = self.rows_upserted / self.seconds if self.seconds > 0 else 0.0
         return (
             f"{self.rows_written} new rows ({self.rows_upserted} upserted, {self.count} in "
-            f"the collection) in {self.seconds:.1f} s ({rate:.0f} rows/s)"
+            f"the collection) in {self.seconds:.1f} s{rate_note(self.rows_upserted, self.seconds)}"
         )
 
 
@@ -195,6 +196,7 @@ def ingest_dataset(
     connection: ConnectionConfig | None = None,
     collection: CollectionConfig | None = None,
     sink: MilvusDatasink | None = None,
+    verbose: bool = False,
     **options: Any,
 ) -> IngestResult:
     """Embed a dataset of documents on a Ray actor pool and write it into a Milvus server.
@@ -206,7 +208,9 @@ def ingest_dataset(
     (default) leaves rows already stored alone. ``write_concurrency`` bounds the write tasks
     in flight (each takes ``write_num_cpus``). A bad document fails the job with the
     milvus-rag error naming it (nothing of its batch is written); a worker that dies is
-    retried by Ray, and the content-hash ids keep the retry from adding rows.
+    retried by Ray, and the content-hash ids keep the retry from adding rows. Ray Data's
+    progress bars and logs below ERROR are off for the job unless ``verbose``
+    (:func:`~milvus_rag.ray.quiet.quiet_job`).
     """
     if sink is None:
         sink = MilvusDatasink(
@@ -222,6 +226,8 @@ def ingest_dataset(
         options or rows_per_write is not None
     ):
         raise ConfigError("pass either sink= or the target (uri=, collection_name=...), not both")
+    if not isinstance(verbose, bool):
+        raise ConfigError("verbose must be True or False")
     if not isinstance(skip_existing, bool):
         raise ConfigError("skip_existing must be True or False")
     if write_concurrency is not None:
@@ -247,11 +253,12 @@ def ingest_dataset(
     saved = context.raise_original_map_exception
     context.raise_original_map_exception = True
     try:
-        pipeline.write_datasink(
-            sink,
-            ray_remote_args={"num_cpus": write_num_cpus},
-            concurrency=write_concurrency,
-        )
+        with quiet_job(context, verbose=verbose):
+            pipeline.write_datasink(
+                sink,
+                ray_remote_args={"num_cpus": write_num_cpus},
+                concurrency=write_concurrency,
+            )
     except Exception as e:
         found = milvus_error_of(e)
         if found is None:

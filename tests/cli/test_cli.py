@@ -123,8 +123,8 @@ def test_flags_override_environment(env: Path, capsys: pytest.CaptureFixture[str
     assert run(capsys, "ingest", "docs", "--uri", other, "--collection", "flagged")[0] == 0
     _code, out, _ = run(capsys, "collections", "list", "--uri", other, "--json")
     assert json.loads(out) == ["flagged"]
-    _code, out, _ = run(capsys, "collections", "list", "--json")  # MILVUS_URI: nothing there
-    assert json.loads(out) == []
+    code, out, err = run(capsys, "collections", "list", "--json")  # MILVUS_URI: no file there
+    assert code == 2 and out == "" and "no Milvus Lite file at" in err  # as search says
 
 
 def test_precision_flag_reaches_the_encoder(
@@ -208,28 +208,13 @@ def test_entry_point_in_a_subprocess(tmp_path: Path) -> None:
         )
 
     res = call("collections", "--json")
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == []
+    assert res.returncode == 2 and res.stdout == "" and "no Milvus Lite file" in res.stderr
+    assert res.stderr.count("\n") == 1 and not (tmp_path / "sub.db").exists()
     assert "Traceback" not in res.stderr and "pkg_resources" not in res.stderr
     res = call("search", "x", "--filter", "[1]")
-    assert res.returncode == 1
+    assert res.returncode == 2
     assert res.stderr.strip().startswith("milvus-rag: error: --filter must be a JSON object")
     assert res.stderr.count("\n") == 1
-
-
-def test_demo_corpus_falls_back_to_docstrings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An installed wheel has no README next to the package: the demo uses the docstrings."""
-    from milvus_rag.cli import demo as cli_demo
-
-    monkeypatch.setattr(cli_demo, "ROOT", tmp_path)
-    records = cli_demo.demo_records()
-    sources = {r.metadata["source"] for r in records}
-    assert "milvus_rag.client.store" in sources and len(records) > 5
-    (tmp_path / "README.md").write_text("# Title\n\nSome text about Milvus.")
-    records = cli_demo.demo_records()
-    assert {r.metadata["source"] for r in records} == {"README.md"}
 
 
 async def test_progress_bar_reports_rows_per_second(

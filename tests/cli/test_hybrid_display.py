@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from milvus_rag import cli
+from milvus_rag.cli import common as cli_common
 from milvus_rag.cli.hits import hits_table, score_name
 from milvus_rag.client.records import Hit, Record
 from tests.fakes import HashEncoder
@@ -33,7 +34,7 @@ def test_the_table_names_both_numbers() -> None:
 
 @pytest.fixture
 def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: HashEncoder(32))
+    monkeypatch.setattr(cli_common, "make_encoder", lambda *a, **k: HashEncoder(32))
     monkeypatch.setenv("MILVUS_URI", str(tmp_path / "h.db"))
     monkeypatch.delenv("MILVUS_COLLECTION", raising=False)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)

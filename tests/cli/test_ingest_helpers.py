@@ -103,12 +103,15 @@ def test_canonical_sources_and_filters(tmp_path: Path, monkeypatch: pytest.Monke
         "$not": {"source": {"$ne": "../corpus/a.md"}},
         "title": "../corpus/a.md",
     }
-    assert canonical_filter(filt) == {
-        "source": absolute,
-        "$or": [{"source": {"$in": [absolute, "https://x.org/a"]}}, {"page": 1}],
-        "$not": {"source": {"$ne": absolute}},
+    given = "../corpus/a.md"
+    assert canonical_filter(filt) == {  # a source as given or as ingest stores it
+        "source": {"$in": [given, absolute]},
+        "$or": [{"source": {"$in": [given, absolute, "https://x.org/a"]}}, {"page": 1}],
+        "$not": {"source": {"$nin": [given, absolute]}},
         "title": "../corpus/a.md",  # only source is a path
     }
+    assert canonical_filter({"source": absolute}) == {"source": absolute}
+    assert canonical_filter(canonical_filter(filt)) == canonical_filter(filt)
     assert canonical_filter(None) is None
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from milvus_rag import cli
+from milvus_rag.cli import common as cli_common
 from milvus_rag.ingest import chunk_id, file_records
 from tests.fakes import HashEncoder
 
@@ -21,7 +22,7 @@ CHUNK = ["--chunk-size", "40", "--chunk-overlap", "0"]
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(cli, "make_encoder", lambda *a, **k: HashEncoder(32))
+    monkeypatch.setattr(cli_common, "make_encoder", lambda *a, **k: HashEncoder(32))
     monkeypatch.setenv("MILVUS_URI", str(tmp_path / "ten.db"))
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
     monkeypatch.delenv("MILVUS_COLLECTION", raising=False)

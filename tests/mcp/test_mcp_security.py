@@ -136,7 +136,7 @@ def test_non_loopback_bind_without_token_does_not_start(tmp_path: Path, host: st
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1, done
+    assert done.returncode == 2, done  # a mistake in the command (cli_args.exit_status)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "without a token" in lines[0] and "MILVUS_RAG_MCP_TOKEN" in lines[0]
     assert not (tmp_path / "x.db").exists()

@@ -5,7 +5,8 @@ The kernel is this interpreter (``sys.executable``), through a kernelspec writte
 folder, so the test works from ``make test`` whether or not ``.venv/bin`` is on PATH. The
 notebooks run concurrently (one kernel each) to keep the suite fast. A notebook whose metadata
 says ``{"milvus_rag": {"needs_server": true}}`` gets the Milvus Lite 3 test server as
-``MILVUS_URI`` in its kernel's environment, and runs after the others.
+``MILVUS_URI`` in its kernel's environment, and runs after the others, as does one that says
+``{"milvus_rag": {"runs_last": true}}`` (ray_ingest.ipynb: it starts a server of its own).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def executed(
         if nbformat.read(p, as_version=4).metadata.get("milvus_rag", {}).get("needs_server")
     ]
     server_uri = request.getfixturevalue("lite3_server").uri if needs_server else ""
+    last = [
+        p
+        for p in NOTEBOOKS
+        if p in needs_server
+        or nbformat.read(p, as_version=4).metadata.get("milvus_rag", {}).get("runs_last")
+    ]
     saved = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter), saved]))
 
@@ -75,12 +82,12 @@ def executed(
         return None
 
     try:
-        alone = [p for p in NOTEBOOKS if p not in needs_server]
+        alone = [p for p in NOTEBOOKS if p not in last]
         with ThreadPoolExecutor(len(alone) or 1) as pool:
             results = dict(zip((p.name for p in alone), pool.map(run, alone)))
         # After the others: these start a Ray runtime, whose startup has a fixed 30 s limit
         # that three concurrent model loads on a small machine can exceed.
-        results.update((p.name, run(p)) for p in needs_server)
+        results.update((p.name, run(p)) for p in last)
     finally:
         if saved is None:
             os.environ.pop("JUPYTER_PATH", None)

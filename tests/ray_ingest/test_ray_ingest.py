@@ -20,7 +20,7 @@ import ray.data
 from milvus_rag import InvalidInputError, MilvusStore
 from milvus_rag.ingest import chunk_id
 from milvus_rag.integrations.langchain import MilvusVectorStore
-from milvus_rag.ray import EncoderSpec, ingest_dataset
+from milvus_rag.ray import EncoderSpec, ingest_dataset, init_local
 from tests.backends import ROOT, LiteServer
 from tests.conftest import new_name
 from tests.fakes import FakeLangChainEmbeddings
@@ -40,18 +40,15 @@ def ray_runtime() -> Iterator[None]:
     options: dict[str, Any] = {
         "address": "local",
         "num_cpus": 2,
-        "include_dashboard": False,
         "object_store_memory": 200 * 1024 * 1024,
-        "log_to_driver": False,
     }
     try:
-        ray.init(**options)
+        init_local(**options)  # quiet: what the notebook uses
     except Exception as e:  # Ray's fixed 30 s startup limit, on a loaded machine: once more
         if "timed out during startup" not in str(e):
             raise
         ray.shutdown()
-        ray.init(**options)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+        init_local(**options)
     try:
         yield
     finally:
@@ -178,3 +175,23 @@ def test_a_bad_document_fails_the_job_naming_it_and_nothing_of_its_batch_is_writ
     if target.exists():
         assert not stored_ids(target, [f"row-{i}" for i in range(400, 600)])
         assert target.count() in (0, 200, 400)
+
+
+def test_a_job_prints_nothing_of_rays(
+    ray_runtime: None, target: MilvusStore, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No Ray INFO/WARNING, progress log or C++ core-worker line (fd-level capture: they were
+    29 lines), and the job's DataContext is restored after (``verbose=True``: unit test)."""
+    context = ray.data.DataContext.get_current()
+    bars = context.enable_progress_bars
+    capfd.readouterr()
+    result = ingest_dataset(
+        ray.data.from_items(documents(30, "quiet")),
+        target.connection.uri,
+        collection_name=target.name,
+        encoder=FAKE,
+    )
+    out, err = capfd.readouterr()
+    assert result.count == 30
+    assert (out, err) == ("", ""), err
+    assert context.enable_progress_bars == bars

@@ -15,6 +15,7 @@ from langchain_core.documents import Document
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record, public_metadata
+from milvus_rag.sources import canonical_filter
 
 
 def doc_id_of(metadata: Mapping[str, Any] | None) -> str:
@@ -81,8 +82,9 @@ def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None)
 
 
 def combine_filter(filter: Any, expr: str | None) -> Any:
+    """The call's filter: a dict (``source`` paths as given or canonical), or ``expr``."""
     if expr is None:
-        return filter
+        return canonical_filter(filter)
     if not isinstance(expr, str):
         raise ConfigError(f"expr must be a raw Milvus expression string, got {type(expr).__name__}")
     if filter is not None:

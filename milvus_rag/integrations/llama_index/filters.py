@@ -39,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 from milvus_rag.client.errors import FilterError
+from milvus_rag.sources import canonical_filter
 
 try:
     from llama_index.core.vector_stores.types import (
@@ -84,7 +85,8 @@ def metadata_filters_to_dict(filters: MetadataFilters | None) -> dict[str, Any] 
         return None
     if out is False:
         return dict(MATCH_NONE)
-    return out
+    canon: dict[str, Any] = canonical_filter(out)  # a source as given or as ingest stores it
+    return canon
 
 
 def combine_filters(*parts: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from milvus_rag.client.config import DEFAULT_COLLECTION, CollectionConfig, Conne
 from milvus_rag.client.errors import ConfigError, MilvusRAGError, SchemaMismatchError
 from milvus_rag.integrations.mcp import paging, paths, results
 from milvus_rag.integrations.mcp.settings import MCPSettings
+from milvus_rag.sources import canonical_filter
 
 if TYPE_CHECKING:
     from milvus_rag.client.records import Record
@@ -298,8 +299,9 @@ class MilvusMCPState:
         store = _scoped(await self.store(collection, database=database), tenant)
         given = {n: v for n, v in options.items() if v is not None}
         # validated (filter, tenant, range, params) before the model is needed
+        flt = canonical_filter(filter)  # a source as given or as ingest stores it
         request = store.prepare(  # each hit reports its relevance
-            SearchRequest(text=query, k=k, mode=mode, filter=filter, relevance=True, **given)
+            SearchRequest(text=query, k=k, mode=mode, filter=flt, relevance=True, **given)
         )
         if request.needs_vector:
             encoder = await self.encoder()
@@ -339,7 +341,7 @@ class MilvusMCPState:
         database: str | None = None,
     ) -> dict[str, Any]:
         store = _scoped(await self.store(collection, database=database), tenant)
-        return {"collection": store.name, "count": await store.count(filter)}
+        return {"collection": store.name, "count": await store.count(canonical_filter(filter))}
 
     async def query(
         self,
@@ -411,7 +413,7 @@ class MilvusMCPState:
         if not id_list and not filter:
             raise ConfigError("delete needs ids or a non-empty filter")
         store = _scoped(await self.store(collection, database=database), tenant)
-        deleted = await store.delete(ids=id_list or None, filter=filter or None)
+        deleted = await store.delete(ids=id_list or None, filter=canonical_filter(filter) or None)
         return {"collection": store.name, "deleted": deleted}
 
     async def list_collections(self, database: str | None = None) -> dict[str, Any]:
