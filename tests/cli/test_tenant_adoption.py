@@ -66,7 +66,7 @@ def test_commands_adopt_the_tenant_field(env: Path, capsys: pytest.CaptureFixtur
     assert "milvus_rag_export" in header and len(rows) == 6
     assert {r["metadata"]["tenant"] for r in rows} == {"acme", "globex"}
     code, out, err = run(capsys, "search", "cats", *t, "--json")  # no tenant: one line
-    assert code == 1 and "multi-tenant" in err and err.count("\n") == 1
+    assert code == 2 and "multi-tenant" in err and err.count("\n") == 1
 
 
 def test_ids_include_the_tenant_and_keep_their_old_value_without_one() -> None:

@@ -186,7 +186,7 @@ async def test_databases_allow_list_and_read_only(backend: Backend, tmp_path: Pa
             text=True,
             timeout=120,
         )
-        assert done.returncode == 1 and "no databases" in done.stderr, done
+        assert done.returncode == 2 and "no databases" in done.stderr, done
         return
 
     from pymilvus import MilvusClient
