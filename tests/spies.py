@@ -22,6 +22,7 @@ class SentSearch:
     metric_type: str
     params: dict[str, Any]
     consistency_level: str
+    group_by: str = ""  # the group_by_field of a grouping search
 
 
 @dataclass
@@ -63,6 +64,7 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
                 metric_type=kv.get("metric_type", ""),
                 params=params,
                 consistency_level=_level(req),
+                group_by=kv.get("group_by_field", ""),
             )
         )
         return req
