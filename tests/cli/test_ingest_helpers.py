@@ -214,7 +214,9 @@ def test_parse_filter() -> None:
     )
 )
 def test_ingested_chunks_carry_their_offsets(text: str) -> None:
-    recs = file_records("/abs/a.md", [(None, text), (2, text.upper())], chunk_size=40, chunk_overlap=10)
+    recs = file_records(
+        "/abs/a.md", [(None, text), (2, text.upper())], chunk_size=40, chunk_overlap=10
+    )
     joined = text + "\n" + text.upper()  # the pages, as the offsets count them
     starts = [r.metadata["start_index"] for r in recs]
     assert starts == sorted(starts)
