@@ -23,6 +23,7 @@ class SentSearch:
     params: dict[str, Any]
     consistency_level: str
     output_fields: list[str] = field(default_factory=list)
+    group_by: str = ""  # the group_by_field of a grouping search
 
 
 @dataclass
@@ -72,6 +73,7 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
                 params=params,
                 consistency_level=_level(req),
                 output_fields=list(req.output_fields),
+                group_by=kv.get("group_by_field", ""),
             )
         )
         return req

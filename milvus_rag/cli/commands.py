@@ -24,6 +24,12 @@ from milvus_rag.cli.common import (
     require_collection,
     resolve_settings,
 )
+from milvus_rag.cli.documents import (
+    eval_document_options,
+    expand_options,
+    expanded_dict,
+    format_expanded,
+)
 from milvus_rag.cli.parser import MODES
 from milvus_rag.client.config import DEFAULT_COLLECTION, EVAL_COLLECTION
 from milvus_rag.client.request import SearchRequest
@@ -94,7 +100,11 @@ async def cmd_search(args: argparse.Namespace) -> int:
         consistency_level=args.consistency,
         timeout=args.timeout,
         relevance=True,  # printed with each hit
+        group_by=args.group_by,
+        group_size=args.group_size,
+        strict_group_size=args.strict_group_size,
     )
+    expand = expand_options(args)
     open_store(args).prepare(wanted)  # a bad option, filter or tenant fails before anything
     store = open_store(args, read_only=True)
     try:
@@ -112,9 +122,16 @@ async def cmd_search(args: argparse.Namespace) -> int:
         else:
             await require_collection(store)
         hits = await store.search(request)
+        expanded = await store.expand(hits, **expand) if expand is not None else None
     finally:
         await store.aclose()
-    if args.json:
+    if expanded is not None:
+        if args.json:
+            rows = [expanded_dict(h, e) for h, e in zip(hits, expanded, strict=True)]
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        else:
+            print(format_expanded(hits, expanded))
+    elif args.json:
         from milvus_rag.cli.hits import hits_json
 
         print(hits_json(hits, args.mode))
@@ -228,6 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     if args.k is not None:
         kwargs["k"] = args.k
+    kwargs.update(eval_document_options(args))
     rows = evaluation.run_eval(args.data_dir, list(args.modes or MODES), **kwargs)
     if rows and rows[0].get("empty_skipped"):
         print(f"skipped {rows[0]['empty_skipped']} empty documents", file=sys.stderr)

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from milvus_rag.cli.args import OneLineParser, add_multi
+from milvus_rag.cli.documents import add_document_args, add_eval_document_args
 from milvus_rag.client.config import DEFAULT_COLLECTION, DEFAULT_URI, EVAL_COLLECTION
 from milvus_rag.embeddings.encoder import DEFAULT_MODEL
 from milvus_rag.transfer.jsonl import IMPORT_BATCH
@@ -158,6 +159,7 @@ def build_parser() -> OneLineParser:
         default=None,
         help="dense range search: inner bound (cosine: radius < score <= range-filter)",
     )
+    add_document_args(p)
 
     p = sub.add_parser(
         "delete",
@@ -197,6 +199,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--keep", action="store_true", help="keep the collection afterwards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
+    add_eval_document_args(p)
 
     p = sub.add_parser("collections", parents=[common], help="list, describe or drop collections")
     p.add_argument("action", nargs="?", choices=("list", "describe", "drop"), default="list")

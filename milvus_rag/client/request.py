@@ -32,6 +32,7 @@ import numpy as np
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filter_tree import FieldNames
 from milvus_rag.client.filters import Dialect
+from milvus_rag.client.grouping import Grouping, check_grouping
 
 if TYPE_CHECKING:  # only a type here
     from milvus_rag.client.tenancy import Scope
@@ -57,8 +58,10 @@ DENSE_OPTIONS = (
     "tenant",
     "all_tenants",
 )
+#: The grouped-search options (see :mod:`milvus_rag.client.grouping`).
+GROUP_OPTIONS = ("group_by", "group_size", "strict_group_size")
 #: The keyword names of :class:`SearchRequest` a framework adapter passes through as they are.
-SEARCH_OPTIONS = ("ranker", "alpha", "candidates", "rrf_k", *DENSE_OPTIONS)
+SEARCH_OPTIONS = ("ranker", "alpha", "candidates", "rrf_k", *DENSE_OPTIONS, *GROUP_OPTIONS)
 
 
 class RetrievalMode(str, Enum):
@@ -240,6 +243,9 @@ class SearchRequest:
       reading it raises (adapters that report relevance set it).
     - ``tenant`` / ``all_tenants``: on a multi-tenant collection, the tenant searched (default:
       the one the store view is bound to), or every tenant.
+    - ``group_by``: group the hits by a field (``True`` or a ``group_size`` alone: by
+      ``doc_id``); ``k`` then counts groups, each with its best ``group_size`` chunks
+      (default 1); ``strict_group_size`` keeps full groups only. See ``client.grouping``.
 
     ``vector`` may come later (:meth:`with_vector`): callers validate the whole request
     before they embed the query.
@@ -266,7 +272,12 @@ class SearchRequest:
     with_vectors: bool = False
     tenant: str | None = None
     all_tenants: bool = False
+    group_by: str | bool | None = None
+    group_size: int | None = None
+    strict_group_size: bool = False
     relevance: bool = False
+    #: The validated grouping (``None``: a search for chunks), derived from the three above.
+    grouping: Grouping | None = field(default=None, repr=False, compare=False)
     #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
     #: clause included) and the residual checked client-side (see ``tenancy.Scope``).
     expr: str | None = field(default=None, repr=False, compare=False)
@@ -315,6 +326,8 @@ class SearchRequest:
             raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
         if not isinstance(self.all_tenants, bool):
             raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
+        grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, self.k)
+        set_(self, "grouping", grouping)
 
     @property
     def fetches_vectors(self) -> bool:
@@ -349,6 +362,12 @@ class SearchRequest:
         if self.tenant is not None or self.all_tenants or (tenant is None and not all_tenants):
             return self
         return self._evolve(tenant=tenant, all_tenants=all_tenants, target=None, scope=None)
+
+    def ungrouped(self, k: int) -> SearchRequest:
+        """This request for the top ``k`` chunks, ungrouped (client-side grouping's fetch)."""
+        return self._evolve(
+            k=k, group_by=None, group_size=None, strict_group_size=False, grouping=None
+        )
 
     def _evolve(self, **changes: Any) -> SearchRequest:
         """A copy with ``changes``, without validating the unchanged fields again."""

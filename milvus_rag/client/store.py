@@ -31,6 +31,7 @@ from milvus_rag.client.adoption import LayoutAdoption
 from milvus_rag.client.analyzers import check_lite25
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.expansion import Expanded, expand_hit
 from milvus_rag.client.filters import Dialect, plan_filter
 from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH
@@ -529,13 +530,17 @@ class AsyncMilvusStore(LayoutAdoption):
         timeout: float | None = None,
         tenant: str | None = None,
         all_tenants: bool = False,
+        group_by: str | bool | None = None,
+        group_size: int | None = None,
+        strict_group_size: bool = False,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
         as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
         ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
         alpha) * bm25`` over min-max-normalised scores of both legs, client-side.
         ``relevance=True``: compute each hybrid hit's ``relevance`` (from its stored vector,
-        fetched for it); dense and BM25-only hits always have theirs."""
+        fetched for it); dense and BM25-only hits always have theirs.
+        ``group_by`` (``True``: ``doc_id``) returns ``k`` groups of ``group_size`` chunks."""
         if isinstance(text, SearchRequest):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
@@ -544,6 +549,9 @@ class AsyncMilvusStore(LayoutAdoption):
                 or with_vectors
                 or relevance
                 or all_tenants
+                or strict_group_size
+                or group_by is not None
+                or group_size is not None
                 or any(
                     x is not None for x in (*rest, range_filter, consistency_level, timeout, tenant)
                 )
@@ -570,9 +578,55 @@ class AsyncMilvusStore(LayoutAdoption):
             tenant=tenant,
             all_tenants=all_tenants,
             relevance=relevance,
+            group_by=group_by,
+            group_size=group_size,
+            strict_group_size=strict_group_size,
         )
         await self._ready()
         return await self._searcher.search(request)
+
+    async def expand(
+        self,
+        hits: Sequence[Hit],
+        *,
+        window: int | None = None,
+        parent: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Expanded]:
+        """Each hit with its context, read from its document's chunks (the same ``doc_id``,
+        of the call's tenant only): ``window=n`` chunks on each side, or ``parent=True`` the
+        whole document; reassembled in order from the chunks' positions, overlaps removed
+        (see :mod:`milvus_rag.client.expansion`). ``ConfigError`` where chunks carry no
+        position or no ``doc_id``."""
+        if parent == (window is not None) or not isinstance(parent, bool):
+            raise ConfigError("expand: pass window=n (chunks on each side) or parent=True")
+        if self.config.doc_id_field is None:
+            raise ConfigError(
+                f"collection {self.name!r} has no doc_id field: expansion reads the chunks "
+                "that share a hit's doc_id"
+            )
+        tenant_field = self.config.tenant_field
+        docs: dict[tuple[str | None, str], list[Record]] = {}
+        out = []
+        for h in hits:
+            doc_id = h.record.doc_id
+            if not doc_id:
+                raise ConfigError(
+                    f"cannot expand hit {h.id!r}: it has no doc_id (its document is unknown)"
+                )
+            owner = tenant
+            if all_tenants and tenant_field is not None:  # the hit's own tenant, only
+                owner, all_ = h.record.metadata.get(tenant_field), False
+            else:
+                all_ = all_tenants
+            key = (owner, doc_id)
+            if key not in docs:
+                docs[key] = await self.query(
+                    {"doc_id": doc_id}, limit=QUERY_WINDOW, tenant=owner, all_tenants=all_
+                )
+            out.append(expand_hit(h.record, docs[key], window=None if parent else window))
+        return out
 
     async def search_many(
         self,

@@ -22,6 +22,7 @@ import numpy as np
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
+from milvus_rag.client.expansion import Expanded
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.records import Hit, Record
@@ -360,6 +361,9 @@ class MilvusStore:
         timeout: float | None = None,
         tenant: str | None = None,
         all_tenants: bool = False,
+        group_by: str | bool | None = None,
+        group_size: int | None = None,
+        strict_group_size: bool = False,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -381,6 +385,25 @@ class MilvusStore:
                 timeout=timeout,
                 tenant=tenant,
                 all_tenants=all_tenants,
+                group_by=group_by,
+                group_size=group_size,
+                strict_group_size=strict_group_size,
+            )
+        )
+
+    def expand(
+        self,
+        hits: Sequence[Hit],
+        *,
+        window: int | None = None,
+        parent: bool = False,
+        tenant: str | None = None,
+        all_tenants: bool = False,
+    ) -> list[Expanded]:
+        """See :meth:`AsyncMilvusStore.expand`."""
+        return run_sync(
+            self.aio.expand(
+                hits, window=window, parent=parent, tenant=tenant, all_tenants=all_tenants
             )
         )
 

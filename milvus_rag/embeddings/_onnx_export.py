@@ -213,7 +213,9 @@ def cached_onnx(model_dir: Path, precision: str, runtime: str = "onnx") -> Path:
     key = _export_cache.export_key(model_dir, "onnx-fp32")
 
     def build_fp32(folder: Path) -> dict[str, Any]:
-        log.info("milvus-rag: exporting %s to ONNX (once; cached)", model_dir)  # no output by default
+        log.info(
+            "milvus-rag: exporting %s to ONNX (once; cached)", model_dir
+        )  # no output by default
         return export_fp32(model_dir, folder)
 
     fp32_folder, _ = _export_cache.cached_export(key, build_fp32)

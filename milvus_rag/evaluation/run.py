@@ -22,6 +22,7 @@ import numpy as np
 from milvus_rag.client.config import EVAL_COLLECTION
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.evaluation.beir import BeirDataset, load_beir
+from milvus_rag.evaluation.chunked import check_documents, chunk_corpus, doc_ranking
 from milvus_rag.evaluation.metrics import DEFAULT_METRICS, evaluate
 from milvus_rag.evaluation.stopwords import fanout_variants
 
@@ -99,24 +100,30 @@ async def aingest(
     encoder: Any = None,
     vectors: np.ndarray | None = None,
     progress: bool = False,
+    chunk_size: int | None = None,
+    chunk_overlap: int = 0,
 ) -> float:
     """Upsert the corpus (ids = corpus ids); returns seconds taken. With ``vectors`` (rows in
     corpus order) nothing is embedded, else ``encoder.aencode_documents`` runs pipelined
-    (``progress``: a tqdm bar of the documents embedded, on stderr)."""
+    (``progress``: a tqdm bar of the documents embedded, on stderr). ``chunk_size``: upsert
+    the documents' chunks instead (see :func:`~milvus_rag.evaluation.chunked.chunk_corpus`;
+    ``vectors`` then in chunk order)."""
     from milvus_rag.client.records import Record
 
-    ids = list(dataset.corpus)
+    if chunk_size is not None:
+        records = chunk_corpus(dataset, chunk_size, chunk_overlap)
+    else:
+        records = [Record(id=d, text=t) for d, t in dataset.corpus.items()]
     if vectors is not None:
-        if len(vectors) != len(ids):
-            raise InvalidInputError(f"{len(vectors)} vectors for {len(ids)} documents")
+        if len(vectors) != len(records):
+            raise InvalidInputError(f"{len(vectors)} vectors for {len(records)} rows")
         records = [
-            Record(id=d, text=dataset.corpus[d], vector=vectors[i]) for i, d in enumerate(ids)
+            Record(r.id, r.text, vectors[i], r.metadata, r.doc_id) for i, r in enumerate(records)
         ]
         embed = None
     else:
         if encoder is None:
             raise ConfigError("pass an encoder or precomputed vectors")
-        records = [Record(id=d, text=dataset.corpus[d]) for d in ids]
         embed = encoder.aencode_documents
     t = time.perf_counter()
     if embed is None or not progress:
@@ -158,14 +165,19 @@ async def aevaluate_modes(
     k: int = 100,
     candidates: int | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    documents: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every judged query concurrently in each mode against an ingested ``store``.
 
     ``query_vectors`` maps query *text* to its vector (computed with ``encoder`` where
-    missing). Returns one row per mode: ``mode``, each metric, ``queries``, ``seconds``.
+    missing). ``documents`` on a store of chunks: ``"group"`` ranks documents by a grouped
+    search (``k`` groups by ``doc_id``), ``"dedupe"`` by ``k`` chunks with each document
+    kept once. Returns one row per mode: ``mode``, each metric, ``queries``, ``seconds``.
     """
     from milvus_rag.client.request import SearchRequest
 
+    level = check_documents(documents)
+    group_by = True if level == "group" else None
     specs = [parse_mode(m) for m in modes]
     qids = list(dataset.queries)
     texts = [dataset.queries[q] for q in qids]
@@ -206,12 +218,16 @@ async def aevaluate_modes(
                     ranker="weighted" if spec.mode == "weighted" else None,
                     alpha=spec.alpha if spec.mode == "weighted" else None,
                     candidates=candidates,
+                    group_by=group_by,
                 )
                 for t in texts
             ]
             results = await store.search_many(reqs)
         seconds = time.perf_counter() - t0
-        run = {q: [h.id for h in hits] for q, hits in zip(qids, results, strict=True)}
+        run = {
+            q: doc_ranking(hits) if level else [h.id for h in hits]
+            for q, hits in zip(qids, results, strict=True)
+        }
         scores = evaluate(run, dataset.qrels, metrics)
         row: dict[str, Any] = {"mode": spec.name}
         row.update({m: scores[m] for m in metrics})
@@ -235,6 +251,9 @@ async def arun_eval(
     progress: bool = False,
     k: int = 100,
     candidates: int | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int = 0,
+    documents: str | None = None,
     **store_options: Any,
 ) -> list[dict[str, Any]]:
     """Async :func:`run_eval`."""
@@ -242,6 +261,11 @@ async def arun_eval(
 
     dataset = load_beir(data_dir)
     specs = [parse_mode(m) for m in modes]
+    level = check_documents(documents)
+    if chunk_size is not None and level is None:
+        level = "group"  # a chunked corpus is judged by documents
+    if level is not None and chunk_size is None and not reuse:
+        raise ConfigError("documents= ranks the documents of a chunked corpus: pass chunk_size")
     if encoder is None:
         from milvus_rag.embeddings.encoder import SentenceTransformerEncoder
 
@@ -251,12 +275,28 @@ async def arun_eval(
     )
     try:
         ingest_s = 0.0
-        created = await _claim_collection(store, len(dataset.corpus), reuse, overwrite)
+        n_rows = len(dataset.corpus)
+        if chunk_size is not None:
+            n_rows = len(chunk_corpus(dataset, chunk_size, chunk_overlap))
+        created = await _claim_collection(store, n_rows, reuse, overwrite)
         try:
             if created:
-                ingest_s = await aingest(store, dataset, encoder=encoder, progress=progress)
+                ingest_s = await aingest(
+                    store,
+                    dataset,
+                    encoder=encoder,
+                    progress=progress,
+                    chunk_size=chunk_size,
+                    chunk_overlap=chunk_overlap,
+                )
             rows = await aevaluate_modes(
-                store, dataset, specs, encoder=encoder, k=k, candidates=candidates
+                store,
+                dataset,
+                specs,
+                encoder=encoder,
+                k=k,
+                candidates=candidates,
+                documents=level,
             )
         finally:
             if created and not keep:
@@ -310,7 +350,9 @@ def run_eval(
     ``keep``. Corpus documents with an empty title and text are skipped (counted in
     ``empty_skipped``). Returns one dict per mode with
     ``mode``, nDCG@10, Recall@10, Recall@100, MRR@10, ``queries``, ``seconds``,
-    ``ingest_seconds``; see :func:`format_table`.
+    ``ingest_seconds``; see :func:`format_table`. ``chunk_size`` (and ``chunk_overlap``)
+    ingests the documents cut into chunks and judges documents: ``documents="group"`` (the
+    default then) by a grouped search, ``"dedupe"`` by chunks with duplicates removed.
 
     Keyword arguments are those of :func:`arun_eval`. Runs on milvus-rag's background loop,
     so it also works where an event loop is already running (Jupyter).

@@ -49,7 +49,7 @@ DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_CHUNK_OVERLAP = 150
 _SNIFF_BYTES = 8192
 # Markdown headings first, then paragraphs, lines, sentences, words.
-_SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", ". ", " ", ""]
+_SEPARATORS = ["\n#{1,6} ", "\n\n", "\n", r"\. ", " ", ""]  # regexes: the dot escaped
 
 
 # --- sources: one canonicalisation (milvus_rag.sources), re-exported here ----------------
@@ -192,6 +192,23 @@ def chunk_text(
     return [c for c in splitter.split_text(text) if c.strip()]
 
 
+def chunk_spans(
+    text: str, chunk_size: int = DEFAULT_CHUNK_SIZE, chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+) -> list[tuple[int, str]]:
+    """:func:`chunk_text` with each chunk's character offset in ``text`` (its
+    ``start_index``: what expansion reassembles documents from). Each chunk is found at or
+    after the previous chunk's offset (the splitter keeps document order)."""
+    out: list[tuple[int, str]] = []
+    at = 0
+    for chunk in chunk_text(text, chunk_size, chunk_overlap):
+        start = text.find(chunk, at)
+        if start < 0:  # pragma: no cover - a chunk is always a substring after the last
+            start = text.find(chunk)
+        out.append((start, chunk))
+        at = start + 1
+    return out
+
+
 def read_pages(
     path: Path, encoding: str | None = None
 ) -> tuple[bytes, list[tuple[int | None, str]]]:
@@ -228,17 +245,25 @@ def file_records(
     """Records (without vectors) of one file whose canonical path is ``source`` (for
     ``tenant`` on a multi-tenant collection: see :func:`chunk_id`).
 
-    Metadata: ``source``, ``chunk_index`` (0-based, in file order) and ``page`` (PDFs).
+    Metadata: ``source``, ``chunk_index`` (0-based, in file order), ``start_index`` (the
+    chunk's character offset in the file's text, pages joined by a newline) and ``page``
+    (PDFs).
     """
     doc_id = source_doc_id(source)
     out: dict[str, Record] = {}
+    base = 0  # offset of the page in the file's text
     for page, text in pages:
-        for chunk in chunk_text(text, chunk_size, chunk_overlap):
+        for start, chunk in chunk_spans(text, chunk_size, chunk_overlap):
             cid = chunk_id(source, chunk, tenant)
             if cid in out:
                 continue
-            meta: dict[str, Any] = {SOURCE_KEY: source, "chunk_index": len(out)}
+            meta: dict[str, Any] = {
+                SOURCE_KEY: source,
+                "chunk_index": len(out),
+                "start_index": base + start,
+            }
             if page is not None:
                 meta["page"] = page
             out[cid] = Record(id=cid, text=chunk, metadata=meta, doc_id=doc_id)
+        base += len(text) + 1
     return list(out.values())

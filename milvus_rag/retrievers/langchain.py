@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+from milvus_rag.integrations.langchain.expanding import ExpandingRetriever
 from milvus_rag.integrations.langchain.retrievers import (
     FanOutRetriever,
     HybridRetriever,
     MilvusVectorStoreRetriever,
 )
 
-__all__ = ["FanOutRetriever", "HybridRetriever", "MilvusVectorStoreRetriever"]
+__all__ = [
+    "ExpandingRetriever",
+    "FanOutRetriever",
+    "HybridRetriever",
+    "MilvusVectorStoreRetriever",
+]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from milvus_rag.integrations.llama_index.expanding import ExpandingRetriever
 from milvus_rag.integrations.llama_index.retrievers import FanOutRetriever, HybridRetriever
 
-__all__ = ["FanOutRetriever", "HybridRetriever"]
+__all__ = ["ExpandingRetriever", "FanOutRetriever", "HybridRetriever"]

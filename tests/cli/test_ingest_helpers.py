@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from milvus_rag import ConfigError
 from milvus_rag.cli.common import parse_filter
@@ -171,8 +173,8 @@ def test_file_records_metadata_and_stable_ids() -> None:
     assert [r.id for r in recs] == [r.id for r in again]
     assert [r.text for r in recs] == ["alpha paragraph.", "beta paragraph."]  # duplicate kept once
     assert [r.metadata for r in recs] == [
-        {"source": "/abs/docs/a.md", "chunk_index": 0},
-        {"source": "/abs/docs/a.md", "chunk_index": 1},
+        {"source": "/abs/docs/a.md", "chunk_index": 0, "start_index": 0},
+        {"source": "/abs/docs/a.md", "chunk_index": 1, "start_index": 18},
     ]
     # the doc_id names the file, not its version: unchanged chunks keep theirs across edits
     edited = file_records(
@@ -206,3 +208,20 @@ def test_parse_filter() -> None:
         parse_filter("{bad")
     with pytest.raises(ConfigError, match="must be a JSON object"):
         parse_filter("[1, 2]")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abc .\n#", min_size=1, max_size=60), min_size=1, max_size=12).map(
+        "\n\n".join
+    )
+)
+def test_ingested_chunks_carry_their_offsets(text: str) -> None:
+    recs = file_records(
+        "/abs/a.md", [(None, text), (2, text.upper())], chunk_size=40, chunk_overlap=10
+    )
+    joined = text + "\n" + text.upper()  # the pages, as the offsets count them
+    starts = [r.metadata["start_index"] for r in recs]
+    assert starts == sorted(starts)
+    for r, s in zip(recs, starts, strict=True):
+        assert joined[s : s + len(r.text)] == r.text

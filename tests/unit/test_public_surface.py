@@ -71,11 +71,16 @@ SURFACE: dict[str, list[str]] = {
         "serve",
     ],
     "milvus_rag.retrievers.langchain": [
+        "ExpandingRetriever",
         "FanOutRetriever",
         "HybridRetriever",
         "MilvusVectorStoreRetriever",
     ],
-    "milvus_rag.retrievers.llama_index": ["FanOutRetriever", "HybridRetriever"],
+    "milvus_rag.retrievers.llama_index": [
+        "ExpandingRetriever",
+        "FanOutRetriever",
+        "HybridRetriever",
+    ],
     "milvus_rag.embeddings": ["Encoder", "SentenceTransformerEncoder"],
     "milvus_rag.cli": ["main"],
     "milvus_rag.ingest": [

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.client.request import DENSE_OPTIONS
+from milvus_rag.client.request import DENSE_OPTIONS, GROUP_OPTIONS
 from milvus_rag.integrations.fronts import flatten_params
 
 __all__ = [
@@ -87,7 +87,7 @@ def search_config_options(
 
 
 #: query keywords milvus-rag has itself (passed to the SearchRequest as they are)
-SEARCH_KWARGS = DENSE_OPTIONS
+SEARCH_KWARGS = (*DENSE_OPTIONS, *GROUP_OPTIONS)
 _QUERY_KWARGS = (
     *SEARCH_KWARGS,
     "mmr_prefetch_k",

@@ -57,7 +57,7 @@ from milvus_rag.client.config import (
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.reads import ids_within
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import RetrievalMode, SearchRequest
+from milvus_rag.client.request import GROUP_OPTIONS, RetrievalMode, SearchRequest
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import FirstUse, core_store, pop_tenancy
@@ -420,8 +420,18 @@ class MilvusVectorStore(BasePydanticVectorStore):
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search in the query's mode; see the module docs for modes, similarities and the
         query keywords (``search_params``, ``radius``, ``range_filter``,
-        ``consistency_level``, ``timeout``; MMR's ``mmr_*``; llama-index-vector-stores-milvus's
+        ``consistency_level``, ``timeout``, ``group_by`` / ``group_size`` /
+        ``strict_group_size``: ``similarity_top_k`` documents, not chunks; MMR's ``mmr_*``; llama-index-vector-stores-milvus's
         ``milvus_search_config``, ``milvus_scalar_filters``, ``string_expr``)."""
+        hits = await self.ahits(query, **kwargs)
+        return self.hits_to_result(
+            hits,
+            raw=self.vocabulary == "llama_index",
+            output_fields=query.output_fields or self._output_fields,
+        )
+
+    async def ahits(self, query: VectorStoreQuery, **kwargs: Any) -> list[Hit]:
+        """The core's hits of :meth:`aquery` (before they become nodes)."""
         mode = VectorStoreQueryMode(query.mode)
         if mode not in _SUPPORTED_MODES:
             raise ConfigError(
@@ -448,16 +458,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
             flt = opts.string_expr
         await self._learn_dim()
         if mode is VectorStoreQueryMode.MMR:
-            hits = await self._mmr(query, flt, opts)
-        else:
-            raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
-            hits = await self._store.search(
-                self._request(mode, query, flt, {"relevance": not raw, **opts.search})
-            )
-        return self.hits_to_result(
-            hits,
-            raw=self.vocabulary == "llama_index",
-            output_fields=query.output_fields or self._output_fields,
+            return await self._mmr(query, flt, opts)
+        raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
+        return await self._store.search(
+            self._request(mode, query, flt, {"relevance": not raw, **opts.search})
         )
 
     def _request(
@@ -498,6 +502,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
         k = query.similarity_top_k
         if query.query_embedding is None:
             raise ConfigError("MMR needs a query_embedding")
+        grouped = sorted(n for n in GROUP_OPTIONS if opts.search.get(n) not in (None, False))
+        if grouped:
+            raise ConfigError(f"MMR does not group its hits: drop {grouped} or use another mode")
         prefetch = opts.mmr_prefetch_k
         if prefetch is None:
             factor = float(opts.mmr_prefetch_factor or 4)

@@ -143,12 +143,20 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
         range_filter: float | None = None,
         consistency_level: Literal["Strong", "Bounded", "Session", "Eventually"] | None = None,
         timeout: Annotated[float | None, Field(gt=0, le=600)] = None,
+        group_by: str | bool | None = None,
+        group_size: Annotated[int | None, Field(ge=1, le=results.MAX_K)] = None,
+        strict_group_size: bool = False,
+        window: Annotated[int | None, Field(ge=0, le=100)] = None,
+        parent: bool = False,
     ) -> dict[str, Any]:
         """Search a collection: hybrid (dense + BM25, default), dense or sparse (BM25).
         Returns hits best first, each with id, text, metadata, doc_id, score and relevance
         (in [0, 1]). search_params: index search parameters, e.g. {"ef": 64}. radius /
         range_filter: keep only dense hits in that similarity range (cosine: radius < score
-        <= range_filter). consistency_level, timeout (seconds): per search."""
+        <= range_filter). consistency_level, timeout (seconds): per search. group_by: true
+        (or a field name) returns k distinct documents (groups by doc_id), group_size chunks
+        each; window: n neighbouring chunks each side of a hit, or parent: true its whole
+        document, as each hit's "expanded" text (the matched chunk at matched_span)."""
         out: dict[str, Any] = await _guarded(
             st.search(
                 query,
@@ -164,6 +172,11 @@ def _register_read_tools(server: MCPServer[Any], st: MilvusMCPState) -> None:
                 range_filter=range_filter,
                 consistency_level=consistency_level,
                 timeout=timeout,
+                group_by=group_by,
+                group_size=group_size,
+                strict_group_size=strict_group_size or None,
+                window=window,
+                parent=parent,
             )
         )
         return out

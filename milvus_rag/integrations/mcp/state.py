@@ -287,12 +287,20 @@ class MilvusMCPState:
         tenant: str | None = None,
         database: str | None = None,
         max_text_chars: int = results.DEFAULT_MAX_TEXT_CHARS,
+        window: int | None = None,
+        parent: bool = False,
         **options: Any,
     ) -> dict[str, Any]:
         """Hits as bounded dicts; ``options`` are :class:`SearchRequest` fields
-        (``search_params``, ``radius``, ``range_filter``, ``consistency_level``, ``timeout``)."""
+        (``search_params``, ``radius``, ``range_filter``, ``consistency_level``, ``timeout``,
+        ``group_by``, ``group_size``, ``strict_group_size``). ``window`` / ``parent``: each
+        hit's expansion (see ``AsyncMilvusStore.expand``) under ``expanded``."""
         from milvus_rag.client.request import SearchRequest
 
+        if window is not None and parent:
+            raise ConfigError(
+                "pass window (neighbouring chunks) or parent (the document), not both"
+            )
         results.check_query(query)
         results.check_range("k", k, 1, results.MAX_K)
         results.check_range("max_text_chars", max_text_chars, 0, results.MAX_TEXT_CHARS)
@@ -307,10 +315,16 @@ class MilvusMCPState:
             encoder = await self.encoder()
             request = request.with_vector(await encoder.aencode_query(query))
         hits = await store.search(request)
-        return {
-            "collection": store.name,
-            "hits": [results.hit_dict(h, max_text_chars=max_text_chars) for h in hits],
-        }
+        out = [results.hit_dict(h, max_text_chars=max_text_chars) for h in hits]
+        if window is not None or parent:
+            expanded = await store.expand(hits, window=window, parent=parent)
+            for d, e in zip(out, expanded, strict=True):
+                d["expanded"] = {
+                    **results.clip(e.text, max_text_chars),
+                    "matched_span": list(e.span),
+                    "chunk_ids": [c.id for c in e.chunks],
+                }
+        return {"collection": store.name, "hits": out}
 
     async def get(
         self,
