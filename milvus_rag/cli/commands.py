@@ -38,9 +38,9 @@ from milvus_rag.client.request import SearchRequest
 
 
 async def cmd_ingest(args: argparse.Namespace) -> int:
+    from milvus_rag.ingest.decoding import check_encoding
     from milvus_rag.ingest.files import discover
     from milvus_rag.ingest.sync import ingest_files
-    from milvus_rag.text_decoding import check_encoding
 
     if not all(p.strip() for p in args.paths):
         raise UsageError("ingest: a path is empty")

@@ -36,11 +36,11 @@ from typing import Any
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record
+from milvus_rag.ingest.decoding import decode_text
 from milvus_rag.progress import CLI_HINT
 from milvus_rag.sources import SOURCE_KEY as SOURCE_KEY
 from milvus_rag.sources import canonical_filter as canonical_filter
 from milvus_rag.sources import canonical_source as canonical_source
-from milvus_rag.text_decoding import decode_text
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 PDF_SUFFIXES = frozenset({".pdf"})
@@ -213,7 +213,7 @@ def read_pages(
     path: Path, encoding: str | None = None
 ) -> tuple[bytes, list[tuple[int | None, str]]]:
     """The file's bytes and its text: one ``(None, text)`` for text files (decoded strictly:
-    :mod:`milvus_rag.text_decoding`, ``encoding`` or UTF-8/a BOM), one ``(page_number,
+    :mod:`milvus_rag.ingest.decoding`, ``encoding`` or UTF-8/a BOM), one ``(page_number,
     text)`` per page (1-based) for PDFs."""
     data = path.read_bytes()
     if path.suffix.lower() in PDF_SUFFIXES:

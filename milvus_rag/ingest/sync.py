@@ -39,6 +39,7 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filters import string_literal
 from milvus_rag.client.records import Record
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
+from milvus_rag.ingest.decoding import UndecodableTextError, check_encoding
 from milvus_rag.ingest.files import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
@@ -49,8 +50,7 @@ from milvus_rag.ingest.files import (
     file_records,
     read_pages,
 )
-from milvus_rag.report_format import plural, rate_note
-from milvus_rag.text_decoding import UndecodableTextError, check_encoding
+from milvus_rag.progress import plural, rate_note
 
 EmbedFn = Callable[[list[str]], Awaitable[Any]]
 _HEX = "0123456789abcdef"

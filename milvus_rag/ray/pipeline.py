@@ -25,11 +25,11 @@ from ray.exceptions import RayError
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError, MilvusRAGError
 from milvus_rag.client.records import Limits
+from milvus_rag.progress import rate_note
 from milvus_rag.ray.quiet import quiet_job
 from milvus_rag.ray.rows import ROW_COLUMNS, VECTOR_COLUMN, limits_for, prepare_documents
 from milvus_rag.ray.sink import MilvusDatasink, Target
 from milvus_rag.ray.spec import EncoderSpec
-from milvus_rag.report_format import rate_note
 
 __all__ = ["Embedder", "IngestResult", "embed_documents", "ingest_dataset", "prepare_batch"]
 

@@ -23,7 +23,7 @@ Example:
     >>> decode_text("Café".encode("latin-1"))
     Traceback (most recent call last):
     ...
-    milvus_rag.text_decoding.UndecodableTextError: not UTF-8 (byte 0xe9 at offset 3)
+    milvus_rag.ingest.decoding.UndecodableTextError: not UTF-8 (byte 0xe9 at offset 3)
 """
 
 from __future__ import annotations
