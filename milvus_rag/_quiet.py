@@ -49,11 +49,23 @@ def cli_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    # pymilvus logs each failed RPC with its traceback; the command reports it in one line
-    # (a filter: pymilvus's logging.config, run when it is imported, resets levels)
+
+
+@contextlib.contextmanager
+def quiet_rpc_tracebacks() -> Iterator[None]:
+    """While a command runs: pymilvus logs each failed RPC with its traceback, and the
+    command reports the failure in one line (a filter, since pymilvus's logging.config,
+    run when it is imported, resets levels). Removed afterwards: a process that calls the
+    command's ``main`` in-process keeps its own logging as it was."""
     noisy = logging.getLogger("pymilvus.decorators")
-    if _drop_all not in noisy.filters:
+    added = _drop_all not in noisy.filters
+    if added:
         noisy.addFilter(_drop_all)
+    try:
+        yield
+    finally:
+        if added:
+            noisy.removeFilter(_drop_all)
 
 
 def _drop_all(record: logging.LogRecord) -> bool:

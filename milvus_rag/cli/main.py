@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from milvus_rag._quiet import cli_environment
+from milvus_rag._quiet import cli_environment, quiet_rpc_tracebacks
 from milvus_rag.cli import commands, transfer
 from milvus_rag.cli.args import exit_status
 from milvus_rag.cli.common import UsageError, diagnose_lite_files
@@ -59,6 +59,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
 
 def main(argv: list[str] | None = None) -> int:
     cli_environment()
+    with quiet_rpc_tracebacks():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

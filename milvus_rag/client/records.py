@@ -114,11 +114,12 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         """The hit as JSON-ready data (the CLI's ``--json``, the MCP ``search`` tool): the
-        user's metadata, without the framework-private key."""
+        user's metadata, without the framework-private key; ``relevance`` ``None`` where the
+        search did not compute it (a fused hit of a search without ``relevance=True``)."""
         return {
             "id": self.id,
             "score": self.score,
-            "relevance": self.relevance,
+            "relevance": self._relevance,
             "text": self.record.text,
             "doc_id": self.record.doc_id,
             "metadata": public_metadata(self.record.metadata),

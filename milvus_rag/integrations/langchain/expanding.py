@@ -95,7 +95,13 @@ class ExpandingRetriever(BaseRetriever):
         if tenant is not None:
             kwargs["tenant"] = tenant
         tenancy = {n: kwargs[n] for n in ("tenant", "all_tenants") if n in kwargs}
-        hits = await self.vectorstore._ahits(query, self.k, kwargs, "ExpandingRetriever")
+        hits = await self.vectorstore._ahits(
+            query,
+            self.k,
+            kwargs,
+            "ExpandingRetriever",
+            relevance=True,  # in each metadata
+        )
         parent = self.window is None
         expanded = await self.vectorstore.store.expand(
             hits, window=self.window, parent=parent, **tenancy

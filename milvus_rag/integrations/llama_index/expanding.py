@@ -74,7 +74,8 @@ def expanded_node(hit: Hit, expanded: Expanded, parent: bool) -> NodeWithScore:
     )
     if doc_id:
         node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc_id)
-    return NodeWithScore(node=node, score=hit.relevance)
+    # the store's similarities: relevance, or (llama-index-milvus vocabulary) the raw score
+    return NodeWithScore(node=node, score=hit.relevance if hit.has_relevance else hit.distance)
 
 
 class ExpandingRetriever(BaseRetriever):
