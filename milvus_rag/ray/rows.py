@@ -35,8 +35,9 @@ __all__ = [
 ]
 
 Batch = Mapping[str, Any]
-DOCUMENT_COLUMNS = ("text", "metadata", "id", "doc_id")
-"""Columns a document dataset may have; only ``text`` is required."""
+DOCUMENT_COLUMNS = ("text", "metadata", "id", "doc_id", "start_index")
+"""Columns a document dataset may have; only ``text`` is required. ``start_index``: the
+chunk's character offset in its document (kept in metadata, where expansion reads it)."""
 ROW_COLUMNS = ("id", "text", "doc_id", "metadata")
 """Columns of a prepared row (``metadata`` as a JSON object string)."""
 VECTOR_COLUMN = "vector"
@@ -117,16 +118,27 @@ def limits_for(config: CollectionConfig | None) -> Limits:
     )
 
 
-def _document(text: Any, rid: Any, doc_id: Any, meta: Any) -> Record:
+def _document(text: Any, rid: Any, doc_id: Any, meta: Any, start: Any = None) -> Record:
     doc_id = "" if doc_id is None else doc_id
     if rid is None or rid == "":
         ok = isinstance(text, str) and isinstance(doc_id, str)
         rid = chunk_id(doc_id, text) if ok else ""
     try:
         metadata = _metadata(meta)
+        if start is not None:
+            metadata["start_index"] = _start_index(start)
     except InvalidInputError as e:
         raise InvalidInputError(f"{describe_document(rid, doc_id, text)}: {e}") from None
     return Record(id=rid, text=text, metadata=metadata, doc_id=doc_id)
+
+
+def _start_index(value: Any) -> int:
+    """A ``start_index`` column value: an int >= 0 (numpy integers included)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise InvalidInputError(f"start_index must be an int >= 0, got {value!r}")
+    if value < 0:
+        raise InvalidInputError(f"start_index must be an int >= 0, got {value!r}")
+    return int(value)
 
 
 def _check_one(record: Record, limits: Limits) -> None:
@@ -141,7 +153,8 @@ def prepare_documents(batch: Batch, limits: Limits | None = None) -> dict[str, n
     """Validate a batch of documents and give each its id; returns the row columns.
 
     ``text`` is required; ``metadata`` (a dict, or a JSON object string), ``id`` and
-    ``doc_id`` are optional. A missing or empty ``id`` becomes the content hash
+    ``doc_id`` are optional; ``start_index`` (the chunk's offset in its document, an int
+    >= 0) goes into metadata, where expansion to windows and parents reads it. A missing or empty ``id`` becomes the content hash
     ``chunk_id(doc_id, text)`` (what ``milvus-rag ingest`` uses, with the doc_id as the
     source), so the same document always gets the same id and a retried or re-run job
     replaces rows instead of adding them. Rows with the same id in one batch are kept once
@@ -158,10 +171,12 @@ def prepare_documents(batch: Batch, limits: Limits | None = None) -> dict[str, n
     limits = limits or limits_for(None)
     texts = list(batch["text"])
     n = len(texts)
-    ids, doc_ids, metas = (_column(batch, c, n) for c in ("id", "doc_id", "metadata"))
+    ids, doc_ids, metas, starts = (
+        _column(batch, c, n) for c in ("id", "doc_id", "metadata", "start_index")
+    )
     out: dict[str, Record] = {}
-    for text, rid, doc_id, meta in zip(texts, ids, doc_ids, metas):
-        record = _document(text, rid, doc_id, meta)
+    for text, rid, doc_id, meta, start in zip(texts, ids, doc_ids, metas, starts):
+        record = _document(text, rid, doc_id, meta, start)
         out.pop(record.id, None)  # the last of duplicates wins, in its own place
         out[record.id] = record
     try:  # the whole batch in one call; on failure, find and name the bad row

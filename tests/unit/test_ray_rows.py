@@ -178,3 +178,17 @@ def test_a_milvus_rag_error_is_found_inside_ray_errors() -> None:
     except RuntimeError as outer:
         assert milvus_error_of(outer) is cause
     assert milvus_error_of(RuntimeError("other")) is None
+
+
+def test_start_index_column_goes_into_metadata() -> None:
+    """Chunks a Ray job writes can carry their position (what expansion reassembles from)."""
+    rows = prepare_documents(
+        {
+            "text": np.array(["a b", "c d"], dtype=object),
+            "doc_id": np.array(["d", "d"], dtype=object),
+            "start_index": np.array([0, 4]),
+        }
+    )
+    assert [json.loads(m)["start_index"] for m in rows["metadata"]] == [0, 4]
+    with pytest.raises(InvalidInputError, match="start_index"):
+        prepare_documents({"text": np.array(["x"], dtype=object), "start_index": np.array([-1])})
