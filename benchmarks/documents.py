@@ -1,19 +1,22 @@
-"""Documents, not chunks: SciFact chunked, judged by documents, chunk search with duplicates
-removed afterwards against grouped search (``group_by="doc_id"``), on Milvus Lite 2.5.
+"""Documents, not chunks: a BEIR corpus chunked, judged by documents, chunk search with
+duplicates removed afterwards against grouped search (``group_by="doc_id"``), Milvus Lite 2.5.
 
 The corpus (title + abstract) is cut into chunks of at most ``--chunk-size`` characters
 (``--chunk-overlap`` overlap) by milvus-rag's ingest splitter; chunks and queries are embedded
 with all-MiniLM-L6-v2 (cached under benchmarks/results/cache/). For dense, BM25 and hybrid
-RRF, each judged query asks for ``k`` = 100:
+RRF, each judged query asks for ``--k`` (default 100):
 
-- ``dedupe``: 100 chunks, each document kept once at its best chunk (fewer than 100 documents);
-- ``grouped``: 100 groups by ``doc_id`` (100 distinct documents, Milvus grouping search for
+- ``dedupe``: k chunks, each document kept once at its best chunk (fewer than k documents);
+- ``grouped``: k groups by ``doc_id`` (k distinct documents, Milvus grouping search for
   dense and BM25, client-side grouping of the fused ranking for hybrid).
 
-Metrics: document-level nDCG@10 and Recall@100 (``milvus_rag.evaluation``); latency: each
-query alone, one after the other (median and p95 over ``--latency-queries`` queries).
+Metrics: document-level nDCG@10, Recall@10 and Recall@k (``milvus_rag.evaluation``); latency:
+each query alone, one after the other (median and p95 over ``--latency-queries`` queries).
+Results go to ``benchmarks/results/documents[_NAME].md`` (NAME: the folder's name, when it is
+not ``scifact``) and their own section of BENCHMARKS.md.
 
     python benchmarks/documents.py --data ../shared/data/scifact
+    python benchmarks/pydoc_corpus.py /tmp/pydoc && python benchmarks/documents.py --data /tmp/pydoc --k 20
 """
 
 from __future__ import annotations
@@ -35,7 +38,19 @@ from milvus_rag.evaluation import aevaluate_modes, aingest
 from milvus_rag.evaluation.chunked import chunk_corpus
 
 MODES = ("dense", "sparse", "hybrid")
-COLS = ["mode", "search", "nDCG@10", "Recall@100", "docs/query", "p50 ms", "p95 ms"]
+
+
+def cols(k: int) -> list[str]:
+    return [
+        "mode",
+        "search",
+        "nDCG@10",
+        "Recall@10",
+        f"Recall@{k}",
+        "docs/query",
+        "p50 ms",
+        "p95 ms",
+    ]
 
 
 def cpu_model() -> str:
@@ -46,7 +61,12 @@ def cpu_model() -> str:
 
 
 async def latency(
-    store: AsyncMilvusStore, queries: list[str], vecs: dict[str, np.ndarray], mode: str, group: bool
+    store: AsyncMilvusStore,
+    queries: list[str],
+    vecs: dict[str, np.ndarray],
+    mode: str,
+    group: bool,
+    k: int,
 ) -> tuple[float, float, float]:
     """Median and p95 ms of one search at a time, and the mean number of documents."""
     lat, docs = [], []
@@ -54,7 +74,7 @@ async def latency(
         req = SearchRequest(
             text=q,
             vector=None if mode == "sparse" else vecs[q],
-            k=100,
+            k=k,
             mode=mode,
             group_by=True if group else None,
         )
@@ -94,15 +114,23 @@ async def main_async(args: argparse.Namespace) -> tuple[list[dict[str, Any]], di
         lat_q = [ds.queries[q] for q in list(ds.queries)[: args.latency_queries]]
         for mode in MODES:
             for level, label in (("dedupe", "chunks, deduped"), ("group", "grouped")):
+                metrics = ("nDCG@10", "Recall@10", f"Recall@{args.k}")
                 res = await aevaluate_modes(
-                    store, ds, [mode], query_vectors=vecs, k=100, documents=level
+                    store,
+                    ds,
+                    [mode],
+                    query_vectors=vecs,
+                    k=args.k,
+                    documents=level,
+                    metrics=metrics,
                 )
-                p50, p95, ndocs = await latency(store, lat_q, vecs, mode, level == "group")
+                p50, p95, ndocs = await latency(store, lat_q, vecs, mode, level == "group", args.k)
                 row = {
                     "mode": "bm25" if mode == "sparse" else mode,
                     "search": label,
                     "nDCG@10": res[0]["nDCG@10"],
-                    "Recall@100": res[0]["Recall@100"],
+                    "Recall@10": res[0]["Recall@10"],
+                    f"Recall@{args.k}": res[0][f"Recall@{args.k}"],
                     "docs/query": round(ndocs, 1),
                     "p50 ms": round(p50, 1),
                     "p95 ms": round(p95, 1),
@@ -117,6 +145,8 @@ async def main_async(args: argparse.Namespace) -> tuple[list[dict[str, Any]], di
         "cores": os.cpu_count(),
         "load_before": load0,
         "load_after": os.getloadavg(),
+        "dataset": "SciFact" if ds.name.lower() == "scifact" else ds.name,
+        "k": args.k,
         "documents": len(ds.corpus),
         "chunks": len(chunks),
         "queries": len(ds.queries),
@@ -126,7 +156,7 @@ async def main_async(args: argparse.Namespace) -> tuple[list[dict[str, Any]], di
     return rows, env
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, name: str, k: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,16 +164,16 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     x = np.arange(len(MODES))
-    for ax, metric in zip(axes, ("nDCG@10", "Recall@100", "p50 ms"), strict=True):
+    for ax, metric in zip(axes, ("nDCG@10", f"Recall@{k}", "p50 ms"), strict=True):
         for j, label in enumerate(("chunks, deduped", "grouped")):
             vals = [r[metric] for r in rows if r["search"] == label]
             ax.bar(x + (j - 0.5) * 0.38, vals, width=0.38, label=label)
         ax.set_xticks(x, [r["mode"] for r in rows if r["search"] == "grouped"])
         ax.set_title(metric)
         if metric != "p50 ms":
-            ax.set_ylim(0.4, 1.0)
+            ax.set_ylim(0.0, 1.0)
     axes[0].legend(fontsize=8)
-    fig.suptitle("SciFact chunked: document-level retrieval, deduped chunks vs grouped search")
+    fig.suptitle(f"{name} chunked: document-level retrieval, deduped chunks vs grouped search")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path.relative_to(c.ROOT)}")
@@ -151,7 +181,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(c.DEFAULT_DATA), help="BEIR folder (SciFact)")
+    p.add_argument("--data", default=str(c.DEFAULT_DATA), help="a BEIR folder (default SciFact)")
+    p.add_argument("--k", type=int, default=100, help="documents (groups) a query asks for")
     p.add_argument("--chunk-size", type=int, default=500)
     p.add_argument("--chunk-overlap", type=int, default=50)
     p.add_argument("--latency-queries", type=int, default=100)
@@ -169,59 +200,68 @@ def main() -> None:
     env.update(chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
     env["latency_queries"] = args.latency_queries
     c.RESULTS.mkdir(parents=True, exist_ok=True)
-    text = report(rows, env)
-    c.write_section(c.RESULTS / "documents.md", text)
-    (c.RESULTS / "documents.json").write_text(json.dumps({"rows": rows, "env": env}, indent=1))
-    plot(rows, c.RESULTS / "documents.png")
+    stem = "documents" if env["dataset"].lower() == "scifact" else f"documents_{env['dataset']}"
+    text = report(rows, env, stem)
+    c.write_section(c.RESULTS / f"{stem}.md", text)
+    (c.RESULTS / f"{stem}.json").write_text(json.dumps({"rows": rows, "env": env}, indent=1))
+    plot(rows, c.RESULTS / f"{stem}.png", env["dataset"], args.k)
     if not args.no_publish:
-        c.publish("documents.md")
+        c.publish(f"{stem}.md")
     print(text)
 
 
-def reading(rows: list[dict[str, Any]]) -> str:
-    """What the table says, per mode: grouped minus deduped."""
+def reading(rows: list[dict[str, Any]], k: int) -> str:
+    """What the table says, per mode: grouped minus deduped (computed, not assumed)."""
     parts = []
+    same_top = []
+    recall = f"Recall@{k}"
     for mode in ("dense", "bm25", "hybrid"):
         d, g = (
             next(r for r in rows if r["mode"] == mode and r["search"] == s)
             for s in ("chunks, deduped", "grouped")
         )
+        if g["nDCG@10"] == d["nDCG@10"]:
+            same_top.append(mode)
         parts.append(
-            f"{mode}: {d['docs/query']:.0f} -> 100 documents a query, nDCG@10 "
-            f"{g['nDCG@10'] - d['nDCG@10']:+.4f}, Recall@100 "
-            f"{g['Recall@100'] - d['Recall@100']:+.4f}, p50 {d['p50 ms']:.1f} -> "
-            f"{g['p50 ms']:.1f} ms"
+            f"{mode}: {d['docs/query']:.0f} -> {g['docs/query']:.0f} documents a query, "
+            f"nDCG@10 {g['nDCG@10'] - d['nDCG@10']:+.4f}, {recall} "
+            f"{g[recall] - d[recall]:+.4f}, p50 {d['p50 ms']:.1f} -> {g['p50 ms']:.1f} ms"
         )
+    same = (
+        f" nDCG@10 is equal in {', '.join(same_top)}: grouping keeps the documents' order "
+        "where it groups one chunk ranking."
+        if same_top
+        else ""
+    )
     return (
-        "Grouped minus deduped: " + "; ".join(parts) + ". The top 10 documents are the same "
-        "(nDCG@10 equal) where the server groups one chunk ranking; grouped search fills "
-        "the 100 documents that deduping 100 chunks leaves empty, which is what Recall@100 "
-        "gains. Hybrid grouping is client-side: its chunk ranking is deepened (400 chunks "
-        "for 100 groups, 400 candidates per leg instead of 100), which costs the latency "
-        "and moves the fused order slightly."
+        "Grouped minus deduped: " + "; ".join(parts) + "." + same + f" Deduping {k} chunks "
+        f"leaves fewer than {k} documents; grouped search fills them, which is what "
+        f"{recall} can gain. Hybrid grouping is client-side: its chunk ranking is deepened "
+        "(4x the chunks, and candidates per leg), which costs latency."
     )
 
 
-def report(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
+def report(rows: list[dict[str, Any]], env: dict[str, Any], stem: str) -> str:
     load = ", ".join(f"{x:.1f}" for x in env["load_after"])
     load0 = ", ".join(f"{x:.1f}" for x in env["load_before"])
     sec = env["embed_seconds"]
+    k = env["k"]
     embed_note = "" if sec is None else f" (embedding the chunks {sec:.0f} s)"
     return (
-        "## Documents, not chunks: grouped search (SciFact chunked)\n\n"
-        f"`python benchmarks/documents.py --data DIR`: BEIR SciFact test split "
+        f"## Documents, not chunks: grouped search ({env['dataset']} chunked)\n\n"
+        f"`python benchmarks/documents.py --data DIR --k {k}`: BEIR folder `{env['dataset']}` "
         f"({env['queries']} judged queries), {env['documents']:,} documents cut into "
         f"{env['chunks']:,} chunks of at most {env['chunk_size']} characters (overlap "
         f"{env['chunk_overlap']}, milvus-rag's ingest splitter), all-MiniLM-L6-v2 "
         f"({env['encoder']}), embedded "
-        "Milvus Lite 2.5 file, judged by documents. Each query asks for k = 100: "
-        "*chunks, deduped* = 100 chunks with each document kept once at its best chunk; "
-        '*grouped* = `group_by="doc_id"`, 100 groups (Milvus grouping search for dense '
+        f"Milvus Lite 2.5 file, judged by documents. Each query asks for k = {k}: "
+        f"*chunks, deduped* = {k} chunks with each document kept once at its best chunk; "
+        f'*grouped* = `group_by="doc_id"`, {k} groups (Milvus grouping search for dense '
         "and BM25, client-side grouping of the fused chunk ranking for hybrid RRF). Latency: "
         f"one query at a time over {env['latency_queries']} queries. CPU: {env['cpu']} "
-        f"({env['cores']} cores, shared with other jobs; load average {load0} before, "
+        f"({env['cores']} cores; load average {load0} before, "
         f"{load} after). Run time {env['wall_seconds']:.0f} s{embed_note}."
-        f"\n\n{c.md_table(rows, COLS)}\n\n{reading(rows)}\n\n![documents](documents.png)\n"
+        f"\n\n{c.md_table(rows, cols(k))}\n\n{reading(rows, k)}\n\n![documents]({stem}.png)\n"
     )
 
 
