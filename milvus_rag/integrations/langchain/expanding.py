@@ -20,16 +20,11 @@ from milvus_rag.client.expansion import Expanded
 from milvus_rag.client.grouping import DEFAULT_GROUP_FIELD
 from milvus_rag.client.records import Hit, public_metadata
 from milvus_rag.client.request import check_k
-from milvus_rag.client.sync import run_sync
+from milvus_rag.integrations.langchain.retrievers import ScopedRetriever
 from milvus_rag.integrations.langchain.store import MilvusVectorStore
 
 try:
-    from langchain_core.callbacks import (
-        AsyncCallbackManagerForRetrieverRun,
-        CallbackManagerForRetrieverRun,
-    )
     from langchain_core.documents import Document
-    from langchain_core.retrievers import BaseRetriever
     from pydantic import ConfigDict, Field, model_validator
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -56,7 +51,7 @@ def expanded_document(hit: Hit, expanded: Expanded, parent: bool) -> Document:
     )
 
 
-class ExpandingRetriever(BaseRetriever):
+class ExpandingRetriever(ScopedRetriever):
     """``k`` documents for a query, each its whole text or a window around its best chunk.
 
     Args:
@@ -107,23 +102,3 @@ class ExpandingRetriever(BaseRetriever):
             hits, window=self.window, parent=parent, **tenancy
         )
         return [expanded_document(h, e, parent) for h, e in zip(hits, expanded, strict=True)]
-
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,
-        filter: Any = None,
-        tenant: str | None = None,
-    ) -> list[Document]:
-        return run_sync(self._asearch(query, filter, tenant))
-
-    async def _aget_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: AsyncCallbackManagerForRetrieverRun,
-        filter: Any = None,
-        tenant: str | None = None,
-    ) -> list[Document]:
-        return await self._asearch(query, filter, tenant)

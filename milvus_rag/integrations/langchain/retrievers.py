@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -39,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'milvus_rag.retrievers.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
     ) from exc
 
-__all__ = ["FanOutRetriever", "HybridRetriever", "MilvusVectorStoreRetriever"]
+__all__ = ["FanOutRetriever", "HybridRetriever", "MilvusVectorStoreRetriever", "ScopedRetriever"]
 
 
 QueryGenerator = (
@@ -47,7 +48,36 @@ QueryGenerator = (
 )
 
 
-class HybridRetriever(BaseRetriever):
+class ScopedRetriever(BaseRetriever):
+    """A retriever whose calls may name a ``filter`` and a ``tenant``: subclasses implement
+    ``_asearch`` once; the sync path runs it on milvus-rag's background loop."""
+
+    @abstractmethod
+    async def _asearch(self, query: str, filter: Any, tenant: str | None) -> list[Document]:
+        """The documents of one call (``filter`` / ``tenant``: the call's, or None)."""
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        filter: Any = None,
+        tenant: str | None = None,
+    ) -> list[Document]:
+        return run_sync(self._asearch(query, filter, tenant))
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        filter: Any = None,
+        tenant: str | None = None,
+    ) -> list[Document]:
+        return await self._asearch(query, filter, tenant)
+
+
+class HybridRetriever(ScopedRetriever):
     """Dense + BM25 retrieval fused in Milvus (RRF by default, weighted with ``alpha``).
 
     Args:
@@ -93,26 +123,6 @@ class HybridRetriever(BaseRetriever):
         if tenant is not None:
             kwargs["tenant"] = tenant
         return await self.vectorstore.asimilarity_search(query, k=self.k, **kwargs)
-
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,
-        filter: Any = None,
-        tenant: str | None = None,
-    ) -> list[Document]:
-        return run_sync(self._asearch(query, filter, tenant))
-
-    async def _aget_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: AsyncCallbackManagerForRetrieverRun,
-        filter: Any = None,
-        tenant: str | None = None,
-    ) -> list[Document]:
-        return await self._asearch(query, filter, tenant)
 
 
 class FanOutRetriever(BaseRetriever):

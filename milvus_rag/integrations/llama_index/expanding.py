@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "milvus-rag[llama-index]"'
     ) from exc
 
+from milvus_rag.integrations.llama_index.retrievers import query_embedding
 from milvus_rag.integrations.llama_index.store import MilvusVectorStore
 
 __all__ = ["ExpandingRetriever", "expanded_node"]
@@ -123,10 +124,7 @@ class ExpandingRetriever(BaseRetriever):
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         vector = None
         if self.mode != "sparse" and self.embed_model is not None:
-            vector = query_bundle.embedding
-            if vector is None:
-                strs = query_bundle.embedding_strs or [query_bundle.query_str]
-                vector = await self.embed_model.aget_agg_embedding_from_queries(strs)
+            vector = await query_embedding(self.embed_model, query_bundle)
         kwargs = {"group_by": self.group_by, **self.vector_store_kwargs}
         hits = await self.vector_store.ahits(
             VectorStoreQuery(

@@ -42,7 +42,8 @@ __all__ = ["FanOutRetriever", "HybridRetriever"]
 QueryGenerator = Callable[[str], Sequence[str] | Awaitable[Sequence[str]]]
 
 
-async def _query_embedding(embed_model: BaseEmbedding, bundle: QueryBundle) -> list[float]:
+async def query_embedding(embed_model: BaseEmbedding, bundle: QueryBundle) -> list[float]:
+    """The bundle's embedding, or the model's (aggregated over ``embedding_strs``)."""
     if bundle.embedding is not None:
         return list(bundle.embedding)
     strs = bundle.embedding_strs or [bundle.query_str]
@@ -87,7 +88,7 @@ class HybridRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        vector = await _query_embedding(self.embed_model, query_bundle)
+        vector = await query_embedding(self.embed_model, query_bundle)
         result = await self.vector_store.aquery(
             VectorStoreQuery(
                 query_embedding=vector,
