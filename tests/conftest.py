@@ -133,3 +133,20 @@ async def make_async_store(backend: Backend) -> AsyncIterator[Callable[..., Asyn
 @pytest.fixture
 def tmp_db(tmp_path: Path) -> str:
     return str(tmp_path / "own.db")
+
+
+@contextmanager
+def one_ray_runtime() -> Iterator[None]:
+    """Held while a test runs a local Ray runtime: xdist workers take turns (two runtimes
+    starting at once on a 2-core machine timed out waiting for Ray's GCS port file in a
+    `make test` run), across processes, by an OS lock (released if the holder dies)."""
+    import fcntl
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "milvus-rag-tests-ray.lock"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import one_ray_runtime
+
 nbformat = importlib.import_module("nbformat")
 nbclient = importlib.import_module("nbclient")
 importlib.import_module("ipykernel")
@@ -87,7 +89,8 @@ def executed(
             results = dict(zip((p.name for p in alone), pool.map(run, alone)))
         # After the others: these start a Ray runtime, whose startup has a fixed 30 s limit
         # that three concurrent model loads on a small machine can exceed.
-        results.update((p.name, run(p)) for p in last)
+        with one_ray_runtime():  # never beside the Ray tests' runtime (another worker)
+            results.update((p.name, run(p)) for p in last)
     finally:
         if saved is None:
             os.environ.pop("JUPYTER_PATH", None)

@@ -22,7 +22,7 @@ from milvus_rag.ingest import chunk_id
 from milvus_rag.integrations.langchain import MilvusVectorStore
 from milvus_rag.ray import EncoderSpec, ingest_dataset, init_local
 from tests.backends import ROOT, LiteServer
-from tests.conftest import new_name
+from tests.conftest import new_name, one_ray_runtime
 from tests.fakes import FakeLangChainEmbeddings
 from tests.ray_ingest.helpers import KillOnceSink
 
@@ -42,17 +42,18 @@ def ray_runtime() -> Iterator[None]:
         "num_cpus": 2,
         "object_store_memory": 200 * 1024 * 1024,
     }
-    try:
-        init_local(**options)  # quiet: what the notebook uses
-    except Exception as e:  # Ray's fixed 30 s startup limit, on a loaded machine: once more
-        if "timed out during startup" not in str(e):
-            raise
-        ray.shutdown()
-        init_local(**options)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    with one_ray_runtime():  # never beside the notebook's runtime (another xdist worker)
+        try:
+            init_local(**options)  # quiet: what the notebook uses
+        except Exception as e:  # Ray's fixed startup limits, on a loaded machine: once more
+            if "timed out" not in str(e).lower():
+                raise
+            ray.shutdown()
+            init_local(**options)
+        try:
+            yield
+        finally:
+            ray.shutdown()
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
