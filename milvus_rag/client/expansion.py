@@ -44,6 +44,7 @@ __all__ = [
     "RANK_KEY",
     "START_KEY",
     "Expanded",
+    "check_window",
     "expand_hit",
     "position",
     "reassemble",
@@ -158,13 +159,23 @@ def reassemble(chunks: Sequence[Record]) -> str:
     return _assemble(kind, ordered)[0]
 
 
-def expand_hit(hit: Record, chunks: Sequence[Record], *, window: int | None) -> Expanded:
-    """``hit`` with ``window`` chunks on each side (``None``: its whole document), from
-    ``chunks``, the chunks of its document (``hit`` among them)."""
+def check_window(window: object) -> int | None:
+    """``window``, checked: ``None`` (the whole document) or an int >= 0 (chunks on each
+    side). The one check, for the core and the frameworks' expanding retrievers."""
     if window is not None and (
         isinstance(window, bool) or not isinstance(window, int) or window < 0
     ):
-        raise ConfigError(f"window must be an integer >= 0 (chunks on each side), got {window!r}")
+        raise ConfigError(
+            f"window must be None (whole documents) or an int >= 0 (chunks on each side), "
+            f"got {window!r}"
+        )
+    return window
+
+
+def expand_hit(hit: Record, chunks: Sequence[Record], *, window: int | None) -> Expanded:
+    """``hit`` with ``window`` chunks on each side (``None``: its whole document), from
+    ``chunks``, the chunks of its document (``hit`` among them)."""
+    check_window(window)
     pool = {c.id: c for c in chunks}
     pool[hit.id] = hit
     kind, ordered = _ordered(list(pool.values()))

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from milvus_rag.client.errors import ConfigError
-from milvus_rag.client.expansion import Expanded
+from milvus_rag.client.expansion import Expanded, check_window
 from milvus_rag.client.grouping import DEFAULT_GROUP_FIELD
 from milvus_rag.client.records import Hit, public_metadata
 from milvus_rag.client.request import check_k
@@ -76,9 +75,7 @@ class ExpandingRetriever(ScopedRetriever):
     @model_validator(mode="after")
     def _check(self) -> ExpandingRetriever:
         check_k(self.k)
-        w = self.window
-        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
-            raise ConfigError(f"window must be None (whole documents) or an int >= 0, got {w!r}")
+        check_window(self.window)
         return self
 
     async def _asearch(self, query: str, filter: Any, tenant: str | None) -> list[Document]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.client.expansion import Expanded
+from milvus_rag.client.expansion import Expanded, check_window
 from milvus_rag.client.grouping import DEFAULT_GROUP_FIELD
 from milvus_rag.client.records import Hit, public_metadata
 from milvus_rag.client.request import check_k
@@ -105,12 +105,7 @@ class ExpandingRetriever(BaseRetriever):
             raise ConfigError(f"mode must be one of {list(_MODES)}, got {mode!r}")
         if mode != "sparse" and embed_model is None:
             raise ConfigError(f"mode {mode!r} embeds the query: pass embed_model")
-        if window is not None and (
-            isinstance(window, bool) or not isinstance(window, int) or window < 0
-        ):
-            raise ConfigError(
-                f"window must be None (whole documents) or an int >= 0, got {window!r}"
-            )
+        check_window(window)
         self.vector_store = vector_store
         self.embed_model = embed_model
         self.similarity_top_k = check_k(similarity_top_k, "similarity_top_k")
