@@ -27,6 +27,7 @@ from milvus_rag.client.typed_fields import (
     canonical,
     parse_metadata_fields,
 )
+from milvus_rag.client.vector_fields import VectorField
 
 Metric = Literal["COSINE", "IP", "L2"]
 _METRICS = ("COSINE", "IP", "L2")
@@ -206,6 +207,11 @@ class CollectionConfig:
     auto_id: bool = False
     dynamic_field: bool = False
     layout: LayoutName = "milvus_rag"
+    #: whether the collection has its primary dense field (``vector_field``); ``False``
+    #: with ``enable_bm25`` (or a client-side sparse field): a sparse-only collection
+    enable_dense: bool = True
+    #: vector fields beyond the primary dense one and the BM25 one (see ``vector_fields``)
+    extra_vector_fields: tuple[VectorField, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -262,6 +268,132 @@ class CollectionConfig:
         object.__setattr__(self, "index_params", params)
         self._check_tenancy(names)
         self._check_layout()
+        self._check_vector_fields(names)
+
+    def _check_vector_fields(self, names: list[str]) -> None:
+        """``extra_vector_fields``: distinct names, no second BM25 field, a dense primary
+        whenever there is a dense field, and at least one vector field in all."""
+        if not isinstance(self.enable_dense, bool):
+            raise ConfigError(f"enable_dense must be True or False, got {self.enable_dense!r}")
+        extras = self.extra_vector_fields
+        if isinstance(extras, VectorField) or not isinstance(extras, tuple | list):
+            raise ConfigError(
+                f"extra_vector_fields must be a sequence of VectorField, got {extras!r}"
+            )
+        extras = tuple(extras)
+        for f in extras:
+            if not isinstance(f, VectorField):
+                raise ConfigError(f"extra_vector_fields holds VectorField values, got {f!r}")
+            if f.is_bm25:
+                raise ConfigError(
+                    f"vector field {f.name!r}: a collection has one BM25 field (enable_bm25 / "
+                    "sparse_field): BM25 reads the one text field"
+                )
+        object.__setattr__(self, "extra_vector_fields", extras)
+        taken = [n for n in names if n is not None]
+        for f in extras:
+            if f.name in taken:
+                raise ConfigError(
+                    f"vector field {f.name!r} repeats a field name of the collection {taken}"
+                )
+            taken.append(f.name)
+        if not self.enable_dense and any(f.is_dense for f in extras):
+            raise ConfigError(
+                "a collection with a dense field has a primary one (vector_field, dim, metric): "
+                "declare the fields with vector_fields=[...] (CollectionConfig.from_fields) and "
+                "the first dense field becomes the primary"
+            )
+        if not self.enable_dense and not self.enable_bm25 and not extras:
+            raise ConfigError(
+                "a collection needs a vector field: keep enable_dense=True (the embeddings), "
+                "enable_bm25=True, or declare a sparse field"
+            )
+
+    @property
+    def vector_fields(self) -> tuple[VectorField, ...]:
+        """Every vector field: the primary dense one (if ``enable_dense``), the BM25 one (if
+        ``enable_bm25``), then ``extra_vector_fields``."""
+        out: list[VectorField] = []
+        if self.enable_dense:
+            out.append(self.primary_dense)
+        if self.enable_bm25:
+            out.append(
+                VectorField.sparse(
+                    self.sparse_field,
+                    bm25=True,
+                    index_params={"bm25_k1": self.bm25_k1, "bm25_b": self.bm25_b},
+                )
+            )
+        return (*out, *self.extra_vector_fields)
+
+    @property
+    def primary_dense(self) -> VectorField:
+        """The primary dense field as a :class:`VectorField` (its settings are this
+        config's ``vector_field``, ``dim``, ``metric``, ``index_type``, ``index_params``,
+        ``search_params``)."""
+        if not self.enable_dense:
+            raise ConfigError(f"collection {self.name!r} has no dense field (enable_dense=False)")
+        return VectorField(
+            name=self.vector_field,
+            kind="dense",
+            dim=self.dim,
+            metric=self.metric,
+            index_type=self.index_type,
+            index_params=dict(self.index_params),
+            search_params=dict(self.search_params),
+        )
+
+    @property
+    def dense_fields(self) -> tuple[VectorField, ...]:
+        return tuple(f for f in self.vector_fields if f.is_dense)
+
+    @property
+    def client_fields(self) -> tuple[VectorField, ...]:
+        """The fields whose vectors the caller gives (every field but the BM25 one)."""
+        return tuple(f for f in self.vector_fields if not f.is_bm25)
+
+    def vector_field_named(self, name: str) -> VectorField:
+        """The vector field called ``name``; :class:`ConfigError` naming the fields if none."""
+        for f in self.vector_fields:
+            if f.name == name:
+                return f
+        raise ConfigError(
+            f"collection {self.name!r} has no vector field {name!r}; its vector fields are "
+            f"{[f.name for f in self.vector_fields]}"
+        )
+
+    @classmethod
+    def from_fields(cls, vector_fields: Any, **options: Any) -> CollectionConfig:
+        """A config whose vector fields are ``vector_fields`` (a sequence of
+        :class:`VectorField`): the first dense one becomes the primary (``vector_field``,
+        ``dim``, ``metric``...), a BM25 one the ``sparse_field``, the rest
+        ``extra_vector_fields``. Options that set the primary's or BM25's settings as well
+        raise :class:`ConfigError`.
+
+        Example:
+            >>> cfg = CollectionConfig.from_fields(
+            ...     [VectorField.dense("title", dim=8), VectorField.dense("body", dim=8),
+            ...      VectorField.sparse("bm25", bm25=True)], name="papers")
+            >>> [f.name for f in cfg.vector_fields], cfg.vector_field
+            (['title', 'bm25', 'body'], 'title')
+        """
+        return cls(**fields_options(vector_fields, options))
+
+    def with_dim(self, dim: int) -> CollectionConfig:
+        return replace(self, dim=dim)
+
+    def with_field_dim(self, name: str, dim: int) -> CollectionConfig:
+        """This config with vector field ``name``'s dim set (the primary's or an extra's)."""
+        if self.enable_dense and name == self.vector_field:
+            return replace(self, dim=dim)
+        extras = tuple(
+            replace(f, dim=dim) if f.name == name else f for f in self.extra_vector_fields
+        )
+        if extras == self.extra_vector_fields and not any(
+            f.name == name for f in self.extra_vector_fields
+        ):
+            self.vector_field_named(name)  # raises, naming the fields
+        return replace(self, extra_vector_fields=extras)
 
     def _check_layout(self) -> None:
         """The field-layout settings agree with each other (see the class docstring)."""
@@ -342,11 +474,80 @@ class CollectionConfig:
         """``metadata_fields`` as validated field specs."""
         return parse_metadata_fields(self.metadata_fields)
 
-    def with_dim(self, dim: int) -> CollectionConfig:
-        return replace(self, dim=dim)
-
 
 COLLECTION_KEYS = {f.name for f in fields(CollectionConfig)}
+#: the settings of the primary dense field and of the BM25 field, which ``vector_fields=``
+#: declares instead
+_FIELD_SETTINGS = {
+    "vector_field": "the first dense field's name",
+    "dim": "the first dense field's dim",
+    "metric": "the first dense field's metric",
+    "index_type": "the first dense field's index_type",
+    "index_params": "the first dense field's index_params",
+    "search_params": "the first dense field's search_params",
+    "enable_dense": "whether vector_fields holds a dense field",
+    "enable_bm25": "whether vector_fields holds a BM25 field",
+    "sparse_field": "the BM25 field's name",
+    "bm25_k1": "the BM25 field's index_params['bm25_k1']",
+    "bm25_b": "the BM25 field's index_params['bm25_b']",
+    "extra_vector_fields": "vector_fields",
+}
+
+
+def fields_options(vector_fields: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``vector_fields`` (a sequence of :class:`VectorField`) mapped onto
+    the config's settings (see :meth:`CollectionConfig.from_fields`)."""
+    if isinstance(vector_fields, VectorField) or not isinstance(vector_fields, list | tuple):
+        raise ConfigError(f"vector_fields must be a list of VectorField, got {vector_fields!r}")
+    if not vector_fields:
+        raise ConfigError("vector_fields is empty: a collection needs a vector field")
+    for f in vector_fields:
+        if not isinstance(f, VectorField):
+            raise ConfigError(f"vector_fields holds VectorField values, got {f!r}")
+    both = sorted(set(_FIELD_SETTINGS) & set(options))
+    if both:
+        said = "; ".join(f"{k} is {_FIELD_SETTINGS[k]}" for k in both)
+        raise ConfigError(f"vector_fields declares every vector field: leave out {both} ({said})")
+    out = dict(options)
+    dense = [f for f in vector_fields if f.is_dense]
+    bm25 = [f for f in vector_fields if f.is_bm25]
+    if len(bm25) > 1:
+        raise ConfigError(
+            f"BM25 fields {[f.name for f in bm25]}: a collection has one (BM25 reads the one "
+            "text field)"
+        )
+    out["enable_dense"] = bool(dense)
+    if dense:
+        p = dense[0]
+        out.update(
+            vector_field=p.name,
+            dim=p.dim,
+            metric=p.metric,
+            index_type=p.index_type,
+            index_params=dict(p.index_params),
+            search_params=dict(p.search_params),
+        )
+    out["enable_bm25"] = bool(bm25)
+    if bm25:
+        b = bm25[0]
+        params = dict(b.index_params)
+        out["sparse_field"] = b.name
+        for key in ("bm25_k1", "bm25_b"):
+            if key in params:
+                out[key] = params.pop(key)
+        if params or b.index_type not in (None, "SPARSE_INVERTED_INDEX") or b.search_params:
+            raise ConfigError(
+                f"BM25 field {b.name!r}: its settings are bm25_k1 and bm25_b in index_params "
+                f"(SPARSE_INVERTED_INDEX), got index_type={b.index_type!r}, "
+                f"index_params={b.index_params!r}, search_params={b.search_params!r}"
+            )
+    primary = {id(dense[0])} if dense else set()
+    out["extra_vector_fields"] = tuple(
+        f for f in vector_fields if not f.is_bm25 and id(f) not in primary
+    )
+    return out
+
+
 _LIFTED = {"metric_type": "metric", "index_type": "index_type"}
 
 
@@ -423,7 +624,7 @@ def make_configs(
         "retries",
         "retry_backoff",
     }
-    unknown = set(options) - COLLECTION_KEYS - conn_keys
+    unknown = set(options) - COLLECTION_KEYS - conn_keys - {"vector_fields"}
     if unknown:
         raise ConfigError(
             f"unknown option(s) {sorted(unknown)}; collection options are {sorted(COLLECTION_KEYS)}"
@@ -434,6 +635,8 @@ def make_configs(
     elif uri or token or conn_opts:
         raise ConfigError("pass either connection= or uri=/token=/connection options, not both")
     coll_opts = lift_index_settings({k: v for k, v in options.items() if k in COLLECTION_KEYS})
+    if "vector_fields" in options:
+        coll_opts = fields_options(options["vector_fields"], coll_opts)
     if collection_name is not None:
         coll_opts["name"] = collection_name
     if dim is not None:

@@ -44,7 +44,8 @@ def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Record:
-    """One row: ``id``, ``text``, embedding ``vector``, JSON ``metadata``, source ``doc_id``.
+    """One row: ``id``, ``text``, embedding ``vector``, JSON ``metadata``, source ``doc_id``,
+    and ``vectors`` of further vector fields (see :mod:`milvus_rag.client.vector_fields`).
 
     ``id`` is a ``str``; on an INT64 primary key (e.g. langchain-milvus's ``auto_id``
     collections) it is the int's decimal string (``"470851970806317056"``; an ``int`` is
@@ -56,6 +57,10 @@ class Record:
     vector: Sequence[float] | np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     doc_id: str = ""
+    #: the vectors of the collection's other vector fields, by field name: a dense one as
+    #: floats, a client-side sparse one as ``{index: weight}`` (``vector`` is the primary
+    #: dense field's; the BM25 field is Milvus's to fill)
+    vectors: dict[str, Any] = field(default_factory=dict)
 
 
 NO_RELEVANCE = (

@@ -208,6 +208,79 @@ def _check_text(mode: RetrievalMode, text: object) -> None:
         raise InvalidInputError(f"{mode.value} search needs a non-empty query text")
 
 
+def check_sparse_vector(vector: Any, where: str = "sparse vector") -> dict[int, float]:
+    """A sparse vector as ``{index: weight}``: non-negative int indexes, finite float
+    weights (a dict, or pymilvus / scipy's one-row sparse matrix)."""
+    if hasattr(vector, "tocoo") and hasattr(vector, "shape"):  # scipy sparse, one row
+        coo = vector.tocoo()
+        if coo.shape[0] != 1:
+            raise InvalidInputError(f"{where} must be one row, got shape {coo.shape}")
+        vector = {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}
+    if not isinstance(vector, Mapping):
+        raise InvalidInputError(f"{where} must be a dict {{index: weight}}, got {vector!r}")
+    out: dict[int, float] = {}
+    for key, value in vector.items():
+        if isinstance(key, bool) or not isinstance(key, int | np.integer) or key < 0:
+            raise InvalidInputError(f"{where} indexes must be non-negative ints, got {key!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | np.number)
+            or not (math.isfinite(float(value)))
+        ):
+            raise InvalidInputError(f"{where} weights must be finite numbers, got {value!r}")
+        out[int(key)] = float(value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One leg of a search: a vector field of the collection and its query.
+
+    ``query``: a dense vector (floats) for a dense field, a sparse vector (``{index:
+    weight}``) for a client-side sparse field, or text for the BM25 field. ``weight``: this
+    leg's weight in weighted fusion (default: equal weights). ``search_params``: this leg's
+    search parameters, merged over the field's (``VectorField.search_params``).
+
+    Example:
+        >>> Leg("title", [0.1, 0.2], weight=0.7).weight
+        0.7
+        >>> Leg("splade", {3: 0.5}).query
+        {3: 0.5}
+    """
+
+    field: str
+    query: Any = None
+    weight: float | None = None
+    search_params: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.field, str) or not self.field:
+            raise ConfigError(f"a leg names a vector field (a str), got {self.field!r}")
+        q = self.query
+        if isinstance(q, str):
+            if not q.strip():
+                raise InvalidInputError(f"leg {self.field!r}: the query text is empty")
+        elif q is not None and (isinstance(q, Mapping) or hasattr(q, "tocoo")):
+            set_(self, "query", check_sparse_vector(q, f"leg {self.field!r}: sparse query"))
+        elif q is not None:
+            set_(self, "query", check_query_vector(q))
+        if self.weight is not None and (
+            isinstance(self.weight, bool)
+            or not isinstance(self.weight, int | float)
+            or not math.isfinite(self.weight)
+            or self.weight < 0
+        ):
+            raise ConfigError(
+                f"leg {self.field!r}: weight must be a number >= 0, got {self.weight!r}"
+            )
+        set_(
+            self,
+            "search_params",
+            check_search_params(self.search_params, f"leg {self.field!r} search_params"),
+        )
+
+
 @dataclass(frozen=True)
 class Target:
     """What a prepared request was compiled for: the backend's dialect, the collection's
@@ -276,6 +349,9 @@ class SearchRequest:
     group_size: int | None = None
     strict_group_size: bool = False
     relevance: bool = False
+    #: The legs searched (see :class:`Leg`); ``None``: the mode's legs over the collection's
+    #: default fields (the primary dense field with ``vector``, the BM25 field with ``text``)
+    legs: tuple[Leg, ...] | None = None
     #: The validated grouping (``None``: a search for chunks), derived from the three above.
     grouping: Grouping | None = field(default=None, repr=False, compare=False)
     #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
