@@ -209,6 +209,14 @@ def test_relevance_is_the_primary_fields(make_store: Callable[..., MilvusStore])
     )
     with pytest.raises(ConfigError, match="vector="):
         store.search(legs=_legs(["title", "splade"], q), relevance=True)
+    # a store that names no vector field: its legs are checked once it has read the schema
+    other = make_store(collection_name=store.name)
+    request = other.prepare(SearchRequest(legs=_legs(["title", "splade"], q), k=5))
+    assert [h.id for h in other.search(request)] == [
+        h.id for h in store.search(legs=_legs(["title", "splade"], q), k=5)
+    ]
+    with pytest.raises(ConfigError, match="no vector field 'image'"):
+        other.prepare(SearchRequest(legs=[Leg("image", [1.0])]))
     fused = store.search(legs=_legs(["title", "splade"], q), k=5)
     assert fused and not any(h.has_relevance for h in fused)
 
