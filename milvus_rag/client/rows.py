@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from milvus_rag.client.fusion import (
     dense_relevance,
     dense_score,
     rrf_fuse,
-    weighted_fuse,
+    weighted_fuse_n,
 )
 from milvus_rag.client.node_content import RESERVED, from_node_keys, node_keys
 from milvus_rag.client.records import PRIVATE_KEY, Hit, Record, int64_id, public_metadata
@@ -50,7 +50,11 @@ def to_row(
     the tenant from ``metadata[tenant_field]``. Raises :class:`InvalidInputError`.
     """
     metadata = r.metadata
-    row: dict[str, Any] = {cfg.text_field: r.text, cfg.vector_field: r.vector}
+    row: dict[str, Any] = {cfg.text_field: r.text}
+    if cfg.enable_dense:
+        row[cfg.vector_field] = r.vector
+    for f in cfg.extra_vector_fields:
+        row[f.name] = r.vectors.get(f.name)
     if cfg.id_type == "int64":
         if not (cfg.auto_id and r.id in ("", None)):
             row[cfg.id_field] = int(int64_id(r.id, f"{where}: id"))
@@ -148,9 +152,7 @@ def filter_columns(cfg: CollectionConfig) -> tuple[Column, ...]:
 
 def schema_fields(cfg: CollectionConfig) -> list[str]:
     """Every field of the collection's schema (no dynamic keys)."""
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
-    if cfg.enable_bm25:
-        names.append(cfg.sparse_field)
+    names = [cfg.id_field, cfg.text_field, *(f.name for f in cfg.vector_fields)]
     names += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     return [*names, *cfg.metadata_fields]
 
@@ -184,12 +186,14 @@ def check_rows(
 
 
 def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
+    """The fields a read returns: the row's own, and with ``with_vectors`` every vector field
+    the caller writes (the primary dense one first; the BM25 field is Milvus's)."""
     out = [cfg.id_field, cfg.text_field]
     out += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     out.extend(cfg.metadata_fields)
     if cfg.dynamic_field:
         out.append("$meta")
-    return [*out, cfg.vector_field] if with_vectors else out
+    return [*out, *(f.name for f in cfg.client_fields)] if with_vectors else out
 
 
 def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
@@ -202,7 +206,17 @@ class RecordReader:
     """Stored rows to Records for one collection config: what every row needs from the
     config (typed fields, names, layout) is read once, not once per row."""
 
-    __slots__ = ("cfg", "doc_field", "known", "llama", "meta_field", "tenant_field", "typed")
+    __slots__ = (
+        "cfg",
+        "dense",
+        "doc_field",
+        "extras",
+        "known",
+        "llama",
+        "meta_field",
+        "tenant_field",
+        "typed",
+    )
 
     def __init__(self, cfg: CollectionConfig) -> None:
         self.cfg = cfg
@@ -212,6 +226,8 @@ class RecordReader:
         self.doc_field = cfg.doc_id_field
         self.tenant_field = cfg.tenant_field
         self.llama = cfg.layout == "llama_index"
+        self.dense = cfg.vector_field if cfg.enable_dense else None
+        self.extras = tuple((f.name, f.is_dense) for f in cfg.extra_vector_fields)
 
     def record(self, entity: dict[str, Any], *, vectors: bool = True) -> Record:
         """``entity`` (a row dict) as a Record; its vector too unless ``vectors`` is False."""
@@ -230,13 +246,20 @@ class RecordReader:
                 metadata = {**metadata, **node_meta, PRIVATE_KEY: private}
         if self.tenant_field is not None and entity.get(self.tenant_field) is not None:
             metadata[self.tenant_field] = entity[self.tenant_field]
-        vec = entity.get(cfg.vector_field) if vectors else None
+        vec = entity.get(self.dense) if vectors and self.dense is not None else None
+        others: dict[str, Any] = {}
+        if vectors:
+            for name, dense in self.extras:
+                value = entity.get(name)
+                if value is not None:
+                    others[name] = _vector(value) if dense else sparse_vector(value)
         return Record(
             id=str(entity.get(cfg.id_field, "")),
             text=str(entity.get(cfg.text_field) or ""),
             vector=_vector(vec),
             metadata=metadata,
             doc_id=doc_id,
+            vectors=others,
         )
 
 
@@ -247,6 +270,16 @@ def _vector(vec: Any) -> list[float] | None:
     if isinstance(vec, list):
         return vec
     return [float(x) for x in vec]
+
+
+def sparse_vector(value: Any) -> dict[int, float]:
+    """A returned sparse vector as ``{index: weight}`` (measured: pymilvus returns a dict of
+    int to float on a Milvus Lite 2.5 file and a Lite 3 server; a one-row scipy matrix is
+    read too)."""
+    if hasattr(value, "tocoo"):
+        coo = value.tocoo()
+        return {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}
+    return {int(k): float(v) for k, v in dict(value).items()}
 
 
 def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]:
@@ -263,7 +296,14 @@ def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]
     out = list(batch)
     for j, i in enumerate(todo):
         r = batch[i]
-        out[i] = Record(id=r.id, text=r.text, vector=arr[j], metadata=r.metadata, doc_id=r.doc_id)
+        out[i] = Record(
+            id=r.id,
+            text=r.text,
+            vector=arr[j],
+            metadata=r.metadata,
+            doc_id=r.doc_id,
+            vectors=r.vectors,
+        )
     return out
 
 
@@ -290,36 +330,56 @@ class Rows:
             self.vectors.append(entity.get(vf))
 
 
+HitKind = Literal["dense", "bm25", "sparse"]
+"""What a search leg searched: a dense field, the BM25 field, a client-side sparse field."""
+RelevanceFrom = Literal["distance", "bm25", "vectors", "none"]
+"""Where a leg's hits take their relevance (see :mod:`milvus_rag.client.fusion`)."""
+
+
+def field_hits(
+    cfg: CollectionConfig,
+    result: Any,
+    *,
+    kind: HitKind = "dense",
+    metric: str | None = None,
+    relevance: RelevanceFrom = "distance",
+    query: Any = None,
+    keep_vectors: bool = True,
+) -> list[Hit]:
+    """The hits of one search of one field. Score: a dense field's similarity (or -L2, by
+    ``metric``, default the collection's), BM25's magnitude (backends disagree on the sign
+    of BM25 distances), a client-side sparse field's inner product. Relevance (see
+    ``fusion``): ``"distance"`` by the dense field's metric, ``"bm25"``
+    :func:`~milvus_rag.client.fusion.bm25_relevance`, ``"vectors"`` the primary dense
+    relevance computed from each hit's returned primary vector and ``query`` (none where no
+    vector came back), ``"none"``."""
+    m = metric or cfg.metric
+    rows = Rows(cfg, result, keep_vectors)
+    dists = rows.distances
+    if kind == "dense":
+        scores = [dense_score(m, d) for d in dists]
+    elif kind == "bm25":
+        scores = [abs(d) for d in dists]
+    else:
+        scores = list(dists)
+    rel: Sequence[float | None]
+    if relevance == "distance":
+        rel = [dense_relevance(m, d) for d in dists]
+    elif relevance == "bm25":
+        rel = [bm25_relevance(s) for s in scores]
+    elif relevance == "vectors":
+        rel = relevances(rows.vectors, query, cfg.metric)
+    else:
+        rel = [None] * len(dists)
+    return [
+        Hit(r.id, s, d, r, x) for r, s, d, x in zip(rows.records, scores, dists, rel, strict=True)
+    ]
+
+
 def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
-    """Dense results: score = similarity (or -L2), relevance per metric."""
-    m = cfg.metric
-    rows = Rows(cfg, result, keep_vectors)
-    return [
-        Hit(r.id, dense_score(m, d), d, r, dense_relevance(m, d))
-        for r, d in zip(rows.records, rows.distances, strict=True)
-    ]
-
-
-def sparse_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
-    """BM25 results. Backends disagree on the sign of BM25 distances: the score is the
-    magnitude; relevance is :func:`~milvus_rag.client.fusion.bm25_relevance` of it."""
-    rows = Rows(cfg, result, keep_vectors)
-    return [
-        Hit(r.id, abs(d), d, r, bm25_relevance(abs(d)))
-        for r, d in zip(rows.records, rows.distances, strict=True)
-    ]
-
-
-def leg_hits(cfg: CollectionConfig, result: Any, query: Any, keep_vectors: bool) -> list[Hit]:
-    """The BM25 leg of a client-side fusion: relevance = the dense one, computed from each
-    hit's returned vector and ``query`` (not computed where no vector came back). The dense
-    leg is :func:`dense_hits` (its relevance from the distance)."""
-    rows = Rows(cfg, result, keep_vectors)
-    rel = relevances(rows.vectors, query, cfg.metric)
-    return [
-        Hit(r.id, abs(d), d, r, x)
-        for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
-    ]
+    """The hits of a search of the primary dense field (:func:`field_hits`' defaults):
+    score = similarity (or -L2), relevance from the distance."""
+    return field_hits(cfg, result, keep_vectors=keep_vectors)
 
 
 def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | None]:
@@ -338,9 +398,9 @@ def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | 
 def rrf_hits(
     cfg: CollectionConfig, result: Any, query: Any = None, keep_vectors: bool = True
 ) -> list[Hit]:
-    """Server-side RRF results: score = the fused RRF score; relevance = the dense
-    relevance of each hit, computed from its vector where it came back (see
-    ``SearchRequest.relevance``), else not computed."""
+    """Server-side RRF results (any number of legs): score = the fused RRF score;
+    relevance = the primary dense relevance of each hit, computed from its vector where it
+    came back (see ``SearchRequest.relevance``) and ``query`` is known, else not computed."""
     rows = Rows(cfg, result, keep_vectors)
     rel = relevances(rows.vectors, query, cfg.metric)
     return [
@@ -348,28 +408,35 @@ def rrf_hits(
     ]
 
 
-def weighted_hits(
-    dense: list[Hit], sparse: list[Hit], alpha: float, k: int, relevance: bool
+def fused_hits(
+    legs: Sequence[list[Hit]],
+    k: int,
+    *,
+    rrf_k: int | None = None,
+    weights: Sequence[float] | None = None,
+    relevance: bool = True,
+    prefer: int = 0,
 ) -> list[Hit]:
-    """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``);
-    score = the fused score, relevance = the dense relevance each leg gave the hit (see
-    :func:`leg_hits`) when ``relevance``, else not computed (as :func:`rrf_hits`)."""
-    by_id = {h.id: h for h in sparse}
-    by_id.update({h.id: h for h in dense})
-    fused = weighted_fuse(
-        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
-    )
-    return _fused(by_id, fused[:k], relevance)
-
-
-def rrf_fused_hits(
-    dense: list[Hit], sparse: list[Hit], k: int, rrf_k: int, relevance: bool
-) -> list[Hit]:
-    """Client-side RRF of a dense and a BM25 leg, as the server fuses them; relevance as
-    :func:`weighted_hits`."""
-    by_id = {h.id: h for h in sparse}
-    by_id.update({h.id: h for h in dense})
-    fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], k=rrf_k)
+    """Client-side fusion of several legs' hits into the top ``k``: RRF (constant
+    ``rrf_k``, as the server fuses) or, with ``weights``, weighted fusion of the
+    min-max-normalised legs (``weighted_fuse_n``). Score = the fused score; relevance = the
+    one a leg gave the hit (leg ``prefer``'s where it has the hit: the primary dense leg,
+    whose relevance is its distance; else the first leg that computed one) when ``relevance``, else not computed (as
+    :func:`rrf_hits`)."""
+    by_id: dict[str, Hit] = {}
+    for hits in legs:
+        for h in hits:
+            seen = by_id.get(h.id)
+            if seen is None or (not seen.has_relevance and h.has_relevance):
+                by_id[h.id] = h
+    if legs:
+        by_id.update({h.id: h for h in legs[prefer]})
+    if weights is not None:
+        fused = weighted_fuse_n([[(h.id, h.score) for h in hits] for hits in legs], weights)
+    else:
+        if rrf_k is None:
+            raise ValueError("fused_hits needs rrf_k or weights")
+        fused = rrf_fuse([[h.id for h in hits] for hits in legs], k=rrf_k)
     return _fused(by_id, fused[:k], relevance)
 
 

@@ -26,14 +26,14 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from milvus_rag.client import calls, collection
+from milvus_rag.client import calls, collection, vector_schema
 from milvus_rag.client.adoption import LayoutAdoption
 from milvus_rag.client.analyzers import check_lite25
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.expansion import Expanded, expand_hit
 from milvus_rag.client.filters import Dialect, plan_filter
-from milvus_rag.client.index import Backend, check_buildable
+from milvus_rag.client.index import Backend
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.locks import PerLoop, process_lock
 from milvus_rag.client.pool import ClientPool
@@ -41,11 +41,13 @@ from milvus_rag.client.reads import ID_CHUNK, QUERY_WINDOW, Reader, ReadPort
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import (
     DEFAULT_K,
+    Leg,
     Ranker,
     RetrievalMode,
     SearchRequest,
     Target,
     check_k,
+    check_legs,
 )
 from milvus_rag.client.schema import (
     SCHEMA_CACHE,
@@ -55,6 +57,7 @@ from milvus_rag.client.schema import (
 )
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, resolve, scope
+from milvus_rag.client.vector_schema import check_builds, dims_from, with_field_dim
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 
 __all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
@@ -86,7 +89,7 @@ class AsyncMilvusStore(LayoutAdoption):
         self._pool = ClientPool(self.connection)
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
-            check_buildable(self.config.built_index_type, lite)
+            check_builds(self.config, lite)
             if lite is Backend.LITE25 and self.config.enable_bm25 and self.config.analyzer:
                 check_lite25(analyzer_params(self.config))  # its analyzers, measured
         self._derive()
@@ -135,6 +138,8 @@ class AsyncMilvusStore(LayoutAdoption):
                 metric=self.config.metric,
                 tenant=self._tenant,
                 scope_key=(self._tenancy, self._columns),
+                vector_fields=self.config.vector_fields,
+                primary=self.config.vector_field if self.config.enable_dense else None,
             ),
         )
 
@@ -217,21 +222,16 @@ class AsyncMilvusStore(LayoutAdoption):
     def write_concurrency(self) -> int:
         return self._writer.concurrency
 
-    def set_dim(self, dim: int) -> None:
-        """Give a store opened without ``dim`` its embedding dimension (before first use)."""
-        if self.config.dim == dim:
-            return
-        if self.config.dim is not None:
-            raise ConfigError(
-                f"collection {self.name!r} is configured with dim {self.config.dim}, not {dim}"
-            )
-        self.config = self.config.with_dim(dim)
+    def set_dim(self, dim: int, field: str | None = None) -> None:
+        """Give a store opened without ``dim`` its embedding dimension (before first use);
+        ``field``: the dim of that dense field (an extra one declared with ``dim=None``)."""
+        self.config = with_field_dim(self.config, dim, field)
 
     async def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
         """The embedding dim, learnt once by a store opened without ``dim``: from ``probe``
         (e.g. the embedder's dim) when given, else from the existing collection. ``None``
         when neither knows it yet: the first upsert with vectors sets it."""
-        if self.config.dim is None:
+        if self.config.dim is None and self.config.enable_dense:
             if probe is not None:
                 dim = await probe()
             elif await self.exists():
@@ -282,8 +282,8 @@ class AsyncMilvusStore(LayoutAdoption):
         seen = self._checked  # every search comes here: check a (config, schema) pair once
         if seen is None or seen[0] is not self.config or seen[1] is not info:
             check_compatible(self.config, info)
-            if self.config.dim is None:  # remember it: a later drop() must be able to recreate
-                self.config = self.config.with_dim(info.dim)
+            # remember the dims: a later drop() must be able to recreate
+            self.config = dims_from(self.config, info)
             self._checked = (self.config, info)
         return info
 
@@ -335,6 +335,7 @@ class AsyncMilvusStore(LayoutAdoption):
             "dim": info.dim,
             "metric": info.metric,
             "bm25": info.has_bm25,
+            "vector_fields": [vector_schema.to_dict(f) for f in info.vector_fields or ()],
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
             "tenant_field": self.config.tenant_field,
@@ -515,7 +516,7 @@ class AsyncMilvusStore(LayoutAdoption):
         vector: Sequence[float] | np.ndarray | None = None,
         *,
         k: int = DEFAULT_K,
-        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        mode: RetrievalMode | str | None = None,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
@@ -533,11 +534,14 @@ class AsyncMilvusStore(LayoutAdoption):
         group_by: str | bool | None = None,
         group_size: int | None = None,
         strict_group_size: bool = False,
+        legs: Sequence[Leg] | None = None,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
-        as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
-        ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
-        alpha) * bm25`` over min-max-normalised scores of both legs, client-side.
+        as arguments (see :class:`SearchRequest`). HYBRID (the default mode) fuses by RRF
+        server-side, or with ``ranker="weighted"`` (default when ``alpha`` is given) by
+        ``alpha * dense + (1 - alpha) * bm25`` over min-max-normalised scores of both legs,
+        client-side. ``legs=[Leg(field, query), ...]`` searches those vector fields instead
+        of a mode's (one leg: that field alone; several: fused the same ways).
         ``relevance=True``: compute each hybrid hit's ``relevance`` (from its stored vector,
         fetched for it); dense and BM25-only hits always have theirs.
         ``group_by`` (``True``: ``doc_id``) returns ``k`` groups of ``group_size`` chunks."""
@@ -545,7 +549,8 @@ class AsyncMilvusStore(LayoutAdoption):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
                 k != DEFAULT_K
-                or mode != RetrievalMode.HYBRID
+                or mode is not None
+                or legs is not None
                 or with_vectors
                 or relevance
                 or all_tenants
@@ -581,6 +586,7 @@ class AsyncMilvusStore(LayoutAdoption):
             group_by=group_by,
             group_size=group_size,
             strict_group_size=strict_group_size,
+            legs=check_legs(legs),
         )
         await self._ready()
         return await self._searcher.search(request)

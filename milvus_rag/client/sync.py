@@ -26,7 +26,7 @@ from milvus_rag.client.expansion import Expanded
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import DEFAULT_K, Ranker, RetrievalMode, SearchRequest
+from milvus_rag.client.request import DEFAULT_K, Leg, Ranker, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 from milvus_rag.client.tenancy import Scope
@@ -165,8 +165,8 @@ class MilvusStore:
     def write_concurrency(self) -> int:
         return self.aio.write_concurrency
 
-    def set_dim(self, dim: int) -> None:
-        self.aio.set_dim(dim)
+    def set_dim(self, dim: int, field: str | None = None) -> None:
+        self.aio.set_dim(dim, field)
 
     def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
         return run_sync(self.aio.ensure_dim(probe))
@@ -346,7 +346,7 @@ class MilvusStore:
         vector: Sequence[float] | np.ndarray | None = None,
         *,
         k: int = DEFAULT_K,
-        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        mode: RetrievalMode | str | None = None,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
@@ -364,6 +364,7 @@ class MilvusStore:
         group_by: str | bool | None = None,
         group_size: int | None = None,
         strict_group_size: bool = False,
+        legs: Sequence[Leg] | None = None,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -388,6 +389,7 @@ class MilvusStore:
                 group_by=group_by,
                 group_size=group_size,
                 strict_group_size=strict_group_size,
+                legs=legs,
             )
         )
 
