@@ -88,7 +88,7 @@ async def _once(
     timeout: float | None,
 ) -> Any:
     async def run() -> Any:
-        client = await pool.get()
+        client = pool.current() or await pool.get()
         if timeout is None:
             return await fn(client)
         return await within(fn(client), timeout, operation, name)
