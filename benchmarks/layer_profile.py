@@ -5,7 +5,7 @@ Lite 3 server are other processes, so the figure a loaded machine disturbs least
 core store and raw ``AsyncMilvusClient.search`` / ``hybrid_search`` with the same parameters
 and output fields, and the LangChain and LlamaIndex stores over the core (their own cost on
 top of it), dense and hybrid, at each concurrency; the sides' rounds interleaved, the median
-round reported. With ``--profile``, cProfile of the core and raw at concurrency 1 and the
+round reported, and the median of the rounds' paired differences. With ``--profile``, cProfile of the core and raw at concurrency 1 and the
 functions whose time differs most between them (per query).
 
     python benchmarks/layer_profile.py --rows 3000 --queries 300 --rounds 5
@@ -177,7 +177,9 @@ class Bench:
     async def cpu(
         self, sides: tuple[str, ...], mode: str, conc: int, rounds: int
     ) -> dict[str, float]:
-        """Client CPU ms a query per side: the median of ``rounds`` interleaved rounds."""
+        """Client CPU ms a query per side: the median of ``rounds`` interleaved rounds; and
+        ``"<side> - ours"`` / ``"ours - raw"``: the median of the rounds' differences (each
+        round's sides run back to back, so a difference sees one machine load)."""
         per: dict[str, list[float]] = {w: [] for w in sides}
         for r in range(rounds):
             for who in sides[r % len(sides) :] + sides[: r % len(sides)]:
@@ -185,7 +187,14 @@ class Bench:
                 t = time.process_time()
                 await run_concurrent(fns, conc)
                 per[who].append(1000 * (time.process_time() - t) / len(fns))
-        return {w: statistics.median(v) for w, v in per.items()}
+        out = {w: statistics.median(v) for w, v in per.items()}
+        pairs = [("ours", "raw")] + [(w, "ours") for w in ("langchain", "llama_index")]
+        for a, b in pairs:
+            if a in per and b in per:
+                out[f"{a} - {b}"] = statistics.median(
+                    x - y for x, y in zip(per[a], per[b], strict=True)
+                )
+        return out
 
     async def profile(self, who: str, mode: str, conc: int) -> pstats.Stats:
         fns = self.fns(who, mode)
@@ -240,8 +249,9 @@ async def main(a: argparse.Namespace) -> str:
         f"unit vectors), {len(texts)} queries, k={a.k}, {a.rounds} interleaved rounds, the "
         f"median; client CPU ms a query (`time.process_time()`); started "
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n",
-        "| backend | mode | c | ours | raw | ours / raw | langchain - ours | llama_index - ours | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backend | mode | c | ours | raw | ours / raw | ours - raw | langchain - ours "
+        "| llama_index - ours | load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     tmp = tempfile.mkdtemp(prefix="mrag_layer_")
     profiles: list[str] = []
@@ -266,11 +276,12 @@ async def main(a: argparse.Namespace) -> str:
                     load = os.getloadavg()[0]
                     cpu = await b.cpu(sides, mode, conc, a.rounds)
                     load2 = os.getloadavg()[0]
-                    lc = f"{cpu['langchain'] - cpu['ours']:+.3f}" if "langchain" in cpu else ""
-                    li = f"{cpu['llama_index'] - cpu['ours']:+.3f}" if "llama_index" in cpu else ""
+                    lc = f"{cpu['langchain - ours']:+.3f}" if "langchain" in cpu else ""
+                    li = f"{cpu['llama_index - ours']:+.3f}" if "llama_index" in cpu else ""
                     row = (
                         f"| {backend} | {mode} | {conc} | {cpu['ours']:.3f} | {cpu['raw']:.3f} | "
-                        f"{cpu['ours'] / cpu['raw']:.2f} | {lc} | {li} | {load:.1f} / {load2:.1f} |"
+                        f"{cpu['ours'] / cpu['raw']:.2f} | {cpu['ours - raw']:+.3f} | {lc} | {li} "
+                        f"| {load:.1f} / {load2:.1f} |"
                     )
                     out.append(row)
                     print(row, flush=True)
