@@ -1,5 +1,6 @@
 """One backend call of a store: a pooled client, bounded retries of transient failures,
-and one recovery from a collection dropped (or released) behind the store's back.
+one recovery from a collection dropped (or released) behind the store's back, and the
+call's deadline.
 
 Example:
     >>> # rows = await call(pool, connection, "docs", "query", lambda c: c.query(...), ensure)
@@ -7,8 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from milvus_rag.client.config import ConnectionConfig
 from milvus_rag.client.errors import BackendError, is_missing_collection, is_released_collection
@@ -17,6 +19,9 @@ from milvus_rag.client.retry import with_retries
 from milvus_rag.client.schema import SCHEMA_CACHE
 
 Fn = Callable[[Any], Awaitable[Any]]
+T = TypeVar("T")
+#: ``asyncio.timeout`` (Python 3.11+): a deadline on the running task, no task of its own
+_TIMEOUT: Any = getattr(asyncio, "timeout", None)
 
 
 async def call(
@@ -26,14 +31,18 @@ async def call(
     operation: str,
     fn: Fn,
     ensure: Callable[[], Awaitable[object]],
+    *,
+    timeout: float | None = None,
 ) -> Any:
     """``fn(client)`` on collection ``name``, errors mapped and transient ones retried.
 
     Dropped behind our back (another process or client): forget the cached schema,
-    ``ensure()`` (recreate or re-check the collection), and try once more.
+    ``ensure()`` (recreate or re-check the collection), and try once more. ``timeout``
+    (seconds): each try's deadline, enforced here (see :func:`within`) for an ``fn`` that
+    gives pymilvus none (pymilvus runs a call with a ``timeout=`` in a task of its own).
     """
     try:
-        return await _once(pool, connection, name, operation, fn)
+        return await _once(pool, connection, name, operation, fn, timeout)
     except BackendError as e:
         if operation == "ensure_collection" or not (
             is_missing_collection(e) or is_released_collection(e)
@@ -41,15 +50,48 @@ async def call(
             raise
         SCHEMA_CACHE.invalidate(connection.key, name)
         await ensure()
-        return await _once(pool, connection, name, operation, fn)
+        return await _once(pool, connection, name, operation, fn, timeout)
+
+
+async def within(aw: Awaitable[T], timeout: float | None, operation: str, collection: str) -> T:
+    """``await aw``, cancelled after ``timeout`` seconds (``None``: no deadline) with a
+    :class:`BackendError` that says so (not retried: as pymilvus's own time-out)."""
+    if timeout is None:
+        return await aw
+    if _TIMEOUT is None:  # Python 3.10
+        try:
+            return await asyncio.wait_for(aw, timeout)
+        except asyncio.TimeoutError:
+            pass
+    else:
+        deadline = _TIMEOUT(timeout)
+        try:
+            async with deadline:
+                return await aw
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+    raise BackendError(
+        f"no answer within the timeout of {timeout:g} s: pass a larger timeout= (to the "
+        "call, or to the store for every call)",
+        operation=operation,
+        collection=collection,
+    )
 
 
 async def _once(
-    pool: ClientPool, connection: ConnectionConfig, name: str, operation: str, fn: Fn
+    pool: ClientPool,
+    connection: ConnectionConfig,
+    name: str,
+    operation: str,
+    fn: Fn,
+    timeout: float | None,
 ) -> Any:
     async def run() -> Any:
-        client = await pool.get()
-        return await fn(client)
+        client = pool.current() or await pool.get()
+        if timeout is None:
+            return await fn(client)
+        return await within(fn(client), timeout, operation, name)
 
     return await with_retries(
         run,

@@ -58,10 +58,16 @@ class PerLoop(Generic[T]):
         self._make = make
         self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T]
         self._items = weakref.WeakKeyDictionary()
+        #: the last loop asked for (weakly) and its item: every search asks, from one loop
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
 
     def get(self) -> T:
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
         item = self._items.get(loop)
         if item is None:
             item = self._items[loop] = self._make()
+        self._last = (weakref.ref(loop), item)
         return item

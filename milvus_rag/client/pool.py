@@ -31,17 +31,31 @@ class ClientPool:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMilvusClient]
         self._clients = weakref.WeakKeyDictionary()
         self._lite_held = False
+        #: the last loop served (weakly) and its client: every call asks, from one loop
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], AsyncMilvusClient] | None
+        self._last = None
 
     @property
     def dialect(self) -> Dialect:
         return lite.lite_dialect() if self.conn.is_local else Dialect.MILVUS
 
-    async def get(self) -> AsyncMilvusClient:
+    def current(self) -> AsyncMilvusClient | None:
+        """The running loop's client if it has one already (no I/O): :meth:`get`'s fast path."""
         loop = asyncio.get_running_loop()
-        with self._lock:
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        with self._lock:  # set under the lock: aclose() clears it there
             client = self._clients.get(loop)
+            if client is not None:
+                self._last = (weakref.ref(loop), client)
+        return client
+
+    async def get(self) -> AsyncMilvusClient:
+        client = self.current()
         if client is not None:
             return client
+        loop = asyncio.get_running_loop()
         if self.conn.is_local:
             with self._lock:
                 need = not self._lite_held
@@ -99,6 +113,7 @@ class ClientPool:
         with self._lock:
             items = list(self._clients.items())
             self._clients = weakref.WeakKeyDictionary()
+            self._last = None
             held = self._lite_held
             self._lite_held = False
         for loop, client in items:

@@ -38,8 +38,12 @@ Adapters keep it out of the metadata they show users; see :func:`public_metadata
 
 
 def public_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """User metadata without the framework-private key."""
-    return {k: v for k, v in (metadata or {}).items() if k != PRIVATE_KEY}
+    """User metadata without the framework-private key (a new dict)."""
+    if not metadata:
+        return {}
+    if PRIVATE_KEY not in metadata:  # most rows: one C-level copy
+        return dict(metadata)
+    return {k: v for k, v in metadata.items() if k != PRIVATE_KEY}
 
 
 @dataclass(slots=True)

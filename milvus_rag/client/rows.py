@@ -310,24 +310,59 @@ def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]
 class Rows:
     """One search result list in columns: the hits' records (vectors attached only when
     kept), their distances, and the stored vectors returned with them (``None`` each when
-    not returned)."""
+    not returned).
+
+    A collection whose metadata is one JSON field (no typed columns, tenant field or
+    llama-index node keys) takes each row's decoded metadata dict as it is (the result is
+    this call's own); every other row is read by :class:`RecordReader`, with the same
+    result (see ``tests/unit/test_rows_fast.py``)."""
 
     __slots__ = ("distances", "records", "vectors")
 
     def __init__(self, cfg: CollectionConfig, result: Any, keep_vectors: bool = False) -> None:
         hits = result[0] if result else []
-        reader = RecordReader(cfg)
         id_field, vf = cfg.id_field, cfg.vector_field
-        self.records: list[Record] = []
-        self.distances: list[float] = []
-        self.vectors: list[Any] = []
+        text_field, doc_field, meta_field = cfg.text_field, cfg.doc_id_field, cfg.metadata_field
+        plain = not keep_vectors and _plain(cfg)
+        reader: RecordReader | None = None
+        get = dict.get  # pymilvus's Hit is a dict whose own get() is Python (slower)
+        records: list[Record] = []
+        distances: list[float] = []
+        vectors: list[Any] = []
         for h in hits:
-            entity = h.get("entity") or {}
+            entity = get(h, "entity") or {}
             if id_field not in entity:
-                entity = {**entity, id_field: h.get("id")}
-            self.records.append(reader.record(entity, vectors=keep_vectors))
-            self.distances.append(float(h.get("distance", 0.0)))
-            self.vectors.append(entity.get(vf))
+                entity = {**entity, id_field: get(h, "id")}
+            meta = entity.get(meta_field) if plain else None
+            if type(meta) is dict and NULLS_KEY not in meta:
+                doc = entity.get(doc_field) if doc_field else ""
+                records.append(
+                    Record(
+                        str(entity.get(id_field, "")),
+                        str(entity.get(text_field) or ""),
+                        None,
+                        meta,
+                        str(doc or ""),
+                    )
+                )
+            else:
+                if reader is None:
+                    reader = RecordReader(cfg)
+                records.append(reader.record(entity, vectors=keep_vectors))
+            distances.append(float(get(h, "distance", 0.0)))
+            vectors.append(entity.get(vf))
+        self.records, self.distances, self.vectors = records, distances, vectors
+
+
+def _plain(cfg: CollectionConfig) -> bool:
+    """Whether a row's metadata is its JSON field's dict and nothing else (see :class:`Rows`)."""
+    return (
+        cfg.metadata_storage == "json"
+        and not cfg.metadata_fields
+        and cfg.tenant_field is None
+        and cfg.layout != "llama_index"
+        and cfg.metadata_field is not None
+    )
 
 
 HitKind = Literal["dense", "bm25", "sparse"]

@@ -257,10 +257,22 @@ class AsyncMilvusStore(LayoutAdoption):
             filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
         ).expr
 
-    async def _call(self, operation: str, fn: Callable[[Any], Awaitable[Any]]) -> Any:
-        """``fn(client)`` with retries, recovering once from a drop behind our back."""
+    async def _call(
+        self,
+        operation: str,
+        fn: Callable[[Any], Awaitable[Any]],
+        timeout: float | None = None,
+    ) -> Any:
+        """``fn(client)`` with retries, recovering once from a drop behind our back; each try
+        within ``timeout`` seconds where given (see :func:`calls.within`)."""
         return await calls.call(
-            self._pool, self.connection, self.name, operation, fn, self.ensure_collection
+            self._pool,
+            self.connection,
+            self.name,
+            operation,
+            fn,
+            self.ensure_collection,
+            timeout=timeout,
         )
 
     @property

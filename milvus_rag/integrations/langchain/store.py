@@ -69,6 +69,9 @@ from milvus_rag.integrations.langchain.documents import (  # noqa: E402
     resolve_ids,
 )
 
+_SEARCH_NAMES = frozenset(SEARCH_OPTIONS)
+_DENSE_NAMES = frozenset(DENSE_OPTIONS)
+
 # --- the store ---------------------------------------------------------------------------
 
 
@@ -185,10 +188,12 @@ class MilvusVectorStore(VectorStore):
         store's setting"."""
         kwargs = dict(kwargs)
         flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        names = DENSE_OPTIONS if dense_only else SEARCH_OPTIONS
-        opts = {n: kwargs.pop(n) for n in names if n in kwargs and kwargs[n] is not None}
-        for n in names:
-            kwargs.pop(n, None)  # given as None: the store's setting
+        names = _DENSE_NAMES if dense_only else _SEARCH_NAMES
+        opts: dict[str, Any] = {}
+        for n in [n for n in kwargs if n in names]:  # the call's options, not every name
+            value = kwargs.pop(n)
+            if value is not None:  # given as None: the store's setting
+                opts[n] = value
         if not dense_only:
             mode, alias = kwargs.pop("retrieval_mode", None), kwargs.pop("mode", None)
             mode = alias if mode is None else mode

@@ -1,0 +1,88 @@
+"""Issue 27, the call path. A backend call's deadline enforced by milvus-rag
+(``calls.within``) rather than by pymilvus (which runs every call given a ``timeout=`` in an
+``asyncio.wait_for`` task of its own): cancelled at the deadline, a BackendError that says
+so, not retried; a call in time answers as before; a ``TimeoutError`` of the call's own is
+not taken for the deadline. The pool's and ``PerLoop``'s memory of the last loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from milvus_rag import AsyncMilvusStore, BackendError, Record
+from milvus_rag.client.calls import within
+
+pytestmark = pytest.mark.integration
+
+
+async def test_deadline_cancels_once_and_says_so(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    store = make_async_store(dim=2, retries=3)
+    await store.upsert([Record(id="a", text="x", vector=[1.0, 0.0])])
+    tries = 0
+
+    def search(c: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        return c.search(store.name, data=[[1.0, 0.0]], anns_field="dense", limit=1)
+
+    res = await store._call("search", search, timeout=30.0)
+    assert [h["id"] for h in res[0]] == ["a"] and tries == 1
+    tries = 0
+    with pytest.raises(BackendError, match=r"within the timeout of 1e-06 s") as info:
+        await store._call("search", search, timeout=1e-6)
+    assert tries == 1  # a deadline is not retried (as pymilvus's own time-out)
+    assert info.value.operation == "search" and info.value.collection == store.name
+    assert await store.search(vector=[1.0, 0.0], k=1, mode="dense")  # the client still works
+
+
+async def test_within_keeps_the_calls_own_errors() -> None:
+    async def own() -> None:
+        raise TimeoutError("the call's own")
+
+    with pytest.raises(TimeoutError, match="the call's own"):
+        await within(own(), 5.0, "search", "c")
+    assert await within(asyncio.sleep(0, "done"), 5.0, "search", "c") == "done"
+    assert await within(asyncio.sleep(0, "free"), None, "search", "c") == "free"
+    with pytest.raises(BackendError, match="timeout"):
+        await within(asyncio.sleep(5), 0.01, "search", "c")
+
+
+async def test_a_closed_pool_hands_out_no_client(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    """The pool remembers the last loop's client (a search asks for it every time); closing
+    the pool forgets it, and the next call connects again."""
+    store = make_async_store(dim=2)
+    await store.upsert([Record(id="a", text="x", vector=[1.0, 0.0])])
+    first = store._pool.current()
+    assert first is not None and store._pool.current() is first
+    await store.aclose()
+    assert store._pool.current() is None
+    assert [h.id for h in await store.search(vector=[1.0, 0.0], k=1, mode="dense")] == ["a"]
+    assert store._pool.current() not in (None, first)
+
+
+def test_per_loop_items_stay_per_loop() -> None:
+    """``PerLoop`` remembers the last loop's item: another loop (another thread, or a later
+    ``asyncio.run``) still gets its own."""
+    import threading
+
+    from milvus_rag.client.locks import PerLoop
+
+    locks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
+
+    async def two() -> tuple[asyncio.Lock, asyncio.Lock]:
+        return locks.get(), locks.get()
+
+    a, b = asyncio.run(two())
+    c, _ = asyncio.run(two())
+    out: list[asyncio.Lock] = []
+    t = threading.Thread(target=lambda: out.extend(asyncio.run(two())))
+    t.start()
+    t.join()
+    assert a is b and c is not a and out[0] is out[1] and out[0] not in (a, c)
