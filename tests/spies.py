@@ -13,6 +13,8 @@ from pymilvus import AsyncMilvusClient
 from pymilvus.client.prepare import Prepare
 from pymilvus.grpc_gen import common_pb2
 
+from milvus_rag.client import calls
+
 
 @dataclass
 class SentSearch:
@@ -86,11 +88,20 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
 
     monkeypatch.setattr(Prepare, "search_requests_with_expr", on_search)
     monkeypatch.setattr(Prepare, "hybrid_search_request_with_ranker", on_hybrid)
+    real_within = calls.within
+
+    async def within(aw: Any, timeout: float | None, operation: str, collection: str) -> Any:
+        # a search's deadline is milvus-rag's (calls.within), not sent to pymilvus
+        if operation in ("search", "hybrid_search"):
+            spy.timeouts.append(timeout)
+        return await real_within(aw, timeout, operation, collection)
+
+    monkeypatch.setattr(calls, "within", within)
     for name in ("search", "hybrid_search"):
         real = getattr(AsyncMilvusClient, name)
 
         def wrapped(client: Any, *a: Any, _real: Any = real, **kw: Any) -> Any:
-            spy.timeouts.append(kw.get("timeout"))
+            assert kw.get("timeout") is None, "a search's deadline is calls.within's"
             return _real(client, *a, **kw)
 
         monkeypatch.setattr(AsyncMilvusClient, name, wrapped)

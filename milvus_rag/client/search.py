@@ -46,7 +46,7 @@ from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.tenancy import Scope
 from milvus_rag.client.vector_fields import VectorField
 
-Call = Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
+Call = Callable[[str, Callable[[Any], Awaitable[Any]], float | None], Awaitable[Any]]
 _SCOPES = 256
 """Compiled scopes a searcher keeps (then it starts again)."""
 
@@ -55,7 +55,8 @@ _SCOPES = 256
 class SearchPort:
     """What searching needs from the store, and nothing more.
 
-    ``call(operation, fn)`` runs ``fn(client)`` with retries and error mapping;
+    ``call(operation, fn, timeout)`` runs ``fn(client)`` with retries and error mapping,
+    each try within ``timeout`` seconds;
     ``ensure()`` returns the collection's description (creating / loading it);
     ``read_slot()`` bounds backend requests in flight; ``count()`` counts every row;
     ``config()`` the collection's current settings; ``timeout`` the connection's default;
@@ -83,8 +84,11 @@ class _Plan:
 
     candidates: int
     rrf_k: int
-    kwargs: dict[str, Any]  # timeout, consistency_level (and a grouping search's)
+    kwargs: dict[str, Any]  # consistency_level (and a grouping search's)
     legs: LegsPlan
+    #: each backend request's deadline, enforced by the store's call (``calls.within``):
+    #: pymilvus given a ``timeout=`` runs the request in an ``asyncio.wait_for`` task
+    timeout: float | None = None
 
 
 class Searcher:
@@ -135,7 +139,7 @@ class Searcher:
 
     def _plan(self, r: SearchRequest, legs: LegsPlan) -> _Plan:
         cfg = self.port.config()
-        kwargs: dict[str, Any] = {"timeout": self.port.timeout if r.timeout is None else r.timeout}
+        kwargs: dict[str, Any] = {}
         if r.consistency_level is not None:
             kwargs["consistency_level"] = r.consistency_level
         return _Plan(
@@ -143,6 +147,7 @@ class Searcher:
             rrf_k=r.rrf_k or cfg.rrf_k,
             kwargs=kwargs,
             legs=legs,
+            timeout=self.port.timeout if r.timeout is None else r.timeout,
         )
 
     # --- one search -------------------------------------------------------------------
@@ -291,6 +296,7 @@ class Searcher:
                     search_params=leg.param,
                     **plan.kwargs,
                 ),
+                plan.timeout,
             )
         return rows.field_hits(
             cfg,
@@ -328,6 +334,7 @@ class Searcher:
                     output_fields=output,
                     **plan.kwargs,
                 ),
+                plan.timeout,
             )
         return rows.rrf_hits(cfg, res, plan.legs.primary_query, r.with_vectors)
 
