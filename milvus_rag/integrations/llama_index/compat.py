@@ -48,7 +48,9 @@ __all__ = [
     "BM25BuiltInFunction",
     "IndexManagement",
     "LlamaStoreSettings",
+    "check_get_nodes_args",
     "llama_store_settings",
+    "unsupported_mode",
 ]
 
 #: Constructor keywords only llama-index-vector-stores-milvus has (any one selects its
@@ -486,4 +488,37 @@ def llama_store_settings(
         sparse_function=client_fn,
         sparse_field=client_field,
         no_validation=management == "no_validation",
+    )
+
+
+def check_get_nodes_args(node_ids: Any, filters: Any, compiled: Any) -> None:
+    """llama-index-vector-stores-milvus's ``get_nodes`` takes ``node_ids`` or ``filters``:
+    neither, or both (non-empty filters), raise :class:`ConfigError` (a ``ValueError``) with
+    its words.
+
+    Example:
+        >>> check_get_nodes_args(["n1"], None, None)
+    """
+    if node_ids is None and filters is None:
+        raise ConfigError(
+            "Either node_ids or filters must be provided. (get_nodes() reads nodes by id or "
+            "by metadata filters; pass filters=MetadataFilters(filters=[]) for every node)"
+        )
+    if node_ids is not None and compiled is not None:
+        raise ConfigError(
+            "Only one of node_ids or filters can be provided. (to read the nodes of some ids "
+            "that also match filters, filter the nodes read by id)"
+        )
+
+
+def unsupported_mode(mode: str, supported: Sequence[str]) -> ConfigError:
+    """The error of a query mode the store does not search (worded as
+    llama-index-vector-stores-milvus words it: "... does not support ...").
+
+    Example:
+        >>> str(unsupported_mode("svm", ["default"]))
+        "MilvusVectorStore does not support query mode 'svm'; use one of ['default']"
+    """
+    return ConfigError(
+        f"MilvusVectorStore does not support query mode {mode!r}; use one of {list(supported)}"
     )

@@ -90,6 +90,7 @@ def search_config_options(
 SEARCH_KWARGS = (*DENSE_OPTIONS, *GROUP_OPTIONS)
 _QUERY_KWARGS = (
     *SEARCH_KWARGS,
+    "fields",
     "mmr_prefetch_k",
     "mmr_prefetch_factor",
     "mmr_threshold",
@@ -111,6 +112,8 @@ class LlamaQueryOptions:
     mmr_prefetch_k: int | None = None
     mmr_prefetch_factor: float | None = None
     mmr_threshold: float | None = None
+    #: the vector fields searched (milvus-rag's ``fields=``; ``None``: the mode's)
+    fields: tuple[str, ...] | None = None
 
 
 def _no_partitions(kwargs: Mapping[str, Any], name: str) -> None:
@@ -138,7 +141,11 @@ def llama_query_options(kwargs: Mapping[str, Any], metric: str | None) -> LlamaQ
     expr = kwargs.get("string_expr") or None
     if expr is not None and not isinstance(expr, str):
         raise ConfigError(f"string_expr must be a Milvus expression str, got {expr!r}")
+    fields = kwargs.get("fields")
+    if fields is not None and (isinstance(fields, str) or not isinstance(fields, Sequence)):
+        raise ConfigError(f"fields must be a list of vector field names, got {fields!r}")
     return LlamaQueryOptions(
+        fields=tuple(fields) if fields is not None else None,
         search=search,
         filter=scalar_filters_to_dict(kwargs.get("milvus_scalar_filters")),
         string_expr=expr,
