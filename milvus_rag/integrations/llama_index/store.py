@@ -57,10 +57,9 @@ from milvus_rag.client.config import (
     ConnectionConfig,
 )
 from milvus_rag.client.errors import ConfigError, InvalidInputError
-from milvus_rag.client.legs import default_fields
 from milvus_rag.client.reads import ids_within
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import GROUP_OPTIONS, Leg, RetrievalMode, SearchRequest
+from milvus_rag.client.request import GROUP_OPTIONS
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import FirstUse, core_store, pop_tenancy
@@ -96,6 +95,7 @@ from milvus_rag.integrations.llama_index.compat_kwargs import (
 from milvus_rag.integrations.llama_index.fields import FieldEmbedders
 from milvus_rag.integrations.llama_index.filters import combine_filters, metadata_filters_to_dict
 from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
+from milvus_rag.integrations.llama_index.search import default_request, legs_request
 
 __all__ = [
     "BM25BuiltInFunction",
@@ -127,29 +127,6 @@ _BM25_MODES = (
     VectorStoreQueryMode.TEXT_SEARCH,
     VectorStoreQueryMode.HYBRID,
 )
-
-
-#: LlamaIndex query modes -> the core's mode over the default fields
-_CORE_MODES = {
-    VectorStoreQueryMode.DEFAULT: RetrievalMode.DENSE,
-    VectorStoreQueryMode.SPARSE: RetrievalMode.SPARSE,
-    VectorStoreQueryMode.TEXT_SEARCH: RetrievalMode.SPARSE,
-    VectorStoreQueryMode.HYBRID: RetrievalMode.HYBRID,
-}
-
-
-def _alpha_weights(legs: list[Leg], primary: str | None, alpha: float) -> list[Leg]:
-    """``alpha`` (the dense weight of hybrid search) over two legs: ``alpha`` on the primary
-    dense one, ``1 - alpha`` on the other (weighted fusion)."""
-    names = [leg.field for leg in legs]
-    if len(legs) != 2 or primary not in names:
-        raise ConfigError(
-            f"alpha weighs the dense field against the sparse one; this search has legs "
-            f"{names}: search two fields (fields=[...]) or leave alpha out (RRF)"
-        )
-    return [
-        Leg(leg.field, leg.query, alpha if leg.field == primary else 1.0 - alpha) for leg in legs
-    ]
 
 
 class MilvusVectorStore(BasePydanticVectorStore):
@@ -189,6 +166,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _embedders: FieldEmbedders = PrivateAttr(default_factory=FieldEmbedders)
     _embed_models: dict[str, Any] = PrivateAttr(default_factory=dict)
     _no_validation: bool = PrivateAttr(default=False)
+    _sparse_fn: Any = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -251,6 +229,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._embed_models = embed_models
         self._embedders = FieldEmbedders.build(core.config, embed_models)
         self._no_validation = settings.no_validation
+        if settings.sparse_function is not None:
+            self._sparse_fn = settings.sparse_function.fn
 
     @classmethod
     def class_name(cls) -> str:
@@ -265,6 +245,12 @@ class MilvusVectorStore(BasePydanticVectorStore):
         speaking llama-index-vector-stores-milvus's vocabulary settles it at its first
         operation: an existing collection is then opened with the user's own settings only."""
         return self._store
+
+    @property
+    def sparse_embedding_function(self) -> Any:
+        """The client-side sparse encoder given as ``sparse_embedding_function`` (``None``:
+        Milvus's BM25 function, or no sparse field)."""
+        return self._sparse_fn
 
     @property
     def client(self) -> MilvusClient:
@@ -547,89 +533,16 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if mode is VectorStoreQueryMode.MMR:
             return await self._mmr(query, flt, opts)
         raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
-        request = await self._legs_request(mode, query, flt, opts, raw)
-        if request is None:
-            request = self._request(mode, query, flt, {"relevance": not raw, **opts.search})
-        return await self._store.search(request)
-
-    async def _legs_request(
-        self,
-        mode: VectorStoreQueryMode,
-        query: VectorStoreQuery,
-        flt: Any,
-        opts: LlamaQueryOptions,
-        raw: bool,
-    ) -> SearchRequest | None:
-        """The search over the collection's vector fields (``fields=`` of the query, or the
-        mode's: :func:`~milvus_rag.client.legs.default_fields`), one leg each, its query
-        embedded by the field's embedder; ``None`` where the mode's default legs (the
-        primary dense field and BM25) are the search."""
+        alpha = query.alpha if query.alpha is not None else self._alpha
         cfg = self._store.config
         if opts.fields is None and not cfg.extra_vector_fields and cfg.enable_dense:
-            return None
-        core_mode = _CORE_MODES[mode]
-        fields = default_fields(cfg, core_mode, opts.fields)
-        embedders = self._field_embedders()
-        primary = cfg.vector_field if cfg.enable_dense else None
-        legs = [
-            await embedders.leg(f, primary, query.query_str, query.query_embedding) for f in fields
-        ]
-        k = query.similarity_top_k
-        candidates = None
-        if core_mode is RetrievalMode.SPARSE:
-            k = query.sparse_top_k or k
-        elif core_mode is RetrievalMode.HYBRID:
-            k = query.hybrid_top_k or k
-            if query.sparse_top_k is not None or query.hybrid_top_k is not None:
-                candidates = max(query.similarity_top_k, query.sparse_top_k or 0)
-        alpha = query.alpha if query.alpha is not None else self._alpha
-        if alpha is not None and len(legs) > 1:
-            legs = _alpha_weights(legs, primary, alpha)
-        vector = query.query_embedding if primary is not None else None
-        return SearchRequest(
-            text=query.query_str,
-            vector=vector,
-            legs=tuple(legs),
-            k=k,
-            filter=flt,
-            candidates=candidates if len(legs) > 1 else None,
-            relevance=not raw and vector is not None,
-            **opts.search,
-        )
-
-    def _request(
-        self,
-        mode: VectorStoreQueryMode,
-        query: VectorStoreQuery,
-        flt: Any,
-        options: dict[str, Any],
-    ) -> SearchRequest:
-        k = query.similarity_top_k
-        if mode is VectorStoreQueryMode.DEFAULT:
-            return SearchRequest(
-                vector=query.query_embedding, k=k, mode=RetrievalMode.DENSE, filter=flt, **options
+            request = default_request(
+                mode, query, flt, alpha, {"relevance": not raw, **opts.search}
             )
-        if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
-            return SearchRequest(
-                text=query.query_str,
-                k=query.sparse_top_k or k,
-                mode=RetrievalMode.SPARSE,
-                filter=flt,
-                **options,
-            )
-        candidates = None
-        if query.sparse_top_k is not None or query.hybrid_top_k is not None:
-            candidates = max(k, query.sparse_top_k or 0)
-        return SearchRequest(
-            text=query.query_str,
-            vector=query.query_embedding,
-            k=query.hybrid_top_k or k,
-            mode=RetrievalMode.HYBRID,
-            filter=flt,
-            alpha=query.alpha if query.alpha is not None else self._alpha,
-            candidates=candidates,
-            **options,
-        )
+        else:  # several vector fields, or a sparse-only collection: one leg per field
+            embedders = self._field_embedders()
+            request = await legs_request(cfg, embedders, mode, query, flt, alpha, opts, raw)
+        return await self._store.search(request)
 
     async def _mmr(self, query: VectorStoreQuery, flt: Any, opts: LlamaQueryOptions) -> list[Hit]:
         k = query.similarity_top_k
