@@ -322,8 +322,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         existing collection as it is; the default opens (checks and loads) it."""
         cfg, core = self._store.config, self._store
         if await core.exists():
-            if not self._no_validation:
-                await core.ensure_collection()
+            if not self._no_validation:  # read again: its indexes may have changed
+                await core.ensure_collection(fresh=True)
         elif cfg.dim is not None or not cfg.enable_dense:
             await core.ensure_collection()
 
