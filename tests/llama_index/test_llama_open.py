@@ -60,3 +60,24 @@ def test_index_management_rebuilds_or_leaves_a_dropped_vector_index(backend: Bac
         rebuilt.clear()
         for s in (first, left, rebuilt):
             s.close()
+
+
+def test_doc_id_field_id_makes_doc_ids_node_ids(backend: Backend) -> None:
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo
+
+    store = _open(backend, new_name("lo"), dim=DIM, doc_id_field="id", overwrite=True)
+    src = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id="n1")}
+    written = [
+        TextNode(id_=f"n{i}", text=f"text {i}", embedding=[0.5 + i] * DIM, relationships=src)
+        for i in range(1, 4)
+    ]
+    try:
+        store.add(written)
+        q = VectorStoreQuery(query_embedding=[0.5] * DIM, similarity_top_k=3, doc_ids=["n2"])
+        assert store.query(q).ids == ["n2"]  # doc ids are node ids
+        store.delete(ref_doc_id="n1")  # the node n1, not the nodes whose document is n1
+        left = store.get_nodes(node_ids=["n1", "n2", "n3"])
+        assert left == written[1:] and all(n.ref_doc_id == "n1" for n in left)
+    finally:
+        store.clear()
+        store.close()

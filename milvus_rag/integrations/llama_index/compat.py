@@ -190,6 +190,10 @@ class LlamaStoreSettings:
     sparse_field: str | None = None
     #: ``index_management="no_validation"``: indexes are neither checked nor created
     no_validation: bool = False
+    #: ``doc_id_field`` equal to the primary key (``"id"``): a node's doc id is its id, so
+    #: ``delete(ref_doc_id)`` and ``VectorStoreQuery.doc_ids`` address node ids (the core
+    #: keeps its own ``doc_id`` column, holding ``ref_doc_id`` as always)
+    doc_id_is_id: bool = False
 
     @property
     def raw_similarities(self) -> bool:
@@ -389,6 +393,10 @@ def llama_store_settings(
         out[key] = opts.get(theirs, opts.get(key, default))
         if theirs not in opts and key not in opts:
             defaulted.add(key)
+    doc_id_is_id = out["doc_id_field"] == out["id_field"]
+    if doc_id_is_id:  # its doc id is the node id: no column of its own, delete(ref) by id
+        out["doc_id_field"] = _LLAMA_FIELDS["doc_id_field"]
+        defaulted.add("doc_id_field")
     for key in ("id_max_length", "text_max_length"):
         if key not in out:
             out[key] = _LLAMA_MAX_LENGTH
@@ -488,6 +496,7 @@ def llama_store_settings(
         sparse_function=client_fn,
         sparse_field=client_field,
         no_validation=management == "no_validation",
+        doc_id_is_id=doc_id_is_id,
     )
 
 

@@ -167,6 +167,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _embed_models: dict[str, Any] = PrivateAttr(default_factory=dict)
     _no_validation: bool = PrivateAttr(default=False)
     _sparse_fn: Any = PrivateAttr(default=None)
+    _doc_key: str = PrivateAttr(default="doc_id")
 
     def __init__(
         self,
@@ -231,6 +232,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._no_validation = settings.no_validation
         if settings.sparse_function is not None:
             self._sparse_fn = settings.sparse_function.fn
+        if settings.doc_id_is_id:  # doc_id_field="id": a node's doc id is its id
+            self._doc_key = "id"
 
     @classmethod
     def class_name(cls) -> str:
@@ -332,12 +335,14 @@ class MilvusVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None,
         node_ids: Sequence[str] | None = None,
         doc_ids: Sequence[str] | None = None,
+        doc_key: str = "doc_id",
     ) -> dict[str, Any] | None:
-        """The core filter dict for LlamaIndex filters, restricted to ids / doc ids."""
+        """The core filter dict for LlamaIndex filters, restricted to ids / doc ids
+        (``doc_key``: the key doc ids are matched on, ``"id"`` with ``doc_id_field="id"``)."""
         return combine_filters(
             metadata_filters_to_dict(filters),
             {"id": {"$in": list(node_ids)}} if node_ids is not None else None,
-            {"doc_id": {"$in": list(doc_ids)}} if doc_ids is not None else None,
+            {doc_key: {"$in": list(doc_ids)}} if doc_ids is not None else None,
         )
 
     @staticmethod
@@ -398,12 +403,12 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     async def adelete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (or one of a list), of
-        the tenant."""
+        the tenant (with llama's ``doc_id_field="id"``: the nodes of those ids)."""
         tenancy = _tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(operation="delete", **tenancy)
         await self._learn_dim()
         ref: Any = {"$in": list(ref_doc_id)} if isinstance(ref_doc_id, list) else ref_doc_id
-        await self._store.delete(filter={"doc_id": ref}, **tenancy)
+        await self._store.delete(filter={self._doc_key: ref}, **tenancy)
 
     def delete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         run_sync(self.adelete(ref_doc_id, **delete_kwargs))
@@ -519,7 +524,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
             )
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
         flt: Any = combine_filters(
-            self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None),
+            self.build_filter(
+                query.filters, query.node_ids or None, query.doc_ids or None, self._doc_key
+            ),
             opts.filter,
         )
         if opts.string_expr is not None:
