@@ -376,6 +376,12 @@ def field_hits(
     ]
 
 
+def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
+    """The hits of a search of the primary dense field (:func:`field_hits`' defaults):
+    score = similarity (or -L2), relevance from the distance."""
+    return field_hits(cfg, result, keep_vectors=keep_vectors)
+
+
 def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | None]:
     """The dense relevance of each returned vector for ``query`` (``None`` where no vector
     came back, or without a query vector), computed in one matrix product."""
