@@ -21,6 +21,13 @@ Query modes (``VectorStoreQuery.mode``):
   ``lambda_mult`` (default 0.5; 1 = pure relevance). Query kwargs ``mmr_prefetch_k`` or
   ``mmr_prefetch_factor`` (default 4, at least 20 candidates) size the candidate pool.
 
+Vector fields: a collection may hold several (``vector_fields=[VectorField...]``, each field
+but the nodes' embeddings filled by its embedder in ``embed_models={name: ...}``, see
+:mod:`milvus_rag.integrations.llama_index.fields`); a query then searches the mode's fields
+(``HYBRID``: every one) or those its ``fields=`` keyword names, fused by RRF or ``weights=``
+(:mod:`milvus_rag.integrations.llama_index.search`). ``client`` / ``aclient`` are pymilvus
+clients on the same Milvus; :attr:`MilvusVectorStore.store` is milvus-rag's core store.
+
 ``similarities`` are :attr:`milvus_rag.client.Hit.relevance`, in [0, 1], higher is better, in
 every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
 RRF the fused score over its maximum possible; weighted the fused normalised score.
