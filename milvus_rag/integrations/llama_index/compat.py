@@ -194,6 +194,9 @@ class LlamaStoreSettings:
     #: ``delete(ref_doc_id)`` and ``VectorStoreQuery.doc_ids`` address node ids (the core
     #: keeps its own ``doc_id`` column, holding ``ref_doc_id`` as always)
     doc_id_is_id: bool = False
+    #: ``use_async_client``: whether ``aclient`` hands out a pymilvus ``AsyncMilvusClient``
+    #: (the store's async methods work either way)
+    async_client: bool = True
 
     @property
     def raw_similarities(self) -> bool:
@@ -410,7 +413,8 @@ def llama_store_settings(
         defaulted.add("metric")
     overwrite = _bool(opts, "overwrite", False)
     _bool(opts, "upsert_mode", False)  # milvus-rag writes are upserts (see the README)
-    _bool(opts, "use_async_client", True)  # both APIs always work
+    # both APIs always work; without it, `aclient` is None (as llama's is)
+    async_client = _bool(opts, "use_async_client", True)
     if opts.get("collection_properties"):
         raise ConfigError(
             f"collection_properties {sorted(opts['collection_properties'])} have no "
@@ -497,6 +501,7 @@ def llama_store_settings(
         sparse_field=client_field,
         no_validation=management == "no_validation",
         doc_id_is_id=doc_id_is_id,
+        async_client=async_client,
     )
 
 

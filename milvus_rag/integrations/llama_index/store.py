@@ -114,11 +114,6 @@ __all__ = [
 ]
 
 
-def _tenancy(opts: dict[str, Any]) -> dict[str, Any]:
-    """The ``tenant=`` / ``all_tenants=`` of a call's mapped keywords (popped)."""
-    return pop_tenancy(opts)
-
-
 # get_nodes() reads every matching node: 4,096 per request (a request costs a scan of the
 # collection on a Milvus Lite 3 server: 50,000 nodes took 244 s at 1,000 a page there).
 _NODE_PAGE = 4096
@@ -175,6 +170,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _no_validation: bool = PrivateAttr(default=False)
     _sparse_fn: Any = PrivateAttr(default=None)
     _doc_key: str = PrivateAttr(default="doc_id")
+    _async_client: bool = PrivateAttr(default=True)
 
     def __init__(
         self,
@@ -241,6 +237,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
             self._sparse_fn = settings.sparse_function.fn
         if settings.doc_id_is_id:  # doc_id_field="id": a node's doc id is its id
             self._doc_key = "id"
+        self._async_client = settings.async_client
 
     @classmethod
     def class_name(cls) -> str:
@@ -273,8 +270,11 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return self._store.pymilvus_client()
 
     @property
-    def aclient(self) -> AsyncMilvusClient:
-        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
+    def aclient(self) -> AsyncMilvusClient | None:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`);
+        ``None`` with llama's ``use_async_client=False``."""
+        if not self._async_client:
+            return None
         run_sync(self._learn_dim())
         return self._store.pymilvus_aclient()
 
@@ -386,7 +386,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "IngestionPipeline's transformations"
             )
         opts = llama_write_options(kwargs, "add")
-        tenancy = _tenancy(opts)
+        tenancy = pop_tenancy(opts)
         self._store.scope(operation="add", **tenancy)  # a tenant is named, or raise
         records = [node_to_record(n) for n in nodes]
         if not records:
@@ -411,7 +411,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     async def adelete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (or one of a list), of
         the tenant (with llama's ``doc_id_field="id"``: the nodes of those ids)."""
-        tenancy = _tenancy(llama_write_options(delete_kwargs, "delete"))
+        tenancy = pop_tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(operation="delete", **tenancy)
         await self._learn_dim()
         ref: Any = {"$in": list(ref_doc_id)} if isinstance(ref_doc_id, list) else ref_doc_id
@@ -430,7 +430,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted (use :meth:`clear` to remove everything)."""
         flt = metadata_filters_to_dict(filters)
-        t = _tenancy(llama_write_options(delete_kwargs, "delete"))
+        t = pop_tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(flt, operation="delete_nodes", **t)
         if node_ids is None and flt is None:
             return
@@ -474,7 +474,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         ``AsyncMilvusStore.iterate``). A store speaking llama-index-vector-stores-milvus's
         vocabulary takes exactly one of them, as that library does (``ValueError``
         otherwise)."""
-        t = _tenancy(llama_write_options(kwargs, "get_nodes"))
+        t = pop_tenancy(llama_write_options(kwargs, "get_nodes"))
         flt = metadata_filters_to_dict(filters)
         if self.vocabulary == "llama_index":
             check_get_nodes_args(node_ids, filters, flt)
