@@ -424,11 +424,13 @@ def fused_hits(
     whose relevance is its distance; else the first leg that computed one) when ``relevance``, else not computed (as
     :func:`rrf_hits`)."""
     by_id: dict[str, Hit] = {}
-    for hits in legs:
-        for h in hits:
-            seen = by_id.get(h.id)
-            if seen is None or (not seen.has_relevance and h.has_relevance):
-                by_id[h.id] = h
+    for hits in reversed(legs):  # the first leg that has a hit gives it
+        by_id.update({h.id: h for h in hits})
+    if relevance:  # ... unless it computed no relevance and another leg did
+        for hits in legs:
+            for h in hits:
+                if by_id[h.id].computed_relevance is None and h.computed_relevance is not None:
+                    by_id[h.id] = h
     if legs:
         by_id.update({h.id: h for h in legs[prefer]})
     if weights is not None:
