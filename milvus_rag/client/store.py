@@ -33,6 +33,7 @@ from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_co
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.expansion import Expanded, expand_hit
 from milvus_rag.client.filters import Dialect, plan_filter
+from milvus_rag.client.handles import HandleAccess, PymilvusHandles
 from milvus_rag.client.index import Backend
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.locks import PerLoop, process_lock
@@ -63,7 +64,7 @@ from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 __all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
 
 
-class AsyncMilvusStore(LayoutAdoption):
+class AsyncMilvusStore(LayoutAdoption, HandleAccess):
     """Async store over one Milvus collection; created, indexed and loaded on first use.
 
     Example:
@@ -87,6 +88,7 @@ class AsyncMilvusStore(LayoutAdoption):
             uri, token, collection_name, dim, connection, collection, options
         )
         self._pool = ClientPool(self.connection)
+        self._handles = PymilvusHandles(self.connection)
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_builds(self.config, lite)
@@ -281,8 +283,12 @@ class AsyncMilvusStore(LayoutAdoption):
 
     # --- collection -------------------------------------------------------------------
 
-    async def ensure_collection(self) -> CollectionInfo:
-        """Create (schema, indexes, load) if missing, else check and load it. Idempotent."""
+    async def ensure_collection(self, *, fresh: bool = False) -> CollectionInfo:
+        """Create (schema, indexes, load) if missing, else check and load it. Idempotent.
+        ``fresh``: read the collection again (after a change made through the pymilvus
+        handles, e.g. a dropped index, which this process's cached schema does not see)."""
+        if fresh:
+            SCHEMA_CACHE.invalidate(self.connection.key, self.name)
         info = SCHEMA_CACHE.get(self.connection.key, self.name)
         if info is None:
             async with self._ensure_locks.get():
@@ -362,8 +368,12 @@ class AsyncMilvusStore(LayoutAdoption):
         await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
 
     async def aclose(self) -> None:
-        """Close every client this store opened, and the embedded engine's file lock."""
-        await self._pool.aclose()
+        """Close every client this store opened (the pymilvus handles too), and the embedded
+        engine's file lock."""
+        try:
+            await self._pool.aclose()
+        finally:
+            await self._handles.aclose()
 
     close = aclose
 

@@ -141,7 +141,7 @@ def test_query_result_shape_and_top_k(index: VectorStoreIndex, emb: Any) -> None
         )
     )
     assert one.ids == (only.ids or [])[:1]
-    with pytest.raises(ConfigError, match="not supported"):
+    with pytest.raises(ConfigError, match="does not support"):
         store.query(VectorStoreQuery(query_embedding=vec, mode=M.SVM))
     # TEXT_MATCH (issue 23, finding 9): LlamaIndex's substring match, no longer refused
     for op, value in (
@@ -282,7 +282,7 @@ async def test_node_round_trip_sync_and_async(make_li_store) -> None:
             assert (g.start_char_idx, g.end_char_idx) == (n.start_char_idx, n.end_char_idx)
             assert g.excluded_llm_metadata_keys == n.excluded_llm_metadata_keys
             assert g.metadata_separator == n.metadata_separator
-            assert g.embedding is None  # not read back (documented)
+            assert g.embedding == n.embedding and g == n  # equal to the node stored
             assert g.hash == n.hash
 
 
@@ -399,13 +399,13 @@ def test_constructor_is_lazy_and_validates(tmp_path: Any) -> None:
     assert not (tmp_path / "lazy.db").exists()  # no I/O before the first operation
     assert store.stores_text and not store.flat_metadata and store.dim == DIM
     assert "secret-token" not in repr(store) and "secret-token" not in str(store.to_dict())
-    assert store.client.config.metric == "IP" and not store.client.config.enable_bm25
+    assert store.store.config.metric == "IP" and not store.store.config.enable_bm25
     with pytest.raises(ConfigError):
         MilvusVectorStore(str(tmp_path / "x.db"), bogus_option=1)
     with pytest.raises(ConfigError):
         MilvusVectorStore(store=store.store, dim=4)
     wrapped = MilvusVectorStore(store=MilvusStore.from_async(store.store))
-    assert wrapped.client is store.client
+    assert wrapped.store is store.store
 
 
 def test_sync_calls_on_one_store_from_two_asyncio_runs(make_li_store) -> None:

@@ -1,10 +1,12 @@
 """langchain-milvus's ``Milvus`` attribute names (``_primary_field``, ``fields``...), read
 from the milvus-rag store's configuration (as configured, or as adopted from an existing
-collection). A mixin of :class:`milvus_rag.integrations.langchain.Milvus`; no I/O."""
+collection), and its pymilvus ``client`` / ``aclient``. A mixin of
+:class:`milvus_rag.integrations.langchain.Milvus`; no I/O but connecting those clients."""
 
 from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
+from pymilvus import AsyncMilvusClient, MilvusClient
 
 from milvus_rag.client.store import AsyncMilvusStore
 
@@ -19,6 +21,18 @@ class LangchainMilvusAttributes:
 
     store: AsyncMilvusStore
     embedding: Embeddings
+
+    @property
+    def client(self) -> MilvusClient:
+        """A pymilvus ``MilvusClient`` on this store's Milvus (on a Lite file the same
+        engine), closed with the store (see
+        :meth:`~milvus_rag.client.AsyncMilvusStore.pymilvus_client`)."""
+        return self.store.pymilvus_client()
+
+    @property
+    def aclient(self) -> AsyncMilvusClient:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
+        return self.store.pymilvus_aclient()
 
     @property
     def embedding_func(self) -> Embeddings:
