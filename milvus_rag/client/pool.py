@@ -1,5 +1,7 @@
-"""The only place that constructs pymilvus clients: one ``AsyncMilvusClient`` per (store,
-running event loop), created on first use there and closed by :meth:`ClientPool.aclose`."""
+"""The only place that constructs the store's own pymilvus clients: one ``AsyncMilvusClient``
+per (store, running event loop), created on first use there and closed by
+:meth:`ClientPool.aclose` (the clients a store hands out to its user are
+:mod:`milvus_rag.client.handles`')."""
 
 from __future__ import annotations
 
@@ -17,6 +19,14 @@ from milvus_rag.client.errors import BackendUnavailableError, map_backend_error
 from milvus_rag.client.filters import Dialect
 
 log = logging.getLogger("milvus_rag")
+
+#: gRPC servers (Milvus Lite 3, and the Lite 2.5 engine behind a .db file) answer pings more
+#: often than every 5 minutes with GOAWAY too_many_pings, which gRPC prints on stderr;
+#: pymilvus pings every 10 s by default.
+GRPC_OPTIONS = {
+    "grpc.keepalive_time_ms": 360_000,
+    "grpc.keepalive_permit_without_calls": False,
+}
 
 
 class ClientPool:
@@ -57,13 +67,7 @@ class ClientPool:
             await asyncio.to_thread(compat.warm_pymilvus)
         compat.forget_stale_manager(loop)
         kwargs: dict[str, Any] = {"dedicated": True}
-        kwargs["grpc_options"] = {
-            # gRPC servers (Milvus Lite 3, and the Lite 2.5 engine behind a .db file) answer
-            # pings more often than every 5 minutes with GOAWAY too_many_pings, which gRPC
-            # prints on stderr; pymilvus pings every 10 s by default.
-            "grpc.keepalive_time_ms": 360_000,
-            "grpc.keepalive_permit_without_calls": False,
-        }
+        kwargs["grpc_options"] = dict(GRPC_OPTIONS)
         client = AsyncMilvusClient(
             uri=self.conn.uri,
             token=self.conn.effective_token,

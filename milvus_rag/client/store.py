@@ -33,6 +33,7 @@ from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_co
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.expansion import Expanded, expand_hit
 from milvus_rag.client.filters import Dialect, plan_filter
+from milvus_rag.client.handles import HandleAccess, PymilvusHandles
 from milvus_rag.client.index import Backend, check_buildable
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.locks import PerLoop, process_lock
@@ -60,7 +61,7 @@ from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 __all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
 
 
-class AsyncMilvusStore(LayoutAdoption):
+class AsyncMilvusStore(LayoutAdoption, HandleAccess):
     """Async store over one Milvus collection; created, indexed and loaded on first use.
 
     Example:
@@ -84,6 +85,7 @@ class AsyncMilvusStore(LayoutAdoption):
             uri, token, collection_name, dim, connection, collection, options
         )
         self._pool = ClientPool(self.connection)
+        self._handles = PymilvusHandles(self.connection)
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
             check_buildable(self.config.built_index_type, lite)
@@ -348,8 +350,12 @@ class AsyncMilvusStore(LayoutAdoption):
         await self._call("flush", lambda c: c.flush(self.name, timeout=self._timeout))
 
     async def aclose(self) -> None:
-        """Close every client this store opened, and the embedded engine's file lock."""
-        await self._pool.aclose()
+        """Close every client this store opened (the pymilvus handles too), and the embedded
+        engine's file lock."""
+        try:
+            await self._pool.aclose()
+        finally:
+            await self._handles.aclose()
 
     close = aclose
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
+from pymilvus import AsyncMilvusClient, MilvusClient
 
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig
 from milvus_rag.client.errors import MilvusRAGError
@@ -481,6 +482,15 @@ class MilvusStore:
 
     def describe(self) -> dict[str, Any]:
         return run_sync(self.aio.describe())
+
+    def pymilvus_client(self) -> MilvusClient:
+        """A pymilvus ``MilvusClient`` on this store's Milvus (see
+        :meth:`AsyncMilvusStore.pymilvus_client`); closed by :meth:`close`."""
+        return self.aio.pymilvus_client()
+
+    def pymilvus_aclient(self) -> AsyncMilvusClient:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus; closed by :meth:`close`."""
+        return self.aio.pymilvus_aclient()
 
     def close(self) -> None:
         """Release the clients and the embedded engine's file lock."""

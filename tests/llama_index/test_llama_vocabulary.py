@@ -100,14 +100,14 @@ def test_similarity_metric_and_raw_similarities(
     llama_store: Callable[..., MilvusVectorStore],
 ) -> None:
     store = _filled(llama_store, "similarity_metric")  # euclidean -> L2
-    assert run_sync(store.client.describe())["metric"] == "L2"
+    assert run_sync(store.store.describe())["metric"] == "L2"
     res = store.query(dense(3))
     assert (res.ids or [])[0] == "zebra"
     sims = res.similarities or []
     assert sims == sorted(sims) and sims[0] >= 0.0  # raw L2 distances, as llama returns them
     ip = _filled(llama_store, "upsert_mode")  # llama's default metric: IP, raw inner products
     got = ip.query(dense(3))
-    assert run_sync(ip.client.describe())["metric"] == "IP"
+    assert run_sync(ip.store.describe())["metric"] == "IP"
     assert (got.similarities or [])[0] == pytest.approx(
         sum(
             a * b
@@ -123,7 +123,7 @@ def test_enable_sparse_hybrid_and_text_search(
     llama_store: Callable[..., MilvusVectorStore],
 ) -> None:
     store = _filled(llama_store, "enable_sparse")
-    assert run_sync(store.client.describe())["bm25"] is True
+    assert run_sync(store.store.describe())["bm25"] is True
     for mode in (M.HYBRID, M.SPARSE, M.TEXT_SEARCH):
         assert (store.query(hybrid(2, mode)).ids or [])[0] == "zebra", mode
     assert (asyncio.run(store.aquery(hybrid(2))).ids or [])[0] == "zebra"
@@ -140,7 +140,7 @@ def test_sparse_embedding_function_and_field(llama_store: Callable[..., MilvusVe
         sparse_index_config={"bm25_k1": 1.5, "bm25_b": 0.6},
     )
     store.add(nodes())
-    info = run_sync(store.client.describe())
+    info = run_sync(store.store.describe())
     assert "bm25" in info["fields"] and info["analyzer"]["filter"] == ["lowercase"]
     assert (store.query(hybrid(1, M.SPARSE)).ids or []) == ["zebra"]
 
@@ -153,7 +153,7 @@ def test_weighted_ranker_is_weighted_fusion(
     alpha = CONSTRUCTOR[keyword].store["_alpha"]
     got = store.query(hybrid(4))
     want = run_sync(
-        store.client.search(
+        store.store.search(
             SearchRequest(text=QUESTION, vector=EMB.get_query_embedding(QUESTION), k=4, alpha=alpha)
         )
     )
@@ -175,7 +175,7 @@ def test_rrf_k(llama_store: Callable[..., MilvusVectorStore]) -> None:
 def test_field_names(llama_store: Callable[..., MilvusVectorStore]) -> None:
     store = llama_store(text_key="body", embedding_field="vec", doc_id_field="source")
     store.add(nodes())
-    fields = run_sync(store.client.describe())["fields"]
+    fields = run_sync(store.store.describe())["fields"]
     assert {"id", "body", "vec", "source"} <= set(fields)
     assert (store.query(dense(1)).nodes or [])[0].text == TEXTS["zebra"]
     store.delete("doc-zebra")
@@ -206,7 +206,7 @@ def test_index_and_search_config(
 
 def test_scalar_fields_are_typed_columns(llama_store: Callable[..., MilvusVectorStore]) -> None:
     store = _filled(llama_store, "scalar_field_names")  # year INT64
-    assert "year" in run_sync(store.client.describe())["fields"]
+    assert "year" in run_sync(store.store.describe())["fields"]
     flt = MetadataFilters(filters=[MetadataFilter(key="year", value=2, operator=">=")])
     assert {n.node_id for n in store.get_nodes(filters=flt)} == {"rocket", "bread", "river"}
 
@@ -227,7 +227,7 @@ def test_write_keywords_upsert_and_batches(llama_store: Callable[..., MilvusVect
     for operation, kwargs in WRITE.values():
         assert operation == "add"
         store.add(nodes(), **kwargs)  # the same ids again: replaced (upserts)
-    assert run_sync(store.client.count()) == len(TEXTS)
+    assert run_sync(store.store.count()) == len(TEXTS)
     assert len(store.query(dense(10)).ids or []) == len(TEXTS)
 
 
@@ -240,14 +240,14 @@ def test_existing_collections_are_adopted_not_redefined(
     cosine.add(nodes())
     again = llama_store(collection_name=cosine.collection_name, overwrite=False)  # IP, no BM25
     res = again.query(dense(1))
-    assert res.ids == ["zebra"] and run_sync(again.client.describe())["metric"] == "COSINE"
+    assert res.ids == ["zebra"] and run_sync(again.store.describe())["metric"] == "COSINE"
     assert (again.query(hybrid(1)).ids or []) == ["zebra"]  # its BM25 function is kept
     plain = MilvusVectorStore(cosine.uri, collection_name=new_name("lv"), dim=DIM)  # our words
     try:
         plain.add(nodes())
         reopened = llama_store(collection_name=plain.collection_name, overwrite=False)
         assert {n.node_id for n in reopened.get_nodes()} == set(TEXTS)  # (first operation)
-        assert run_sync(reopened.client.describe())["layout"] == "milvus_rag"
+        assert run_sync(reopened.store.describe())["layout"] == "milvus_rag"
         assert (reopened.query(dense(1)).ids or []) == ["zebra"]
     finally:
         drop_and_close(plain)

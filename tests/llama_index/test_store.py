@@ -399,13 +399,13 @@ def test_constructor_is_lazy_and_validates(tmp_path: Any) -> None:
     assert not (tmp_path / "lazy.db").exists()  # no I/O before the first operation
     assert store.stores_text and not store.flat_metadata and store.dim == DIM
     assert "secret-token" not in repr(store) and "secret-token" not in str(store.to_dict())
-    assert store.client.config.metric == "IP" and not store.client.config.enable_bm25
+    assert store.store.config.metric == "IP" and not store.store.config.enable_bm25
     with pytest.raises(ConfigError):
         MilvusVectorStore(str(tmp_path / "x.db"), bogus_option=1)
     with pytest.raises(ConfigError):
         MilvusVectorStore(store=store.store, dim=4)
     wrapped = MilvusVectorStore(store=MilvusStore.from_async(store.store))
-    assert wrapped.client is store.client
+    assert wrapped.store is store.store
 
 
 def test_sync_calls_on_one_store_from_two_asyncio_runs(make_li_store) -> None:

@@ -49,14 +49,14 @@ def test_the_table_covers_every_llama_only_keyword() -> None:
 def test_each_constructor_keyword_maps(keyword: str) -> None:
     case = CONSTRUCTOR[keyword]
     store = MilvusVectorStore(**case.kwargs)  # no I/O before the first operation
-    cfg = store.client.config
+    cfg = store.store.config
     for name, value in case.expect.items():
         assert getattr(cfg, name) == value, (keyword, name)
     for name, value in case.store.items():
         if name == "uri_name":
             assert os.path.basename(store.uri) == value
         elif name == "token":
-            assert store.client.connection.effective_token == value
+            assert store.store.connection.effective_token == value
             assert value not in repr(store)
         else:
             assert getattr(store, name) == value, (keyword, name)
@@ -64,18 +64,18 @@ def test_each_constructor_keyword_maps(keyword: str) -> None:
 
 
 def test_llama_defaults_apply_with_a_llama_keyword_only() -> None:
-    llama = MilvusVectorStore(overwrite=False).client.config
+    llama = MilvusVectorStore(overwrite=False).store.config
     for name, value in LLAMA_DEFAULTS.items():
         assert getattr(llama, name) == value, name
     ours = MilvusVectorStore(dim=4)
     assert ours.vocabulary == "milvus_rag"
-    assert (ours.client.config.metric, ours.client.config.enable_bm25) == ("COSINE", True)
-    assert (ours.client.config.name, ours.client.config.vector_field) == ("milvus_rag", "dense")
+    assert (ours.store.config.metric, ours.store.config.enable_bm25) == ("COSINE", True)
+    assert (ours.store.config.name, ours.store.config.vector_field) == ("milvus_rag", "dense")
 
 
 def test_quickstart_constructor() -> None:
     store = MilvusVectorStore(uri="./milvus_demo.db", dim=1536, overwrite=True)
-    cfg = store.client.config
+    cfg = store.store.config
     assert (cfg.dim, cfg.metric, cfg.enable_bm25, cfg.name) == (
         1536,
         "IP",
@@ -90,7 +90,7 @@ def test_quickstart_constructor() -> None:
         hybrid_ranker="RRFRanker",
         hybrid_ranker_params={"k": 60},
     )
-    assert (hybrid.client.config.enable_bm25, hybrid.client.config.rrf_k) == (True, 60)
+    assert (hybrid.store.config.enable_bm25, hybrid.store.config.rrf_k) == (True, 60)
 
 
 @pytest.mark.parametrize("name", sorted(UNSUPPORTED))
@@ -256,7 +256,7 @@ def test_their_bm25_function_class_is_accepted() -> None:
     store = MilvusVectorStore(
         enable_sparse=True, sparse_embedding_function=TheirBM25({"type": "english"})
     )
-    assert store.client.config.analyzer == {"type": "english"}
+    assert store.store.config.analyzer == {"type": "english"}
     dense_fn = Function("f", FunctionType.TEXTEMBEDDING, "text", "embedding")
     with pytest.raises(ConfigError, match="BM25BuiltInFunction"):
         MilvusVectorStore(enable_sparse=True, sparse_embedding_function=dense_fn)

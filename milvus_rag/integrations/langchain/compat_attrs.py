@@ -1,12 +1,14 @@
 """langchain-milvus's ``Milvus`` attribute names (``_primary_field``, ``fields``...), read
 from the milvus-rag store's configuration (as configured, or as adopted from an existing
-collection). A mixin of :class:`milvus_rag.integrations.langchain.Milvus`; no I/O."""
+collection), and its pymilvus ``client`` / ``aclient``. A mixin of
+:class:`milvus_rag.integrations.langchain.Milvus`; no I/O but connecting those clients."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from pymilvus import AsyncMilvusClient, MilvusClient
 
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.vector_fields import VectorField
@@ -28,6 +30,18 @@ class LangchainMilvusAttributes:
     embedding_func: Any
     _index_params: Any
     _search_params: Any
+
+    @property
+    def client(self) -> MilvusClient:
+        """A pymilvus ``MilvusClient`` on this store's Milvus (on a Lite file the same
+        engine), closed with the store (see
+        :meth:`~milvus_rag.client.AsyncMilvusStore.pymilvus_client`)."""
+        return self.store.pymilvus_client()
+
+    @property
+    def aclient(self) -> AsyncMilvusClient:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
+        return self.store.pymilvus_aclient()
 
     @property
     def auto_id(self) -> bool:

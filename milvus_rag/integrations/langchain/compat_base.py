@@ -69,6 +69,7 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
                 options.update(id_type="int64", auto_id=True)
             if options != self._plan.store_options:
                 old, self.store = self.store, AsyncMilvusStore(**options)
+                self.store.share_handles(old)  # the pymilvus clients handed out stay open
                 await old.aclose()
             return True
 

@@ -48,6 +48,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pymilvus import AsyncMilvusClient, MilvusClient
+
 from milvus_rag.client.config import (
     DEFAULT_COLLECTION,
     DEFAULT_URI,
@@ -217,16 +219,27 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return f"MilvusVectorStore({self._store.connection!r}, collection={self.collection_name!r})"
 
     @property
-    def client(self) -> AsyncMilvusStore:
+    def store(self) -> AsyncMilvusStore:
         """The core :class:`~milvus_rag.client.AsyncMilvusStore` doing the work. A store
         speaking llama-index-vector-stores-milvus's vocabulary settles it at its first
         operation: an existing collection is then opened with the user's own settings only."""
         return self._store
 
     @property
-    def store(self) -> AsyncMilvusStore:
-        """The core :class:`~milvus_rag.client.AsyncMilvusStore` (same as :attr:`client`)."""
-        return self._store
+    def client(self) -> MilvusClient:
+        """A pymilvus ``MilvusClient`` on this store's Milvus (llama-index-vector-stores-
+        milvus's ``client``; on a Lite file the same engine), closed with the store
+        (:meth:`~milvus_rag.client.AsyncMilvusStore.pymilvus_client`). The store's first-use
+        step (``overwrite``, adopting an existing collection) runs first, so the client sees
+        the collection as the store does. milvus-rag's core store is :attr:`store`."""
+        run_sync(self._learn_dim())
+        return self._store.pymilvus_client()
+
+    @property
+    def aclient(self) -> AsyncMilvusClient:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
+        run_sync(self._learn_dim())
+        return self._store.pymilvus_aclient()
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -264,6 +277,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if await old.exists():
             core = AsyncMilvusStore(connection=old.connection, collection_name=old.name, **options)
             self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
+            core.share_handles(old)  # the pymilvus clients handed out stay open
             await old.aclose()
         self._adopt = None
         return True
