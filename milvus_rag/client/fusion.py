@@ -1,13 +1,30 @@
 """Rank fusion, score normalisation, relevance and MMR: pure functions over numpy.
 
 Relevance (``Hit.relevance``, in [0, 1], higher is better) means one thing in every mode
-and API: how similar the hit is to the query by the embedding model, absolute, not
-normalised within the result list. Dense hits take it from their distance
-(:func:`dense_relevance`); hits ranked by hybrid fusion, weighted fusion or fan-out take the
-same value computed from their stored vector and the query vector
+and API: how similar the hit is to the query by the embedding model of the collection's
+*primary* dense field, absolute, not normalised within the result list. Dense hits take it
+from their distance (:func:`dense_relevance`); hits ranked by hybrid fusion, weighted fusion
+or fan-out take the same value computed from their stored vector and the query vector
 (:func:`cosine_relevance`), so a document scores the same whichever mode found it, and an
 off-topic one scores low even when it ranks second. BM25-only searches, which have no query
 vector, map the BM25 score by :func:`bm25_relevance`.
+
+Searches that name their legs (``SearchRequest.legs``, several vector fields) follow the
+same rule; the primary field's query vector is the primary leg's query, or the request's
+``vector``:
+
+- one leg: its own measure, from its distance, always present: the primary dense field's
+  similarity (as DENSE); another dense field's similarity to its query (the embedding model
+  of that field: the same meaning when both fields embed with one model); a BM25 leg's
+  :func:`bm25_relevance` (as SPARSE). A client-side sparse leg (SPLADE, BGE-M3...) has no
+  calibrated scale: its hits take the primary field's similarity where the request gives
+  ``vector`` (computed from the stored vectors, fetched when ``relevance=True``), else none;
+- two or more legs (fused): the primary field's similarity, computed from each hit's stored
+  primary vector (fetched when ``relevance=True`` or ``with_vectors=True``); where no
+  primary query vector is known (no leg on the primary field, no ``vector``, or a collection
+  without a dense field) it is not defined.
+
+``relevance=True`` where relevance is not defined raises ``ConfigError`` naming what to pass.
 
 Example:
     >>> rrf_fuse([["a", "b"], ["b", "c"]], k=20)[0][0]
@@ -54,19 +71,51 @@ def weighted_fuse(
     sparse: Sequence[tuple[K, float]],
     alpha: float,
 ) -> list[tuple[K, float]]:
-    """Convex combination ``alpha * dense + (1 - alpha) * sparse`` of normalised scores.
+    """Convex combination ``alpha * dense + (1 - alpha) * sparse`` of normalised scores
+    (:func:`weighted_fuse_n` of two legs)."""
+    return weighted_fuse_n([dense, sparse], [alpha, 1.0 - alpha])
+
+
+def weighted_fuse_n(
+    legs: Sequence[Sequence[tuple[K, float]]], weights: Sequence[float]
+) -> list[tuple[K, float]]:
+    """``sum_i weights[i] * normalised score in leg i``, best first, over any number of legs.
 
     Each leg is normalised within its own list first (BM25 scores are unbounded, cosine is
     not: fusing raw scores lets one leg dominate). A key missing from a leg scores 0 there.
+    Ties keep the order of first appearance (leg by leg), so the result is deterministic.
+
+    Example:
+        >>> weighted_fuse_n([[("a", 0.9), ("b", 0.1)], [("b", 3.0), ("c", 1.0)]], [0.5, 0.5])
+        [('a', 0.5), ('b', 0.5), ('c', 0.0)]
     """
+    if len(legs) != len(weights):
+        raise ValueError(f"{len(legs)} legs and {len(weights)} weights")
     out: dict[K, float] = {}
-    for weight, leg in ((alpha, dense), (1.0 - alpha, sparse)):
+    for weight, leg in zip(weights, legs, strict=True):
         if not leg:
             continue
         norm = normalize_scores([s for _, s in leg])
         for (key, _), s in zip(leg, norm, strict=True):
             out[key] = out.get(key, 0.0) + weight * float(s)
     return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def leg_weights(weights: Sequence[float | None]) -> list[float]:
+    """The weights of weighted fusion, summing to 1: equal where none is given.
+
+    Example:
+        >>> leg_weights([None, None]), leg_weights([3, 1])
+        ([0.5, 0.5], [0.75, 0.25])
+    """
+    if all(w is None for w in weights):
+        return [1.0 / len(weights)] * len(weights)
+    if any(w is None for w in weights):
+        raise ValueError("give every leg a weight, or none")
+    total = float(sum(w for w in weights if w is not None))
+    if total <= 0:
+        raise ValueError("the leg weights sum to 0")
+    return [float(w) / total for w in weights if w is not None]
 
 
 BM25_HALF = 20.0

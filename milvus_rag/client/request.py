@@ -33,11 +33,13 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filter_tree import FieldNames
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.grouping import Grouping, check_grouping
+from milvus_rag.client.vector_fields import VectorField
 
 if TYPE_CHECKING:  # only a type here
     from milvus_rag.client.tenancy import Scope
 
 Ranker = Literal["rrf", "weighted"]
+Fusion = Literal["auto", "client"]
 DEFAULT_K = 4
 """Hits a search returns when the caller does not say."""
 MAX_K = 16384
@@ -201,10 +203,13 @@ def check_query_vector(vector: Any) -> list[float] | None:
     return out
 
 
-def _check_text(mode: RetrievalMode, text: object) -> None:
+def _check_text(mode: RetrievalMode | None, text: object) -> None:
+    """The query text: a str; non-empty where the mode searches BM25 (with ``legs``,
+    ``mode`` is ``None`` and a BM25 leg without its own query needs it: checked once the
+    legs are resolved, see :mod:`milvus_rag.client.legs`)."""
     if text is not None and not isinstance(text, str):
         raise InvalidInputError(f"query text must be a str, got {type(text).__name__}")
-    if mode is not RetrievalMode.DENSE and (text is None or not text.strip()):
+    if mode not in (None, RetrievalMode.DENSE) and (text is None or not text.strip()):
         raise InvalidInputError(f"{mode.value} search needs a non-empty query text")
 
 
@@ -281,6 +286,34 @@ class Leg:
         )
 
 
+def check_legs(legs: Any) -> tuple[Leg, ...] | None:
+    """``legs`` as a non-empty tuple of :class:`Leg`, each field once (``None`` stays)."""
+    if legs is None:
+        return None
+    if isinstance(legs, Leg | str) or not isinstance(legs, Sequence):
+        raise ConfigError(f"legs must be a list of Leg, got {legs!r}")
+    out = tuple(legs)
+    if not out:
+        raise ConfigError("legs is empty: name at least one vector field (Leg(field, query))")
+    seen: set[str] = set()
+    for leg in out:
+        if not isinstance(leg, Leg):
+            raise ConfigError(f"legs holds Leg values (Leg(field, query)), got {leg!r}")
+        if leg.field in seen:
+            raise ConfigError(f"legs name field {leg.field!r} twice: search each field once")
+        seen.add(leg.field)
+    weights = [leg.weight for leg in out]
+    if any(w is not None for w in weights):
+        if any(w is None for w in weights):
+            raise ConfigError(
+                f"legs {[leg.field for leg in out if leg.weight is None]} have no weight: "
+                "give every leg a weight, or none (equal weights)"
+            )
+        if not sum(w for w in weights if w is not None) > 0:
+            raise ConfigError("the legs' weights are all 0: give at least one leg a weight > 0")
+    return out
+
+
 @dataclass(frozen=True)
 class Target:
     """What a prepared request was compiled for: the backend's dialect, the collection's
@@ -292,28 +325,47 @@ class Target:
     tenant: str | None = None
     #: what else the compiled scope depends on: the tenancy and the typed columns
     scope_key: tuple[object, ...] = ()
+    #: the collection's vector fields (a request's legs are checked against them) and its
+    #: primary dense field's name (``None``: no dense field)
+    vector_fields: tuple[VectorField, ...] = ()
+    primary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
     """One search, validated when built. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
 
-    - ``k`` hits; ``mode``; ``filter``: a filter dict or a raw expression string.
-    - HYBRID: ``ranker`` ``"rrf"`` (server-side, constant ``rrf_k``, default the
-      collection's) or ``"weighted"`` (the default when ``alpha``, the dense weight, is
-      given); ``candidates`` per leg (default the collection's ``hybrid_candidates``).
-    - ``search_params``: the dense index's search parameters (``{"ef": 64}``...), merged over
-      the collection's ``search_params`` (this request's win). Not in SPARSE mode.
-    - ``radius`` / ``range_filter``: dense range search (DENSE mode only), in the metric's
-      direction: COSINE / IP keep ``radius < score <= range_filter``, L2 keeps
+    - ``k`` hits; ``mode`` (default HYBRID); ``filter``: a filter dict or a raw expression.
+    - ``legs``: the vector fields searched, each a :class:`Leg` (field, query, weight,
+      search params); one leg is a plain search of that field, two or more are fused. The
+      modes are shorthands over the default fields: DENSE is the primary dense field with
+      ``vector``, SPARSE the BM25 field with ``text``, HYBRID both. With ``legs``, ``mode``
+      stays unset (``None``) and ``alpha`` is refused (give each leg its ``weight``); a leg
+      without a query takes ``text`` (the BM25 field) or ``vector`` (the primary dense
+      field), so one template serves many queries (fan-out, :meth:`for_query`). ``vector``
+      is always the primary dense field's query: relevance is computed from it (see
+      ``fusion``). Which fields exist and what query each takes is checked against the
+      collection by :meth:`AsyncMilvusStore.prepare` (see :mod:`milvus_rag.client.legs`).
+    - Fusion of two or more legs: ``ranker`` ``"rrf"`` (server-side ``hybrid_search`` where
+      the backend can, constant ``rrf_k``, default the collection's) or ``"weighted"`` (the
+      default when ``alpha``, the dense weight of the two default legs, or a leg weight is
+      given: min-max-normalised legs, client-side); ``candidates`` per leg (default the
+      collection's ``hybrid_candidates``). ``fusion="client"`` fuses RRF client-side too
+      (the same rows as the server's: tests compare both).
+    - ``search_params``: the primary dense index's search parameters (``{"ef": 64}``...),
+      merged over the collection's ``search_params`` (this request's win). Not in SPARSE
+      mode; with ``legs``, only when a leg searches the primary dense field.
+    - ``radius`` / ``range_filter``: dense range search (DENSE mode, or one dense leg), in
+      the metric's direction: COSINE / IP keep ``radius < score <= range_filter``, L2 keeps
       ``range_filter <= distance < radius``. ``range_filter`` needs ``radius``.
     - ``consistency_level``: Strong, Bounded, Session or Eventually (default: the
       collection's); ``timeout`` in seconds (default: the connection's).
     - ``with_vectors``: return the hits' vectors.
     - ``relevance``: compute ``Hit.relevance`` where it needs the hits' stored vectors
-      (HYBRID, and fan-out over it): they are fetched for it. Dense and BM25-only hits always
-      have it (from their distance); without it, a hybrid hit's relevance is not computed and
-      reading it raises (adapters that report relevance set it).
+      (fused legs, and fan-out over them): they are fetched for it. Single-leg hits have it
+      from their distance (a client-side sparse leg: see ``fusion``); without it, a fused
+      hit's relevance is not computed and reading it raises (adapters that report relevance
+      set it).
     - ``tenant`` / ``all_tenants``: on a multi-tenant collection, the tenant searched (default:
       the one the store view is bound to), or every tenant.
     - ``group_by``: group the hits by a field (``True`` or a ``group_size`` alone: by
@@ -326,12 +378,16 @@ class SearchRequest:
     Example:
         >>> req = SearchRequest(text="q", mode="dense", k=3, search_params={"ef": 64})
         >>> # hits = await store.search(store.prepare(req).with_vector(embedding))
+        >>> two = SearchRequest(text="q", legs=[Leg("title", [0.1, 0.2]), Leg("sparse")])
+        >>> two.mode, [leg.field for leg in two.legs], two.ranker
+        (None, ['title', 'sparse'], 'rrf')
     """
 
     text: str | None = None
     vector: Sequence[float] | np.ndarray | None = None
     k: int = DEFAULT_K
-    mode: RetrievalMode | str = RetrievalMode.HYBRID
+    #: ``None``: HYBRID without ``legs``; with ``legs`` it stays ``None``
+    mode: RetrievalMode | str | None = None
     filter: Any = None
     ranker: Ranker | None = None
     alpha: float | None = None
@@ -352,6 +408,9 @@ class SearchRequest:
     #: The legs searched (see :class:`Leg`); ``None``: the mode's legs over the collection's
     #: default fields (the primary dense field with ``vector``, the BM25 field with ``text``)
     legs: tuple[Leg, ...] | None = None
+    #: ``"auto"``: RRF fusion on the server where the backend can; ``"client"``: always
+    #: client-side (the same rows)
+    fusion: Fusion = "auto"
     #: The validated grouping (``None``: a search for chunks), derived from the three above.
     grouping: Grouping | None = field(default=None, repr=False, compare=False)
     #: Set by :meth:`AsyncMilvusStore.prepare`: the filter compiled for ``target`` (tenant
@@ -362,18 +421,38 @@ class SearchRequest:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        mode = RetrievalMode.parse(self.mode)
+        legs = check_legs(self.legs)
+        set_(self, "legs", legs)
+        if legs is not None and self.mode is not None:
+            raise ConfigError(
+                f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for the "
+                "default fields' legs (leave mode unset with legs)"
+            )
+        mode = None if legs is not None else RetrievalMode.parse(self.mode or "hybrid")
         set_(self, "mode", mode)
         check_k(self.k)
         alpha = check_alpha(self.alpha)
+        if legs is not None and alpha is not None:
+            raise ConfigError(
+                "alpha is the dense weight of the two default legs: with legs=, give each "
+                "leg its weight (Leg(field, query, weight=...))"
+            )
         set_(self, "alpha", alpha)
-        set_(self, "ranker", resolve_ranker(self.ranker, alpha))
+        weighted = legs is not None and any(leg.weight is not None for leg in legs)
+        ranker = resolve_ranker(self.ranker, alpha if legs is None else (1.0 if weighted else None))
+        if weighted and ranker == "rrf":
+            raise ConfigError(
+                "leg weights are weighted fusion's: drop them or use ranker='weighted'"
+            )
+        set_(self, "ranker", ranker)
         if self.candidates is not None:
             check_k(self.candidates, "candidates")
         if self.rrf_k is not None and (
             isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 1
         ):
             raise ConfigError(f"rrf_k must be an integer >= 1, got {self.rrf_k!r}")
+        if self.fusion not in ("auto", "client"):
+            raise ConfigError(f"fusion must be 'auto' or 'client', got {self.fusion!r}")
         _check_text(mode, self.text)
         set_(self, "vector", check_query_vector(self.vector))
         set_(self, "search_params", check_search_params(self.search_params))
@@ -381,10 +460,15 @@ class SearchRequest:
         range_filter = _check_bound(self.range_filter, "range_filter")
         if range_filter is not None and radius is None:
             raise ConfigError("range_filter needs radius (the outer bound of the range)")
-        if radius is not None and mode is not RetrievalMode.DENSE:
+        if radius is not None and legs is not None and len(legs) != 1:
+            raise ConfigError(
+                f"radius / range_filter are a range search of one dense field: give one leg, "
+                f"not {len(legs)}"
+            )
+        if radius is not None and legs is None and mode is not RetrievalMode.DENSE:
             raise ConfigError(
                 f"radius / range_filter are a dense range search: use mode='dense', not "
-                f"{mode.value!r}"
+                f"{mode.value if mode is not None else mode!r}"
             )
         if self.search_params and mode is RetrievalMode.SPARSE:
             raise ConfigError(
@@ -413,8 +497,23 @@ class SearchRequest:
 
     @property
     def needs_vector(self) -> bool:
-        """Whether this mode searches with an embedding (DENSE and HYBRID)."""
-        return self.mode is not RetrievalMode.SPARSE
+        """Whether the search wants ``vector``, the primary dense field's query embedding:
+        DENSE and HYBRID; with ``legs``, when a leg on the primary dense field has no query
+        of its own, or relevance is asked for and no leg gives that query (known once
+        prepared, :meth:`AsyncMilvusStore.prepare`; before, whenever a leg has no query)."""
+        if self.legs is None:
+            return self.mode is not RetrievalMode.SPARSE
+        if self.vector is not None:
+            return False
+        t = self.target
+        if t is None:
+            return any(leg.query is None for leg in self.legs)
+        if t.primary is None:
+            return False
+        mine = [leg for leg in self.legs if leg.field == t.primary]
+        if mine:
+            return mine[0].query is None
+        return self.relevance and len(self.legs) > 1
 
     def with_vector(self, vector: Sequence[float] | np.ndarray | None) -> SearchRequest:
         """This request with the query embedding (only the vector is checked)."""
@@ -425,7 +524,7 @@ class SearchRequest:
     ) -> SearchRequest:
         """This request for another query (text and embedding), everything else as it is:
         a prepared request keeps its compiled filter (fan-out searches share one)."""
-        _check_text(RetrievalMode(self.mode), text)
+        _check_text(None if self.mode is None else RetrievalMode(self.mode), text)
         return self._evolve(text=text, vector=check_query_vector(vector))
 
     def compiled(self, target: Target, scope: Scope) -> SearchRequest:

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from milvus_rag.client.fusion import (
     dense_relevance,
     dense_score,
     rrf_fuse,
-    weighted_fuse,
+    weighted_fuse_n,
 )
 from milvus_rag.client.node_content import RESERVED, from_node_keys, node_keys
 from milvus_rag.client.records import PRIVATE_KEY, Hit, Record, int64_id, public_metadata
@@ -290,35 +290,49 @@ class Rows:
             self.vectors.append(entity.get(vf))
 
 
-def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
-    """Dense results: score = similarity (or -L2), relevance per metric."""
-    m = cfg.metric
+HitKind = Literal["dense", "bm25", "sparse"]
+"""What a search leg searched: a dense field, the BM25 field, a client-side sparse field."""
+RelevanceFrom = Literal["distance", "bm25", "vectors", "none"]
+"""Where a leg's hits take their relevance (see :mod:`milvus_rag.client.fusion`)."""
+
+
+def field_hits(
+    cfg: CollectionConfig,
+    result: Any,
+    *,
+    kind: HitKind = "dense",
+    metric: str | None = None,
+    relevance: RelevanceFrom = "distance",
+    query: Any = None,
+    keep_vectors: bool = True,
+) -> list[Hit]:
+    """The hits of one search of one field. Score: a dense field's similarity (or -L2, by
+    ``metric``, default the collection's), BM25's magnitude (backends disagree on the sign
+    of BM25 distances), a client-side sparse field's inner product. Relevance (see
+    ``fusion``): ``"distance"`` by the dense field's metric, ``"bm25"``
+    :func:`~milvus_rag.client.fusion.bm25_relevance`, ``"vectors"`` the primary dense
+    relevance computed from each hit's returned primary vector and ``query`` (none where no
+    vector came back), ``"none"``."""
+    m = metric or cfg.metric
     rows = Rows(cfg, result, keep_vectors)
+    dists = rows.distances
+    if kind == "dense":
+        scores = [dense_score(m, d) for d in dists]
+    elif kind == "bm25":
+        scores = [abs(d) for d in dists]
+    else:
+        scores = list(dists)
+    rel: Sequence[float | None]
+    if relevance == "distance":
+        rel = [dense_relevance(m, d) for d in dists]
+    elif relevance == "bm25":
+        rel = [bm25_relevance(s) for s in scores]
+    elif relevance == "vectors":
+        rel = relevances(rows.vectors, query, cfg.metric)
+    else:
+        rel = [None] * len(dists)
     return [
-        Hit(r.id, dense_score(m, d), d, r, dense_relevance(m, d))
-        for r, d in zip(rows.records, rows.distances, strict=True)
-    ]
-
-
-def sparse_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
-    """BM25 results. Backends disagree on the sign of BM25 distances: the score is the
-    magnitude; relevance is :func:`~milvus_rag.client.fusion.bm25_relevance` of it."""
-    rows = Rows(cfg, result, keep_vectors)
-    return [
-        Hit(r.id, abs(d), d, r, bm25_relevance(abs(d)))
-        for r, d in zip(rows.records, rows.distances, strict=True)
-    ]
-
-
-def leg_hits(cfg: CollectionConfig, result: Any, query: Any, keep_vectors: bool) -> list[Hit]:
-    """The BM25 leg of a client-side fusion: relevance = the dense one, computed from each
-    hit's returned vector and ``query`` (not computed where no vector came back). The dense
-    leg is :func:`dense_hits` (its relevance from the distance)."""
-    rows = Rows(cfg, result, keep_vectors)
-    rel = relevances(rows.vectors, query, cfg.metric)
-    return [
-        Hit(r.id, abs(d), d, r, x)
-        for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
+        Hit(r.id, s, d, r, x) for r, s, d, x in zip(rows.records, scores, dists, rel, strict=True)
     ]
 
 
@@ -338,9 +352,9 @@ def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | 
 def rrf_hits(
     cfg: CollectionConfig, result: Any, query: Any = None, keep_vectors: bool = True
 ) -> list[Hit]:
-    """Server-side RRF results: score = the fused RRF score; relevance = the dense
-    relevance of each hit, computed from its vector where it came back (see
-    ``SearchRequest.relevance``), else not computed."""
+    """Server-side RRF results (any number of legs): score = the fused RRF score;
+    relevance = the primary dense relevance of each hit, computed from its vector where it
+    came back (see ``SearchRequest.relevance``) and ``query`` is known, else not computed."""
     rows = Rows(cfg, result, keep_vectors)
     rel = relevances(rows.vectors, query, cfg.metric)
     return [
@@ -348,28 +362,35 @@ def rrf_hits(
     ]
 
 
-def weighted_hits(
-    dense: list[Hit], sparse: list[Hit], alpha: float, k: int, relevance: bool
+def fused_hits(
+    legs: Sequence[list[Hit]],
+    k: int,
+    *,
+    rrf_k: int | None = None,
+    weights: Sequence[float] | None = None,
+    relevance: bool = True,
+    prefer: int = 0,
 ) -> list[Hit]:
-    """Client-side weighted fusion of two legs (normalised per leg, see ``weighted_fuse``);
-    score = the fused score, relevance = the dense relevance each leg gave the hit (see
-    :func:`leg_hits`) when ``relevance``, else not computed (as :func:`rrf_hits`)."""
-    by_id = {h.id: h for h in sparse}
-    by_id.update({h.id: h for h in dense})
-    fused = weighted_fuse(
-        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], alpha
-    )
-    return _fused(by_id, fused[:k], relevance)
-
-
-def rrf_fused_hits(
-    dense: list[Hit], sparse: list[Hit], k: int, rrf_k: int, relevance: bool
-) -> list[Hit]:
-    """Client-side RRF of a dense and a BM25 leg, as the server fuses them; relevance as
-    :func:`weighted_hits`."""
-    by_id = {h.id: h for h in sparse}
-    by_id.update({h.id: h for h in dense})
-    fused = rrf_fuse([[h.id for h in dense], [h.id for h in sparse]], k=rrf_k)
+    """Client-side fusion of several legs' hits into the top ``k``: RRF (constant
+    ``rrf_k``, as the server fuses) or, with ``weights``, weighted fusion of the
+    min-max-normalised legs (``weighted_fuse_n``). Score = the fused score; relevance = the
+    one a leg gave the hit (leg ``prefer``'s where it has the hit: the primary dense leg,
+    whose relevance is its distance; else the first leg that computed one) when ``relevance``, else not computed (as
+    :func:`rrf_hits`)."""
+    by_id: dict[str, Hit] = {}
+    for hits in legs:
+        for h in hits:
+            seen = by_id.get(h.id)
+            if seen is None or (not seen.has_relevance and h.has_relevance):
+                by_id[h.id] = h
+    if legs:
+        by_id.update({h.id: h for h in legs[prefer]})
+    if weights is not None:
+        fused = weighted_fuse_n([[(h.id, h.score) for h in hits] for hits in legs], weights)
+    else:
+        if rrf_k is None:
+            raise ValueError("fused_hits needs rrf_k or weights")
+        fused = rrf_fuse([[h.id for h in hits] for hits in legs], k=rrf_k)
     return _fused(by_id, fused[:k], relevance)
 
 

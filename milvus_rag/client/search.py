@@ -1,5 +1,15 @@
-"""Executing a :class:`~milvus_rag.client.request.SearchRequest`: dense, BM25, hybrid
-(server-side RRF or client-side weighted fusion), many at once, fan-out and MMR.
+"""Executing a :class:`~milvus_rag.client.request.SearchRequest`: one vector field or several
+fused (server-side RRF with ``hybrid_search``, client-side RRF or weighted fusion), grouped,
+many at once, fan-out and MMR.
+
+A search's legs (the fields searched, each with its query and parameters) are resolved by
+:func:`~milvus_rag.client.legs.plan_legs`; the modes are shorthands over the default fields.
+One leg is a plain search of its field. Two or more are fused: RRF on the server
+(``hybrid_search`` with one ``AnnSearchRequest`` per leg and ``RRFRanker``) where it can,
+client-side where it cannot (a filter with a client-side residual, see
+:mod:`milvus_rag.client.residual`) or where the request asks (``fusion="client"``), with
+the same rows either way; weighted fusion is always client-side (Milvus's
+``WeightedRanker`` scored below either leg, see DESIGN.md).
 
 :class:`Searcher` is a component of the store, given a narrow :class:`SearchPort` (run a
 backend call, ensure the collection, take a read slot, count rows); it knows nothing else
@@ -23,22 +33,18 @@ from pymilvus import AnnSearchRequest, RRFRanker
 
 from milvus_rag.client import rows
 from milvus_rag.client.config import CollectionConfig
-from milvus_rag.client.errors import BackendError, ConfigError, InvalidInputError
+from milvus_rag.client.errors import BackendError, ConfigError
 from milvus_rag.client.errors import is_empty_collection as _is_empty_collection
 from milvus_rag.client.filters import filter_key
 from milvus_rag.client.fusion import mmr_select
 from milvus_rag.client.grouping import Grouping, deepen_groups
+from milvus_rag.client.legs import LegPlan, LegsPlan, check_legs, plan_legs, vector_fields_by_name
 from milvus_rag.client.records import Hit
-from milvus_rag.client.request import (
-    RetrievalMode,
-    SearchRequest,
-    Target,
-    check_k,
-    check_range,
-)
+from milvus_rag.client.request import SearchRequest, Target, check_k
 from milvus_rag.client.residual import deepen
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.tenancy import Scope
+from milvus_rag.client.vector_fields import VectorField
 
 Call = Callable[[str, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 _SCOPES = 256
@@ -69,12 +75,12 @@ class SearchPort:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A request's execution settings, defaults resolved."""
+    """A request's execution settings, defaults resolved, and its legs."""
 
     candidates: int
     rrf_k: int
-    dense_params: dict[str, Any]
-    kwargs: dict[str, Any]  # timeout, consistency_level
+    kwargs: dict[str, Any]  # timeout, consistency_level (and a grouping search's)
+    legs: LegsPlan
 
 
 class Searcher:
@@ -86,17 +92,27 @@ class Searcher:
         # the scope (tenant clause + compiled filter) of each (filter, tenant) searched:
         # compiled once per store view (a view is rebuilt when its config changes)
         self._scopes: dict[Hashable, Scope] = {}
+        # the config's vector fields by name, for the config (and BM25 flag) they are of
+        self._fields: tuple[CollectionConfig, bool, dict[str, VectorField]] | None = None
+
+    def _vector_fields(self, cfg: CollectionConfig, has_bm25: bool) -> dict[str, VectorField]:
+        seen = self._fields
+        if seen is None or seen[0] is not cfg or seen[1] != has_bm25:
+            seen = (cfg, has_bm25, vector_fields_by_name(cfg, has_bm25))
+            self._fields = seen
+        return seen[2]
 
     # --- preparing ----------------------------------------------------------------------
 
     def prepare(self, request: SearchRequest) -> SearchRequest:
-        """``request`` with its filter compiled for this backend and its range checked
-        against the metric (no I/O). A request prepared for this target passes as it is."""
+        """``request`` with its filter compiled for this backend, its range checked against
+        the metric and its legs against the collection's vector fields (no I/O). A request
+        prepared for this target passes as it is."""
         if request.target == self.target:
             return request
-        t = self.target
-        check_range(t.metric, request.radius, request.range_filter)
-        return request.compiled(t, self._scope(request))
+        cfg = self.port.config()
+        check_legs(request, cfg, self._vector_fields(cfg, False))
+        return request.compiled(self.target, self._scope(request))
 
     def _scope(self, r: SearchRequest) -> Scope:
         fkey = filter_key(r.filter)
@@ -111,21 +127,16 @@ class Searcher:
             self._scopes[key] = sc
         return sc
 
-    def _plan(self, r: SearchRequest) -> _Plan:
+    def _plan(self, r: SearchRequest, legs: LegsPlan) -> _Plan:
         cfg = self.port.config()
-        params = {**cfg.search_params, **(r.search_params or {})}
-        if r.radius is not None:
-            params["radius"] = r.radius
-        if r.range_filter is not None:
-            params["range_filter"] = r.range_filter
         kwargs: dict[str, Any] = {"timeout": self.port.timeout if r.timeout is None else r.timeout}
         if r.consistency_level is not None:
             kwargs["consistency_level"] = r.consistency_level
         return _Plan(
             candidates=max(r.k, r.candidates or cfg.hybrid_candidates),
             rrf_k=r.rrf_k or cfg.rrf_k,
-            dense_params=params,
             kwargs=kwargs,
+            legs=legs,
         )
 
     # --- one search -------------------------------------------------------------------
@@ -133,20 +144,13 @@ class Searcher:
     async def search(self, request: SearchRequest) -> list[Hit]:
         """Top ``k`` hits of a prepared request, best first."""
         r = self.prepare(request)
-        mode = RetrievalMode(r.mode)
-        if r.needs_vector and r.vector is None:
-            raise InvalidInputError(f"{mode.value} search needs a query vector")
-        info = await self.port.ensure()
-        if r.vector is not None and len(r.vector) != info.dim:
-            raise InvalidInputError(
-                f"query vector has dim {len(r.vector)}, the collection's is {info.dim}"
-            )
-        if mode is not RetrievalMode.DENSE and not info.has_bm25:
-            raise ConfigError(f"collection {self.port.name!r} has no BM25 field: use mode='dense'")
+        info = await self.port.ensure()  # the config now has every dim
+        cfg = self.port.config()
+        plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)))
         try:
             if r.grouping is not None:
-                return await self._grouped(mode, r, r.grouping)
-            return await self._execute(mode, r)
+                return await self._grouped(r, plan, r.grouping)
+            return await self._execute(r, plan)
         except BackendError as e:
             # Milvus Lite 2.5 fails BM25 on an empty collection ("Invalid sparse row: NaN")
             # and vector reads on one never written to: an empty collection has no hits.
@@ -154,10 +158,10 @@ class Searcher:
                 return []
             raise
 
-    async def _execute(self, mode: RetrievalMode, r: SearchRequest) -> list[Hit]:
+    async def _execute(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
         if r.scope is not None and r.scope.residual is not None:
-            return await self._run_residual(mode, r, self._plan(r), r.scope)
-        return await self._run(mode, r, self._plan(r))
+            return await self._run_residual(r, plan, r.scope)
+        return await self._run(r, plan)
 
     # --- grouped search -------------------------------------------------------------------
 
@@ -177,145 +181,136 @@ class Searcher:
         scalar = {f.name for f in cfg.typed_fields if not f.array}
         return g.field if g.field in scalar else None
 
-    def _server_groups(self, mode: RetrievalMode, r: SearchRequest, g: Grouping) -> str | None:
+    def _server_groups(self, r: SearchRequest, plan: _Plan, g: Grouping) -> str | None:
         """The column Milvus groups by on the server for this request, or ``None`` to group
         client-side. Measured (pymilvus 3.0): Milvus Lite 2.5 and Lite 3 both accept
         ``group_by_field`` on a scalar column in search and hybrid_search; Lite 2.5 ignores
         ``group_size`` (one hit per group) and Lite 3 fills groups of more than one chunk
         only partly (or, strict, drops earlier groups), and neither groups by a JSON key.
-        Server-side: one chunk per group, one leg (dense or BM25), a column, no range and no
-        client-side filter residual; hybrid fuses chunks first, then groups (client-side:
-        Lite 2.5's grouped hybrid_search differed from fuse-then-group on 5 of 5 queries,
-        the Lite 3 server's on none)."""
+        Server-side: one chunk per group, one leg (a dense field or BM25), a column, no
+        range and no client-side filter residual; fused legs fuse chunks first, then group
+        (client-side: Lite 2.5's grouped hybrid_search differed from fuse-then-group on 5 of
+        5 queries, the Lite 3 server's on none)."""
         column = self._group_column(g)
+        legs = plan.legs.legs
         if (
             column is None
             or g.size != 1
-            or mode is RetrievalMode.HYBRID
+            or len(legs) != 1
+            or legs[0].kind == "sparse"
             or r.radius is not None
             or (r.scope is not None and r.scope.residual is not None)
         ):
             return None
         return column
 
-    async def _grouped(self, mode: RetrievalMode, r: SearchRequest, g: Grouping) -> list[Hit]:
-        column = self._server_groups(mode, r, g)
+    async def _grouped(self, r: SearchRequest, plan: _Plan, g: Grouping) -> list[Hit]:
+        column = self._server_groups(r, plan, g)
         if column is not None:
-            plan = self._plan(r)
             grouped = {**plan.kwargs, "group_by_field": column, "group_size": 1}
-            return await self._run(mode, r, replace(plan, kwargs=grouped))
+            return await self._run(r, replace(plan, kwargs=grouped))
 
         async def fetch(n: int) -> list[Hit]:
-            return await self._execute(mode, r.ungrouped(n))
+            return await self._execute(
+                r.ungrouped(n), replace(plan, candidates=max(n, plan.candidates))
+            )
 
         return await deepen_groups(fetch, g, r.k, start=max(4 * r.k * g.size, 16))
 
-    async def _run(self, mode: RetrievalMode, r: SearchRequest, plan: _Plan) -> list[Hit]:
-        # each backend request takes its own read slot (see _leg)
-        if mode is RetrievalMode.DENSE:
-            return await self._dense(r, r.k, plan)
-        if mode is RetrievalMode.SPARSE:
-            return await self._sparse(r, r.k, plan)
-        if r.ranker == "rrf":
+    async def _run(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+        # each backend request takes its own read slot (see _search)
+        legs = plan.legs.legs
+        if len(legs) == 1:
+            return await self._leg_hits(r, legs[0], r.k, plan)
+        if r.ranker == "rrf" and r.fusion == "auto":
             return await self._hybrid_rrf(r, plan)
-        legs = await asyncio.gather(
-            self._dense(r, plan.candidates, plan), self._sparse_leg(r, plan.candidates, plan)
+        hits = await asyncio.gather(
+            *(self._leg_hits(r, leg, plan.candidates, plan) for leg in legs)
         )
-        return self._weighted(r, legs[0], legs[1])
+        return self._fuse(r, plan, list(hits))
 
-    def _weighted(self, r: SearchRequest, dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
-        alpha = 0.5 if r.alpha is None else r.alpha
-        return rows.weighted_hits(dense, sparse, alpha, r.k, r.fetches_vectors)
+    def _fuse(self, r: SearchRequest, plan: _Plan, hits: list[list[Hit]]) -> list[Hit]:
+        """Client-side fusion of the legs' hits (RRF as the server's, or weighted)."""
+        legs = plan.legs.legs
+        prefer = next((i for i, leg in enumerate(legs) if leg.primary), 0)
+        if r.ranker == "weighted":
+            weights = [leg.weight for leg in legs]
+            return rows.fused_hits(
+                hits, r.k, weights=weights, relevance=r.fetches_vectors, prefer=prefer
+            )
+        return rows.fused_hits(
+            hits, r.k, rrf_k=plan.rrf_k, relevance=r.fetches_vectors, prefer=prefer
+        )
 
-    async def _run_residual(
-        self, mode: RetrievalMode, r: SearchRequest, plan: _Plan, sc: Scope
-    ) -> list[Hit]:
+    async def _run_residual(self, r: SearchRequest, plan: _Plan, sc: Scope) -> list[Hit]:
         """A filter with a client-side part (NOT / EXISTS on Milvus Lite 2.5): each leg is
-        fetched deeper until enough hits pass (see ``residual.deepen``); hybrid legs are
+        fetched deeper until enough hits pass (see ``residual.deepen``); several legs are
         fused client-side over the passing hits, as the server fuses exactly filtered legs."""
 
-        def leg(fetch: Callable[..., Awaitable[list[Hit]]], want: int) -> Awaitable[list[Hit]]:
-            return deepen(lambda n: fetch(r, n, plan), want, sc.admits, start=max(2 * want, 16))
+        def leg(one: LegPlan, want: int) -> Awaitable[list[Hit]]:
+            return deepen(
+                lambda n: self._leg_hits(r, one, n, plan), want, sc.admits, start=max(2 * want, 16)
+            )
 
-        if mode is RetrievalMode.DENSE:
-            return await leg(self._dense, r.k)
-        if mode is RetrievalMode.SPARSE:
-            return await leg(self._sparse, r.k)
-        dense, sparse = await asyncio.gather(
-            leg(self._dense, plan.candidates), leg(self._sparse_leg, plan.candidates)
-        )
-        if r.ranker == "rrf":
-            return rows.rrf_fused_hits(dense, sparse, r.k, plan.rrf_k, r.fetches_vectors)
-        return self._weighted(r, dense, sparse)
+        legs = plan.legs.legs
+        if len(legs) == 1:
+            return await leg(legs[0], r.k)
+        hits = await asyncio.gather(*(leg(one, plan.candidates) for one in legs))
+        return self._fuse(r, plan, list(hits))
 
-    async def _leg(
-        self,
-        field: str,
-        data: Any,
-        param: dict[str, Any],
-        k: int,
-        r: SearchRequest,
-        plan: _Plan,
-        vectors: bool = False,
-    ) -> Any:
+    def _output(
+        self, cfg: CollectionConfig, r: SearchRequest, relevance_vectors: bool
+    ) -> list[str]:
+        """The fields a search returns: the vectors when asked for, and the primary dense
+        vector where the hits' relevance is computed from it (see ``fusion``)."""
+        out = rows.output_fields(cfg, r.with_vectors)
+        if relevance_vectors and r.fetches_vectors and cfg.vector_field not in out:
+            out = [*out, cfg.vector_field]
+        return out
+
+    async def _leg_hits(self, r: SearchRequest, leg: LegPlan, k: int, plan: _Plan) -> list[Hit]:
+        """The top ``k`` hits of one leg (one backend search, in its own read slot)."""
         cfg = self.port.config()
+        output = self._output(cfg, r, leg.relevance == "vectors")
         async with self.port.read_slot():
-            return await self.port.call(
+            res = await self.port.call(
                 "search",
                 lambda c: c.search(
                     self.port.name,
-                    data=[data],
-                    anns_field=field,
+                    data=[leg.query],
+                    anns_field=leg.field.name,
                     limit=k,
                     filter=r.expr or "",
-                    output_fields=rows.output_fields(cfg, r.with_vectors or vectors),
-                    search_params=param,
+                    output_fields=output,
+                    search_params=leg.param,
                     **plan.kwargs,
                 ),
             )
-
-    @staticmethod
-    def _dense_param(cfg: CollectionConfig, plan: _Plan) -> dict[str, Any]:
-        param: dict[str, Any] = {"metric_type": cfg.metric}
-        if plan.dense_params:
-            param["params"] = plan.dense_params
-        return param
-
-    async def _dense(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
-        cfg = self.port.config()
-        param = self._dense_param(cfg, plan)
-        res = await self._leg(cfg.vector_field, r.vector, param, k, r, plan, r.with_vectors)
-        return rows.dense_hits(cfg, res, r.with_vectors)
-
-    async def _sparse(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
-        cfg = self.port.config()
-        res = await self._leg(
-            cfg.sparse_field, r.text, {"metric_type": "BM25"}, k, r, plan, r.with_vectors
+        return rows.field_hits(
+            cfg,
+            res,
+            kind=leg.kind,
+            metric=leg.field.metric,
+            relevance=leg.relevance,
+            query=plan.legs.primary_query,
+            keep_vectors=r.with_vectors,
         )
-        return rows.sparse_hits(cfg, res, r.with_vectors)
-
-    async def _sparse_leg(self, r: SearchRequest, k: int, plan: _Plan) -> list[Hit]:
-        """The BM25 leg of a client-side fusion: with the hits' vectors when the request
-        computes relevance (a fused hit's relevance is its dense one, see ``fusion``)."""
-        cfg = self.port.config()
-        vectors = r.fetches_vectors
-        res = await self._leg(
-            cfg.sparse_field, r.text, {"metric_type": "BM25"}, k, r, plan, vectors
-        )
-        return rows.leg_hits(cfg, res, r.vector, r.with_vectors)
 
     async def _hybrid_rrf(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+        """Server-side RRF: one ``hybrid_search`` with a request per leg."""
         cfg = self.port.config()
-        legs = (
-            (r.vector, cfg.vector_field, self._dense_param(cfg, plan)),
-            (r.text, cfg.sparse_field, {"metric_type": "BM25"}),
-        )
         reqs = [
             AnnSearchRequest(
-                data=[data], anns_field=f, param=p, limit=plan.candidates, expr=r.expr or None
+                data=[leg.query],
+                anns_field=leg.field.name,
+                param=leg.param,
+                limit=plan.candidates,
+                expr=r.expr or None,
             )
-            for data, f, p in legs
+            for leg in plan.legs.legs
         ]
+        # vectors only when relevance is computed from them (see fusion)
+        output = self._output(cfg, r, plan.legs.primary_query is not None)
         async with self.port.read_slot():
             res = await self.port.call(
                 "hybrid_search",
@@ -324,12 +319,11 @@ class Searcher:
                     reqs,
                     RRFRanker(plan.rrf_k),
                     limit=r.k,
-                    # vectors only when relevance is computed from them (see fusion)
-                    output_fields=rows.output_fields(cfg, r.fetches_vectors),
+                    output_fields=output,
                     **plan.kwargs,
                 ),
             )
-        return rows.rrf_hits(cfg, res, r.vector, r.with_vectors)
+        return rows.rrf_hits(cfg, res, plan.legs.primary_query, r.with_vectors)
 
     # --- many -------------------------------------------------------------------------
 

@@ -42,11 +42,13 @@ from milvus_rag.client.reads import ID_CHUNK, QUERY_WINDOW, Reader, ReadPort
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import (
     DEFAULT_K,
+    Leg,
     Ranker,
     RetrievalMode,
     SearchRequest,
     Target,
     check_k,
+    check_legs,
 )
 from milvus_rag.client.schema import (
     SCHEMA_CACHE,
@@ -137,6 +139,8 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
                 metric=self.config.metric,
                 tenant=self._tenant,
                 scope_key=(self._tenancy, self._columns),
+                vector_fields=self.config.vector_fields,
+                primary=self.config.vector_field if self.config.enable_dense else None,
             ),
         )
 
@@ -521,7 +525,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
         vector: Sequence[float] | np.ndarray | None = None,
         *,
         k: int = DEFAULT_K,
-        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        mode: RetrievalMode | str | None = None,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
@@ -539,11 +543,14 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
         group_by: str | bool | None = None,
         group_size: int | None = None,
         strict_group_size: bool = False,
+        legs: Sequence[Leg] | None = None,
     ) -> list[Hit]:
         """Top ``k`` hits, best first: ``search(SearchRequest(...))``, or the request's fields
-        as arguments (see :class:`SearchRequest`). HYBRID fuses by RRF server-side, or with
-        ``ranker="weighted"`` (default when ``alpha`` is given) by ``alpha * dense + (1 -
-        alpha) * bm25`` over min-max-normalised scores of both legs, client-side.
+        as arguments (see :class:`SearchRequest`). HYBRID (the default mode) fuses by RRF
+        server-side, or with ``ranker="weighted"`` (default when ``alpha`` is given) by
+        ``alpha * dense + (1 - alpha) * bm25`` over min-max-normalised scores of both legs,
+        client-side. ``legs=[Leg(field, query), ...]`` searches those vector fields instead
+        of a mode's (one leg: that field alone; several: fused the same ways).
         ``relevance=True``: compute each hybrid hit's ``relevance`` (from its stored vector,
         fetched for it); dense and BM25-only hits always have theirs.
         ``group_by`` (``True``: ``doc_id``) returns ``k`` groups of ``group_size`` chunks."""
@@ -551,7 +558,8 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
             rest = (vector, filter, ranker, alpha, candidates, rrf_k, search_params, radius)
             if (
                 k != DEFAULT_K
-                or mode != RetrievalMode.HYBRID
+                or mode is not None
+                or legs is not None
                 or with_vectors
                 or relevance
                 or all_tenants
@@ -587,6 +595,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
             group_by=group_by,
             group_size=group_size,
             strict_group_size=strict_group_size,
+            legs=check_legs(legs),
         )
         await self._ready()
         return await self._searcher.search(request)

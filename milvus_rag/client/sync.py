@@ -27,7 +27,7 @@ from milvus_rag.client.expansion import Expanded
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import DEFAULT_K, Ranker, RetrievalMode, SearchRequest
+from milvus_rag.client.request import DEFAULT_K, Leg, Ranker, RetrievalMode, SearchRequest
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 from milvus_rag.client.tenancy import Scope
@@ -347,7 +347,7 @@ class MilvusStore:
         vector: Sequence[float] | np.ndarray | None = None,
         *,
         k: int = DEFAULT_K,
-        mode: RetrievalMode | str = RetrievalMode.HYBRID,
+        mode: RetrievalMode | str | None = None,
         filter: Any = None,
         ranker: Ranker | None = None,
         alpha: float | None = None,
@@ -365,6 +365,7 @@ class MilvusStore:
         group_by: str | bool | None = None,
         group_size: int | None = None,
         strict_group_size: bool = False,
+        legs: Sequence[Leg] | None = None,
     ) -> list[Hit]:
         return run_sync(
             self.aio.search(
@@ -389,6 +390,7 @@ class MilvusStore:
                 group_by=group_by,
                 group_size=group_size,
                 strict_group_size=strict_group_size,
+                legs=legs,
             )
         )
 

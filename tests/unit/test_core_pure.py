@@ -202,17 +202,20 @@ def test_relevance_is_computed_only_where_asked_for() -> None:
     assert hit.to_dict()["relevance"] is None  # JSON of a hit: null, never a made-up value
     # client-side fusion: the dense leg's relevance from its distance, the BM25 leg's from
     # its returned vector; none at all unless asked for (the same whichever leg found it)
-    dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
+    dense = rows.field_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
     with_vec = [[{"id": "b", "distance": 3.0, "entity": {"dense": [0.6, 0.8]}}]]
-    sparse = rows.leg_hits(cfg, with_vec, [1.0, 0.0], keep_vectors=False)
+    sparse = rows.field_hits(
+        cfg, with_vec, kind="bm25", relevance="vectors", query=[1.0, 0.0], keep_vectors=False
+    )
     assert sparse[0].relevance == pytest.approx(0.6) and sparse[0].record.vector is None
     for fused in (
-        rows.weighted_hits(dense, sparse, 0.5, 2, relevance=True),
-        rows.rrf_fused_hits(dense, sparse, 2, 20, relevance=True),
+        rows.fused_hits([dense, sparse], 2, weights=[0.5, 0.5], relevance=True),
+        rows.fused_hits([dense, sparse], 2, rrf_k=20, relevance=True),
     ):
         assert {h.id: h.relevance for h in fused} == pytest.approx({"a": 0.5, "b": 0.6})
     assert not any(
-        h.has_relevance for h in rows.weighted_hits(dense, sparse, 0.5, 2, relevance=False)
+        h.has_relevance
+        for h in rows.fused_hits([dense, sparse], 2, weights=[0.5, 0.5], relevance=False)
     )
     # fan-out: the best relevance known for a hit; none where no list computed one
     unknown = Hit("a", 1.0, 1.0, Record("a", "t"))

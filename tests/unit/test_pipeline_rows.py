@@ -75,11 +75,11 @@ def test_row_and_hit_conversions() -> None:
             {"id": "b", "distance": -1.5, "entity": {"text": "y"}},
         ]
     ]
-    sparse = rows.sparse_hits(cfg, res)  # negative BM25 distances (Milvus Lite 3)
+    sparse = rows.field_hits(cfg, res, kind="bm25", relevance="bm25")  # negative (Lite 3)
     # BM25 only: s / (s + BM25_HALF), absolute (not the score over the best one)
     assert [(h.id, h.score) for h in sparse] == [("a", 3.0), ("b", 1.5)]
     assert [h.relevance for h in sparse] == pytest.approx([3 / 23, 1.5 / 21.5])
-    dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
+    dense = rows.field_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
     assert dense[0].relevance == pytest.approx(0.5)  # the cosine itself
     # fused hits: relevance is the dense one, from the vector returned with the hit
     top = 2 / (cfg.rrf_k + 1)  # first in both legs

@@ -13,6 +13,7 @@ from milvus_rag import ConfigError, InvalidInputError, RetrievalMode, SearchRequ
 from milvus_rag.client import tenancy as tenancy_module
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.filters import Dialect, FieldNames
+from milvus_rag.client.legs import plan_legs, vector_fields_by_name
 from milvus_rag.client.request import (
     DEFAULT_K,
     Target,
@@ -180,8 +181,11 @@ def test_plan_merges_search_params_per_call_wins() -> None:
     s = _searcher(search_params={"ef": 32, "nprobe": 8})
     cfg = s.port.config()
     req = SearchRequest(vector=[1.0, 0.0], mode="dense", search_params={"ef": 64}, radius=0.1)
-    plan = s._plan(req)
-    assert plan.dense_params == {"ef": 64, "nprobe": 8, "radius": 0.1}
+    legs = plan_legs(req, cfg, vector_fields_by_name(cfg))
+    assert [leg.param for leg in legs.legs] == [
+        {"metric_type": cfg.metric, "params": {"ef": 64, "nprobe": 8, "radius": 0.1}}
+    ]
+    plan = s._plan(req, legs)
     assert plan.candidates == cfg.hybrid_candidates and plan.rrf_k == cfg.rrf_k
     with pytest.raises(ConfigError, match="metric="):
         CollectionConfig(name="c", search_params={"metric_type": "IP"})
