@@ -12,6 +12,7 @@ from pymilvus import AsyncMilvusClient, MilvusClient
 
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.integrations.langchain.compat_col import CollectionView
 from milvus_rag.integrations.langchain.compat_fields import FieldLayout
 
 
@@ -42,6 +43,15 @@ class LangchainMilvusAttributes:
     def aclient(self) -> AsyncMilvusClient:
         """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
         return self.store.pymilvus_aclient()
+
+    @property
+    def col(self) -> CollectionView | None:
+        """The collection as langchain-milvus's ``col`` (``schema.fields``, ``indexes``),
+        read through :attr:`client`; ``None`` while it does not exist."""
+        client = self.client
+        if not client.has_collection(self.store.name):
+            return None
+        return CollectionView(client, self.store.name)
 
     @property
     def auto_id(self) -> bool:
