@@ -12,7 +12,7 @@ from milvus_rag.client.analyzers import refused
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, SchemaMismatchError, is_unimplemented
 from milvus_rag.client.filters import Dialect
-from milvus_rag.client.index import SERVERS_BUILD, check_buildable, server_backend
+from milvus_rag.client.index import server_backend
 from milvus_rag.client.layout import detect_layout
 from milvus_rag.client.schema import (
     CollectionInfo,
@@ -25,6 +25,7 @@ from milvus_rag.client.schema import (
     parse_description,
     partition_key_for,
 )
+from milvus_rag.client.vector_schema import asks_server, check_builds
 
 log = logging.getLogger("milvus_rag")
 _FINISHED = ("Finished", "IndexState.Finished", "3")
@@ -50,7 +51,8 @@ async def ensure(
     if "Loaded" not in state and "Loading" not in state:  # a reopened file, a restarted server
         skip = set(indexes)
         if cfg is not own:  # another library's collection: add no scalar index of ours
-            skip |= {f for f in info.field_names if f not in (cfg.vector_field, cfg.sparse_field)}
+            vectors = {f.name for f in cfg.vector_fields}
+            skip |= {f for f in info.field_names if f not in vectors}
         await create_indexes(client, cfg, timeout, skip=skip)
         await client.load_collection(name, timeout=timeout)
     await wait_loaded(client, name, timeout)
@@ -67,7 +69,9 @@ def _adopt(
     doc_id = cfg.doc_id_field if cfg.doc_id_field != defaults.doc_id_field else None
     names = [str(f.get("name")) for f in desc.get("fields", [])]
     try:
-        layout = detect_layout(desc, indexes, text_field=text, doc_id_field=doc_id)
+        layout = detect_layout(
+            desc, indexes, text_field=text, doc_id_field=doc_id, vector_field=cfg.vector_field
+        )
     except SchemaMismatchError as e:
         if e.field != "layout":
             raise
@@ -131,10 +135,10 @@ async def create(
 async def check_server_builds(client: Any, cfg: CollectionConfig, timeout: float | None) -> None:
     """Refuse an index type this server would accept and not build (Milvus Lite 3 servers
     accept IVF_PQ and DISKANN, then search every row exactly); asks only for those types."""
-    if cfg.built_index_type in SERVERS_BUILD:
+    if not asks_server(cfg):
         return
     version = await client.get_server_version(timeout=timeout)
-    check_buildable(cfg.built_index_type, server_backend(str(version)))
+    check_builds(cfg, server_backend(str(version)))
 
 
 async def _appears(client: Any, name: str, timeout: float | None, wait: float = 5.0) -> bool:

@@ -41,6 +41,8 @@ from typing import Any, Literal
 from milvus_rag.client.config import CollectionConfig, IdType, LayoutName
 from milvus_rag.client.errors import SchemaMismatchError
 from milvus_rag.client.own_fields import tenant_column
+from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.client.vector_schema import adopt_vector_fields, read_vector_fields
 
 __all__ = ["LLAMA_KEYS", "Layout", "MetadataStorage", "adopt_layout", "detect_layout"]
 
@@ -96,6 +98,11 @@ class Layout:
     index_type: str | None = None
     #: the tenant field of a milvus-rag collection (see :mod:`~milvus_rag.client.own_fields`)
     tenant_field: str | None = None
+    #: whether it has a dense field (``vector_field``, ``dim`` and ``metric`` are the first
+    #: one's; ``""``, 0 and ``""`` when it has none: a sparse-only collection)
+    enable_dense: bool = True
+    #: every vector field, as described (see :mod:`~milvus_rag.client.vector_schema`)
+    vector_fields: tuple[VectorField, ...] = field(default=(), hash=False)
 
     def config_options(self) -> dict[str, Any]:
         """The :class:`CollectionConfig` settings of this layout."""
@@ -105,8 +112,7 @@ class Layout:
             "id_type": self.id_type,
             "auto_id": self.auto_id,
             "text_field": self.text_field,
-            "vector_field": self.vector_field,
-            "dim": self.dim,
+            "enable_dense": self.enable_dense,
             "enable_bm25": self.sparse_field is not None,
             "doc_id_field": self.doc_id_field,
             "metadata_field": self.metadata_field,
@@ -115,7 +121,9 @@ class Layout:
         }
         if self.sparse_field is not None:
             opts["sparse_field"] = self.sparse_field
-        if self.metric:
+        if self.enable_dense:
+            opts.update(vector_field=self.vector_field, dim=self.dim)
+        if self.metric and self.enable_dense:
             opts["metric"] = self.metric
         return opts
 
@@ -124,6 +132,7 @@ class Layout:
         out = dataclasses.asdict(self)
         out["metadata_fields"] = dict(self.metadata_fields)
         out["nullable"] = sorted(self.nullable)
+        out["vector_fields"] = [f.name for f in self.vector_fields]
         return out
 
 
@@ -185,10 +194,12 @@ def detect_layout(
     *,
     text_field: str | None = None,
     doc_id_field: str | None = None,
+    vector_field: str | None = None,
 ) -> Layout:
     """The :class:`Layout` of an existing collection, from ``describe_collection`` and its
     indexes by field name (``describe_index`` dicts). ``text_field`` / ``doc_id_field`` name
-    those fields where the schema alone cannot tell (a layout with renamed fields).
+    those fields where the schema alone cannot tell (a layout with renamed fields);
+    ``vector_field`` the primary dense field among several (default: the first).
 
     Raises :class:`SchemaMismatchError` (with a migration hint) for a schema it cannot map.
     """
@@ -239,20 +250,22 @@ def detect_layout(
         if len(outs) == 1:
             sparse_field = outs[0]
             bm25_input = analyzed[0] if len(analyzed) == 1 else None
-    sparse_other = [n for n, f in by_name.items() if _type(f) == _SPARSE and n != sparse_field]
-    if sparse_other:
+    other = [n for n, f in by_name.items() if _type(f) in _DENSE_VECTORS - {_FLOAT_VECTOR}]
+    if other:
         raise _fail(
             name,
-            sparse_other,
-            "it stores sparse vectors of its own (not from a BM25 "
-            "function), which milvus-rag cannot compute on writes",
+            other,
+            "it has vector fields of a type milvus-rag does not write (binary, float16, "
+            "bfloat16 or int8 vectors; milvus-rag's dense fields are FLOAT_VECTOR)",
         )
-    dense = [n for n, f in by_name.items() if _type(f) in _DENSE_VECTORS]
-    if len(dense) != 1 or _type(by_name[dense[0]]) != _FLOAT_VECTOR:
-        raise _fail(name, dense, "milvus-rag searches exactly one FLOAT_VECTOR field")
-    vector = dense[0]
-    dim = int(_param(by_name[vector], "dim") or 0)
-    metric, index_type = _metric(indexes, vector)
+    vector_fields = read_vector_fields(description, indexes)
+    dense = [f.name for f in vector_fields if f.is_dense]
+    if not vector_fields:
+        raise _fail(name, sorted(by_name), "it has no vector field")
+    # the primary dense field: the one the caller names, else the first
+    vector = vector_field if vector_field in dense else (dense[0] if dense else "")
+    dim = int(_param(by_name[vector], "dim") or 0) if vector else 0
+    metric, index_type = _metric(indexes, vector) if vector else ("", None)
 
     varchars = [n for n, f in by_name.items() if _type(f) == _VARCHAR and f is not pk]
     text = text_field or bm25_input or ("text" if "text" in varchars else None)
@@ -274,8 +287,10 @@ def detect_layout(
         sparse_field=sparse_field,
         partition_key=partition_key,
         index_type=index_type,
+        enable_dense=bool(vector),
+        vector_fields=vector_fields,
     )
-    taken = {str(pk["name"]), text, vector, *([sparse_field] if sparse_field else [])}
+    taken = {str(pk["name"]), text, *(f.name for f in vector_fields)}
 
     doc_id = doc_id_field or "doc_id"
     if dynamic and doc_id in varchars and id_type == "varchar" and not jsons:
@@ -359,6 +374,7 @@ _ADOPTED = (
     "metadata_fields",
     "metric",
     "enable_bm25",
+    "enable_dense",
 )
 
 
@@ -396,6 +412,24 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
             hint=f"the collection is a {layout.name} layout; leave {key} out to adopt "
             f"{have!r}, or migrate it: `milvus-rag migrate --from {cfg.name} --to NEW`",
         )
-    if cfg.dim is not None and cfg.dim != layout.dim:
+    if layout.enable_dense and cfg.dim is not None and cfg.dim != layout.dim:
         raise SchemaMismatchError(cfg.name, f"{layout.vector_field}.dim", cfg.dim, layout.dim)
-    return dataclasses.replace(cfg, **changes) if changes else cfg
+    if not cfg.extra_vector_fields:  # adopted with the rest: a sparse-only one needs them
+        dense = changes.get("enable_dense", cfg.enable_dense)
+        primary = changes.get("vector_field", cfg.vector_field) if dense else None
+        extras = tuple(f for f in layout.vector_fields if f.name != primary and not f.is_bm25)
+        if extras and (dense or not any(f.is_dense for f in extras)):
+            changes["extra_vector_fields"] = extras
+    out = dataclasses.replace(cfg, **changes) if changes else cfg
+    return adopt_vector_fields(out, layout.vector_fields, primary_of(out, layout))
+
+
+def primary_of(cfg: CollectionConfig, layout: Layout) -> str | None:
+    """The primary dense field of ``cfg`` on ``layout``'s collection: the one ``cfg`` names
+    where the collection has it, else the layout's first (``None``: no dense field)."""
+    if not cfg.enable_dense:
+        return None
+    dense = {f.name for f in layout.vector_fields if f.is_dense}
+    if cfg.vector_field in dense:
+        return cfg.vector_field
+    return layout.vector_field or None

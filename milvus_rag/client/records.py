@@ -146,6 +146,9 @@ class Limits:
     id_type: str = "varchar"
     #: Milvus assigns the ids: records come without one (``id=""`` or ``None``)
     auto_id: bool = False
+    #: whether the collection has a dense field (``False``: sparse-only, ``vector`` stays
+    #: ``None``; the other vector fields are checked by :mod:`.record_vectors`)
+    dense: bool = True
 
 
 _INT64 = 2**63
@@ -269,16 +272,39 @@ def validate_records(
         doc_id = _check_str(r.doc_id, "doc_id", i, limits.doc_id_max_length, allow_empty=True)
         meta = _check_metadata(r.metadata, i)
         vec: np.ndarray | None = None
-        if require_vectors or r.vector is not None:
+        if not limits.dense:
+            if r.vector is not None:
+                raise InvalidInputError(
+                    f"record {i}: a vector is given, but this collection has no dense field "
+                    "(sparse-only): leave Record.vector None"
+                )
+        elif require_vectors or r.vector is not None:
             vec = _check_vector(r.vector, limits.dim, i)
-        out.append(Record(id=rid, text=text, vector=vec, metadata=meta, doc_id=doc_id))
+        vectors = r.vectors
+        if not isinstance(vectors, Mapping):
+            raise InvalidInputError(
+                f"record {i}: vectors must be a dict of vector field name -> vector, got "
+                f"{type(vectors).__name__}"
+            )
+        out.append(
+            Record(
+                id=rid, text=text, vector=vec, metadata=meta, doc_id=doc_id, vectors=dict(vectors)
+            )
+        )
     return out
 
 
 def row_bytes(record: Record, dim: int) -> int:
-    """Approximate request size of one row, for batching by bytes."""
+    """Approximate request size of one row, for batching by bytes: the primary vector's
+    ``dim`` floats, the other vector fields' (a dense one 4 bytes a value, a sparse one 12
+    an entry: index and weight), text, ids and metadata."""
     meta = len(json.dumps(record.metadata, ensure_ascii=False)) if record.metadata else 2
-    return 4 * dim + _utf8_len(record.text) + len(record.id) + len(record.doc_id) + meta + 32
+    extra = sum(
+        12 * len(v) if isinstance(v, Mapping) else 4 * len(v) for v in record.vectors.values()
+    )
+    return (
+        4 * dim + extra + _utf8_len(record.text) + len(record.id) + len(record.doc_id) + meta + 32
+    )
 
 
 def plan_batches(

@@ -50,7 +50,11 @@ def to_row(
     the tenant from ``metadata[tenant_field]``. Raises :class:`InvalidInputError`.
     """
     metadata = r.metadata
-    row: dict[str, Any] = {cfg.text_field: r.text, cfg.vector_field: r.vector}
+    row: dict[str, Any] = {cfg.text_field: r.text}
+    if cfg.enable_dense:
+        row[cfg.vector_field] = r.vector
+    for f in cfg.extra_vector_fields:
+        row[f.name] = r.vectors.get(f.name)
     if cfg.id_type == "int64":
         if not (cfg.auto_id and r.id in ("", None)):
             row[cfg.id_field] = int(int64_id(r.id, f"{where}: id"))
@@ -148,9 +152,7 @@ def filter_columns(cfg: CollectionConfig) -> tuple[Column, ...]:
 
 def schema_fields(cfg: CollectionConfig) -> list[str]:
     """Every field of the collection's schema (no dynamic keys)."""
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
-    if cfg.enable_bm25:
-        names.append(cfg.sparse_field)
+    names = [cfg.id_field, cfg.text_field, *(f.name for f in cfg.vector_fields)]
     names += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     return [*names, *cfg.metadata_fields]
 
@@ -184,12 +186,14 @@ def check_rows(
 
 
 def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
+    """The fields a read returns: the row's own, and with ``with_vectors`` every vector field
+    the caller writes (the primary dense one first; the BM25 field is Milvus's)."""
     out = [cfg.id_field, cfg.text_field]
     out += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     out.extend(cfg.metadata_fields)
     if cfg.dynamic_field:
         out.append("$meta")
-    return [*out, cfg.vector_field] if with_vectors else out
+    return [*out, *(f.name for f in cfg.client_fields)] if with_vectors else out
 
 
 def to_record(cfg: CollectionConfig, entity: dict[str, Any]) -> Record:
@@ -202,7 +206,17 @@ class RecordReader:
     """Stored rows to Records for one collection config: what every row needs from the
     config (typed fields, names, layout) is read once, not once per row."""
 
-    __slots__ = ("cfg", "doc_field", "known", "llama", "meta_field", "tenant_field", "typed")
+    __slots__ = (
+        "cfg",
+        "dense",
+        "doc_field",
+        "extras",
+        "known",
+        "llama",
+        "meta_field",
+        "tenant_field",
+        "typed",
+    )
 
     def __init__(self, cfg: CollectionConfig) -> None:
         self.cfg = cfg
@@ -212,6 +226,8 @@ class RecordReader:
         self.doc_field = cfg.doc_id_field
         self.tenant_field = cfg.tenant_field
         self.llama = cfg.layout == "llama_index"
+        self.dense = cfg.vector_field if cfg.enable_dense else None
+        self.extras = tuple((f.name, f.is_dense) for f in cfg.extra_vector_fields)
 
     def record(self, entity: dict[str, Any], *, vectors: bool = True) -> Record:
         """``entity`` (a row dict) as a Record; its vector too unless ``vectors`` is False."""
@@ -230,13 +246,20 @@ class RecordReader:
                 metadata = {**metadata, **node_meta, PRIVATE_KEY: private}
         if self.tenant_field is not None and entity.get(self.tenant_field) is not None:
             metadata[self.tenant_field] = entity[self.tenant_field]
-        vec = entity.get(cfg.vector_field) if vectors else None
+        vec = entity.get(self.dense) if vectors and self.dense is not None else None
+        others: dict[str, Any] = {}
+        if vectors:
+            for name, dense in self.extras:
+                value = entity.get(name)
+                if value is not None:
+                    others[name] = _vector(value) if dense else sparse_vector(value)
         return Record(
             id=str(entity.get(cfg.id_field, "")),
             text=str(entity.get(cfg.text_field) or ""),
             vector=_vector(vec),
             metadata=metadata,
             doc_id=doc_id,
+            vectors=others,
         )
 
 
@@ -247,6 +270,16 @@ def _vector(vec: Any) -> list[float] | None:
     if isinstance(vec, list):
         return vec
     return [float(x) for x in vec]
+
+
+def sparse_vector(value: Any) -> dict[int, float]:
+    """A returned sparse vector as ``{index: weight}`` (measured: pymilvus returns a dict of
+    int to float on a Milvus Lite 2.5 file and a Lite 3 server; a one-row scipy matrix is
+    read too)."""
+    if hasattr(value, "tocoo"):
+        coo = value.tocoo()
+        return {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}
+    return {int(k): float(v) for k, v in dict(value).items()}
 
 
 def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]:
@@ -263,7 +296,14 @@ def with_vectors(batch: list[Record], vectors: object, dim: int) -> list[Record]
     out = list(batch)
     for j, i in enumerate(todo):
         r = batch[i]
-        out[i] = Record(id=r.id, text=r.text, vector=arr[j], metadata=r.metadata, doc_id=r.doc_id)
+        out[i] = Record(
+            id=r.id,
+            text=r.text,
+            vector=arr[j],
+            metadata=r.metadata,
+            doc_id=r.doc_id,
+            vectors=r.vectors,
+        )
     return out
 
 

@@ -23,13 +23,21 @@ from milvus_rag.client.config import CollectionConfig, Metric
 from milvus_rag.client.errors import ConfigError, SchemaMismatchError
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.index import IndexDescription, index_difference, parse_index
-from milvus_rag.client.layout import Layout, adopt_layout, detect_layout
+from milvus_rag.client.layout import Layout, adopt_layout, detect_layout, primary_of
 from milvus_rag.client.tenancy import TENANT_MAX_LENGTH
 from milvus_rag.client.typed_fields import (
     ARRAY_MAX_CAPACITY,
     ARRAY_VARCHAR_MAX,
     VARCHAR_MAX,
     TypedField,
+)
+from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.client.vector_schema import (
+    adopt_vector_fields,
+    check_dims,
+    check_vector_fields,
+    read_vector_fields,
+    vector_index_specs,
 )
 
 BM25_FUNCTION_NAME = "bm25"
@@ -66,6 +74,12 @@ class CollectionInfo:
     dynamic_field: bool = False
     #: which library's conventions the schema follows (None: none recognised)
     layout: Layout | None = dataclasses.field(default=None, hash=False, compare=False)
+    #: every vector field, as the collection describes it (``None``: not read); ``dim``,
+    #: ``metric`` and ``index`` above are the primary dense field's (0, "" and None when the
+    #: collection has no dense field)
+    vector_fields: tuple[VectorField, ...] | None = dataclasses.field(
+        default=None, hash=False, compare=False
+    )
 
 
 def analyzer_params(cfg: CollectionConfig, default: str = "english") -> dict[str, Any]:
@@ -115,15 +129,11 @@ def build_schema(
     analyzer: dict[str, Any] | None = None,
     dialect: Dialect = Dialect.MILVUS,
 ) -> CollectionSchema:
-    """The collection schema of DESIGN.md: id, text, dense, [sparse + BM25], doc_id, metadata,
-    [tenant], [typed metadata fields]; or the shape the config's layout settings ask for
+    """The collection schema of DESIGN.md: id, text, the vector fields (``cfg.vector_fields``:
+    [dense], [sparse + BM25], extras), doc_id, metadata, [tenant], [typed metadata fields]; or the shape the config's layout settings ask for
     (INT64 / auto_id key, no doc_id or JSON field, dynamic fields: langchain-milvus and
     llama-index-vector-stores-milvus collections)."""
-    if cfg.dim is None:
-        raise ConfigError(
-            f"collection {cfg.name!r} does not exist and no dim was given: pass dim= "
-            "(or an embedding) so it can be created"
-        )
+    check_dims(cfg)
     schema = MilvusClient.create_schema(auto_id=cfg.auto_id, enable_dynamic_field=cfg.dynamic_field)
     if cfg.id_type == "int64":
         schema.add_field(cfg.id_field, DataType.INT64, is_primary=True, auto_id=cfg.auto_id)
@@ -136,9 +146,11 @@ def build_schema(
         text_kwargs["enable_analyzer"] = True
         text_kwargs["analyzer_params"] = analyzer or analyzer_params(cfg)
     schema.add_field(cfg.text_field, DataType.VARCHAR, **text_kwargs)
-    schema.add_field(cfg.vector_field, DataType.FLOAT_VECTOR, dim=cfg.dim)
-    if cfg.enable_bm25:
-        schema.add_field(cfg.sparse_field, DataType.SPARSE_FLOAT_VECTOR)
+    for vf in cfg.vector_fields:
+        if vf.is_dense:
+            schema.add_field(vf.name, DataType.FLOAT_VECTOR, dim=vf.dim)
+        else:
+            schema.add_field(vf.name, DataType.SPARSE_FLOAT_VECTOR)
     if cfg.doc_id_field is not None:
         schema.add_field(cfg.doc_id_field, DataType.VARCHAR, max_length=cfg.id_max_length)
     if cfg.metadata_field is not None:
@@ -162,24 +174,21 @@ def build_schema(
 
 
 def index_specs(cfg: CollectionConfig) -> list[IndexSpec]:
-    """Vector, BM25 and scalar (INVERTED) indexes on the tenant and the typed fields but
-    arrays (measured: Milvus Lite 2.5 and 3 refuse a scalar index on an ARRAY field)."""
-    specs = [IndexSpec(cfg.vector_field, cfg.built_index_type, cfg.metric, dict(cfg.index_params))]
+    """Vector indexes (each vector field its own, see
+    :func:`~milvus_rag.client.vector_schema.vector_index_specs`) and scalar (INVERTED) indexes
+    on the tenant and the typed fields but arrays (measured: Milvus Lite 2.5 and 3 refuse a
+    scalar index on an ARRAY field). The primary dense field's comes first."""
+    vectors = [
+        IndexSpec(v.field, v.index_type, v.metric_type, v.params) for v in vector_index_specs(cfg)
+    ]
+    first = vectors[:1] if cfg.enable_dense else []
+    specs = list(first)
     if cfg.tenant_field is not None:
         specs.append(IndexSpec(cfg.tenant_field, "INVERTED", ""))
     for f in cfg.typed_fields:
         if not f.array:
             specs.append(IndexSpec(f.name, "INVERTED", ""))
-    if cfg.enable_bm25:
-        specs.append(
-            IndexSpec(
-                cfg.sparse_field,
-                "SPARSE_INVERTED_INDEX",
-                "BM25",
-                {"bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b},
-            )
-        )
-    return specs
+    return specs + vectors[len(first) :]
 
 
 def _param(field_desc: dict[str, Any], name: str) -> Any:
@@ -193,11 +202,12 @@ def parse_description(
     """Read dim, metric, fields, BM25 and analyzer from describe_collection/describe_index."""
     fields_by_name = {f["name"]: f for f in desc.get("fields", [])}
     name = str(desc.get("collection_name", cfg.name))
-    vec = fields_by_name.get(cfg.vector_field)
+    vec = fields_by_name.get(cfg.vector_field) if cfg.enable_dense else {}
     if vec is None:
         raise SchemaMismatchError(name, "fields", _expected_fields(cfg), sorted(fields_by_name))
     dim = int(_param(vec, "dim") or 0)
-    metric = str(indexes.get(cfg.vector_field, {}).get("metric_type", "")).upper()
+    vector_index = indexes.get(cfg.vector_field, {}) if cfg.enable_dense else {}
+    metric = str(vector_index.get("metric_type", "")).upper()
     sparse = fields_by_name.get(cfg.sparse_field)
     functions = desc.get("functions") or []
     has_bm25 = sparse is not None and (
@@ -209,12 +219,13 @@ def parse_description(
     raw_analyzer = _param(text, "analyzer_params")
     analyzer = json.loads(raw_analyzer) if isinstance(raw_analyzer, str) else raw_analyzer
     idf = fields_by_name.get(cfg.id_field, {})
-    fixed = {*_expected_fields(cfg), cfg.sparse_field}
+    vector_fields = read_vector_fields(desc, indexes)
+    fixed = {*_expected_fields(cfg), cfg.sparse_field, *(f.name for f in vector_fields)}
     extra = tuple((n, _spec_of(f)) for n, f in fields_by_name.items() if n not in fixed)
     pk = next((n for n, f in fields_by_name.items() if f.get("is_partition_key")), None)
     primary: dict[str, Any] = next((f for f in fields_by_name.values() if f.get("is_primary")), {})
     try:
-        layout: Layout | None = detect_layout(desc, indexes)
+        layout: Layout | None = detect_layout(desc, indexes, vector_field=cfg.vector_field)
     except SchemaMismatchError:
         layout = None
     return CollectionInfo(
@@ -230,9 +241,11 @@ def parse_description(
         text_max_length=int(_param(text, "max_length") or cfg.text_max_length),
         id_max_length=int(_param(idf, "max_length") or cfg.id_max_length),
         analyzer=analyzer if isinstance(analyzer, dict) else None,
-        index=parse_index(indexes.get(cfg.vector_field)),
+        index=parse_index(vector_index),
         extra_fields=extra,
         partition_key=pk,
+        # a collection has a vector field: none read means a description without types
+        vector_fields=vector_fields or None,
     )
 
 
@@ -257,7 +270,9 @@ def _spec_of(f: dict[str, Any]) -> str:
 
 
 def _expected_fields(cfg: CollectionConfig) -> list[str]:
-    names = [cfg.id_field, cfg.text_field, cfg.vector_field]
+    names = [cfg.id_field, cfg.text_field]
+    if cfg.enable_dense:
+        names.append(cfg.vector_field)
     names += [n for n in (cfg.doc_id_field, cfg.metadata_field) if n is not None]
     if cfg.enable_bm25:
         names.append(cfg.sparse_field)
@@ -306,7 +321,7 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
         raise SchemaMismatchError(
             info.name, "fields", _expected_fields(cfg), sorted(info.field_names)
         )
-    if cfg.dim is not None and cfg.dim != info.dim:
+    if cfg.enable_dense and cfg.dim is not None and cfg.dim != info.dim:
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.dim", cfg.dim, info.dim)
     if cfg.id_type != info.id_type:
         raise SchemaMismatchError(info.name, f"{cfg.id_field}.id_type", cfg.id_type, info.id_type)
@@ -327,6 +342,8 @@ def check_compatible(cfg: CollectionConfig, info: CollectionInfo) -> None:
     if diff is not None:
         what, want_index, found = diff
         raise SchemaMismatchError(info.name, f"{cfg.vector_field}.{what}", want_index, found)
+    if info.vector_fields is not None:
+        check_vector_fields(cfg, info.name, info.vector_fields)
 
 
 def _check_extra_fields(cfg: CollectionConfig, info: CollectionInfo) -> None:
@@ -374,9 +391,11 @@ SCHEMA_CACHE = SchemaCache()
 
 
 def adopt_own_fields(cfg: CollectionConfig, layout: Layout | None) -> CollectionConfig:
-    """``cfg`` with the collection's tenant field and typed fields where ``cfg`` names none."""
+    """``cfg`` with the collection's tenant field, typed fields and vector fields where
+    ``cfg`` names none."""
     if layout is None or layout.name != "milvus_rag":
         return cfg
+    cfg = adopt_vector_fields(cfg, layout.vector_fields, primary_of(cfg, layout))
     changes: dict[str, Any] = {}
     tenant = cfg.tenant_field
     if tenant is None and layout.tenant_field is not None:

@@ -26,7 +26,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from milvus_rag.client import calls, collection
+from milvus_rag.client import calls, collection, vector_schema
 from milvus_rag.client.adoption import LayoutAdoption
 from milvus_rag.client.analyzers import check_lite25
 from milvus_rag.client.config import CollectionConfig, ConnectionConfig, make_configs
@@ -34,7 +34,7 @@ from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.expansion import Expanded, expand_hit
 from milvus_rag.client.filters import Dialect, plan_filter
 from milvus_rag.client.handles import HandleAccess, PymilvusHandles
-from milvus_rag.client.index import Backend, check_buildable
+from milvus_rag.client.index import Backend
 from milvus_rag.client.iterate import DEFAULT_BATCH
 from milvus_rag.client.locks import PerLoop, process_lock
 from milvus_rag.client.pool import ClientPool
@@ -58,6 +58,7 @@ from milvus_rag.client.schema import (
 )
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, resolve, scope
+from milvus_rag.client.vector_schema import check_builds, dims_from, with_field_dim
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 
 __all__ = ["ID_CHUNK", "QUERY_WINDOW", "AsyncMilvusStore", "EmbedFn"]
@@ -90,7 +91,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
         self._handles = PymilvusHandles(self.connection)
         if self.connection.is_local:  # known without a request: what the embedded engine builds
             lite = Backend.LITE25 if self._pool.dialect is Dialect.LITE25 else Backend.LITE3
-            check_buildable(self.config.built_index_type, lite)
+            check_builds(self.config, lite)
             if lite is Backend.LITE25 and self.config.enable_bm25 and self.config.analyzer:
                 check_lite25(analyzer_params(self.config))  # its analyzers, measured
         self._derive()
@@ -223,21 +224,16 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
     def write_concurrency(self) -> int:
         return self._writer.concurrency
 
-    def set_dim(self, dim: int) -> None:
-        """Give a store opened without ``dim`` its embedding dimension (before first use)."""
-        if self.config.dim == dim:
-            return
-        if self.config.dim is not None:
-            raise ConfigError(
-                f"collection {self.name!r} is configured with dim {self.config.dim}, not {dim}"
-            )
-        self.config = self.config.with_dim(dim)
+    def set_dim(self, dim: int, field: str | None = None) -> None:
+        """Give a store opened without ``dim`` its embedding dimension (before first use);
+        ``field``: the dim of that dense field (an extra one declared with ``dim=None``)."""
+        self.config = with_field_dim(self.config, dim, field)
 
     async def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
         """The embedding dim, learnt once by a store opened without ``dim``: from ``probe``
         (e.g. the embedder's dim) when given, else from the existing collection. ``None``
         when neither knows it yet: the first upsert with vectors sets it."""
-        if self.config.dim is None:
+        if self.config.dim is None and self.config.enable_dense:
             if probe is not None:
                 dim = await probe()
             elif await self.exists():
@@ -288,8 +284,8 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
         seen = self._checked  # every search comes here: check a (config, schema) pair once
         if seen is None or seen[0] is not self.config or seen[1] is not info:
             check_compatible(self.config, info)
-            if self.config.dim is None:  # remember it: a later drop() must be able to recreate
-                self.config = self.config.with_dim(info.dim)
+            # remember the dims: a later drop() must be able to recreate
+            self.config = dims_from(self.config, info)
             self._checked = (self.config, info)
         return info
 
@@ -341,6 +337,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
             "dim": info.dim,
             "metric": info.metric,
             "bm25": info.has_bm25,
+            "vector_fields": [vector_schema.to_dict(f) for f in info.vector_fields or ()],
             "fields": list(info.field_names),
             "analyzer": info.analyzer,
             "tenant_field": self.config.tenant_field,

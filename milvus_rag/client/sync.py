@@ -166,8 +166,8 @@ class MilvusStore:
     def write_concurrency(self) -> int:
         return self.aio.write_concurrency
 
-    def set_dim(self, dim: int) -> None:
-        self.aio.set_dim(dim)
+    def set_dim(self, dim: int, field: str | None = None) -> None:
+        self.aio.set_dim(dim, field)
 
     def ensure_dim(self, probe: Callable[[], Awaitable[int]] | None = None) -> int | None:
         return run_sync(self.aio.ensure_dim(probe))

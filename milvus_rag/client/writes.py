@@ -19,7 +19,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from milvus_rag.client.lite_ids import WRITES, StoredIds
 from milvus_rag.client.locks import process_lock
 from milvus_rag.client.pipeline import off_loop, run_pipeline
 from milvus_rag.client.reads import ID_CHUNK, Reader, ReadPort
+from milvus_rag.client.record_vectors import VectorLimits, check_vectors
 from milvus_rag.client.records import Limits, Record, plan_batches, validate_records
 from milvus_rag.client.schema import nullable_for
 from milvus_rag.client.tenancy import and_tenant, resolve
@@ -39,15 +40,22 @@ log = logging.getLogger("milvus_rag")
 EmbedFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]] | np.ndarray]]
 
 
+class SetDim(Protocol):
+    """``set_dim(dim, field=None)``: a new collection's dense field (the primary one when
+    ``field`` is ``None``) takes the dim of its first vectors."""
+
+    def __call__(self, dim: int, field: str | None = None) -> None: ...
+
+
 @dataclass(frozen=True)
 class WritePort(ReadPort):
     """What writing needs from the store: the :class:`ReadPort`, plus ``connection`` (the
-    Lite file's single-writer lock and write generation), ``exists()`` and ``set_dim(dim)``
-    (a new collection takes the dim of its first rows)."""
+    Lite file's single-writer lock and write generation), ``exists()`` and ``set_dim(dim,
+    field=None)`` (a new collection takes the dims of its first rows)."""
 
     connection: ConnectionConfig
     exists: Callable[[], Awaitable[bool]]
-    set_dim: Callable[[int], None]
+    set_dim: SetDim
 
     @classmethod
     def extending(
@@ -55,7 +63,7 @@ class WritePort(ReadPort):
         read: ReadPort,
         connection: ConnectionConfig,
         exists: Callable[[], Awaitable[bool]],
-        set_dim: Callable[[int], None],
+        set_dim: SetDim,
     ) -> WritePort:
         """The write port of the store whose read port is ``read``."""
         shared = {f.name: getattr(read, f.name) for f in dataclasses.fields(ReadPort)}
@@ -98,26 +106,29 @@ class Writer:
         records = list(records)
         if not records:
             return []
-        if port.config().dim is None and not await port.exists():
-            first = next((r.vector for r in records if r.vector is not None), None)
-            if first is not None:  # a new collection takes the dim of the rows
-                port.set_dim(len(first))
+        await self._learn_dims(records)
         info = await port.ensure()
+        config = port.config()
         limits = Limits(
             dim=info.dim,
             id_max_length=info.id_max_length,
             text_max_length=info.text_max_length,
             doc_id_max_length=info.id_max_length,
             id_forbidden=r"['\x00]|\r(?!\n)" if port.dialect is Dialect.LITE25 else "",
-            id_type=port.config().id_type,
-            auto_id=port.config().auto_id,
+            id_type=config.id_type,
+            auto_id=config.auto_id,
+            dense=config.enable_dense,
         )
+        others = VectorLimits.of(config, info.vector_fields)
         valid, batches = await off_loop(
-            len(records) > 200, self._plan, records, limits, embed is None, bound
+            len(records) > 200, self._plan, records, limits, others, embed is None, bound
         )
         if bound is not None:
             await self._refuse_foreign_ids([r.id for r in valid], bound)
-        prepare = functools.partial(self._embed, embed=embed, dim=info.dim) if embed else None
+        # a sparse-only collection has no vector to embed
+        prepare = None
+        if embed is not None and config.enable_dense:
+            prepare = functools.partial(self._embed, embed=embed, dim=info.dim)
         # Lite files: insert the batches whose ids are all new (see lite_ids)
         ids = [r.id for r in valid]
         auto_id = port.config().auto_id
@@ -144,11 +155,37 @@ class Writer:
         order = {r.id: i for i, r in enumerate(valid)}
         return sorted(written, key=order.__getitem__)
 
+    async def _learn_dims(self, records: list[Record]) -> None:
+        """A collection not created yet takes each dense field's dim left open from the
+        first record that has a vector for it."""
+        port = self.port
+        config = port.config()
+        primary = config.enable_dense and config.dim is None
+        open_ = [f.name for f in config.extra_vector_fields if f.is_dense and f.dim is None]
+        if not (primary or open_) or await port.exists():
+            return
+        if primary:
+            first = next((r.vector for r in records if r.vector is not None), None)
+            if first is not None:
+                port.set_dim(len(first))
+        for name in open_:
+            found = next(
+                (r.vectors[name] for r in records if r.vectors.get(name) is not None), None
+            )
+            if found is not None and not isinstance(found, dict):
+                port.set_dim(len(found), name)
+
     def _plan(
-        self, records: list[Record], limits: Limits, require_vectors: bool, tenant: str | None
+        self,
+        records: list[Record],
+        limits: Limits,
+        others: VectorLimits,
+        require_vectors: bool,
+        tenant: str | None,
     ) -> tuple[list[Record], list[list[Record]]]:
         config = self.port.config()
         valid = validate_records(records, limits, require_vectors=require_vectors)
+        valid = check_vectors(valid, others)
         rows.check_rows(config, valid, tenant, self._nullable)
         return valid, plan_batches(valid, limits.dim, config.batch_size, config.max_batch_bytes)
 

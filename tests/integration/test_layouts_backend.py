@@ -151,7 +151,9 @@ async def test_an_unmappable_collection_says_how_to_migrate(
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("text", DataType.VARCHAR, max_length=256)
         schema.add_field("a", DataType.FLOAT_VECTOR, dim=4)
-        schema.add_field("b", DataType.FLOAT_VECTOR, dim=4)
+        schema.add_field("b", DataType.FLOAT_VECTOR, dim=4)  # several vector fields map
+        schema.add_field("j1", DataType.JSON)
+        schema.add_field("j2", DataType.JSON)
         # no index: the schema alone is refused (a server's index build is not awaited here)
         await client.create_collection(collection_name, schema=schema)
     finally:
@@ -160,4 +162,4 @@ async def test_an_unmappable_collection_says_how_to_migrate(
     with pytest.raises(SchemaMismatchError) as e:
         await store.count()
     assert f"milvus-rag migrate --from {collection_name} --to" in str(e.value)
-    assert "exactly one FLOAT_VECTOR" in str(e.value)
+    assert "several places for metadata" in str(e.value)
