@@ -29,6 +29,7 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.legs import default_fields
 from milvus_rag.client.records import Record
 from milvus_rag.client.request import Leg, RetrievalMode, SearchRequest, check_sparse_vector
+from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.integrations.fronts import (
     check_field_embedders,
     field_legs,
@@ -129,12 +130,11 @@ class FieldEmbedders:
                 kind = "dense: a LangChain Embeddings" if dense else "sparse: a sparse embedder"
                 raise ConfigError(f"vector field {name!r} is {kind} fills it")
 
-    async def set_dims(self, cfg: CollectionConfig) -> CollectionConfig:
-        """``cfg`` with every other dense field's dim (from its embedder where not set)."""
-        for f in cfg.extra_vector_fields:
+    async def ensure_dims(self, store: AsyncMilvusStore) -> None:
+        """Give ``store`` every other dense field's dim it lacks, from its embedder."""
+        for f in store.config.extra_vector_fields:
             if f.is_dense and f.dim is None and f.name in self.others:
-                cfg = cfg.with_field_dim(f.name, await embedder_dim(self.others[f.name]))
-        return cfg
+                store.set_dim(await embedder_dim(self.others[f.name]), f.name)
 
     async def documents(self, cfg: CollectionConfig, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Each text's vectors of the other client-side fields (``Record.vectors``), the

@@ -175,8 +175,7 @@ class MilvusVectorStore(VectorStore):
         """Give the core store the embeddings' dims (once; :func:`.fields.embedder_dim`)."""
         if self.store.config.enable_dense:
             await self.store.ensure_dim(lambda: embedder_dim(self.embedding))
-        if self.store.config.extra_vector_fields:
-            self.store.config = await self.field_embedders.set_dims(self.store.config)
+        await self.field_embedders.ensure_dims(self.store)
 
     def _request(
         self,
