@@ -87,6 +87,14 @@ def test_two_dense_fields_with_their_index_params(make_milvus: Callable[..., Mil
         "near_last": "COSINE",
     }
     assert len(store.similarity_search("q", k=4)) == 4  # every field searched, fused
+    col = store.col  # langchain-milvus's collection view, through the pymilvus client
+    assert col is not None and col.name == store.collection_name
+    assert {i.field_name: i.params["metric_type"] for i in col.indexes} == {
+        "near_first": "L2",
+        "near_last": "COSINE",
+    }
+    assert {"pk", "text", "near_first", "near_last"} <= {f.name for f in col.schema.fields}
+    assert make_milvus(embedding_function=PointEmbeddings(0)).col is None  # not created yet
 
 
 def test_weighted_reranker_weights_follow_the_fields(make_milvus: Callable[..., Milvus]) -> None:

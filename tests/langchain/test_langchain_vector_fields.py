@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -122,6 +123,22 @@ def test_default_searches_every_field_and_filters_apply(
     assert "apple banana" not in texts(got) and len(got) == 4
     scored = store.similarity_search_with_relevance_scores(query, k=5, fields=every)
     assert all(0.0 <= s <= 1.0 for _, s in scored)
+    # one client-side sparse leg: relevance is the primary field's similarity, computed
+    (doc, rel), *_ = store.similarity_search_with_relevance_scores(query, k=1, fields=["splade"])
+    first = WordEmbeddings(0)
+    q, v = np.array(first.embed_query(query)), np.array(first.embed_query(doc.page_content))
+    assert rel == pytest.approx(float(q @ v / np.linalg.norm(q) / np.linalg.norm(v)), rel=1e-4)
+
+
+def test_fanout_embeds_every_field_for_every_query(
+    make_lc: Callable[..., MilvusVectorStore],
+) -> None:
+    store = four_fields(make_lc)
+    got = store.fanout_search(["apple damson", "cherry"], k=2, fields=["last", "splade"])
+    assert len(got) == 2 and all(0.0 <= s <= 1.0 for _, s in got)
+    # each query's legs carry that query's embeddings: the sparse field alone finds "cherry"
+    alone = store.fanout_search(["zzz", "cherry"], k=1, fields=["splade"])
+    assert texts([d for d, _ in alone])[0] in {"banana cherry", "cherry damson"}
 
 
 async def test_async_writes_and_searches(make_lc: Callable[..., MilvusVectorStore]) -> None:

@@ -163,6 +163,12 @@ class FieldEmbedders:
             )
         return out
 
+    async def primary_query(self, text: str) -> list[float]:
+        """The primary dense field's query embedding of ``text``."""
+        if self.primary is None:
+            raise ConfigError("this store has no dense field: no query embedding to compute")
+        return await self.primary.aembed_query(text)
+
     async def queries(self, text: str, names: Sequence[str]) -> dict[str, Any]:
         """The query of ``text`` for each field in ``names`` (those with an embedder in
         ``others``), embedded concurrently."""

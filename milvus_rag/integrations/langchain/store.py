@@ -384,7 +384,13 @@ class MilvusVectorStore(VectorStore):
         template = self._request(qs[0], fetch_k, kwargs, "fanout_search", relevance=True)
         await self._ensure_dim()
         hits = await fanout_search(
-            self.store, template, qs, self.embedding.aembed_query, k=k, rrf_k=rrf_k
+            self.store,
+            template,
+            qs,
+            self.field_embedders.primary_query,
+            k=k,
+            rrf_k=rrf_k,
+            fill=self.field_embedders.with_queries,
         )
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
