@@ -191,11 +191,17 @@ def diagnose_lite_files(args: argparse.Namespace) -> str | None:
 
 
 def open_store(
-    args: argparse.Namespace, *, dim: int | None = None, read_only: bool = False
+    args: argparse.Namespace,
+    *,
+    dim: int | None = None,
+    read_only: bool = False,
+    vector_fields: list[Any] | None = None,
 ) -> AsyncMilvusStore:
     """The store the flags name (no I/O yet), bound to ``--tenant`` when given (on a
     ``--tenant-field`` collection every data command needs one); ``read_only``: the commands
-    that only read or delete refuse a Lite file that does not exist (not create one)."""
+    that only read or delete refuse a Lite file that does not exist (not create one);
+    ``vector_fields``: the collection's vector fields (instead of ``dim``: an import of an
+    export that lists several)."""
     from milvus_rag.client.store import AsyncMilvusStore
 
     uri, token, collection = resolve_settings(args, DEFAULT_COLLECTION)
@@ -205,6 +211,8 @@ def open_store(
     typed = parse_json_object(getattr(args, "metadata_fields", None), "--metadata-fields")
     if typed:
         options["metadata_fields"] = typed
+    if vector_fields is not None:
+        options["vector_fields"] = vector_fields
     store = AsyncMilvusStore(
         uri, token=token or None, collection_name=collection, dim=dim, **options
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from milvus_rag.cli import common as cli
 from milvus_rag.client.config import DEFAULT_URI
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.transfer.jsonl import export_rows, import_rows, read_lines
+from milvus_rag.transfer.jsonl import export_rows, fields_from_header, import_rows, read_lines
 from milvus_rag.transfer.migrate import migrate, open_source, target_options
 
 if TYPE_CHECKING:
@@ -98,7 +98,11 @@ async def cmd_import(args: argparse.Namespace) -> int:
                     "export with --vectors, or import with the model that made it"
                 )
             dim = encoder.dim
-        store = cli.open_store(args, dim=dim)
+        fields = fields_from_header(header)
+        if fields is not None:  # an export of several vector fields: a new target has them
+            store = cli.open_store(args, vector_fields=fields)
+        else:
+            store = cli.open_store(args, dim=dim)
         try:
             stats = await import_rows(
                 store,
@@ -155,8 +159,12 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         await cli.require_collection(source, flag="another --from (or --uri)")
         info = await source.ensure_collection()
+        primary = source.config.vector_field if source.config.enable_dense else None
         target = AsyncMilvusStore(
-            to_uri, token=to_token or None, collection_name=args.to_name, **target_options(info)
+            to_uri,
+            token=to_token or None,
+            collection_name=args.to_name,
+            **target_options(info, primary),
         )
         stats = await migrate(
             source,

@@ -382,7 +382,9 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
     """``cfg`` with the detected layout's settings where ``cfg`` left them at their
     defaults; a setting the user chose that contradicts the collection raises
     :class:`SchemaMismatchError` naming it (``enable_bm25`` left on adopts a collection
-    without BM25 as dense-only)."""
+    without BM25 as dense-only). A ``vector_field`` that names another of its dense fields
+    makes that one the primary."""
+    layout = with_primary(layout, cfg.vector_field)
     found = layout.config_options()
     if cfg.tenant_field is not None:  # the tenant's column is not a metadata column
         columns = dict(found["metadata_fields"])
@@ -422,6 +424,21 @@ def adopt_layout(cfg: CollectionConfig, layout: Layout) -> CollectionConfig:
             changes["extra_vector_fields"] = extras
     out = dataclasses.replace(cfg, **changes) if changes else cfg
     return adopt_vector_fields(out, layout.vector_fields, primary_of(out, layout))
+
+
+def with_primary(layout: Layout, name: str) -> Layout:
+    """``layout`` with its dense field ``name`` as the primary (``layout`` itself where that
+    is already so, or where it has no such dense field)."""
+    field = next((f for f in layout.vector_fields if f.is_dense and f.name == name), None)
+    if field is None or name == layout.vector_field:
+        return layout
+    return dataclasses.replace(
+        layout,
+        vector_field=name,
+        dim=int(field.dim or 0),
+        metric=str(field.metric or ""),
+        index_type=field.index_type,
+    )
 
 
 def primary_of(cfg: CollectionConfig, layout: Layout) -> str | None:

@@ -37,6 +37,10 @@ VectorKind = Literal["dense", "sparse"]
 DENSE_METRICS = ("COSINE", "IP", "L2")
 SPARSE_INDEX_TYPES = ("SPARSE_INVERTED_INDEX", "SPARSE_WAND", "AUTOINDEX")
 DEFAULT_SPARSE_INDEX = "SPARSE_INVERTED_INDEX"
+#: a client-side sparse index's build parameters (Milvus's sparse index page); measured:
+#: a Milvus Lite 2.5 file and a Lite 3 server accept any name and value without a word (the
+#: Lite 3 server does not even report them back), so they are checked here
+SPARSE_ALGOS = ("TAAT_NAIVE", "DAAT_WAND", "DAAT_MAXSCORE")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
@@ -154,6 +158,8 @@ class VectorField:
                     f"{SPARSE_INDEX_TYPES}, got {self.index_type!r}"
                 )
             set_(self, "index_type", kind)
+        if self.function is None:
+            _check_sparse_build(self.name, self.index_params)
 
     @property
     def is_dense(self) -> bool:
@@ -175,3 +181,28 @@ class VectorField:
         if self.index_type is not None:
             return self.index_type
         return index.DEFAULT_INDEX_TYPE if self.is_dense else DEFAULT_SPARSE_INDEX
+
+
+def _check_sparse_build(name: str, params: Mapping[str, Any]) -> None:
+    """A client-side sparse field's ``index_params``: ``drop_ratio_build`` in [0, 1),
+    ``inverted_index_algo`` one of :data:`SPARSE_ALGOS`; nothing else."""
+    for key, value in params.items():
+        if key == "drop_ratio_build":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1
+            if not ok:
+                raise ConfigError(
+                    f"vector field {name!r}: drop_ratio_build must be a number in [0, 1), "
+                    f"got {value!r}"
+                )
+        elif key == "inverted_index_algo":
+            if value not in SPARSE_ALGOS:
+                raise ConfigError(
+                    f"vector field {name!r}: inverted_index_algo must be one of {SPARSE_ALGOS}, "
+                    f"got {value!r}"
+                )
+        else:
+            raise ConfigError(
+                f"vector field {name!r}: a sparse index has no build parameter {key!r} (its "
+                "parameters: drop_ratio_build, inverted_index_algo; search-time ones such as "
+                "drop_ratio_search go in search_params)"
+            )

@@ -50,7 +50,7 @@ from milvus_rag.client.vector_fields import VectorField
 
 _FLOAT_VECTOR, _SPARSE = 101, 104
 #: the build parameters a sparse index reports, as numbers
-_SPARSE_PARAMS = ("bm25_k1", "bm25_b", "drop_ratio_build")
+_SPARSE_PARAMS = ("bm25_k1", "bm25_b", "drop_ratio_build", "inverted_index_algo")
 #: sparse index types each backend builds on a client-side sparse field (measured)
 SPARSE_BUILDS: dict[Backend, tuple[str, ...]] = {
     Backend.LITE25: ("SPARSE_INVERTED_INDEX", "SPARSE_WAND", "AUTOINDEX"),

@@ -4,7 +4,9 @@
 
 The source is any collection the store can open: one written by langchain-milvus (0.3/0.4) or
 llama-index-vector-stores-milvus (1.x), whose layout the store detects from its schema, or a
-milvus-rag collection. The target is a milvus-rag collection (``id``/``text``/``dense``/
+milvus-rag collection. Every vector field is copied: a source of several (langchain-milvus's
+several dense fields, llama-index's client-side ``sparse_embedding``, a milvus-rag collection
+of extras, a sparse-only one) gives a target of the same fields (:func:`target_fields`). The target is a milvus-rag collection (``id``/``text``/``dense``/
 ``sparse``/``doc_id``/``metadata``) with the source's dimension and metric (an INT64 key is
 copied as its decimal string, the id the store reads); the text goes to its ``text`` field, whose BM25 function computes the sparse vectors, so hybrid
 search works on the copy. The stored vectors are copied as they are: nothing is re-embedded.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from milvus_rag.client.records import Record
+from milvus_rag.client.vector_fields import VectorField
 from milvus_rag.progress import progress_bar
 
 if TYPE_CHECKING:  # pymilvus loads when a store is used
@@ -60,6 +63,27 @@ def same_vector(a: Any, b: Any) -> bool:
     return x.shape == y.shape and bool(np.array_equal(x, y))
 
 
+def same_sparse(a: Any, b: Any) -> bool:
+    """Equal sparse vectors: the same indexes, weights equal as float32."""
+    return {int(k): np.float32(v) for k, v in dict(a).items()} == {
+        int(k): np.float32(v) for k, v in dict(b).items()
+    }
+
+
+def same_vectors(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal ``Record.vectors`` (the other vector fields, dense or sparse)."""
+    if set(a) != set(b):
+        return False
+    for name, x in a.items():
+        y = b[name]
+        if isinstance(x, dict) or isinstance(y, dict):
+            if not (isinstance(x, dict) and isinstance(y, dict) and same_sparse(x, y)):
+                return False
+        elif not same_vector(x, y):
+            return False
+    return True
+
+
 def same_record(a: Record, b: Record) -> bool:
     """Whether the target's row ``b`` already holds the source's row ``a``."""
     return (
@@ -68,6 +92,7 @@ def same_record(a: Record, b: Record) -> bool:
         and (a.doc_id or "") == (b.doc_id or "")
         and _canonical(a.metadata or {}) == _canonical(b.metadata or {})
         and same_vector(a.vector, b.vector)
+        and same_vectors(a.vectors or {}, b.vectors or {})
     )
 
 
@@ -77,19 +102,58 @@ def plan_page(page: Sequence[Record], existing: Iterable[Record]) -> list[Record
     return [r for r in page if r.id not in have or not same_record(r, have[r.id])]
 
 
-def target_options(info: CollectionInfo) -> dict[str, Any]:
+def target_options(info: CollectionInfo, primary: str | None = None) -> dict[str, Any]:
     """The target collection's settings taken from the source: dimension, metric, and an id
     length that fits every source id (texts: milvus-rag's 65,535 is VARCHAR's largest).
 
     The target's key is milvus-rag's VARCHAR ``id`` whatever the source's: an INT64 key
     (langchain-milvus's ``auto_id``) is copied as its decimal string, which is the
     ``Record.id`` the store reads from the source too, so the copy opens with every default.
+
+    A source of other vector fields than one dense field (and BM25) gives ``vector_fields``
+    instead (see :func:`target_fields`; ``primary``: the source's primary dense field).
     """
-    return {
-        "dim": info.dim,
-        "metric": info.metric,
-        "id_max_length": min(max(512, info.id_max_length), 65535),
-    }
+    out: dict[str, Any] = {"id_max_length": min(max(512, info.id_max_length), 65535)}
+    fields = target_fields(info.vector_fields or (), primary)
+    if fields is None:
+        return {"dim": info.dim, "metric": info.metric, **out}
+    return {"vector_fields": fields, **out}
+
+
+def target_fields(found: Sequence[VectorField], primary: str | None) -> list[VectorField] | None:
+    """The target's vector fields for a source of several (``None``: one dense field, with
+    or without BM25: the plain target). The source's primary dense field becomes ``dense``
+    (its vectors are ``Record.vector``), BM25 is ``sparse`` on the text, every other field
+    keeps its name, dim and metric (``Record.vectors``); indexes are the defaults, as the
+    primary's are. Names the source's extras take are given a suffix."""
+    if not found:  # not read: the plain target
+        return None
+    dense = [f for f in found if f.is_dense]
+    if primary is None and dense:
+        primary = dense[0].name
+    extras = [f for f in found if not f.is_bm25 and f.name != primary]
+    if primary is not None and not extras:
+        return None
+    taken = {"id", "text", "doc_id", "metadata", *(f.name for f in extras)}
+    out: list[VectorField] = []
+    if primary is not None:
+        p = next(f for f in found if f.name == primary)
+        out.append(VectorField.dense(_free("dense", taken), dim=p.dim, metric=p.metric or "COSINE"))
+    out.append(VectorField.sparse(_free("sparse", taken), bm25=True))
+    for f in extras:
+        if f.is_dense:
+            out.append(VectorField.dense(f.name, dim=f.dim, metric=f.metric or "COSINE"))
+        else:
+            out.append(VectorField.sparse(f.name))
+    return out
+
+
+def _free(name: str, taken: set[str]) -> str:
+    out, n = name, 1
+    while out in taken:
+        out, n = f"{name}_{n}", n + 1
+    taken.add(out)
+    return out
 
 
 @dataclass

@@ -7,6 +7,7 @@ page, reopened by a store that names no vector field (it adopts them), and check
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 from milvus_rag import AsyncMilvusStore, Record
 from milvus_rag.client.errors import InvalidInputError, SchemaMismatchError
 from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.transfer.jsonl import export_rows, fields_from_header, import_rows, read_lines
+from milvus_rag.transfer.migrate import migrate, target_options
 from tests.fakes import HashEncoder
 
 pytestmark = pytest.mark.integration
@@ -204,3 +207,45 @@ async def test_records_missing_or_naming_unknown_vectors_are_refused_before_any_
         await sparse.upsert([Record(id="a", text="t", vectors={"splade": {-1: 1.0}})])
     with pytest.raises(InvalidInputError, match="no dense field"):
         await sparse.upsert([Record(id="a", text="t", vector=[1.0], vectors={"splade": {1: 1.0}})])
+
+
+async def test_export_and_import_carry_every_vector_field(
+    make_async_store: Callable[..., AsyncMilvusStore], shape: str
+) -> None:
+    fields = SHAPES[shape]
+    source = make_async_store(vector_fields=fields)
+    want = records(fields, n=9)
+    await source.upsert(want)
+    out = io.StringIO()
+    assert await export_rows(source, out, with_vectors=True, batch_size=4, progress=False) == 9
+    header, rows = read_lines(out.getvalue().splitlines())
+    listed = fields_from_header(header)
+    if shape == "dense_only":
+        assert listed is None  # the plain dim= creates it, as before
+        target = make_async_store(dim=DIM)
+    else:
+        assert [f.name for f in listed or ()] == [f.name for f in fields]
+        target = make_async_store(vector_fields=listed)
+    stats = await import_rows(target, rows, batch_size=4, progress=False)
+    assert (stats.written, stats.skipped) == (9, 0)
+    assert_same(await target.get([r.id for r in want], with_vectors=True), want)
+
+
+async def test_migrate_copies_every_vector_field(
+    make_async_store: Callable[..., AsyncMilvusStore], shape: str
+) -> None:
+    fields = SHAPES[shape]
+    source = make_async_store(vector_fields=fields)
+    want = records(fields, n=9)
+    await source.upsert(want)
+    info = await source.ensure_collection()
+    primary = source.config.vector_field if source.config.enable_dense else None
+    target = make_async_store(**target_options(info, primary))
+    stats = await migrate(source, target, batch_size=4, progress=False)
+    assert stats.counts_match and stats.written == 9
+    assert_same(await target.get([r.id for r in want], with_vectors=True), want)
+    copied = {f.name: f for f in target.config.vector_fields}
+    for f in fields:
+        if not f.is_bm25 and f.name != primary:
+            assert copied[f.name].kind == f.kind and copied[f.name].dim == f.dim
+    assert (await migrate(source, target, progress=False)).written == 0  # nothing new
