@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from milvus_rag._fast_start import light_pkg_resources, skip_unneeded_scipy
 from milvus_rag.cli.common import (
@@ -30,9 +30,13 @@ from milvus_rag.cli.documents import (
     expanded_dict,
     format_expanded,
 )
+from milvus_rag.cli.fields import check_fields_args, cli_fields, cli_legs
 from milvus_rag.cli.parser import MODES
 from milvus_rag.client.config import DEFAULT_COLLECTION, EVAL_COLLECTION
-from milvus_rag.client.request import SearchRequest
+from milvus_rag.client.request import Leg, SearchRequest
+
+if TYPE_CHECKING:
+    from milvus_rag.client.store import AsyncMilvusStore
 
 # --------------------------------------------------------------------------- commands
 
@@ -83,44 +87,49 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" at exit
 
 
-async def cmd_search(args: argparse.Namespace) -> int:
-    light_pkg_resources()  # a one-off search: skip imports it does not need (_fast_start)
-    skip_unneeded_scipy()
-    filt = cli_filter(args.filter)
-    if not args.query.strip():
-        raise UsageError("the query is empty")
-    wanted = SearchRequest(
+def _wanted(args: argparse.Namespace, filt: Any, **fields: Any) -> SearchRequest:
+    """The search the flags ask for (``fields``: the legs and what goes with them)."""
+    return SearchRequest(
         text=args.query,
         k=args.k,
-        mode=args.mode,
         filter=filt,
         search_params=parse_json_object(args.search_params, "--search-params"),
         radius=args.radius,
         range_filter=args.range_filter,
         consistency_level=args.consistency,
         timeout=args.timeout,
-        relevance=True,  # printed with each hit
         group_by=args.group_by,
         group_size=args.group_size,
         strict_group_size=args.strict_group_size,
+        **fields,
     )
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    light_pkg_resources()  # a one-off search: skip imports it does not need (_fast_start)
+    skip_unneeded_scipy()
+    filt = cli_filter(args.filter)
+    if not args.query.strip():
+        raise UsageError("the query is empty")
+    check_fields_args(args)
+    mode = args.mode or "hybrid"
+    # relevance is printed with each hit; a bad option fails before anything is opened
+    if args.fields is None:
+        wanted = _wanted(args, filt, mode=mode, relevance=True)
+    else:
+        weights = args.weights or [None] * len(args.fields)
+        _wanted(
+            args, filt, legs=[Leg(f, weight=w) for f, w in zip(args.fields, weights, strict=True)]
+        )
     expand = expand_options(args)
-    open_store(args).prepare(wanted)  # a bad option, filter or tenant fails before anything
+    if args.fields is None:  # (the fields are known once the collection is read)
+        open_store(args).prepare(wanted)  # a bad filter or tenant fails before anything
     store = open_store(args, read_only=True)
     try:
-        request = store.prepare(wanted)
-        if request.needs_vector:
-            # the model loads and embeds while Milvus (Lite: a process of its own) opens
-            embedding = asyncio.ensure_future(embed_query(args))
-            try:
-                await require_collection(store)
-            except BaseException:
-                embedding.cancel()
-                embedding.add_done_callback(_retrieve)  # its own error would hide this one
-                raise
-            request = request.with_vector(await embedding)
+        if args.fields is not None:
+            request, mode = await _fields_request(args, store, filt)
         else:
-            await require_collection(store)
+            request = await _embedded(args, store, store.prepare(wanted))
         hits = await store.search(request)
         expanded = await store.expand(hits, **expand) if expand is not None else None
     finally:
@@ -134,10 +143,47 @@ async def cmd_search(args: argparse.Namespace) -> int:
     elif args.json:
         from milvus_rag.cli.hits import hits_json
 
-        print(hits_json(hits, args.mode))
+        print(hits_json(hits, mode))
     else:
-        print(format_hits(hits, args.mode))
+        print(format_hits(hits, mode))
     return 0
+
+
+async def _embedded(
+    args: argparse.Namespace, store: AsyncMilvusStore, request: SearchRequest
+) -> SearchRequest:
+    """``request`` with its query embedding where it needs one: the model loads and embeds
+    while Milvus (Lite: a process of its own) opens."""
+    if not request.needs_vector:
+        await require_collection(store)
+        return request
+    embedding = asyncio.ensure_future(embed_query(args))
+    try:
+        await require_collection(store)
+    except BaseException:
+        embedding.cancel()
+        embedding.add_done_callback(_retrieve)  # its own error would hide this one
+        raise
+    return request.with_vector(await embedding)
+
+
+async def _fields_request(
+    args: argparse.Namespace, store: AsyncMilvusStore, filt: Any
+) -> tuple[SearchRequest, str]:
+    """The search over ``--fields`` (see :mod:`milvus_rag.cli.fields`) and the name its
+    scores are printed under."""
+    await require_collection(store)
+    await store.ensure_collection()  # the collection's vector fields
+    fields = cli_fields(store.config, args.fields)
+    dense = any(f.is_dense for f in fields)
+    embedding = await embed_query(args) if dense else None
+    legs, vector, relevance = cli_legs(store.config, fields, args.weights, embedding, args.model)
+    request = store.prepare(_wanted(args, filt, legs=legs, vector=vector, relevance=relevance))
+    if len(fields) > 1:
+        shown = "weighted" if args.weights is not None else "hybrid"
+    else:
+        shown = "sparse" if fields[0].is_bm25 else "dense"
+    return request, shown
 
 
 async def cmd_delete(args: argparse.Namespace) -> int:

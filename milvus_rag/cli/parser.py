@@ -2,8 +2,8 @@
 here (the commands are in :mod:`milvus_rag.cli.commands` and :mod:`milvus_rag.cli.transfer`).
 
 Example:
-    >>> build_parser().parse_args(["search", "cats"]).mode
-    'hybrid'
+    >>> build_parser().parse_args(["search", "cats"]).mode is None  # hybrid, unless --fields
+    True
 """
 
 from __future__ import annotations
@@ -125,7 +125,21 @@ def build_parser() -> OneLineParser:
 
     p = sub.add_parser("search", parents=[common, model], help="search the collection")
     p.add_argument("query")
-    p.add_argument("--mode", choices=MODES, default="hybrid", help="default %(default)s")
+    p.add_argument("--mode", choices=MODES, default=None, help="default hybrid")
+    add_multi(
+        p,
+        "--fields",
+        metavar="FIELD",
+        help="search these vector fields of the collection instead of a mode's (several are "
+        "fused): dense fields get the query embedded with --model, the BM25 field the text",
+    )
+    add_multi(
+        p,
+        "--weights",
+        type=float,
+        metavar="W",
+        help="weighted fusion of the --fields, one weight each, in order (default: RRF)",
+    )
     p.add_argument("--k", type=int, default=5, help="number of hits (default %(default)s)")
     p.add_argument(
         "--filter",

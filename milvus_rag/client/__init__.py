@@ -22,7 +22,7 @@ from milvus_rag.client.errors import (
     SchemaMismatchError,
 )
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import RetrievalMode, SearchRequest
+from milvus_rag.client.request import Leg, RetrievalMode, SearchRequest
 
 if TYPE_CHECKING:
     from milvus_rag.client.store import AsyncMilvusStore
@@ -40,6 +40,7 @@ __all__ = [
     "FilterError",
     "Hit",
     "InvalidInputError",
+    "Leg",
     "MilvusRAGError",
     "MilvusStore",
     "Record",

@@ -36,8 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
@@ -47,41 +46,30 @@ from milvus_rag.client.rows import HitKind, RelevanceFrom
 from milvus_rag.client.vector_fields import VectorField
 
 
-@dataclass(frozen=True, slots=True)
-class LegPlan:
+class LegPlan(NamedTuple):
     """One leg, ready to send: the field, its query, the ``search_params`` argument of the
-    search (``metric_type`` and ``params``), its share in weighted fusion, and where its
-    hits' relevance comes from."""
+    search (``metric_type`` and ``params``), its share in weighted fusion, where its hits'
+    relevance comes from, whether it is the primary dense field, and what it searches."""
 
     field: VectorField
     query: Any
     param: dict[str, Any]
     weight: float
     relevance: RelevanceFrom
-    primary: bool = False
-
-    @property
-    def kind(self) -> HitKind:
-        f = self.field
-        return "dense" if f.is_dense else "bm25" if f.is_bm25 else "sparse"
+    primary: bool
+    kind: HitKind
 
 
-@dataclass(frozen=True, slots=True)
-class LegsPlan:
+def _kind(f: VectorField) -> HitKind:
+    return "dense" if f.is_dense else "bm25" if f.is_bm25 else "sparse"
+
+
+class LegsPlan(NamedTuple):
     """The resolved legs of one search and the primary field's query vector (relevance is
     computed from it for hits of legs that are not the primary one)."""
 
     legs: tuple[LegPlan, ...]
     primary_query: list[float] | None
-
-    @property
-    def fused(self) -> bool:
-        return len(self.legs) > 1
-
-    @property
-    def vector_relevance(self) -> bool:
-        """Whether some leg's hits take relevance from their stored primary vectors."""
-        return any(leg.relevance == "vectors" for leg in self.legs)
 
 
 def default_fields(
@@ -123,15 +111,35 @@ def default_fields(
     )
 
 
-def _mode_legs(
-    r: SearchRequest, cfg: CollectionConfig, fields: dict[str, VectorField]
-) -> tuple[Leg, ...]:
-    """The legs of a request without ``legs``: its mode over the default fields."""
-    mode = RetrievalMode(r.mode)
-    bm25 = next((f.name for f in fields.values() if f.is_bm25), None)
-    if mode is not RetrievalMode.SPARSE and not cfg.enable_dense:
-        raise ConfigError(f"collection {cfg.name!r} has no dense field: use mode='sparse'")
-    if mode is not RetrievalMode.DENSE and bm25 is None:
+def _mode_plan(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, VectorField]) -> LegsPlan:
+    """The legs of a request without ``legs``: its mode over the default fields (the path
+    of every search before vector fields: kept short, it runs per search)."""
+    mode = r.mode
+    if mode is not RetrievalMode.SPARSE:
+        if not cfg.enable_dense:
+            raise ConfigError(f"collection {cfg.name!r} has no dense field: use mode='sparse'")
+        vector = cast("list[float] | None", r.vector)  # a list once built
+        if vector is None:
+            raise InvalidInputError(f"{RetrievalMode(mode).value} search needs a query vector")
+        if cfg.dim is not None and len(vector) != cfg.dim:
+            raise InvalidInputError(
+                f"query vector has dim {len(vector)}, the collection's is {cfg.dim}"
+            )
+        params = {**cfg.search_params, **(r.search_params or {})}
+        if r.radius is not None:
+            params["radius"] = r.radius
+            if r.range_filter is not None:
+                params["range_filter"] = r.range_filter
+        param: dict[str, Any] = {"metric_type": cfg.metric}
+        if params:
+            param["params"] = params
+        alpha = 1.0 if r.ranker != "weighted" else 0.5 if r.alpha is None else r.alpha
+        primary = fields[cfg.vector_field]
+        dense = LegPlan(primary, vector, param, alpha, "distance", True, "dense")
+        if mode is RetrievalMode.DENSE:
+            return LegsPlan((dense,), vector)
+    bm25 = next((f for f in fields.values() if f.is_bm25), None)
+    if bm25 is None:
         others = [f.name for f in fields.values() if f.is_client_sparse]
         hint = (
             f"search its sparse field(s) {others} with legs=[Leg(field, {{index: weight}})]"
@@ -139,14 +147,12 @@ def _mode_legs(
             else "use mode='dense'"
         )
         raise ConfigError(f"collection {cfg.name!r} has no BM25 field: {hint}")
-    if mode is RetrievalMode.DENSE:
-        return (Leg(cfg.vector_field),)
     if mode is RetrievalMode.SPARSE:
-        return (Leg(str(bm25)),)
-    if r.ranker == "weighted":
-        alpha = 0.5 if r.alpha is None else r.alpha
-        return (Leg(cfg.vector_field, weight=alpha), Leg(str(bm25), weight=1.0 - alpha))
-    return (Leg(cfg.vector_field), Leg(str(bm25)))
+        leg = LegPlan(bm25, r.text, {"metric_type": "BM25"}, 1.0, "bm25", False, "bm25")
+        return LegsPlan((leg,), None)
+    w = 1.0 if r.ranker != "weighted" else 1.0 - dense.weight
+    leg = LegPlan(bm25, r.text, {"metric_type": "BM25"}, w, "vectors", False, "bm25")
+    return LegsPlan((dense, leg), vector)
 
 
 def _field(cfg: CollectionConfig, fields: dict[str, VectorField], name: str) -> VectorField:
@@ -237,18 +243,18 @@ def plan_legs(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, VectorF
     """The legs ``r`` searches, resolved against ``cfg`` (``fields``: its vector fields by
     name): queries filled and checked (dims included), parameters merged, weights and
     relevance decided. Raises :class:`ConfigError` / :class:`InvalidInputError`."""
-    by_mode = r.legs is None
-    legs = _mode_legs(r, cfg, fields) if r.legs is None else r.legs
+    if r.legs is None:
+        return _mode_plan(r, cfg, fields)
+    legs = r.legs
     fs = [_field(cfg, fields, leg.field) for leg in legs]
-    if not by_mode:
-        _check_placement(r, cfg, fs)
+    _check_placement(r, cfg, fs)
     primary = cfg.vector_field if cfg.enable_dense else None
     if r.vector is not None and primary is None:
         raise ConfigError(
             f"collection {cfg.name!r} has no dense field: vector= has nothing to search "
             "(give each leg its query)"
         )
-    queries = [_query(r, f, leg, primary, by_mode) for leg, f in zip(legs, fs, strict=True)]
+    queries = [_query(r, f, leg, primary) for leg, f in zip(legs, fs, strict=True)]
     primary_query = cast("list[float] | None", r.vector)  # a list once built
     for f, q in zip(fs, queries, strict=True):
         if f.name == primary:
@@ -267,6 +273,7 @@ def plan_legs(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, VectorF
                 weight=w,
                 relevance=rel,
                 primary=f.name == primary,
+                kind=_kind(f),
             )
         )
     plan = LegsPlan(tuple(out), primary_query)
@@ -297,7 +304,7 @@ def _no_relevance(cfg: CollectionConfig, primary: str | None) -> str:
     )
 
 
-def _query(r: SearchRequest, f: VectorField, leg: Leg, primary: str | None, by_mode: bool) -> Any:
+def _query(r: SearchRequest, f: VectorField, leg: Leg, primary: str | None) -> Any:
     """The leg's query: its own, else the request's ``text`` / ``vector``; checked."""
     q = leg.query
     if q is None:
@@ -305,16 +312,11 @@ def _query(r: SearchRequest, f: VectorField, leg: Leg, primary: str | None, by_m
             q = r.text
             if q is None or not q.strip():
                 raise InvalidInputError(
-                    "sparse search needs a non-empty query text"
-                    if by_mode
-                    else f"leg {f.name!r} (BM25) needs query text: text=, or "
-                    f"Leg({f.name!r}, 'the text')"
+                    f"leg {f.name!r} (BM25) needs query text: text=, or Leg({f.name!r}, 'the text')"
                 )
             return q
         if f.name == primary and r.vector is not None:
             q = r.vector
-        elif by_mode:
-            raise InvalidInputError(f"{RetrievalMode(r.mode).value} search needs a query vector")
         else:
             fill = " (or vector= for the primary dense field)" if f.name == primary else ""
             raise InvalidInputError(
@@ -328,9 +330,7 @@ def _query(r: SearchRequest, f: VectorField, leg: Leg, primary: str | None, by_m
     _check_query(f, q)
     if f.is_dense and f.dim is not None and len(q) != f.dim:
         raise InvalidInputError(
-            f"query vector has dim {len(q)}, the collection's is {f.dim}"
-            if by_mode
-            else f"leg {f.name!r}: query vector has dim {len(q)}, the field's is {f.dim}"
+            f"leg {f.name!r}: query vector has dim {len(q)}, the field's is {f.dim}"
         )
     return q
 

@@ -111,7 +111,9 @@ class Searcher:
         if request.target == self.target:
             return request
         cfg = self.port.config()
-        check_legs(request, cfg, self._vector_fields(cfg, False))
+        seen = self._fields  # the BM25 flag of the schema, once a search has read it
+        has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
+        check_legs(request, cfg, self._vector_fields(cfg, has_bm25))
         return request.compiled(self.target, self._scope(request))
 
     def _scope(self, r: SearchRequest) -> Scope:

@@ -139,7 +139,7 @@ def test_legs_take_the_request_text_and_vector_and_merge_params() -> None:
     assert by["sparse"].param == {"metric_type": "BM25", "params": {"drop_ratio_search": 0.1}}
     assert by["splade"].param == {"metric_type": "IP"}
     assert [leg.kind for leg in plan.legs] == ["dense", "bm25", "dense", "sparse"]
-    assert plan.primary_query == [1.0, 0.0] and plan.fused
+    assert plan.primary_query == [1.0, 0.0] and len(plan.legs) == 4
     # relevance: the primary leg from its distance, the others from the stored primary vectors
     assert [leg.relevance for leg in plan.legs] == ["vectors", "vectors", "distance", "vectors"]
     assert [leg.weight for leg in plan.legs] == [1.0] * 4  # RRF: weights unused
