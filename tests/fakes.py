@@ -129,6 +129,46 @@ class HashSparseEmbeddings:
         return self.embed_documents(texts)
 
 
+class FakeSparseFunction:
+    """A deterministic client-side sparse encoder in llama-index-vector-stores-milvus's shape
+    (``encode_documents`` / ``encode_queries``, and their ``async_`` twins unless
+    ``with_async=False``): a text becomes ``{hashed word bucket: count}`` over ``buckets``,
+    so texts sharing words score higher by inner product.
+
+    ``calls`` records each call as ``(method name, number of texts)``.
+    """
+
+    def __init__(self, buckets: int = 1000, *, with_async: bool = True) -> None:
+        self.buckets = buckets
+        self.calls: list[tuple[str, int]] = []
+        if not with_async:  # instance attributes hide the class's async methods
+            self.async_encode_documents = None
+            self.async_encode_queries = None
+
+    def encode(self, text: str) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for token in _WORD.findall(text.lower()):
+            index, _ = _bucket(token, self.buckets)
+            out[index] = out.get(index, 0.0) + 1.0
+        return out or {_bucket(text, self.buckets)[0]: 1.0}
+
+    def encode_documents(self, texts: list[str]) -> list[dict[int, float]]:
+        self.calls.append(("encode_documents", len(texts)))
+        return [self.encode(t) for t in texts]
+
+    def encode_queries(self, texts: list[str]) -> list[dict[int, float]]:
+        self.calls.append(("encode_queries", len(texts)))
+        return [self.encode(t) for t in texts]
+
+    async def async_encode_documents(self, texts: list[str]) -> list[dict[int, float]]:
+        self.calls.append(("async_encode_documents", len(texts)))
+        return [self.encode(t) for t in texts]
+
+    async def async_encode_queries(self, texts: list[str]) -> list[dict[int, float]]:
+        self.calls.append(("async_encode_queries", len(texts)))
+        return [self.encode(t) for t in texts]
+
+
 @functools.cache
 def _langchain_fake() -> type:
     from milvus_rag.embeddings.langchain import SentenceTransformerEmbeddings

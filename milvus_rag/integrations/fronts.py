@@ -15,6 +15,9 @@
   typed metadata columns), :func:`flatten_params` (a settings dict with a nested
   ``params``: merged, a key set both inside and outside raises), :func:`refuse_bm25_extras`
   (what a BM25 function sets that milvus-rag cannot honour raises).
+- client-side sparse encoders: :func:`sparse_rows` (an encoder's output for n texts -> n
+  validated ``{index: weight}`` dicts: a list of dicts or of one-row matrices, or one
+  scipy / pymilvus sparse matrix of n rows).
 
 Example:
     >>> flatten_params({"metric_type": "IP", "params": {"ef": 64}}, "search_params")
@@ -31,9 +34,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from milvus_rag.client.config import CollectionConfig
-from milvus_rag.client.errors import ConfigError
+from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.locks import PerLoop
-from milvus_rag.client.request import Leg, SearchRequest
+from milvus_rag.client.request import Leg, SearchRequest, check_sparse_vector
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore
 from milvus_rag.client.vector_fields import VectorField
@@ -51,6 +54,7 @@ __all__ = [
     "flatten_params",
     "pop_tenancy",
     "refuse_bm25_extras",
+    "sparse_rows",
     "with_leg_queries",
 ]
 
@@ -111,6 +115,36 @@ def refuse_bm25_extras(function: Any, params_hint: str) -> None:
         )
     if getattr(function, "params", None):
         raise ConfigError(f"a BM25 function's params have no counterpart: {params_hint}")
+
+
+def sparse_rows(value: Any, n: int, where: str) -> list[dict[int, float]]:
+    """A client-side sparse encoder's output for ``n`` texts as ``n`` ``{index: weight}``
+    dicts (both fronts): a sequence of dicts (or of one-row sparse matrices), or one scipy /
+    pymilvus sparse matrix of ``n`` rows. :class:`InvalidInputError` naming ``where`` when
+    it is anything else or has another number of rows.
+
+    Example:
+        >>> sparse_rows([{3: 0.5}, {1: 1}], 2, "encode_documents")
+        [{3: 0.5}, {1: 1.0}]
+    """
+    if hasattr(value, "tocsr") and hasattr(value, "shape"):  # one matrix, a row per text
+        csr = value.tocsr()
+        rows: list[Any] = [csr.getrow(i) for i in range(csr.shape[0])]
+    elif isinstance(value, Mapping | str | bytes):
+        raise InvalidInputError(
+            f"{where} must return one sparse vector per text (a list), got {type(value).__name__}"
+        )
+    else:
+        try:
+            rows = list(value)
+        except TypeError:
+            raise InvalidInputError(
+                f"{where} must return a list of sparse vectors ({{index: weight}} dicts), got "
+                f"{type(value).__name__}"
+            ) from None
+    if len(rows) != n:
+        raise InvalidInputError(f"{where} returned {len(rows)} sparse vectors for {n} texts")
+    return [check_sparse_vector(r, f"{where} sparse vector") for r in rows]
 
 
 def pop_tenancy(kwargs: dict[str, Any]) -> dict[str, Any]:

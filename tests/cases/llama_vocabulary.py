@@ -159,14 +159,18 @@ class _Bge:
 
 #: name -> (constructor kwargs, a phrase the ConfigError must contain)
 UNSUPPORTED: dict[str, tuple[dict[str, Any], str]] = {
-    "enable_dense=False": ({"enable_dense": False}, "always have a dense field"),
+    "enable_dense=False without sparse": ({"enable_dense": False}, "no vector field"),
     "collection_properties": (
         {"collection_properties": {"collection.ttl.seconds": 60}},
         "alter_collection_properties",
     ),
-    "sparse function BGE-M3": (
-        {"enable_sparse": True, "sparse_embedding_function": _Bge()},
-        "server-side BM25",
+    "sparse function BGE-M3 searched by BM25": (
+        {
+            "enable_sparse": True,
+            "sparse_embedding_function": _Bge(),
+            "sparse_index_config": {"metric_type": "BM25"},
+        },
+        "inner product",
     ),
     "sparse function without enable_sparse": (
         {"sparse_embedding_function": BM25BuiltInFunction()},
@@ -194,10 +198,7 @@ UNSUPPORTED: dict[str, tuple[dict[str, Any], str]] = {
         {"enable_sparse": True, "sparse_index_config": {"index_type": "SPARSE_WAND"}},
         "SPARSE_INVERTED_INDEX",
     ),
-    "index_management NO_VALIDATION": (
-        {"index_management": IndexManagement.NO_VALIDATION},
-        "CREATE_IF_NOT_EXISTS",
-    ),
+    "index_management unknown": ({"index_management": "rebuild"}, "no_validation"),
     "index_config other field": (
         {"index_config": {"field_name": "other", "index_type": "FLAT"}},
         "embedding_field=",

@@ -37,6 +37,7 @@ TEXTS = {
     "river": "Rivers carry water from mountains down to the sea through valleys.",
 }
 QUESTION = "zebra stripes on the savanna"
+EVERY = MetadataFilters(filters=[])  # get_nodes(): llama's vocabulary takes ids or filters
 EMB = FakeLlamaIndexEmbedding(dim=DIM)
 
 
@@ -90,9 +91,9 @@ def test_overwrite(llama_store: Callable[..., MilvusVectorStore]) -> None:
     first = _filled(llama_store, "overwrite")  # overwrite=True on a new collection
     name = first.collection_name
     kept = llama_store(collection_name=name, overwrite=False)
-    assert len(kept.get_nodes()) == len(TEXTS)
+    assert len(kept.get_nodes(filters=EVERY)) == len(TEXTS)
     again = llama_store(collection_name=name, overwrite=True)
-    assert again.get_nodes() == []  # dropped before its first operation
+    assert again.get_nodes(filters=EVERY) == []  # dropped before its first operation
     assert first.query(dense()).ids == []
 
 
@@ -179,9 +180,9 @@ def test_field_names(llama_store: Callable[..., MilvusVectorStore]) -> None:
     assert {"id", "body", "vec", "source"} <= set(fields)
     assert (store.query(dense(1)).nodes or [])[0].text == TEXTS["zebra"]
     store.delete("doc-zebra")
-    assert "zebra" not in {n.node_id for n in store.get_nodes()}
+    assert "zebra" not in {n.node_id for n in store.get_nodes(filters=EVERY)}
     store.delete(["doc-cat", "doc-river"])  # llama also takes a list of ref_doc_ids
-    assert {n.node_id for n in store.get_nodes()} == {"rocket", "bread"}
+    assert {n.node_id for n in store.get_nodes(filters=EVERY)} == {"rocket", "bread"}
 
 
 def test_output_fields(llama_store: Callable[..., MilvusVectorStore]) -> None:
@@ -246,7 +247,9 @@ def test_existing_collections_are_adopted_not_redefined(
     try:
         plain.add(nodes())
         reopened = llama_store(collection_name=plain.collection_name, overwrite=False)
-        assert {n.node_id for n in reopened.get_nodes()} == set(TEXTS)  # (first operation)
+        assert {n.node_id for n in reopened.get_nodes(filters=EVERY)} == set(
+            TEXTS
+        )  # (first operation)
         assert run_sync(reopened.store.describe())["layout"] == "milvus_rag"
         assert (reopened.query(dense(1)).ids or []) == ["zebra"]
     finally:

@@ -33,15 +33,24 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.integrations.fronts import SCALAR_TYPES, enum_name, refuse_bm25_extras
+from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.integrations.fronts import (
+    SCALAR_TYPES,
+    enum_name,
+    flatten_params,
+    refuse_bm25_extras,
+)
 from milvus_rag.integrations.llama_index.compat_kwargs import metric_name, search_config_options
+from milvus_rag.integrations.llama_index.sparse import SparseFunction, is_sparse_function
 
 __all__ = [
     "LLAMA_ONLY",
     "BM25BuiltInFunction",
     "IndexManagement",
     "LlamaStoreSettings",
+    "check_get_nodes_args",
     "llama_store_settings",
+    "unsupported_mode",
 ]
 
 #: Constructor keywords only llama-index-vector-stores-milvus has (any one selects its
@@ -110,8 +119,10 @@ _SCALAR_TYPES = SCALAR_TYPES
 
 
 class IndexManagement(enum.Enum):
-    """llama-index-vector-stores-milvus's index strategy; milvus-rag always creates, checks
-    and loads the indexes (``CREATE_IF_NOT_EXISTS``)."""
+    """llama-index-vector-stores-milvus's index strategy: ``CREATE_IF_NOT_EXISTS`` (the
+    default) creates a collection's missing vector indexes when the store opens it;
+    ``NO_VALIDATION`` leaves an existing collection's indexes as they are (a new
+    collection is created with its indexes either way: Milvus loads none without)."""
 
     NO_VALIDATION = "no_validation"
     CREATE_IF_NOT_EXISTS = "create_if_not_exists"
@@ -172,6 +183,13 @@ class LlamaStoreSettings:
     #: the core adopts the collection's layout, metric and analyzer (as llama-index-vector-
     #: stores-milvus uses what it finds); ``None``: the same as ``options``
     existing: dict[str, Any] | None = None
+    #: a client-side ``sparse_embedding_function`` (its ``encode_documents`` fill the sparse
+    #: field ``sparse_field``; ``None``: Milvus's BM25 function, or no sparse field)
+    sparse_function: SparseFunction | None = None
+    #: the client-side sparse field's name
+    sparse_field: str | None = None
+    #: ``index_management="no_validation"``: indexes are neither checked nor created
+    no_validation: bool = False
 
     @property
     def raw_similarities(self) -> bool:
@@ -263,17 +281,10 @@ def _hybrid(ranker: Any, params: Any, out: dict[str, Any]) -> float | None:
 
 def _sparse_function(fn: Any, text_field: str, sparse_field: str, out: dict[str, Any]) -> None:
     """A BM25BuiltInFunction (ours, theirs, or a pymilvus BM25 Function) -> the analyzer."""
-    if hasattr(fn, "encode_documents") or hasattr(fn, "encode_queries"):
-        raise ConfigError(
-            f"sparse_embedding_function={type(fn).__name__}: milvus-rag's sparse leg is "
-            "Milvus's server-side BM25 function; client-side sparse embeddings (BGE-M3, "
-            "custom) are not supported. Use enable_sparse=True without it (BM25), or "
-            "BM25BuiltInFunction(analyzer_params=...)"
-        )
     if enum_name(getattr(fn, "type", None)) != "BM25":
         raise ConfigError(
-            f"sparse_embedding_function must be a BM25BuiltInFunction, got {fn!r}; milvus-rag "
-            "supports Milvus's BM25 function only"
+            f"sparse_embedding_function must be a BM25BuiltInFunction or a client-side "
+            f"sparse encoder (encode_documents / encode_queries), got {fn!r}"
         )
     inputs = _words(getattr(fn, "input_field_names", text_field), "BM25 input_field_names")
     outputs = _words(getattr(fn, "output_field_names", sparse_field), "BM25 output_field_names")
@@ -287,6 +298,29 @@ def _sparse_function(fn: Any, text_field: str, sparse_field: str, out: dict[str,
     analyzer = getattr(fn, "analyzer_params", None)
     if analyzer is not None:
         out["analyzer"] = dict(analyzer)
+
+
+def _client_sparse_field(config: Any, name: str) -> VectorField:
+    """The client-side sparse field (``sparse_index_config``: index type, ``IP``, build
+    parameters such as ``drop_ratio_build``)."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"sparse_index_config must be a dict, got {config!r}")
+    params = flatten_params(config, "sparse_index_config")
+    for key in ("field_name", "index_name"):
+        value = params.pop(key, name)
+        if value != name:
+            raise ConfigError(
+                f"sparse_index_config[{key!r}]={value!r}: the index is on the sparse field "
+                f"{name!r} (set its name with sparse_embedding_field=)"
+            )
+    metric = str(params.pop("metric_type", "IP")).upper()
+    if metric != "IP":
+        raise ConfigError(
+            f"sparse_index_config['metric_type']={metric!r}: client-side sparse vectors are "
+            "searched by inner product (IP)"
+        )
+    index_type = params.pop("index_type", None)
+    return VectorField.sparse(name, index_type=index_type, index_params=params)
 
 
 def _sparse_index(config: Any, sparse_field: str, out: dict[str, Any]) -> None:
@@ -375,20 +409,35 @@ def llama_store_settings(
             "counterpart: set TTL / mmap once with pymilvus "
             "(MilvusClient.alter_collection_properties) on the collection"
         )
-    if not _bool(opts, "enable_dense", True):
-        raise ConfigError(
-            "enable_dense=False (a sparse-only collection) has no counterpart: milvus-rag "
-            "collections always have a dense field; keep it and query in 'sparse' / "
-            "'text_search' mode for BM25 alone"
-        )
+    dense = _bool(opts, "enable_dense", True)
     sparse = _bool(opts, "enable_sparse", bool(opts.get("enable_bm25", False)))
+    if not dense and not sparse:
+        raise ConfigError(
+            "enable_dense=False and enable_sparse=False leave the collection no vector "
+            "field: enable one of them"
+        )
+    if not dense:
+        out["enable_dense"] = False
     out["enable_bm25"] = sparse
     if not sparse:  # an existing collection's BM25 is kept (dense queries work as before)
         defaulted.add("enable_bm25")
     fn = opts.get("sparse_embedding_function")
     if (fn is not None or opts.get("sparse_index_config")) and not sparse:
         raise ConfigError("sparse_embedding_function / sparse_index_config need enable_sparse=True")
-    if sparse:
+    client_fn: SparseFunction | None = None
+    client_field: str | None = None
+    if sparse and fn is not None and is_sparse_function(fn):
+        # a client-side encoder: a sparse field it fills, no BM25 function
+        client_fn, client_field = SparseFunction(fn), str(out.pop("sparse_field"))
+        field = _client_sparse_field(opts.get("sparse_index_config") or {}, client_field)
+        out.update(enable_bm25=False, extra_vector_fields=(field,))
+        for key in ("analyzer", "bm25_k1", "bm25_b"):
+            if key in out:
+                raise ConfigError(
+                    f"{key}= sets up Milvus's BM25 function, but sparse_embedding_function="
+                    f"{type(fn).__name__} encodes the sparse vectors on the client: leave it out"
+                )
+    elif sparse:
         if "analyzer" not in out:
             out["analyzer"] = "standard"  # what BM25BuiltInFunction() builds
             defaulted.add("analyzer")
@@ -396,11 +445,12 @@ def llama_store_settings(
             _sparse_function(fn, out["text_field"], out["sparse_field"], out)
         if opts.get("sparse_index_config"):
             _sparse_index(opts["sparse_index_config"], out["sparse_field"], out)
-    management = opts.get("index_management", IndexManagement.CREATE_IF_NOT_EXISTS)
-    if str(getattr(management, "value", management)) != "create_if_not_exists":
+    given = opts.get("index_management", IndexManagement.CREATE_IF_NOT_EXISTS)
+    management = str(getattr(given, "value", given))
+    if management not in ("create_if_not_exists", "no_validation"):
         raise ConfigError(
-            f"index_management={management!r} has no counterpart: milvus-rag always creates, "
-            "checks and loads the indexes (CREATE_IF_NOT_EXISTS)"
+            f"index_management={management!r}: use 'create_if_not_exists' (the default) or "
+            "'no_validation'"
         )
     typed = _scalar_fields(opts.get("scalar_field_names"), opts.get("scalar_field_types"))
     if typed:
@@ -435,4 +485,40 @@ def llama_store_settings(
         output_fields=tuple(fields),
         alpha=alpha,
         existing=existing if defaulted else None,
+        sparse_function=client_fn,
+        sparse_field=client_field,
+        no_validation=management == "no_validation",
+    )
+
+
+def check_get_nodes_args(node_ids: Any, filters: Any, compiled: Any) -> None:
+    """llama-index-vector-stores-milvus's ``get_nodes`` takes ``node_ids`` or ``filters``:
+    neither, or both (non-empty filters), raise :class:`ConfigError` (a ``ValueError``) with
+    its words.
+
+    Example:
+        >>> check_get_nodes_args(["n1"], None, None)
+    """
+    if node_ids is None and filters is None:
+        raise ConfigError(
+            "Either node_ids or filters must be provided. (get_nodes() reads nodes by id or "
+            "by metadata filters; pass filters=MetadataFilters(filters=[]) for every node)"
+        )
+    if node_ids is not None and compiled is not None:
+        raise ConfigError(
+            "Only one of node_ids or filters can be provided. (to read the nodes of some ids "
+            "that also match filters, filter the nodes read by id)"
+        )
+
+
+def unsupported_mode(mode: str, supported: Sequence[str]) -> ConfigError:
+    """The error of a query mode the store does not search (worded as
+    llama-index-vector-stores-milvus words it: "... does not support ...").
+
+    Example:
+        >>> str(unsupported_mode("svm", ["default"]))
+        "MilvusVectorStore does not support query mode 'svm'; use one of ['default']"
+    """
+    return ConfigError(
+        f"MilvusVectorStore does not support query mode {mode!r}; use one of {list(supported)}"
     )

@@ -90,6 +90,8 @@ def search_config_options(
 SEARCH_KWARGS = (*DENSE_OPTIONS, *GROUP_OPTIONS)
 _QUERY_KWARGS = (
     *SEARCH_KWARGS,
+    "fields",
+    "weights",
     "mmr_prefetch_k",
     "mmr_prefetch_factor",
     "mmr_threshold",
@@ -111,6 +113,11 @@ class LlamaQueryOptions:
     mmr_prefetch_k: int | None = None
     mmr_prefetch_factor: float | None = None
     mmr_threshold: float | None = None
+    #: the vector fields searched (milvus-rag's ``fields=``; ``None``: the mode's)
+    fields: tuple[str, ...] | None = None
+    #: weighted fusion of the fields searched: a weight per field (a list in the fields'
+    #: order, or a dict by field name); ``None``: RRF (or ``alpha``)
+    weights: Sequence[float] | Mapping[str, float] | None = None
 
 
 def _no_partitions(kwargs: Mapping[str, Any], name: str) -> None:
@@ -138,7 +145,19 @@ def llama_query_options(kwargs: Mapping[str, Any], metric: str | None) -> LlamaQ
     expr = kwargs.get("string_expr") or None
     if expr is not None and not isinstance(expr, str):
         raise ConfigError(f"string_expr must be a Milvus expression str, got {expr!r}")
+    fields = kwargs.get("fields")
+    if fields is not None and (isinstance(fields, str) or not isinstance(fields, Sequence)):
+        raise ConfigError(f"fields must be a list of vector field names, got {fields!r}")
+    weights = kwargs.get("weights")
+    if weights is not None and (
+        isinstance(weights, str) or not isinstance(weights, Sequence | Mapping)
+    ):
+        raise ConfigError(
+            f"weights must be a list (one per field searched) or a dict by field name, got {weights!r}"
+        )
     return LlamaQueryOptions(
+        fields=tuple(fields) if fields is not None else None,
+        weights=weights,
         search=search,
         filter=scalar_filters_to_dict(kwargs.get("milvus_scalar_filters")),
         string_expr=expr,

@@ -59,7 +59,7 @@ from milvus_rag.client.config import (
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.reads import ids_within
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import GROUP_OPTIONS, RetrievalMode, SearchRequest
+from milvus_rag.client.request import GROUP_OPTIONS
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import FirstUse, core_store, pop_tenancy
@@ -83,15 +83,19 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from milvus_rag.integrations.llama_index.compat import (
     BM25BuiltInFunction,
     IndexManagement,
+    check_get_nodes_args,
     llama_store_settings,
+    unsupported_mode,
 )
 from milvus_rag.integrations.llama_index.compat_kwargs import (
     LlamaQueryOptions,
     llama_query_options,
     llama_write_options,
 )
+from milvus_rag.integrations.llama_index.fields import FieldEmbedders
 from milvus_rag.integrations.llama_index.filters import combine_filters, metadata_filters_to_dict
 from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
+from milvus_rag.integrations.llama_index.search import default_request, legs_request
 
 __all__ = [
     "BM25BuiltInFunction",
@@ -159,6 +163,10 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _output_fields: tuple[str, ...] = PrivateAttr(default=())
     _alpha: float | None = PrivateAttr(default=None)
     _adopt: dict[str, Any] | None = PrivateAttr(default=None)
+    _embedders: FieldEmbedders = PrivateAttr(default_factory=FieldEmbedders)
+    _embed_models: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _no_validation: bool = PrivateAttr(default=False)
+    _sparse_fn: Any = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -173,7 +181,15 @@ class MilvusVectorStore(BasePydanticVectorStore):
         tenant: str | None = None,
         **options: Any,
     ) -> None:
+        embed_models = dict(options.pop("embed_models", None) or {})
         settings = llama_store_settings(uri, collection_name, options)
+        if settings.sparse_function is not None:
+            if settings.sparse_field in embed_models:
+                raise ConfigError(
+                    f"sparse_embedding_function and embed_models[{settings.sparse_field!r}] "
+                    "both fill the sparse field: pass one of them"
+                )
+            embed_models[str(settings.sparse_field)] = settings.sparse_function
         if store is None and settings.vocabulary != "milvus_rag" and (connection or collection):
             raise ConfigError(
                 "llama-index-vector-stores-milvus keywords configure the connection and "
@@ -210,6 +226,11 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._alpha = settings.alpha
         if store is None and settings.existing is not None:
             self._adopt = {"dim": dim, **settings.existing}
+        self._embed_models = embed_models
+        self._embedders = FieldEmbedders.build(core.config, embed_models)
+        self._no_validation = settings.no_validation
+        if settings.sparse_function is not None:
+            self._sparse_fn = settings.sparse_function.fn
 
     @classmethod
     def class_name(cls) -> str:
@@ -224,6 +245,12 @@ class MilvusVectorStore(BasePydanticVectorStore):
         speaking llama-index-vector-stores-milvus's vocabulary settles it at its first
         operation: an existing collection is then opened with the user's own settings only."""
         return self._store
+
+    @property
+    def sparse_embedding_function(self) -> Any:
+        """The client-side sparse encoder given as ``sparse_embedding_function`` (``None``:
+        Milvus's BM25 function, or no sparse field)."""
+        return self._sparse_fn
 
     @property
     def client(self) -> MilvusClient:
@@ -266,21 +293,39 @@ class MilvusVectorStore(BasePydanticVectorStore):
         await self._learn_dim()
         return self._store
 
+    def _field_embedders(self) -> FieldEmbedders:
+        """The embedders of the vector fields, checked against the collection as it is now
+        (an existing one adopted at first use may hold other fields than configured)."""
+        self._embedders.check(self._store.config)
+        return self._embedders
+
     async def _adopt_existing(self) -> bool:
         """A store speaking llama-index-vector-stores-milvus's vocabulary opens an existing
         collection with the user's own settings only: the core adopts its layout, metric and
         analyzer instead of the defaults a new collection gets (as that library does). Runs
         under the first-use lock (:class:`~milvus_rag.integrations.fronts.FirstUse`)."""
         options, old = self._adopt, self._store
-        if options is None:
-            return True
-        if await old.exists():
+        if options is not None and await old.exists():
             core = AsyncMilvusStore(connection=old.connection, collection_name=old.name, **options)
             self._store = core.for_tenant(old.tenant) if old.tenant is not None else core
             core.share_handles(old)  # the pymilvus clients handed out stay open
             await old.aclose()
         self._adopt = None
+        if self.vocabulary == "llama_index":
+            await self._create_as_llama()
         return True
+
+    async def _create_as_llama(self) -> None:
+        """llama-index-vector-stores-milvus creates a missing collection when the store is
+        built: so does this store at its first use (``client`` included), when it knows the
+        dense dim (or has no dense field). ``index_management='no_validation'`` leaves an
+        existing collection as it is; the default opens (checks and loads) it."""
+        cfg, core = self._store.config, self._store
+        if await core.exists():
+            if not self._no_validation:
+                await core.ensure_collection()
+        elif cfg.dim is not None or not cfg.enable_dense:
+            await core.ensure_collection()
 
     @staticmethod
     def build_filter(
@@ -310,7 +355,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 node.metadata = {k: v for k, v in node.metadata.items() if k in keep}
         return VectorStoreQueryResult(
             nodes=nodes,
-            similarities=[float(h.distance if raw else h.relevance) for h in hits],
+            similarities=[
+                float(h.relevance if not raw and h.has_relevance else h.distance) for h in hits
+            ],
             ids=[h.id for h in hits],
         )
 
@@ -318,7 +365,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Upsert nodes (embeddings set); returns their ids."""
-        missing = [n.node_id for n in nodes if n.embedding is None]
+        dense = self._store.config.enable_dense
+        missing = [n.node_id for n in nodes if n.embedding is None] if dense else []
         if missing:
             raise InvalidInputError(
                 f"{len(missing)} node(s) have no embedding (first: {missing[0]!r}): embed them "
@@ -332,6 +380,13 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if not records:
             return []
         await self._learn_dim()
+        embedders = self._field_embedders()
+        if not self._store.config.enable_dense:  # sparse-only: nothing holds an embedding
+            for r in records:
+                r.vector = None
+        vectors = await embedders.vectors([r.text for r in records])
+        for r, v in zip(records, vectors, strict=True):
+            r.vectors.update(v)
         ids = await self._store.upsert(records, **tenancy)  # a new collection takes their dim
         self.dim = self._store.config.dim
         if opts.get("force_flush"):
@@ -400,27 +455,32 @@ class MilvusVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None = None,
         **kwargs: Any,
     ) -> list[BaseNode]:
-        """Nodes by id (in the order asked) and/or matching ``filters``.
+        """Nodes by id (in the order asked) and/or matching ``filters``, equal to the nodes
+        stored (their ``embedding`` included: the primary dense field's vector).
 
         With neither, every node (read past the 16,384-row window, a page at a time, by
-        ``AsyncMilvusStore.iterate``). Like query results, the nodes carry no
-        embedding (it is not read back: large, and on an empty Milvus Lite 2.5 collection
-        reading the vector field fails)."""
+        ``AsyncMilvusStore.iterate``). A store speaking llama-index-vector-stores-milvus's
+        vocabulary takes exactly one of them, as that library does (``ValueError``
+        otherwise)."""
         t = _tenancy(llama_write_options(kwargs, "get_nodes"))
         flt = metadata_filters_to_dict(filters)
+        if self.vocabulary == "llama_index":
+            check_get_nodes_args(node_ids, filters, flt)
         self._store.scope(flt, operation="get_nodes", **t)
         await self._learn_dim()
+        vec = self._store.config.enable_dense
         if node_ids is not None and flt is None:
-            records = await self._store.get(list(node_ids), **t)
+            records = await self._store.get(list(node_ids), with_vectors=vec, **t)
         elif node_ids is not None:
             ids = list(dict.fromkeys(node_ids))
             found: dict[str, Record] = {}
             for chunk, within in ids_within(ids, flt):
-                for r in await self._store.query(within, limit=len(chunk), **t):
+                for r in await self._store.query(within, limit=len(chunk), with_vectors=vec, **t):
                     found[r.id] = r
             records = [found[i] for i in ids if i in found]
         else:
-            records = [r async for r in self._store.iterate(flt, batch_size=_NODE_PAGE, **t)]
+            pages = self._store.iterate(flt, batch_size=_NODE_PAGE, with_vectors=vec, **t)
+            records = [r async for r in pages]
         return [record_to_node(r) for r in records]
 
     def get_nodes(
@@ -448,15 +508,14 @@ class MilvusVectorStore(BasePydanticVectorStore):
         """The core's hits of :meth:`aquery` (before they become nodes)."""
         mode = VectorStoreQueryMode(query.mode)
         if mode not in _SUPPORTED_MODES:
-            raise ConfigError(
-                f"query mode {mode.value!r} is not supported by MilvusVectorStore; use one of "
-                f"{[m.value for m in _SUPPORTED_MODES]}"
-            )
+            raise unsupported_mode(mode.value, [m.value for m in _SUPPORTED_MODES])
         cfg = self._store.config
         opts = llama_query_options(kwargs, cfg.metric)
-        if self.vocabulary == "llama_index" and mode in _BM25_MODES and not cfg.enable_bm25:
+        has_sparse = any(not f.is_dense for f in cfg.vector_fields)
+        if self.vocabulary == "llama_index" and mode in _BM25_MODES and not has_sparse:
             raise ConfigError(
-                f"query mode {mode.value!r} needs BM25: create the store with enable_sparse=True"
+                f"query mode {mode.value!r} needs a sparse field: create the store with "
+                "enable_sparse=True"
             )
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
         flt: Any = combine_filters(
@@ -474,43 +533,16 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if mode is VectorStoreQueryMode.MMR:
             return await self._mmr(query, flt, opts)
         raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
-        return await self._store.search(
-            self._request(mode, query, flt, {"relevance": not raw, **opts.search})
-        )
-
-    def _request(
-        self,
-        mode: VectorStoreQueryMode,
-        query: VectorStoreQuery,
-        flt: Any,
-        options: dict[str, Any],
-    ) -> SearchRequest:
-        k = query.similarity_top_k
-        if mode is VectorStoreQueryMode.DEFAULT:
-            return SearchRequest(
-                vector=query.query_embedding, k=k, mode=RetrievalMode.DENSE, filter=flt, **options
+        alpha = query.alpha if query.alpha is not None else self._alpha
+        cfg = self._store.config
+        if opts.fields is None and not cfg.extra_vector_fields and cfg.enable_dense:
+            request = default_request(
+                mode, query, flt, alpha, {"relevance": not raw, **opts.search}
             )
-        if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.TEXT_SEARCH):
-            return SearchRequest(
-                text=query.query_str,
-                k=query.sparse_top_k or k,
-                mode=RetrievalMode.SPARSE,
-                filter=flt,
-                **options,
-            )
-        candidates = None
-        if query.sparse_top_k is not None or query.hybrid_top_k is not None:
-            candidates = max(k, query.sparse_top_k or 0)
-        return SearchRequest(
-            text=query.query_str,
-            vector=query.query_embedding,
-            k=query.hybrid_top_k or k,
-            mode=RetrievalMode.HYBRID,
-            filter=flt,
-            alpha=query.alpha if query.alpha is not None else self._alpha,
-            candidates=candidates,
-            **options,
-        )
+        else:  # several vector fields, or a sparse-only collection: one leg per field
+            embedders = self._field_embedders()
+            request = await legs_request(cfg, embedders, mode, query, flt, alpha, opts, raw)
+        return await self._store.search(request)
 
     async def _mmr(self, query: VectorStoreQuery, flt: Any, opts: LlamaQueryOptions) -> list[Hit]:
         k = query.similarity_top_k
