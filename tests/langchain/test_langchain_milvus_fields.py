@@ -16,7 +16,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from milvus_rag import ConfigError, InvalidInputError
+from milvus_rag import ConfigError, InvalidInputError, SchemaMismatchError
 from milvus_rag.integrations.langchain import BM25BuiltInFunction, Milvus
 from tests.backends import Backend
 from tests.conftest import new_name
@@ -206,6 +206,38 @@ def test_reopened_collection_is_mapped(make_milvus: Callable[..., Milvus]) -> No
     assert texts(
         again.similarity_search_by_vector(HashSparseEmbeddings().embed_query("jam"), k=1)
     ) == ["damson jam"]
+
+
+def test_reopened_without_index_params_takes_the_collection_s_metrics(
+    make_milvus: Callable[..., Milvus],
+) -> None:
+    first = make_milvus(
+        from_texts=TEXTS,
+        embedding_function=[PointEmbeddings(0), PointEmbeddings(3)],
+        vector_field=["a", "b"],
+        index_params=[{"metric_type": "IP"}, {"metric_type": "COSINE"}],
+        ids=[f"id{i}" for i in range(len(TEXTS))],
+    )
+    name = first.collection_name
+    again = make_milvus(
+        embedding_function=[PointEmbeddings(0), PointEmbeddings(3)],
+        vector_field=["a", "b"],
+        collection_name=name,
+    )
+    assert len(again.similarity_search("q", k=10)) == len(TEXTS)
+    assert {f.name: f.metric for f in again.store.config.vector_fields} == {
+        "a": "IP",
+        "b": "COSINE",
+    }
+    assert [p["metric_type"] for p in again.search_params] == ["IP", "COSINE"]
+    clash = make_milvus(
+        embedding_function=[PointEmbeddings(0), PointEmbeddings(3)],
+        vector_field=["a", "b"],
+        collection_name=name,
+        index_params=[{"metric_type": "L2"}, {"metric_type": "COSINE"}],
+    )
+    with pytest.raises(SchemaMismatchError, match="metric: expected 'L2', found 'IP'"):
+        clash.similarity_search("q", k=1)
 
 
 async def test_async_forms(make_milvus: Callable[..., Milvus], backend: Backend) -> None:

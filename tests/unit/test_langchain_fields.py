@@ -102,6 +102,19 @@ def test_layout_kinds_metrics_and_per_field_settings_in_order() -> None:
     assert got.by_legs and not got.classic
 
 
+def test_metrics_left_unset_are_adopted_from_the_collection() -> None:
+    lay = layout(
+        embeddings=[EMB, EMB, SPARSE],
+        vector_field=["a", "b", "s"],
+        index_params=[{"metric_type": "IP"}, {"index_type": "FLAT"}, {}],
+    )
+    assert lay.set_metrics == {"a"}
+    got = cf.adopt_metrics(lay, {"a": "L2", "b": "COSINE", "s": "IP"})
+    assert [f.metric for f in got.fields] == ["IP", "COSINE", "IP"]  # a's was set: kept
+    assert got.fields[1].index_type == "FLAT"
+    assert cf.adopt_metrics(lay, {"b": "BM25"}) == lay  # not a dense metric: left as is
+
+
 def test_layout_defaults_are_langchain_milvus_s() -> None:
     dense = layout()
     assert dense.classic and not dense.by_legs and dense.fields[0].metric == "L2"

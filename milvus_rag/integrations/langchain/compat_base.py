@@ -7,6 +7,7 @@ several fused: every vector field, as langchain-milvus searches them).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -22,7 +23,8 @@ from milvus_rag.integrations.fronts import FirstUse, with_leg_queries
 from milvus_rag.integrations.langchain import compat_search as search_kw
 from milvus_rag.integrations.langchain import compat_settings as compat
 from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
-from milvus_rag.integrations.langchain.compat_fields import FieldLayout
+from milvus_rag.integrations.langchain.compat_col import index_metrics
+from milvus_rag.integrations.langchain.compat_fields import FieldLayout, adopt_metrics
 from milvus_rag.integrations.langchain.documents import combine_filter, doc_id_of
 from milvus_rag.integrations.langchain.store import MilvusVectorStore
 
@@ -53,6 +55,7 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
 
         async def settle() -> bool:
             if await self.store.exists():
+                await self._adopt_metrics()
                 return True
             if not write:  # langchain-milvus: no collection yet, nothing found
                 return False
@@ -74,6 +77,27 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
             return True
 
         return await self._first_use.run(self.store.drop, settle)
+
+    async def _adopt_metrics(self) -> None:
+        """An existing collection: the dense fields whose metric the caller left unset take
+        the metric of the collection's index (langchain-milvus searches with the indexes a
+        collection has)."""
+        if all(not f.is_dense or f.name in self.layout.set_metrics for f in self.layout.fields):
+            return
+        found = await asyncio.to_thread(index_metrics, self.client, self.store.name)
+        layout = adopt_metrics(self.layout, found)
+        if layout == self.layout:
+            return
+        options = compat.with_layout(self._plan.store_options, layout)
+        self.layout, self._plan = (
+            layout,
+            dataclasses.replace(
+                self._plan, store_options=options, layout=layout, metric=options["metric"]
+            ),
+        )
+        old, self.store = self.store, AsyncMilvusStore(**options)
+        self.store.share_handles(old)  # the pymilvus clients handed out stay open
+        await old.aclose()
 
     async def _ensure_dim(self) -> None:
         await self._settle(write=False)

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from milvus_rag.client.errors import ConfigError
-from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.client.vector_fields import DENSE_METRICS, VectorField
 from milvus_rag.integrations.fronts import flatten_params
 from milvus_rag.integrations.langchain.fields import is_sparse_embedder
 
@@ -70,6 +71,9 @@ class FieldLayout:
     embedded: tuple[str, ...]
     bm25: str | None
     fields: tuple[VectorField, ...]
+    #: the dense fields whose metric the caller set (``index_params``): the others take an
+    #: existing collection's (:func:`adopt_metrics`), or langchain-milvus's L2 when new
+    set_metrics: frozenset[str] = frozenset()
 
     @property
     def classic(self) -> bool:
@@ -232,7 +236,23 @@ def field_layout(
         for n, e in zip(embedded, embeddings, strict=True)
     ]
     fields += [_bm25_field(n, index.get(n), search.get(n)) for n in functions]
-    return FieldLayout(tuple(names), tuple(embedded), bm25_output, tuple(fields))
+    set_metrics = frozenset(
+        n for n in embedded if index.get(n) is not None and index_settings(index[n], "")[0]
+    )
+    return FieldLayout(tuple(names), tuple(embedded), bm25_output, tuple(fields), set_metrics)
+
+
+def adopt_metrics(layout: FieldLayout, found: Mapping[str, str]) -> FieldLayout:
+    """``layout`` with each dense field whose metric the caller left unset taking the
+    metric of the existing collection's index on it (``found``: metric by field name), as
+    langchain-milvus searches an existing collection with the indexes it has."""
+    fields = []
+    for f in layout.fields:
+        metric = found.get(f.name)
+        if f.is_dense and f.name not in layout.set_metrics and metric in DENSE_METRICS:
+            f = dataclasses.replace(f, metric=metric)
+        fields.append(f)
+    return dataclasses.replace(layout, fields=tuple(fields))
 
 
 def leg_weights(weights: Sequence[Any], names: Sequence[str]) -> dict[str, float]:

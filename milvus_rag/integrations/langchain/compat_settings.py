@@ -279,11 +279,7 @@ def plan(
     }
     if bm25 is not None and bm25.analyzer is not None:
         collection["analyzer"] = bm25.analyzer
-    collection = fields_options(list(layout.fields), collection)
-    if not collection["enable_dense"]:  # the (unused) primary settings: langchain-milvus's
-        collection.update(vector_field=_unused_name(VECTOR_FIELD, layout.names), metric="L2")
-    if not collection["enable_bm25"]:
-        collection["sparse_field"] = _unused_name(SPARSE_FIELD, layout.names)
+    collection = with_layout(collection, layout)
     metric = collection.get("metric") or DEFAULT_METRIC
     # metadata storage: dynamic field wins over metadata_field (as in langchain-milvus, which
     # warns and ignores metadata_field): here both given is an error, not a silent choice
@@ -318,6 +314,35 @@ def plan(
         metric=metric,
         layout=layout,
     )
+
+
+#: the store options the vector fields declare (see ``config.fields_options``)
+_LAYOUT_KEYS = (
+    "vector_field",
+    "dim",
+    "metric",
+    "index_type",
+    "index_params",
+    "search_params",
+    "enable_dense",
+    "enable_bm25",
+    "sparse_field",
+    "bm25_k1",
+    "bm25_b",
+    "extra_vector_fields",
+)
+
+
+def with_layout(options: Mapping[str, Any], layout: FieldLayout) -> dict[str, Any]:
+    """``options`` with the vector fields of ``layout`` (what they declare replaced)."""
+    out = fields_options(
+        list(layout.fields), {k: v for k, v in options.items() if k not in _LAYOUT_KEYS}
+    )
+    if not out["enable_dense"]:  # the (unused) primary settings: langchain-milvus's
+        out.update(vector_field=_unused_name(VECTOR_FIELD, layout.names), metric="L2")
+    if not out["enable_bm25"]:
+        out["sparse_field"] = _unused_name(SPARSE_FIELD, layout.names)
+    return out
 
 
 def _mode(layout: FieldLayout) -> RetrievalMode:
