@@ -255,7 +255,7 @@ async def cmd_collections(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(info, indent=2, default=str))
             else:
-                print("\n".join(f"{k}: {v}" for k, v in info.items()))
+                print("\n".join(describe_lines(info)))
             return 0
         # drop
         count = await store.count()
@@ -269,6 +269,30 @@ async def cmd_collections(args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.aclose()
+
+
+def describe_lines(info: dict[str, Any]) -> list[str]:
+    """``collections describe`` as text: one line a setting, one a vector field.
+
+    Example:
+        >>> describe_lines({"name": "c", "vector_fields": [{"name": "title", "kind": "dense",
+        ...     "dim": 8, "metric": "COSINE", "index_type": "HNSW", "index_params": {}}]})
+        ['name: c', 'vector_fields:', '  title: dense, dim 8, COSINE, HNSW']
+    """
+    out = []
+    for key, value in info.items():
+        if key != "vector_fields":
+            out.append(f"{key}: {value}")
+            continue
+        out.append("vector_fields:")
+        for f in value:
+            parts = [str(f.get("kind"))]
+            if f.get("dim") is not None:
+                parts.append(f"dim {f['dim']}")
+            parts += [str(x) for x in (f.get("metric"), f.get("index_type")) if x]
+            params = f" {f['index_params']}" if f.get("index_params") else ""
+            out.append(f"  {f.get('name')}: {', '.join(parts)}{params}")
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -279,7 +279,9 @@ def add_transfer_parsers(sub: Any, common: OneLineParser, model: OneLineParser) 
     p.add_argument(
         "--filter", default=None, help='metadata filter as JSON, e.g. \'{"source": "a.md"}\''
     )
-    p.add_argument("--vectors", action="store_true", help="include the dense vectors")
+    p.add_argument(
+        "--vectors", action="store_true", help="include the vectors (of every vector field)"
+    )
     p.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     p.add_argument("--batch-size", type=int, default=1000, help="rows per request")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -17,6 +17,16 @@ collections the libraries themselves created, on Milvus Lite 2.5 and 3):
   ``enable_sparse``), dynamic fields holding the metadata keys and ``_node_content``,
   ``_node_type``, ``document_id``, ``ref_doc_id``. Default metric IP (FLAT index).
 
+Every layout may hold several vector fields (:mod:`~milvus_rag.client.vector_schema`): each
+FLOAT_VECTOR is a dense field (the first, or the one the config names, is the primary:
+``vector_field``), a SPARSE_FLOAT_VECTOR filled by the BM25 function is the BM25 field, any
+other SPARSE_FLOAT_VECTOR a client-side sparse field; none dense is a sparse-only collection.
+Checked against collections the libraries created themselves (``tests/compat/
+capture_vector_fields.py``): langchain-milvus's ``vector_field=["title", "body"]`` with two
+embedding functions (and BM25), llama-index's client-side ``sparse_embedding_function``
+(``sparse_embedding``, also with ``enable_dense=False``). Binary, float16, bfloat16 and int8
+vector fields are refused (milvus-rag writes float vectors).
+
 Anything else raises :class:`SchemaMismatchError` saying how to migrate or which settings
 to pass.
 

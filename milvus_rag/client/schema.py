@@ -295,8 +295,8 @@ def adopted_config(
     expected = _expected_fields(cfg)
     if all(f in field_names for f in expected):
         return adopt_own_fields(_adopt_own_metric(cfg, layout), layout)
-    if layout is not None:
-        return adopt_layout(cfg, layout)
+    if layout is not None:  # other field names (another primary, no dense field, ...)
+        return adopt_layout(adopt_own_fields(cfg, layout), layout)
     if error is not None:
         raise error
     raise SchemaMismatchError(cfg.name, "fields", expected, sorted(field_names))

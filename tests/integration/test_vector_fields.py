@@ -249,3 +249,33 @@ async def test_migrate_copies_every_vector_field(
         if not f.is_bm25 and f.name != primary:
             assert copied[f.name].kind == f.kind and copied[f.name].dim == f.dim
     assert (await migrate(source, target, progress=False)).written == 0  # nothing new
+
+
+async def test_tenants_and_typed_fields_with_several_vector_fields(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    fields = SHAPES["two_dense_bm25"]
+    store = make_async_store(
+        vector_fields=fields, tenant_field="tenant", metadata_fields={"i": "int64"}
+    )
+    want = records(fields, n=6)
+    await store.upsert(want[:3], tenant="t1")
+    await store.upsert(want[3:], tenant="t2")
+    got = await store.for_tenant("t2").query({"i": {"$gte": 4}}, with_vectors=True)
+    expect = [
+        Record(r.id, r.text, r.vector, {**r.metadata, "tenant": "t2"}, r.doc_id, r.vectors)
+        for r in want[4:]
+    ]
+    assert_same(sorted(got, key=lambda r: r.id), expect)
+    again = make_async_store(collection_name=store.name)  # adopts tenant, typed and vector fields
+    assert again.config.tenant_field is None  # not known before the schema is read
+    assert await again.count(tenant="t1") == 3
+    assert (again.config.tenant_field, dict(again.config.metadata_fields)) == (
+        "tenant",
+        {"i": "int64"},
+    )
+    assert names_of(again) == names_of(store)
+
+
+def names_of(store: AsyncMilvusStore) -> list[str]:
+    return [f.name for f in store.config.vector_fields]
