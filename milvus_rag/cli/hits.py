@@ -19,11 +19,11 @@ from typing import Any
 
 from milvus_rag.client.records import Hit
 
-_SCORE_NAMES = {"hybrid": "rrf", "dense": "cosine", "sparse": "bm25"}
+_SCORE_NAMES = {"hybrid": "rrf", "dense": "cosine", "sparse": "bm25", "weighted": "weighted"}
 
 
 def score_name(mode: str) -> str:
-    """What ``Hit.score`` is in ``mode``."""
+    """What ``Hit.score`` is in ``mode`` (``"weighted"``: ``search --fields --weights``)."""
     return _SCORE_NAMES.get(mode, "score")
 
 

@@ -196,12 +196,22 @@ def _check_query(f: VectorField, query: Any) -> None:
         raise InvalidInputError(f"leg {f.name!r} takes {_needs(f)}, got {got}")
 
 
-def check_legs(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, VectorField]) -> None:
+def check_legs(
+    r: SearchRequest,
+    cfg: CollectionConfig,
+    fields: dict[str, VectorField],
+    schema_read: bool = True,
+) -> None:
     """What ``prepare`` checks of a request's legs (no I/O; queries may come later): the
-    fields exist, given queries match them, ``search_params`` and ``radius`` apply."""
+    fields exist, given queries match them, ``search_params`` and ``radius`` apply. Before
+    the store has read an existing collection's schema (``schema_read=False``) a field the
+    config does not name may still be the collection's: it is checked at execution
+    (:func:`plan_legs`), once the store has adopted the collection's fields."""
     if r.legs is None:
         if r.radius is not None:
             check_range(cfg.metric, r.radius, r.range_filter)
+        return
+    if not schema_read and any(leg.field not in fields for leg in r.legs):
         return
     for leg in r.legs:
         f = _field(cfg, fields, leg.field)

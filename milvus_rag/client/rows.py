@@ -376,6 +376,12 @@ def field_hits(
     ]
 
 
+def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
+    """The hits of a search of the primary dense field (:func:`field_hits`' defaults):
+    score = similarity (or -L2), relevance from the distance."""
+    return field_hits(cfg, result, keep_vectors=keep_vectors)
+
+
 def relevances(vectors: Sequence[Any], query: Any, metric: str) -> list[float | None]:
     """The dense relevance of each returned vector for ``query`` (``None`` where no vector
     came back, or without a query vector), computed in one matrix product."""
@@ -418,11 +424,13 @@ def fused_hits(
     whose relevance is its distance; else the first leg that computed one) when ``relevance``, else not computed (as
     :func:`rrf_hits`)."""
     by_id: dict[str, Hit] = {}
-    for hits in legs:
-        for h in hits:
-            seen = by_id.get(h.id)
-            if seen is None or (not seen.has_relevance and h.has_relevance):
-                by_id[h.id] = h
+    for hits in reversed(legs):  # the first leg that has a hit gives it
+        by_id.update({h.id: h for h in hits})
+    if relevance:  # ... unless it computed no relevance and another leg did
+        for hits in legs:
+            for h in hits:
+                if by_id[h.id].computed_relevance is None and h.computed_relevance is not None:
+                    by_id[h.id] = h
     if legs:
         by_id.update({h.id: h for h in legs[prefer]})
     if weights is not None:

@@ -60,7 +60,8 @@ class SearchPort:
     ``read_slot()`` bounds backend requests in flight; ``count()`` counts every row;
     ``config()`` the collection's current settings; ``timeout`` the connection's default;
     ``scope(filter, tenant, all_tenants)`` the tenant clause + filter expression and the
-    client-side residual of one call (the store's single scoping function).
+    client-side residual of one call (the store's single scoping function);
+    ``schema_read()`` whether the collection's fields are known yet.
     """
 
     name: str
@@ -71,6 +72,9 @@ class SearchPort:
     count: Callable[[], Awaitable[int]]
     timeout: float | None
     scope: Callable[[Any, str | None, bool], Scope]
+    #: whether the store has read the collection's schema (or knows there is none yet):
+    #: before, a leg may name a field the config does not (see ``legs.check_legs``)
+    schema_read: Callable[[], bool] = lambda: True
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Searcher:
         cfg = self.port.config()
         seen = self._fields  # the BM25 flag of the schema, once a search has read it
         has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
-        check_legs(request, cfg, self._vector_fields(cfg, has_bm25))
+        check_legs(request, cfg, self._vector_fields(cfg, has_bm25), self.port.schema_read())
         return request.compiled(self.target, self._scope(request))
 
     def _scope(self, r: SearchRequest) -> Scope:

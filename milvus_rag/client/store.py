@@ -133,6 +133,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
                 count=lambda: self.count(all_tenants=True),
                 timeout=self.connection.timeout,
                 scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
+                schema_read=lambda: self._schema_read,
             ),
             Target(
                 dialect=self._pool.dialect,

@@ -116,6 +116,8 @@ def test_prepare_checks_what_it_can_before_the_queries_come() -> None:
         check_legs(SearchRequest(legs=[Leg("title", {1: 1.0})]), FOUR, fields)
     with pytest.raises(ConfigError, match="primary dense field"):
         check_legs(SearchRequest(legs=[Leg("sparse")], search_params={"ef": 1}), FOUR, fields)
+    # before the store has read the schema, a field its config lacks may be the collection's
+    check_legs(SearchRequest(legs=[Leg("image")]), FOUR, fields, schema_read=False)
 
 
 def test_legs_take_the_request_text_and_vector_and_merge_params() -> None:

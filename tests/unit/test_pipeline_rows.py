@@ -79,7 +79,7 @@ def test_row_and_hit_conversions() -> None:
     # BM25 only: s / (s + BM25_HALF), absolute (not the score over the best one)
     assert [(h.id, h.score) for h in sparse] == [("a", 3.0), ("b", 1.5)]
     assert [h.relevance for h in sparse] == pytest.approx([3 / 23, 1.5 / 21.5])
-    dense = rows.field_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
+    dense = rows.dense_hits(cfg, [[{"id": "a", "distance": 0.5, "entity": {}}]])
     assert dense[0].relevance == pytest.approx(0.5)  # the cosine itself
     # fused hits: relevance is the dense one, from the vector returned with the hit
     top = 2 / (cfg.rrf_k + 1)  # first in both legs
