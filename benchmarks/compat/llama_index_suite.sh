@@ -54,8 +54,7 @@ fi
 
 WORK=$(mktemp -d /tmp/li-suite.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-JUNIT="$OUT/llama_index_suite_junit"
-mkdir -p "$JUNIT"
+JUNIT="$OUT"  # junit files and logs: llama_index_suite__SUITE__FILE__SIDE.{xml,log}
 
 prepare() { # $1: suite folder, $2: target folder, $3: "theirs" or "ours"
     mkdir -p "$2"
@@ -79,9 +78,9 @@ run() { # $1: "theirs" or "ours"
             local base
             base=$(basename "$f" .py)
             (cd "$dir" && PYTHONPATH="$pp" "$PY" -m pytest "$(basename "$f")" -q \
-                -p no:cacheprovider --junitxml="$JUNIT/${name}__${base}__$1.xml" \
-                -o junit_family=xunit1 ${PYTEST_ARGS:-} >"$JUNIT/${name}__${base}__$1.log" 2>&1) || true
-            echo "$1 $name/$base: $(tail -1 "$JUNIT/${name}__${base}__$1.log")"
+                -p no:cacheprovider --junitxml="$JUNIT/llama_index_suite__${name}__${base}__$1.xml" \
+                -o junit_family=xunit1 ${PYTEST_ARGS:-} >"$JUNIT/llama_index_suite__${name}__${base}__$1.log" 2>&1) || true
+            echo "$1 $name/$base: $(tail -1 "$JUNIT/llama_index_suite__${name}__${base}__$1.log")"
         done
     done
 }
@@ -140,7 +139,7 @@ def outcomes(side: str) -> dict[str, tuple[str, str]]:
     res = {}
     for s in suites:
         for f in sorted(s.glob("test_*.py")):
-            xml = junit / f"{s.name}__{f.stem}__{side}.xml"
+            xml = junit / f"llama_index_suite__{s.name}__{f.stem}__{side}.xml"
             if not xml.exists():
                 continue
             cases = list(ET.parse(xml).iter("testcase"))

@@ -48,7 +48,13 @@ async def ensure(
     info = parse_description(desc, indexes, cfg)
     check_compatible(cfg, info)
     state = str((await client.get_load_state(name, timeout=timeout)).get("state"))
-    if "Loaded" not in state and "Loading" not in state:  # a reopened file, a restarted server
+    loaded = "Loaded" in state or "Loading" in state
+    if loaded and {f.name for f in cfg.vector_fields} - set(indexes):
+        # a vector index dropped behind the store's back (pymilvus drop_index): nothing can
+        # search that field until it is built again, and Milvus builds it released
+        await client.release_collection(name, timeout=timeout)
+        loaded = False
+    if not loaded:  # a reopened file, a restarted server, a missing vector index
         skip = set(indexes)
         if cfg is not own:  # another library's collection: add no scalar index of ours
             vectors = {f.name for f in cfg.vector_fields}

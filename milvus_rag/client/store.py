@@ -271,8 +271,12 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
 
     # --- collection -------------------------------------------------------------------
 
-    async def ensure_collection(self) -> CollectionInfo:
-        """Create (schema, indexes, load) if missing, else check and load it. Idempotent."""
+    async def ensure_collection(self, *, fresh: bool = False) -> CollectionInfo:
+        """Create (schema, indexes, load) if missing, else check and load it. Idempotent.
+        ``fresh``: read the collection again (after a change made through the pymilvus
+        handles, e.g. a dropped index, which this process's cached schema does not see)."""
+        if fresh:
+            SCHEMA_CACHE.invalidate(self.connection.key, self.name)
         info = SCHEMA_CACHE.get(self.connection.key, self.name)
         if info is None:
             async with self._ensure_locks.get():

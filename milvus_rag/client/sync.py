@@ -175,8 +175,8 @@ class MilvusStore:
     def compile_filter(self, filter: Any) -> str | None:
         return self.aio.compile_filter(filter)
 
-    def ensure_collection(self) -> CollectionInfo:
-        return run_sync(self.aio.ensure_collection())
+    def ensure_collection(self, *, fresh: bool = False) -> CollectionInfo:
+        return run_sync(self.aio.ensure_collection(fresh=fresh))
 
     @property
     def tenant(self) -> str | None:

@@ -209,3 +209,19 @@ def test_a_client_handed_out_survives_the_front_replacing_its_core_store(
             run_sync(store.store.drop())
         finally:
             store.close()
+
+
+async def test_an_index_dropped_through_the_handle_is_rebuilt_by_a_fresh_ensure(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    store = make_async_store(dim=DIM, consistency_level="Strong")
+    await store.upsert([Record(id="a", text="alpha", vector=vec(1))])
+    client = store.pymilvus_client()
+    client.release_collection(store.name)
+    client.drop_index(store.name, "dense")
+    assert "dense" not in client.list_indexes(store.name)
+    await store.ensure_collection()  # the cached schema: nothing read again
+    assert "dense" not in client.list_indexes(store.name)
+    await store.ensure_collection(fresh=True)  # read again: the missing index is built
+    assert "dense" in client.list_indexes(store.name)
+    assert [h.id for h in await store.search(vector=vec(1), mode="dense", k=1)] == ["a"]

@@ -163,6 +163,7 @@ def test_llama_vocabulary_get_nodes_takes_ids_or_filters_as_that_library_does(
         store.get_nodes(node_ids=["a"], filters=flt)
     with pytest.raises(ValueError, match="does not support"):
         store.query(VectorStoreQuery(query_embedding=[0.1] * 4, mode=M.SVM))
+    assert MilvusVectorStore(str(tmp_path / "x.db"), dim=4, use_async_client=False).aclient is None
     assert not (tmp_path / "x.db").exists()  # refused before any I/O
 
 

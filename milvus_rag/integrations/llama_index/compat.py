@@ -190,6 +190,13 @@ class LlamaStoreSettings:
     sparse_field: str | None = None
     #: ``index_management="no_validation"``: indexes are neither checked nor created
     no_validation: bool = False
+    #: ``doc_id_field`` equal to the primary key (``"id"``): a node's doc id is its id, so
+    #: ``delete(ref_doc_id)`` and ``VectorStoreQuery.doc_ids`` address node ids (the core
+    #: keeps its own ``doc_id`` column, holding ``ref_doc_id`` as always)
+    doc_id_is_id: bool = False
+    #: ``use_async_client``: whether ``aclient`` hands out a pymilvus ``AsyncMilvusClient``
+    #: (the store's async methods work either way)
+    async_client: bool = True
 
     @property
     def raw_similarities(self) -> bool:
@@ -389,6 +396,10 @@ def llama_store_settings(
         out[key] = opts.get(theirs, opts.get(key, default))
         if theirs not in opts and key not in opts:
             defaulted.add(key)
+    doc_id_is_id = out["doc_id_field"] == out["id_field"]
+    if doc_id_is_id:  # its doc id is the node id: no column of its own, delete(ref) by id
+        out["doc_id_field"] = _LLAMA_FIELDS["doc_id_field"]
+        defaulted.add("doc_id_field")
     for key in ("id_max_length", "text_max_length"):
         if key not in out:
             out[key] = _LLAMA_MAX_LENGTH
@@ -402,7 +413,8 @@ def llama_store_settings(
         defaulted.add("metric")
     overwrite = _bool(opts, "overwrite", False)
     _bool(opts, "upsert_mode", False)  # milvus-rag writes are upserts (see the README)
-    _bool(opts, "use_async_client", True)  # both APIs always work
+    # both APIs always work; without it, `aclient` is None (as llama's is)
+    async_client = _bool(opts, "use_async_client", True)
     if opts.get("collection_properties"):
         raise ConfigError(
             f"collection_properties {sorted(opts['collection_properties'])} have no "
@@ -488,6 +500,8 @@ def llama_store_settings(
         sparse_function=client_fn,
         sparse_field=client_field,
         no_validation=management == "no_validation",
+        doc_id_is_id=doc_id_is_id,
+        async_client=async_client,
     )
 
 

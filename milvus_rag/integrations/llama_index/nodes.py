@@ -8,7 +8,8 @@ class, relationships, start/end char indexes, excluded metadata keys, templates,
 mimetype. Only values that differ from the node class's defaults are written.
 ``TextNode``, ``Document`` and ``IndexNode`` (its ``index_id``; not its ``obj``) come back as
 their class; other node classes (e.g. ``ImageNode``) come back as ``TextNode`` with the text,
-metadata and the fields above. Embeddings are not read back.
+metadata and the fields above. A record read with its vectors gives the node its
+``embedding`` (the primary dense field's vector).
 
 Rows without the private key (written by the LangChain adapter or the core) come back as plain
 ``TextNode``\\ s with the row's id, text and metadata; a non-empty ``doc_id`` becomes the node's

@@ -21,6 +21,13 @@ Query modes (``VectorStoreQuery.mode``):
   ``lambda_mult`` (default 0.5; 1 = pure relevance). Query kwargs ``mmr_prefetch_k`` or
   ``mmr_prefetch_factor`` (default 4, at least 20 candidates) size the candidate pool.
 
+Vector fields: a collection may hold several (``vector_fields=[VectorField...]``, each field
+but the nodes' embeddings filled by its embedder in ``embed_models={name: ...}``, see
+:mod:`milvus_rag.integrations.llama_index.fields`); a query then searches the mode's fields
+(``HYBRID``: every one) or those its ``fields=`` keyword names, fused by RRF or ``weights=``
+(:mod:`milvus_rag.integrations.llama_index.search`). ``client`` / ``aclient`` are pymilvus
+clients on the same Milvus; :attr:`MilvusVectorStore.store` is milvus-rag's core store.
+
 ``similarities`` are :attr:`milvus_rag.client.Hit.relevance`, in [0, 1], higher is better, in
 every mode: dense cosine ``(1 + cos) / 2``; BM25 the score over the best score of the list;
 RRF the fused score over its maximum possible; weighted the fused normalised score.
@@ -107,11 +114,6 @@ __all__ = [
 ]
 
 
-def _tenancy(opts: dict[str, Any]) -> dict[str, Any]:
-    """The ``tenant=`` / ``all_tenants=`` of a call's mapped keywords (popped)."""
-    return pop_tenancy(opts)
-
-
 # get_nodes() reads every matching node: 4,096 per request (a request costs a scan of the
 # collection on a Milvus Lite 3 server: 50,000 nodes took 244 s at 1,000 a page there).
 _NODE_PAGE = 4096
@@ -167,6 +169,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _embed_models: dict[str, Any] = PrivateAttr(default_factory=dict)
     _no_validation: bool = PrivateAttr(default=False)
     _sparse_fn: Any = PrivateAttr(default=None)
+    _doc_key: str = PrivateAttr(default="doc_id")
+    _async_client: bool = PrivateAttr(default=True)
 
     def __init__(
         self,
@@ -231,6 +235,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
         self._no_validation = settings.no_validation
         if settings.sparse_function is not None:
             self._sparse_fn = settings.sparse_function.fn
+        if settings.doc_id_is_id:  # doc_id_field="id": a node's doc id is its id
+            self._doc_key = "id"
+        self._async_client = settings.async_client
 
     @classmethod
     def class_name(cls) -> str:
@@ -263,8 +270,11 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return self._store.pymilvus_client()
 
     @property
-    def aclient(self) -> AsyncMilvusClient:
-        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`)."""
+    def aclient(self) -> AsyncMilvusClient | None:
+        """A pymilvus ``AsyncMilvusClient`` on this store's Milvus (see :attr:`client`);
+        ``None`` with llama's ``use_async_client=False``."""
+        if not self._async_client:
+            return None
         run_sync(self._learn_dim())
         return self._store.pymilvus_aclient()
 
@@ -322,8 +332,8 @@ class MilvusVectorStore(BasePydanticVectorStore):
         existing collection as it is; the default opens (checks and loads) it."""
         cfg, core = self._store.config, self._store
         if await core.exists():
-            if not self._no_validation:
-                await core.ensure_collection()
+            if not self._no_validation:  # read again: its indexes may have changed
+                await core.ensure_collection(fresh=True)
         elif cfg.dim is not None or not cfg.enable_dense:
             await core.ensure_collection()
 
@@ -332,12 +342,14 @@ class MilvusVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None,
         node_ids: Sequence[str] | None = None,
         doc_ids: Sequence[str] | None = None,
+        doc_key: str = "doc_id",
     ) -> dict[str, Any] | None:
-        """The core filter dict for LlamaIndex filters, restricted to ids / doc ids."""
+        """The core filter dict for LlamaIndex filters, restricted to ids / doc ids
+        (``doc_key``: the key doc ids are matched on, ``"id"`` with ``doc_id_field="id"``)."""
         return combine_filters(
             metadata_filters_to_dict(filters),
             {"id": {"$in": list(node_ids)}} if node_ids is not None else None,
-            {"doc_id": {"$in": list(doc_ids)}} if doc_ids is not None else None,
+            {doc_key: {"$in": list(doc_ids)}} if doc_ids is not None else None,
         )
 
     @staticmethod
@@ -374,7 +386,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
                 "IngestionPipeline's transformations"
             )
         opts = llama_write_options(kwargs, "add")
-        tenancy = _tenancy(opts)
+        tenancy = pop_tenancy(opts)
         self._store.scope(operation="add", **tenancy)  # a tenant is named, or raise
         records = [node_to_record(n) for n in nodes]
         if not records:
@@ -398,12 +410,12 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     async def adelete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         """Delete every node whose ``ref_doc_id`` is ``ref_doc_id`` (or one of a list), of
-        the tenant."""
-        tenancy = _tenancy(llama_write_options(delete_kwargs, "delete"))
+        the tenant (with llama's ``doc_id_field="id"``: the nodes of those ids)."""
+        tenancy = pop_tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(operation="delete", **tenancy)
         await self._learn_dim()
         ref: Any = {"$in": list(ref_doc_id)} if isinstance(ref_doc_id, list) else ref_doc_id
-        await self._store.delete(filter={"doc_id": ref}, **tenancy)
+        await self._store.delete(filter={self._doc_key: ref}, **tenancy)
 
     def delete(self, ref_doc_id: str | list[str], **delete_kwargs: Any) -> None:
         run_sync(self.adelete(ref_doc_id, **delete_kwargs))
@@ -418,7 +430,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted (use :meth:`clear` to remove everything)."""
         flt = metadata_filters_to_dict(filters)
-        t = _tenancy(llama_write_options(delete_kwargs, "delete"))
+        t = pop_tenancy(llama_write_options(delete_kwargs, "delete"))
         self._store.scope(flt, operation="delete_nodes", **t)
         if node_ids is None and flt is None:
             return
@@ -462,7 +474,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         ``AsyncMilvusStore.iterate``). A store speaking llama-index-vector-stores-milvus's
         vocabulary takes exactly one of them, as that library does (``ValueError``
         otherwise)."""
-        t = _tenancy(llama_write_options(kwargs, "get_nodes"))
+        t = pop_tenancy(llama_write_options(kwargs, "get_nodes"))
         flt = metadata_filters_to_dict(filters)
         if self.vocabulary == "llama_index":
             check_get_nodes_args(node_ids, filters, flt)
@@ -519,7 +531,9 @@ class MilvusVectorStore(BasePydanticVectorStore):
             )
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
         flt: Any = combine_filters(
-            self.build_filter(query.filters, query.node_ids or None, query.doc_ids or None),
+            self.build_filter(
+                query.filters, query.node_ids or None, query.doc_ids or None, self._doc_key
+            ),
             opts.filter,
         )
         if opts.string_expr is not None:
