@@ -64,21 +64,26 @@ class Milvus(CompatBase):
     consistency ``Session``, the first write's metadata keys as typed columns (or
     ``enable_dynamic_field=True`` / ``metadata_field="metadata"``), dense search; with
     ``builtin_function=BM25BuiltInFunction()`` searches are hybrid (dense + BM25, fused by
-    RRF). ``similarity_search_with_score`` returns Milvus's raw distance (lower is closer for
-    L2), and ``Document.metadata`` carries the primary key under ``pk``, as langchain-milvus
-    does. Settings with no counterpart raise :class:`ConfigError` (see README, "From
+    RRF). Several vector fields as langchain-milvus has them: ``embedding_function`` as a list
+    (dense ``Embeddings`` and sparse embedders), ``vector_field`` / ``index_params`` /
+    ``search_params`` as lists, a search over every field fused (a weighted reranker's
+    weights in the fields' order; see :mod:`.compat_fields`). ``similarity_search_with_score``
+    returns Milvus's raw distance of a one-field search (lower is closer for L2), and
+    ``Document.metadata`` carries the primary key under ``pk``, as langchain-milvus does. Settings with no counterpart raise :class:`ConfigError` (see README, "From
     langchain-milvus").
 
     Example:
         >>> store = Milvus(embedding_function=emb,  # doctest: +SKIP
         ...                connection_args={"uri": "./milvus_example.db"})
+        >>> two = Milvus(embedding_function=[emb, sparse_emb],  # doctest: +SKIP
+        ...              vector_field=["dense", "splade"], connection_args={"uri": "./x.db"})
         >>> store.add_documents(docs, ids=["1", "2"])  # doctest: +SKIP
         >>> store.similarity_search("thud", k=1, expr="baz == 'baz'")  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        embedding_function: Embeddings | list[Embeddings] | None,
+        embedding_function: Any,  # Embeddings, a sparse embedder, a list of them, or None
         collection_name: str = compat.DEFAULT_COLLECTION,
         collection_description: str = "",
         collection_properties: dict[str, Any] | None = None,

@@ -411,6 +411,8 @@ class MilvusVectorStore(VectorStore):
         :meth:`similarity_search_with_relevance_scores` returns.
 
         Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
+        ``fields`` (the vector fields searched; default: the mode's, every field in hybrid
+        mode) and ``weights`` (one per field, or a dict: weighted fusion),
         ``ranker``, ``alpha``, ``candidates``, ``rrf_k``, ``search_params`` (e.g.
         ``{"ef": 64}``), ``radius`` / ``range_filter`` (dense range search),
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
