@@ -20,6 +20,7 @@ from langchain_core.embeddings import Embeddings
 from milvus_rag import ConfigError, MilvusStore
 from milvus_rag.client.vector_fields import VectorField
 from milvus_rag.integrations.langchain import MilvusVectorStore
+from milvus_rag.retrievers.langchain import HybridRetriever
 from tests.backends import Backend
 from tests.conftest import drop_and_close, store_factory
 from tests.fakes import HashSparseEmbeddings
@@ -119,6 +120,10 @@ def test_default_searches_every_field_and_filters_apply(
     assert [d.id for d, _ in default] == [d.id for d, _ in named]
     assert [s for _, s in default] == pytest.approx([s for _, s in named], rel=1e-5)
     assert len(default) == 5
+    retrieved = HybridRetriever(vectorstore=store, k=5).invoke(query)  # hybrid: every field
+    assert [d.id for d in retrieved] == [d.id for d, _ in default]
+    picked = store.as_retriever(search_kwargs={"k": 1, "fields": ["last"]}).invoke(query)
+    assert texts(picked) == ["cherry damson"]
     got = store.similarity_search(query, k=5, fields=["first"], filter={"n": {"$gte": 1}})
     assert "apple banana" not in texts(got) and len(got) == 4
     scored = store.similarity_search_with_relevance_scores(query, k=5, fields=every)
