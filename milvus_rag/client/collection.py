@@ -106,7 +106,8 @@ async def create(
         if cfg.analyzer is not None
         else [{"type": "english"}, {"type": "standard"}]
     )
-    await check_server_builds(client, cfg, timeout)
+    if dialect is not Dialect.LITE25:  # a Lite 2.5 file's builds: checked by the store
+        await check_server_builds(client, cfg, timeout)
     last: Exception | None = None
     extra: dict[str, Any] = {}
     if cfg.tenant_field is not None and cfg.num_partitions and partition_key_for(dialect):

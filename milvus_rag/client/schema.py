@@ -130,9 +130,9 @@ def build_schema(
     dialect: Dialect = Dialect.MILVUS,
 ) -> CollectionSchema:
     """The collection schema of DESIGN.md: id, text, the vector fields (``cfg.vector_fields``:
-    [dense], [sparse + BM25], extras), doc_id, metadata, [tenant], [typed metadata fields]; or the shape the config's layout settings ask for
-    (INT64 / auto_id key, no doc_id or JSON field, dynamic fields: langchain-milvus and
-    llama-index-vector-stores-milvus collections)."""
+    [dense], [sparse + BM25], extras), doc_id, metadata, [tenant], [typed metadata fields]; or
+    the shape the config's layout settings ask for (INT64 / auto_id key, no doc_id or JSON
+    field, dynamic fields: langchain-milvus and llama-index-vector-stores-milvus collections)."""
     check_dims(cfg)
     schema = MilvusClient.create_schema(auto_id=cfg.auto_id, enable_dynamic_field=cfg.dynamic_field)
     if cfg.id_type == "int64":

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from milvus_rag import AsyncMilvusStore, Record
-from milvus_rag.client.errors import InvalidInputError, SchemaMismatchError
+from milvus_rag.client.errors import ConfigError, InvalidInputError, SchemaMismatchError
 from milvus_rag.client.vector_fields import VectorField
 from milvus_rag.transfer.jsonl import export_rows, fields_from_header, import_rows, read_lines
 from milvus_rag.transfer.migrate import migrate, target_options
+from tests.backends import Backend
 from tests.fakes import HashEncoder
 
 pytestmark = pytest.mark.integration
@@ -279,3 +280,23 @@ async def test_tenants_and_typed_fields_with_several_vector_fields(
 
 def names_of(store: AsyncMilvusStore) -> list[str]:
     return [f.name for f in store.config.vector_fields]
+
+
+async def test_sparse_wand_where_the_backend_builds_it(
+    make_async_store: Callable[..., AsyncMilvusStore], backend: Backend
+) -> None:
+    """Measured: a Lite 2.5 file builds SPARSE_WAND on a client-side sparse field; the Lite 3
+    server refuses it, so the store refuses it there before creating anything."""
+    fields = [
+        VectorField.dense("dense", dim=DIM),
+        VectorField.sparse("s", index_type="SPARSE_WAND"),
+    ]
+    store = make_async_store(vector_fields=fields)
+    want = [Record(id="a", text="t", vector=_ENC.embed("t"), vectors={"s": {7: 0.5}})]
+    if backend.engine == "lite25" or backend.name == "milvus":
+        await store.upsert(want)
+        assert_same(await store.get(["a"], with_vectors=True), want)
+        return
+    with pytest.raises(ConfigError, match="'SPARSE_WAND' cannot be built on Milvus Lite 3"):
+        await store.upsert(want)
+    assert not await store.exists()
