@@ -175,6 +175,10 @@ def test_sparse_only_stores(make_lc: Callable[..., MilvusVectorStore]) -> None:
         "banana cherry",
         "cherry damson",
     }
+    assert set(texts(bm25.similarity_search("cherry", k=2))) == {  # hybrid: every field
+        "banana cherry",
+        "cherry damson",
+    }
     client = make_lc(
         embedding=None,
         vector_fields=[VectorField.sparse("splade")],
@@ -198,6 +202,8 @@ def test_embedders_must_match_the_fields(make_lc: Callable[..., MilvusVectorStor
         make_lc(vector_fields=[FIELDS[0], FIELDS[2]], embeddings={"splade": WordEmbeddings(0)})
     with pytest.raises(ConfigError, match="embedding=None"):
         make_lc(vector_fields=[FIELDS[3]])
+    with pytest.raises(ConfigError, match="no dense field"):  # the mode's field is missing
+        make_lc(embedding=None, vector_fields=[FIELDS[3]], retrieval_mode="dense")
     store = four_fields(make_lc)
     with pytest.raises(ConfigError, match="one per field"):
         store.similarity_search("q", fields=["first", "last"], weights=[1.0])

@@ -348,7 +348,7 @@ def with_layout(options: Mapping[str, Any], layout: FieldLayout) -> dict[str, An
 def _mode(layout: FieldLayout) -> RetrievalMode:
     """The retrieval mode of a store of one dense field and / or BM25 (dense, BM25, or
     both fused); stores of other fields search every field (legs, see the front)."""
-    if layout.bm25 is not None and not layout.embedded:
+    if not any(f.is_dense for f in layout.fields):
         return RetrievalMode.SPARSE
     return RetrievalMode.HYBRID if layout.bm25 is not None else RetrievalMode.DENSE
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fanout import fanout_queries, fanout_search
+from milvus_rag.client.legs import default_fields
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
     DEFAULT_K,
@@ -140,15 +141,14 @@ class MilvusVectorStore(VectorStore):
         )
         cfg = self.store.config
         self.field_embedders.check(cfg)
-        if (
-            self.retrieval_mode is not RetrievalMode.DENSE
-            and not cfg.enable_bm25
-            and not (cfg.extra_vector_fields)
-        ):
-            raise ConfigError(
-                f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave enable_bm25 on "
-                "or use retrieval_mode='dense'"
-            )
+        if cfg.enable_dense and not cfg.extra_vector_fields:
+            if self.retrieval_mode is not RetrievalMode.DENSE and not cfg.enable_bm25:
+                raise ConfigError(
+                    f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave "
+                    "enable_bm25 on or use retrieval_mode='dense'"
+                )
+        else:  # several vector fields: the mode's fields must exist
+            default_fields(cfg, self.retrieval_mode)
 
     def __repr__(self) -> str:
         return (
@@ -206,7 +206,8 @@ class MilvusVectorStore(VectorStore):
             )
             fields, weights = kwargs.pop("fields", None), kwargs.pop("weights", None)
             cfg = self.store.config
-            if fields is None and weights is None and not cfg.extra_vector_fields:
+            classic = cfg.enable_dense and not cfg.extra_vector_fields  # a dense + BM25 one
+            if fields is None and weights is None and classic:
                 fixed.setdefault("mode", mode)  # the mode's default fields
                 if "ranker" not in opts and "alpha" not in opts:  # a call's alpha: weighted
                     opts["ranker"] = self.ranker
