@@ -212,6 +212,9 @@ class CollectionConfig:
     enable_dense: bool = True
     #: vector fields beyond the primary dense one and the BM25 one (see ``vector_fields``)
     extra_vector_fields: tuple[VectorField, ...] = ()
+    #: the text is a dynamic key (``text_field``), not a field of the schema: a collection
+    #: made by pymilvus's quick setup, opened with the key that holds its text named
+    dynamic_text: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -399,13 +402,18 @@ class CollectionConfig:
         """The field-layout settings agree with each other (see the class docstring)."""
         if self.id_type not in ("varchar", "int64"):
             raise ConfigError(f"id_type must be 'varchar' or 'int64', got {self.id_type!r}")
-        for flag in ("auto_id", "dynamic_field", "enable_bm25"):
+        for flag in ("auto_id", "dynamic_field", "enable_bm25", "dynamic_text"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.auto_id and self.id_type != "int64":
             raise ConfigError(
                 "auto_id=True needs id_type='int64': Milvus assigns int64 ids only "
                 "(pass id_type='int64', or auto_id=False and give every record an id)"
+            )
+        if self.dynamic_text and (not self.dynamic_field or self.enable_bm25):
+            raise ConfigError(
+                "dynamic_text=True keeps the text in a dynamic key: it needs "
+                "dynamic_field=True and no BM25 (enable_bm25=False: BM25 reads a text field)"
             )
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")

@@ -113,6 +113,8 @@ class Layout:
     enable_dense: bool = True
     #: every vector field, as described (see :mod:`~milvus_rag.client.vector_schema`)
     vector_fields: tuple[VectorField, ...] = field(default=(), hash=False)
+    #: the text is a dynamic key, not a schema field (see ``CollectionConfig.dynamic_text``)
+    dynamic_text: bool = False
 
     def config_options(self) -> dict[str, Any]:
         """The :class:`CollectionConfig` settings of this layout."""
@@ -128,6 +130,7 @@ class Layout:
             "metadata_field": self.metadata_field,
             "dynamic_field": self.dynamic_field,
             "metadata_fields": dict(self.metadata_fields),
+            "dynamic_text": self.dynamic_text,
         }
         if self.sparse_field is not None:
             opts["sparse_field"] = self.sparse_field
@@ -279,7 +282,10 @@ def detect_layout(
 
     varchars = [n for n, f in by_name.items() if _type(f) == _VARCHAR and f is not pk]
     text = text_field or bm25_input or ("text" if "text" in varchars else None)
-    if text is None or text not in varchars:
+    # a text kept as a dynamic key (no schema field of that name): only where the caller
+    # names it (llama-index-vector-stores-milvus's text_key on a pymilvus quick-setup one)
+    dynamic_text = bool(dynamic and text_field and text_field not in by_name and not bm25)
+    if text is None or (text not in varchars and not dynamic_text):
         raise _fail(
             name, varchars, "cannot tell which VARCHAR field holds the text: pass text_field="
         )
@@ -299,6 +305,7 @@ def detect_layout(
         index_type=index_type,
         enable_dense=bool(vector),
         vector_fields=vector_fields,
+        dynamic_text=dynamic_text,
     )
     taken = {str(pk["name"]), text, *(f.name for f in vector_fields)}
 
@@ -385,6 +392,7 @@ _ADOPTED = (
     "metric",
     "enable_bm25",
     "enable_dense",
+    "dynamic_text",
 )
 
 

@@ -188,7 +188,8 @@ def check_rows(
 def output_fields(cfg: CollectionConfig, with_vectors: bool) -> list[str]:
     """The fields a read returns: the row's own, and with ``with_vectors`` every vector field
     the caller writes (the primary dense one first; the BM25 field is Milvus's)."""
-    out = [cfg.id_field, cfg.text_field]
+    # a dynamic text comes with "$meta" (naming a dynamic key beside it returns that key only)
+    out = [cfg.id_field] if cfg.dynamic_text else [cfg.id_field, cfg.text_field]
     out += [n for n in (cfg.doc_id_field, cfg.metadata_field, cfg.tenant_field) if n]
     out.extend(cfg.metadata_fields)
     if cfg.dynamic_field:

@@ -145,7 +145,8 @@ def build_schema(
     if cfg.enable_bm25:
         text_kwargs["enable_analyzer"] = True
         text_kwargs["analyzer_params"] = analyzer or analyzer_params(cfg)
-    schema.add_field(cfg.text_field, DataType.VARCHAR, **text_kwargs)
+    if not cfg.dynamic_text:
+        schema.add_field(cfg.text_field, DataType.VARCHAR, **text_kwargs)
     for vf in cfg.vector_fields:
         if vf.is_dense:
             schema.add_field(vf.name, DataType.FLOAT_VECTOR, dim=vf.dim)
@@ -224,8 +225,11 @@ def parse_description(
     extra = tuple((n, _spec_of(f)) for n, f in fields_by_name.items() if n not in fixed)
     pk = next((n for n, f in fields_by_name.items() if f.get("is_partition_key")), None)
     primary: dict[str, Any] = next((f for f in fields_by_name.values() if f.get("is_primary")), {})
+    text_key = cfg.text_field if cfg.dynamic_text else None
     try:
-        layout: Layout | None = detect_layout(desc, indexes, vector_field=cfg.vector_field)
+        layout: Layout | None = detect_layout(
+            desc, indexes, vector_field=cfg.vector_field, text_field=text_key
+        )
     except SchemaMismatchError:
         layout = None
     return CollectionInfo(
@@ -270,7 +274,7 @@ def _spec_of(f: dict[str, Any]) -> str:
 
 
 def _expected_fields(cfg: CollectionConfig) -> list[str]:
-    names = [cfg.id_field, cfg.text_field]
+    names = [cfg.id_field] if cfg.dynamic_text else [cfg.id_field, cfg.text_field]
     if cfg.enable_dense:
         names.append(cfg.vector_field)
     names += [n for n in (cfg.doc_id_field, cfg.metadata_field) if n is not None]
