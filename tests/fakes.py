@@ -96,6 +96,39 @@ class HashEncoder:
         return f"HashEncoder(dim={self._dim})"
 
 
+class HashSparseEmbeddings:
+    """A fake sparse embedder, shaped like langchain-milvus's ``BaseSparseEmbedding`` (not a
+    LangChain ``Embeddings``): a text becomes ``{index: weight}``, each lower-cased word's
+    hashed index weighted by its count, so texts that share words match; deterministic, and
+    nothing is loaded. A text without words is one fixed index. ``calls`` counts the calls.
+    """
+
+    def __init__(self, buckets: int = 1 << 20) -> None:
+        self.buckets = buckets
+        self.calls = 0
+
+    def _vector(self, text: str) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for token in _WORD.findall(text.lower()):
+            index, _ = _bucket(token, self.buckets)
+            out[index] = out.get(index, 0.0) + 1.0
+        return out or {_bucket(text, self.buckets)[0]: 1.0}
+
+    def embed_query(self, text: str) -> dict[int, float]:
+        self.calls += 1
+        return self._vector(text)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[dict[int, float]]:
+        self.calls += 1
+        return [self._vector(t) for t in texts]
+
+    async def aembed_query(self, text: str) -> dict[int, float]:
+        return self.embed_query(text)
+
+    async def aembed_documents(self, texts: Sequence[str]) -> list[dict[int, float]]:
+        return self.embed_documents(texts)
+
+
 class FakeSparseFunction:
     """A deterministic client-side sparse encoder in llama-index-vector-stores-milvus's shape
     (``encode_documents`` / ``encode_queries``, and their ``async_`` twins unless

@@ -14,6 +14,9 @@
 #   Extra pytest arguments: PYTEST_ARGS="-k bm25" benchmarks/compat/langchain_milvus_suite.sh ...
 #   The suite's revision in the table's header: SUITE_REV="langchain-ai/langchain-milvus@b7720c0"
 #   One side only (the other's junit file from an earlier run is reused): SIDES=ours
+#   An interpreter without pytest (make compat-venvs installs none): install pytest 8 and
+#   pytest-asyncio 0.21 elsewhere (pip install --target DIR "pytest==8.3.5"
+#   "pytest-asyncio==0.21.2") and pass EXTRA_PYTHONPATH=DIR
 #
 # The suite is copied to a temporary folder; nothing of it enters this repository. The only
 # edits: TEST_URI (the suite hard-codes localhost:19530) and, for milvus-rag, the one line
@@ -59,6 +62,7 @@ run() { # $1: "theirs" or "ours"
     prepare "$dir" "$1"
     local pp=""
     [ "$1" = ours ] && pp="$REPO"
+    pp="$pp${EXTRA_PYTHONPATH:+${pp:+:}$EXTRA_PYTHONPATH}"
     (cd "$dir" && PYTHONPATH="$pp" "$PY" -m pytest tests/integration_tests/vectorstores -q \
         -p no:cacheprovider --junitxml="$OUT/langchain_suite_$1.xml" -o junit_family=xunit1 \
         ${PYTEST_ARGS:-} >"$OUT/langchain_suite_$1.log" 2>&1) || true

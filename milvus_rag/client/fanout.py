@@ -31,6 +31,7 @@ QueryGenerator = Callable[[str], Any]
 """A function or async function of the question returning query strings (a list, or one
 string with one query per line)."""
 EmbedQuery = Callable[[str], Awaitable[Sequence[float]]]
+FillLegs = Callable[[SearchRequest, str], Awaitable[SearchRequest]]
 
 
 def _strings(value: object, what: str) -> list[str]:
@@ -86,13 +87,17 @@ async def fanout_search(
     *,
     k: int,
     rrf_k: int | None = None,
+    fill: FillLegs | None = None,
 ) -> list[Hit]:
     """Search each of ``queries`` with ``template`` (its ``k`` per query; prepared, so the
     filter is compiled once), embedding them concurrently when the mode needs vectors, and
-    fuse the lists by RRF into the top ``k``."""
+    fuse the lists by RRF into the top ``k``. ``fill(request, query)``: the request with its
+    other legs' queries (a front's embedders of further vector fields)."""
     template = store.prepare(template)
     vectors: list[Sequence[float] | None] = [None] * len(queries)
     if template.needs_vector:
         vectors = list(await asyncio.gather(*(embed_query(q) for q in queries)))
     requests = [template.for_query(q, v) for q, v in zip(queries, vectors, strict=True)]
+    if fill is not None:
+        requests = list(await asyncio.gather(*(fill(r, q) for r, q in zip(requests, queries))))
     return await store.fanout_search(requests, k=k, rrf_k=rrf_k)

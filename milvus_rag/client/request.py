@@ -514,7 +514,10 @@ class SearchRequest:
         mine = [leg for leg in self.legs if leg.field == t.primary]
         if mine:
             return mine[0].query is None
-        return self.relevance and len(self.legs) > 1
+        if len(self.legs) == 1:  # a lone client-side sparse leg's relevance is the vector's
+            kinds = {f.name: f.is_client_sparse for f in t.vector_fields}
+            return self.relevance and kinds.get(self.legs[0].field, False)
+        return self.relevance
 
     def with_vector(self, vector: Sequence[float] | np.ndarray | None) -> SearchRequest:
         """This request with the query embedding (only the vector is checked)."""

@@ -6,6 +6,10 @@
   given" on both fronts.
 - :class:`FirstUse`: the first-use step of a store (drop once, then adopt an existing
   collection or settle a new one) under one lock per event loop (:class:`PerLoop`).
+- several vector fields: :func:`field_weights` (a search's ``weights=``, a list in the order
+  of its fields or a dict, by field), :func:`field_legs` (the legs of a search over named
+  fields), :func:`with_leg_queries` (those legs' queries, once embedded),
+  :func:`check_field_embedders` (one embedder per client-side field, none for another).
 - pymilvus-style settings, one policy per question: :func:`enum_name` (``DataType.INT64``,
   ``FunctionType.BM25`` or their names), :data:`SCALAR_TYPES` (pymilvus scalar types ->
   typed metadata columns), :func:`flatten_params` (a settings dict with a nested
@@ -25,26 +29,33 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.locks import PerLoop
-from milvus_rag.client.request import check_sparse_vector
+from milvus_rag.client.request import Leg, SearchRequest, check_sparse_vector
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore
+from milvus_rag.client.vector_fields import VectorField
 
 __all__ = [
     "SCALAR_TYPES",
     "TENANT_OPTIONS",
     "WIDENED_SCALAR_TYPES",
     "FirstUse",
+    "check_field_embedders",
     "core_store",
     "enum_name",
+    "field_legs",
+    "field_weights",
     "flatten_params",
     "pop_tenancy",
     "refuse_bm25_extras",
     "sparse_rows",
+    "with_leg_queries",
 ]
 
 TENANT_OPTIONS = ("tenant", "all_tenants")
@@ -205,3 +216,83 @@ class FirstUse:
             if not self.settled:
                 self.settled = await settle()
             return self.settled
+
+
+# --- several vector fields ----------------------------------------------------------------
+
+
+def field_weights(weights: Any, fields: Sequence[str]) -> dict[str, float] | None:
+    """A search's ``weights=`` by field name: a list (one per field, in the order of
+    ``fields``) or a dict naming each field once; ``None`` stays (equal weights, or RRF).
+
+    >>> field_weights([0.7, 0.3], ["title", "sparse"])
+    {'title': 0.7, 'sparse': 0.3}
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(fields))
+        missing = [f for f in fields if f not in weights]
+        if unknown or missing:
+            raise ConfigError(
+                f"weights {dict(weights)!r} must name each searched field {list(fields)} once"
+                + (f" (not searched: {unknown})" if unknown else "")
+            )
+        return {f: weights[f] for f in fields}
+    if isinstance(weights, str) or not isinstance(weights, Sequence):
+        raise ConfigError(f"weights must be a list (one per field) or a dict, got {weights!r}")
+    if len(weights) != len(fields):
+        raise ConfigError(
+            f"{len(weights)} weights for the fields {list(fields)}: pass one per field, in order"
+        )
+    return dict(zip(fields, weights, strict=True))
+
+
+def field_legs(
+    fields: Sequence[VectorField],
+    weights: Mapping[str, float] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Leg, ...]:
+    """The legs of a search over ``fields``, without their queries (the BM25 leg takes the
+    request's text, the primary dense leg its vector, the others :func:`with_leg_queries`);
+    ``weights`` / ``params`` by field name."""
+    weights, params = weights or {}, params or {}
+    return tuple(
+        Leg(f.name, weight=weights.get(f.name), search_params=params.get(f.name) or None)
+        for f in fields
+    )
+
+
+def with_leg_queries(request: SearchRequest, queries: Mapping[str, Any]) -> SearchRequest:
+    """``request`` (prepared or not) with its legs' queries from ``queries`` (by field
+    name; a leg not named keeps its own)."""
+    if request.legs is None or not queries:
+        return request
+    legs = tuple(
+        dataclasses.replace(leg, query=queries[leg.field]) if leg.field in queries else leg
+        for leg in request.legs
+    )
+    return dataclasses.replace(request, legs=legs)
+
+
+def check_field_embedders(
+    cfg: CollectionConfig, names: Sequence[str], *, primary: bool, where: str
+) -> None:
+    """``names`` (the fields a front has embedders for, the primary dense one's given as
+    ``primary``) against ``cfg``: each client-side field has one, no other field has one."""
+    client = {f.name for f in cfg.client_fields}
+    owned = {*names, *([cfg.vector_field] if primary and cfg.enable_dense else [])}
+    wrong = sorted(set(names) - client)
+    if wrong:
+        bm25 = [n for n in wrong if cfg.enable_bm25 and n == cfg.sparse_field]
+        raise ConfigError(
+            f"{where} names {wrong}, not a client-side vector field of collection "
+            f"{cfg.name!r} {sorted(client)}"
+            + (" (the BM25 field is Milvus's to fill)" if bm25 else "")
+        )
+    missing = sorted(client - owned)
+    if missing:
+        raise ConfigError(
+            f"vector field(s) {missing} of collection {cfg.name!r} have no embedder: "
+            f"give each one in {where}"
+        )

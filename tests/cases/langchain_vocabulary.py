@@ -173,6 +173,62 @@ ACCEPTED: list[VocabularyCase] = [
     VocabularyCase("partition_names.default", {"partition_names": None}),
     VocabularyCase("replica_number.default", {"replica_number": 1}),
     VocabularyCase("vector_schema.float", {"vector_schema": {"dtype": _Dtype("FLOAT_VECTOR")}}),
+    VocabularyCase(
+        "embedding_function.two",
+        {
+            "embedding_function": "two",
+            "vector_field": ["title", "body"],
+            "index_params": [
+                {"metric_type": "COSINE", "index_type": "FLAT"},
+                {"metric_type": "IP", "index_type": "AUTOINDEX"},
+            ],
+        },
+        {
+            "vector_field": "title",
+            "metric": "COSINE",
+            "index_type": "FLAT",
+            "enable_bm25": False,
+        },
+        plan={"layout.names": ("title", "body"), "layout.classic": False},
+    ),
+    VocabularyCase(
+        "embedding_function.two_generated_names",
+        {"embedding_function": "two"},
+        {"vector_field": "vector", "metric": "L2"},
+        plan={"layout.names": ("vector", "vector_2")},
+    ),
+    VocabularyCase(
+        "embedding_function.sparse",
+        {"embedding_function": "sparse"},
+        {"enable_dense": False, "enable_bm25": False},
+        plan={"layout.names": ("vector",), "layout.classic": False},
+    ),
+    VocabularyCase(
+        "embedding_function.none_bm25_only",
+        {"embedding_function": None, "builtin_function": ("bm25", {}), "vector_field": "sparse"},
+        {"enable_dense": False, "enable_bm25": True, "sparse_field": "sparse"},
+        plan={"mode": "sparse", "layout.names": ("sparse",)},
+    ),
+    VocabularyCase(
+        "embedding_function.dense_sparse_bm25",
+        {
+            "embedding_function": "dense_sparse",
+            "builtin_function": ("bm25", {"output_field_names": "bm25"}),
+            "vector_field": ["dense", "splade", "bm25"],
+            "index_params": [
+                {"metric_type": "IP"},
+                {"metric_type": "IP", "index_type": "SPARSE_WAND"},
+                {"metric_type": "BM25"},
+            ],
+            "search_params": [
+                {"metric_type": "IP", "params": {"ef": 16}},
+                {"params": {"drop_ratio_search": 0.1}},
+                {},
+            ],
+        },
+        {"vector_field": "dense", "metric": "IP", "sparse_field": "bm25", "enable_bm25": True},
+        plan={"layout.names": ("dense", "splade", "bm25"), "layout.classic": False},
+    ),
 ]
 
 
@@ -194,15 +250,22 @@ REFUSED: list[VocabularyCase] = [
         raises="FLOAT_VECTOR",
     ),
     VocabularyCase(
-        "embedding_function.two", {"embedding_function": "two"}, raises="multiple vector fields"
+        "embedding_function.neither",
+        {"embedding_function": "neither"},
+        raises="neither a LangChain Embeddings",
     ),
     VocabularyCase(
-        "embedding_function.sparse", {"embedding_function": "sparse"}, raises="BM25BuiltInFunction"
+        "embedding_function.none", {"embedding_function": None}, raises="no vector field"
     ),
     VocabularyCase(
-        "embedding_function.none_bm25_only",
-        {"embedding_function": None, "builtin_function": ("bm25", {}), "vector_field": "sparse"},
-        raises="BM25-only",
+        "index_params.one_for_two",
+        {"embedding_function": "two", "index_params": {"metric_type": "IP"}},
+        raises="pass a list, one per field",
+    ),
+    VocabularyCase(
+        "index_params.count",
+        {"embedding_function": "two", "index_params": [{"metric_type": "IP"}] * 3},
+        raises="one per vector field",
     ),
     VocabularyCase(
         "builtin_function.text_embedding",
@@ -258,7 +321,9 @@ REFUSED: list[VocabularyCase] = [
         raises="pass one",
     ),
     VocabularyCase(
-        "vector_field.too_many", {"vector_field": ["a", "b"]}, raises="multiple vector fields"
+        "vector_field.too_many",
+        {"vector_field": ["a", "b"]},
+        raises="one embedding function per vector field",
     ),
 ]
 

@@ -52,6 +52,9 @@ class SparseEmbedding:  # langchain_milvus.utils.sparse.BaseSparseEmbedding: not
     def embed_query(self, text: str) -> dict[int, float]:
         return {0: 1.0}
 
+    def embed_documents(self, texts: list[str]) -> list[dict[int, float]]:
+        return [{0: 1.0} for _ in texts]
+
 
 class Reranker:  # a pymilvus RERANK Function: its params name the reranker
     def __init__(self, kind: str, params: dict[str, Any]) -> None:
@@ -68,9 +71,12 @@ def materialize(kwargs: dict[str, Any]) -> dict[str, Any]:
             BM25BuiltInFunction(**params) if kind == "bm25" else TextEmbeddingFunction()
         )
     emb = out.get("embedding_function", EMB)
-    out["embedding_function"] = {"two": [EMB, EMB], "sparse": SparseEmbedding()}.get(
-        emb if isinstance(emb, str) else "", emb
-    )
+    out["embedding_function"] = {
+        "two": [EMB, EMB],
+        "sparse": SparseEmbedding(),
+        "dense_sparse": [EMB, SparseEmbedding()],
+        "neither": object(),
+    }.get(emb if isinstance(emb, str) else "", emb)
     out.setdefault("builtin_function", None)
     reranker = out.get("reranker")
     if isinstance(reranker, tuple):
@@ -91,7 +97,9 @@ def test_accepted_keyword_maps_to_store_options(case: VocabularyCase) -> None:
     for key, value in case.expect.items():
         assert plan.store_options[key] == value, key
     for key, value in case.plan.items():
-        got = getattr(plan, key)
+        got: Any = plan
+        for part in key.split("."):
+            got = getattr(got, part)
         assert (got.value if isinstance(got, enum.Enum) else got) == value, key
 
 

@@ -16,29 +16,22 @@ LangChain API it keeps.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
-from milvus_rag.client.records import Hit, Record, public_metadata
-from milvus_rag.client.request import DENSE_OPTIONS, RetrievalMode, SearchRequest
-from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.client.records import Record
 from milvus_rag.client.sync import run_sync
 from milvus_rag.integrations.fronts import FirstUse
-from milvus_rag.integrations.langchain import compat_search as search_kw
 from milvus_rag.integrations.langchain import compat_settings as compat
-from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
-from milvus_rag.integrations.langchain.documents import combine_filter, doc_id_of
-from milvus_rag.integrations.langchain.store import MilvusVectorStore
+from milvus_rag.integrations.langchain.compat_base import CompatBase
+from milvus_rag.integrations.langchain.compat_fields import as_list, from_list
 
 __all__ = ["Milvus"]
-
-log = logging.getLogger("milvus_rag")
 
 _COMPAT_ARGS = (
     "collection_description",
@@ -63,7 +56,7 @@ _COMPAT_ARGS = (
 )
 
 
-class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
+class Milvus(CompatBase):
     """langchain-milvus's ``Milvus`` on milvus-rag: the same arguments with the same meaning.
 
     Defaults are langchain-milvus's: ``connection_args={"uri": "http://localhost:19530"}``,
@@ -71,21 +64,26 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
     consistency ``Session``, the first write's metadata keys as typed columns (or
     ``enable_dynamic_field=True`` / ``metadata_field="metadata"``), dense search; with
     ``builtin_function=BM25BuiltInFunction()`` searches are hybrid (dense + BM25, fused by
-    RRF). ``similarity_search_with_score`` returns Milvus's raw distance (lower is closer for
-    L2), and ``Document.metadata`` carries the primary key under ``pk``, as langchain-milvus
-    does. Settings with no counterpart raise :class:`ConfigError` (see README, "From
+    RRF). Several vector fields as langchain-milvus has them: ``embedding_function`` as a list
+    (dense ``Embeddings`` and sparse embedders), ``vector_field`` / ``index_params`` /
+    ``search_params`` as lists, a search over every field fused (a weighted reranker's
+    weights in the fields' order; see :mod:`.compat_fields`). ``similarity_search_with_score``
+    returns Milvus's raw distance of a one-field search (lower is closer for L2), and
+    ``Document.metadata`` carries the primary key under ``pk``, as langchain-milvus does. Settings with no counterpart raise :class:`ConfigError` (see README, "From
     langchain-milvus").
 
     Example:
         >>> store = Milvus(embedding_function=emb,  # doctest: +SKIP
         ...                connection_args={"uri": "./milvus_example.db"})
+        >>> two = Milvus(embedding_function=[emb, sparse_emb],  # doctest: +SKIP
+        ...              vector_field=["dense", "splade"], connection_args={"uri": "./x.db"})
         >>> store.add_documents(docs, ids=["1", "2"])  # doctest: +SKIP
         >>> store.similarity_search("thud", k=1, expr="baz == 'baz'")  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        embedding_function: Embeddings | list[Embeddings] | None,
+        embedding_function: Any,  # Embeddings, a sparse embedder, a list of them, or None
         collection_name: str = compat.DEFAULT_COLLECTION,
         collection_description: str = "",
         collection_properties: dict[str, Any] | None = None,
@@ -120,98 +118,36 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
             consistency_level=consistency_level,
             **{name: args[name] for name in _COMPAT_ARGS},
         )
-        embeddings = compat.as_list(embedding_function)
-        super().__init__(embeddings[0], retrieval_mode=self._plan.mode, **self._plan.store_options)
-        self.index_params = index_params
-        self.search_params = search_params
+        self.layout = layout = self._plan.layout
+        by_field = dict(zip(layout.embedded, as_list(embedding_function), strict=True))
+        primary = next((f.name for f in layout.fields if f.is_dense), None)
+        super().__init__(
+            by_field.pop(primary) if primary is not None else None,
+            embeddings=by_field,
+            retrieval_mode=self._plan.mode,
+            **self._plan.store_options,
+        )
+        self.embedding_func = from_list(embedding_function)
+        self._index_params = index_params
+        self._search_params = search_params
         self.builtin_func = builtin_function
         self._first_use = FirstUse(drop=self._plan.drop_old)
         self._dropped_logged: set[tuple[str, ...]] = set()
 
-    # --- first use: drop_old, then the layout ------------------------------------------
-
-    async def _settle(
-        self, metadata: Mapping[str, Any] | None = None, *, write: bool, ids: bool = True
-    ) -> bool:
-        """Drop the old collection (``drop_old``, once), then settle the layout: an existing
-        collection is adopted as it is; a new one takes the first write's metadata keys as
-        typed columns (langchain-milvus's default) and, written without ids, Milvus's
-        auto ids. False: no collection yet and this is a read (it finds nothing, and
-        creates nothing: the first write decides the layout)."""
-
-        async def settle() -> bool:
-            if await self.store.exists():
-                return True
-            if not write:  # langchain-milvus: no collection yet, nothing found
-                return False
-            options = dict(self._plan.store_options)
-            if self._plan.infer_metadata:
-                reserved = [*self.vector_fields, self._primary_field, self._text_field]
-                given = self._plan.metadata_types  # metadata_schema's types win
-                rest = {k: v for k, v in (metadata or {}).items() if k not in given}
-                inferred = compat.infer_metadata_types(rest, reserved)
-                if self._plan.partition_key_field is not None:
-                    inferred.pop(self._plan.partition_key_field, None)
-                options = self._plan.with_metadata_types(inferred)
-            if not ids and not self._plan.auto_id:  # langchain-milvus switches to auto ids
-                options.update(id_type="int64", auto_id=True)
-            if options != self._plan.store_options:
-                old, self.store = self.store, AsyncMilvusStore(**options)
-                self.store.share_handles(old)  # the pymilvus clients handed out stay open
-                await old.aclose()
-            return True
-
-        return await self._first_use.run(self.store.drop, settle)
-
-    async def _ensure_dim(self) -> None:
-        await self._settle(write=False)
-        await super()._ensure_dim()
-
-    def _tenancy_default(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """langchain-milvus's partition key is a column, not a scope: calls cover every
-        tenant unless they name one."""
-        if self.store.config.tenant_field is not None and kwargs.get("tenant") is None:
-            kwargs.setdefault("all_tenants", True)
-        return kwargs
-
-    # --- rows <-> documents ------------------------------------------------------------
-
-    def _pk(self, id: Any) -> Any:
-        """An id as langchain-milvus returns it: an int on an INT64 key (the core's ids are
-        their decimal strings there), else the str."""
-        return int(id) if self.store.config.id_type == "int64" else id
-
-    def _to_document(self, record: Record) -> Document:
-        metadata = public_metadata(record.metadata)
-        if self.store.config.metadata_field is None:  # langchain-milvus: the row's fields
-            metadata[self._primary_field] = self._pk(record.id)
-        return Document(id=str(record.id), page_content=record.text, metadata=metadata)
-
-    def _to_record(self, text: str, metadata: Mapping[str, Any] | None, id: Any) -> Record:
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
-        meta = {k: v for k, v in (metadata or {}).items() if k != self._primary_field}
-        return Record(id=id, text=text, metadata=meta, doc_id=doc_id_of(meta))
-
-    def _drop_uncolumned(self, records: list[Record]) -> list[Record]:
-        """langchain-milvus without a metadata field or dynamic fields: keys that have no
-        column are not written (logged once per set of keys), as langchain-milvus does."""
+    def _with_given(self, record: Record, vector: Any) -> Record:
+        """``record`` with ``add_embeddings``' vector for it: one per embedding function
+        (a list of them, in their order, with several)."""
+        names = self.layout.embedded
+        given = list(vector) if len(names) > 1 else [vector]
+        if len(given) != len(names):
+            raise InvalidInputError(
+                f"add_embeddings: each text takes {len(names)} embeddings, one per embedding "
+                f"function (fields {list(names)}), got {len(given)}"
+            )
         cfg = self.store.config
-        columns = [*cfg.metadata_fields, *([cfg.tenant_field] if cfg.tenant_field else [])]
-        out = []
-        for r in records:
-            kept, dropped = compat.split_uncolumned(r.metadata, columns)
-            if dropped and tuple(dropped) not in self._dropped_logged:
-                self._dropped_logged.add(tuple(dropped))
-                log.warning(
-                    "milvus-rag: metadata %s not stored: collection %r has no column for it "
-                    "and no JSON or dynamic field (as langchain-milvus; enable_dynamic_field=True "
-                    "or metadata_field= keeps any key)",
-                    dropped,
-                    cfg.name,
-                )
-            out.append(dataclasses.replace(r, metadata=kept) if dropped else r)
-        return out
+        by_field = dict(zip(names, given, strict=True))
+        primary = by_field.pop(cfg.vector_field) if cfg.enable_dense else None
+        return dataclasses.replace(record, vector=primary, vectors=by_field)
 
     @staticmethod
     def _no_timeout(timeout: float | None, method: str) -> None:
@@ -263,15 +199,16 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
         row_ids: list[Any] = list(ids) if ids is not None else [""] * len(texts)
         records = [self._to_record(t, m, i) for t, m, i in zip(texts, metas, row_ids, strict=True)]
         if vectors is not None:
-            records = [
-                Record(id=r.id, text=r.text, metadata=r.metadata, doc_id=r.doc_id, vector=v)
-                for r, v in zip(records, vectors, strict=True)
-            ]
+            records = [self._with_given(r, v) for r, v in zip(records, vectors, strict=True)]
         await super()._ensure_dim()
         if self.store.config.metadata_storage == "columns":
             await self.store.ensure_collection()  # an existing collection's columns adopted
             records = self._drop_uncolumned(records)
-        embed = None if vectors is not None else self.embedding.aembed_documents
+        cfg = self.store.config
+        embed = None
+        if vectors is None:
+            records = await self.field_embedders.with_vectors(cfg, records)
+            embed = self.embedding.aembed_documents if cfg.enable_dense else None
         store = self.store.with_batch_size(batch_size)  # a view, after the dim is known
         written = await store.upsert(records, embed=embed, **tenancy)
         return [self._pk(i) for i in written]
@@ -426,96 +363,6 @@ class Milvus(LangchainMilvusAttributes, MilvusVectorStore):
     def get_by_ids(self, ids: Sequence[Any], /, **kwargs: Any) -> list[Document]:
         """Documents by id, in the order asked; missing ids are left out."""
         return run_sync(self.aget_by_ids(ids, **kwargs))
-
-    def _request(
-        self,
-        query: str | None,
-        k: int,
-        kwargs: dict[str, Any],
-        method: str,
-        *,
-        dense_only: bool = False,
-        **fixed: Any,
-    ) -> SearchRequest:
-        kwargs = self._tenancy_default(dict(kwargs))
-        hybrid = not dense_only and self.retrieval_mode is RetrievalMode.HYBRID
-        kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=hybrid))
-        return super()._request(query, k, kwargs, method, dense_only=dense_only, **fixed)
-
-    async def _scored(
-        self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
-    ) -> list[tuple[Document, Hit]]:
-        if not await self._settle(write=False):
-            return []
-        hits = await self._ahits(query, k, kwargs, method, relevance)
-        return [(self._to_document(h.record), h) for h in hits]
-
-    async def asimilarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Documents and Milvus's score: the raw distance of a dense search (L2: lower is
-        closer), the fused score of a hybrid one."""
-        hits = await self._scored(query, k, kwargs, "similarity_search_with_score")
-        dense = self._plan_mode(kwargs) is RetrievalMode.DENSE
-        return [(d, h.distance if dense else h.score) for d, h in hits]
-
-    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """The ``k`` documents best matching ``query`` (dense, or hybrid with BM25)."""
-        return [d for d, _ in await self._scored(query, k, kwargs, "similarity_search")]
-
-    async def _asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        dense = self._plan_mode(kwargs) is RetrievalMode.DENSE
-        method = "similarity_search_with_relevance_scores"
-        hits = await self._scored(query, k, kwargs, method, relevance=not dense)
-        if dense:  # langchain-milvus's map
-            fn = self._select_relevance_score_fn()
-            return [(d, fn(h.distance)) for d, h in hits]
-        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in hits]
-
-    def _plan_mode(self, kwargs: Mapping[str, Any]) -> RetrievalMode:
-        mode = kwargs.get("retrieval_mode") or kwargs.get("mode")
-        return self.retrieval_mode if mode is None else RetrievalMode.parse(mode)
-
-    def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """langchain-milvus's: L2 ``1 - d/4``, IP / COSINE ``(s + 1) / 2``."""
-        return search_kw.relevance_fn(self.store.config.metric)
-
-    async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[Document]:
-        """Dense search with a query vector (``param``, ``expr``, ``timeout``...)."""
-        if not await self._settle(write=False):
-            return []
-        request = self._request(
-            None, k, kwargs, "similarity_search_by_vector", dense_only=True, mode="dense"
-        )
-        await self._ensure_dim()
-        hits = await self.store.search(request.with_vector(embedding))
-        return [self._to_document(h.record) for h in hits]
-
-    async def amax_marginal_relevance_search_by_vector(
-        self,
-        embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-        **kwargs: Any,
-    ) -> list[Document]:
-        """MMR over the ``fetch_k`` nearest dense candidates of ``embedding``."""
-        if not await self._settle(write=False):
-            return []
-        kwargs = self._tenancy_default(dict(kwargs))
-        kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=False))
-        flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
-        opts = {n: kwargs.pop(n) for n in DENSE_OPTIONS if n in kwargs}
-        self._no_more(kwargs, "max_marginal_relevance_search")
-        await self._ensure_dim()
-        hits = await self.store.mmr_search(
-            embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt, **opts
-        )
-        return [self._to_document(h.record) for h in hits]
 
     # --- construction ------------------------------------------------------------------
 

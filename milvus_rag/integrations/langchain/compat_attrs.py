@@ -5,10 +5,15 @@ collection), and its pymilvus ``client`` / ``aclient``. A mixin of
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.embeddings import Embeddings
 from pymilvus import AsyncMilvusClient, MilvusClient
 
 from milvus_rag.client.store import AsyncMilvusStore
+from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.integrations.langchain.compat_col import CollectionView
+from milvus_rag.integrations.langchain.compat_fields import FieldLayout
 
 
 class LangchainMilvusAttributes:
@@ -21,6 +26,11 @@ class LangchainMilvusAttributes:
 
     store: AsyncMilvusStore
     embedding: Embeddings
+    layout: FieldLayout
+    #: the embedding function(s) as given (one, or a list with several)
+    embedding_func: Any
+    _index_params: Any
+    _search_params: Any
 
     @property
     def client(self) -> MilvusClient:
@@ -35,8 +45,13 @@ class LangchainMilvusAttributes:
         return self.store.pymilvus_aclient()
 
     @property
-    def embedding_func(self) -> Embeddings:
-        return self.embedding
+    def col(self) -> CollectionView | None:
+        """The collection as langchain-milvus's ``col`` (``schema.fields``, ``indexes``),
+        read through :attr:`client`; ``None`` while it does not exist."""
+        client = self.client
+        if not client.has_collection(self.store.name):
+            return None
+        return CollectionView(client, self.store.name)
 
     @property
     def auto_id(self) -> bool:
@@ -68,8 +83,49 @@ class LangchainMilvusAttributes:
 
     @property
     def vector_fields(self) -> list[str]:
+        """The vector fields in langchain-milvus's order (the embedding functions', then the
+        BM25 function's; an adopted collection's others after them)."""
+        return [f.name for f in self._fields()]
+
+    def _fields(self) -> list[VectorField]:
+        order = {name: i for i, name in enumerate(self.layout.names)}
+        fields = self.store.config.vector_fields
+        return sorted(fields, key=lambda f: order.get(f.name, len(order)))
+
+    @property
+    def embeddings(self) -> Any:
+        """The embedding function(s), as given."""
+        return self.embedding_func
+
+    @property
+    def index_params(self) -> Any:
+        """The index settings, as given, or as langchain-milvus describes the collection's:
+        a dict per vector field (one: the dict)."""
+        if self._index_params is not None:
+            return self._index_params
+        out = [
+            {"metric_type": f.metric, "index_type": f.built_index_type, "params": f.index_params}
+            for f in self._fields()
+        ]
+        return out[0] if len(out) == 1 else out
+
+    @property
+    def search_params(self) -> Any:
+        """The search settings, as given, or as langchain-milvus describes them: a dict per
+        vector field (one: the dict)."""
+        if self._search_params is not None:
+            return self._search_params
         cfg = self.store.config
-        return [cfg.vector_field, *([cfg.sparse_field] if cfg.enable_bm25 else [])]
+        out = [
+            {
+                "metric_type": f.metric,
+                "params": dict(
+                    cfg.search_params if f.name == cfg.vector_field else f.search_params
+                ),
+            }
+            for f in self._fields()
+        ]
+        return out[0] if len(out) == 1 else out
 
     @property
     def fields(self) -> list[str]:

@@ -24,15 +24,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-
+from milvus_rag.client.config import fields_options
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.request import RetrievalMode
 from milvus_rag.integrations.fronts import (
     WIDENED_SCALAR_TYPES,
     enum_name,
-    flatten_params,
     refuse_bm25_extras,
+)
+from milvus_rag.integrations.langchain.compat_fields import (
+    FieldLayout,
+    as_list,
+    field_layout,
+    search_settings,
 )
 
 #: langchain-milvus's defaults (``langchain_milvus.utils.constant`` and ``Milvus.__init__``).
@@ -50,7 +54,6 @@ MAX_LENGTH = 65535
 _CONNECTION_KEYS = {"uri": "uri", "token": "token", "user": "user", "password": "password"}
 _CONNECTION_ALIASES = {"db_name": "db_name", "timeout": "timeout"}
 _SCALARS = WIDENED_SCALAR_TYPES  # see integrations/fronts.py: why LlamaIndex's front differs
-_BM25_INDEXES = ("AUTOINDEX", "SPARSE_INVERTED_INDEX")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class CompatPlan:
     drop_old: bool
     auto_id: bool
     infer_metadata: bool
+    #: the vector fields, in langchain-milvus's order (see :mod:`.compat_fields`)
+    layout: FieldLayout
     metadata_types: dict[str, str] = field(default_factory=dict)
     primary_field: str = PRIMARY_FIELD
     metadata_field: str | None = None
@@ -87,13 +92,6 @@ class CompatPlan:
         """The store options with ``types`` (and ``metadata_schema``'s) as typed columns."""
         merged = {**dict(types), **self.metadata_types}
         return {**self.store_options, "metadata_fields": merged}
-
-
-def as_list(value: Any) -> list[Any]:
-    """langchain-milvus's ``as_list``: None / [] -> [], a value -> [value]."""
-    if value is None or (isinstance(value, list | tuple) and not value):
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def bm25_spec(function: Any) -> Bm25Spec:
@@ -131,48 +129,10 @@ def connection_options(connection_args: Mapping[str, Any] | None) -> dict[str, A
     return out
 
 
-def _index_settings(params: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """One langchain-milvus index dict (metric_type, index_type, params) as store options."""
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"{where} must be a dict, got {params!r}")
-    params = flatten_params(params, where)
-    out: dict[str, Any] = {}
-    if "metric_type" in params:
-        out["metric"] = str(params.pop("metric_type")).upper()
-    if "index_type" in params:
-        out["index_type"] = str(params.pop("index_type")).upper()
-    if params:
-        out["index_params"] = params
-    return out
-
-
-def _bm25_index(params: Mapping[str, Any], where: str) -> None:
-    """The BM25 field's index: only milvus-rag's own (metric BM25, AUTOINDEX / inverted)."""
-    got = _index_settings(params, where)
-    metric, kind = got.get("metric", "BM25"), got.get("index_type", "AUTOINDEX")
-    if metric != "BM25" or kind not in _BM25_INDEXES or got.get("index_params"):
-        raise ConfigError(
-            f"{where}={dict(params)!r} for the BM25 field: milvus-rag builds its BM25 index "
-            "itself (metric BM25, AUTOINDEX); leave it out or pass "
-            "{'metric_type': 'BM25', 'index_type': 'AUTOINDEX'}"
-        )
-
-
 def search_param_options(param: Any, metric: str, where: str = "search_params") -> dict[str, Any]:
     """A langchain-milvus search dict (``{"metric_type": "L2", "params": {"ef": 10}}``) as
     milvus-rag's ``search_params`` (the inner ``params``); another metric raises."""
-    if param is None:
-        return {}
-    if not isinstance(param, Mapping):
-        raise ConfigError(f"{where} must be a dict such as {{'params': {{'ef': 64}}}}")
-    flat = flatten_params(param, where)
-    given = flat.pop("metric_type", None)
-    if given is not None and str(given).upper() != metric:
-        raise ConfigError(
-            f"{where} metric_type={given!r} but the index metric is {metric!r}: a search uses "
-            "the index's metric; leave metric_type out"
-        )
-    return flat
+    return search_settings(param, metric, where)
 
 
 def metadata_schema_type(key: str, entry: Any) -> str:
@@ -238,27 +198,6 @@ def infer_metadata_types(
     return out
 
 
-def _vector_fields(
-    vector_field: str | Sequence[str], n_embeddings: int, bm25: Bm25Spec | None
-) -> tuple[str | None, str | None]:
-    """(dense field, sparse field) as langchain-milvus names them: names not produced by a
-    function are the embeddings', the rest generated as ``vector_{i+1}``."""
-    names = as_list(vector_field)
-    if len(set(names)) != len(names):
-        raise ConfigError(f"vector_field names must be distinct, got {names}")
-    from_function = [bm25.output_field] if bm25 is not None else []
-    for_embeddings = [n for n in names if n not in from_function]
-    if len(for_embeddings) > n_embeddings:
-        raise ConfigError(
-            f"vector_field {for_embeddings} are more than the embedding functions "
-            f"({n_embeddings}) and no built-in function writes them: milvus-rag stores one "
-            "dense vector (plus BM25's sparse one); multiple vector fields are not supported"
-        )
-    for_embeddings += [f"vector_{i + 1}" for i in range(len(for_embeddings), n_embeddings)]
-    dense = for_embeddings[0] if for_embeddings else None
-    return dense, (from_function[0] if from_function else None)
-
-
 def plan(
     *,
     embedding_function: Any,
@@ -289,28 +228,9 @@ def plan(
     """The milvus-rag meaning of ``langchain_milvus.Milvus(...)``'s arguments (see module)."""
     embeddings = as_list(embedding_function)
     functions = as_list(builtin_function)
-    if len(embeddings) > 1:
-        raise ConfigError(
-            f"{len(embeddings)} embedding functions: milvus-rag stores one dense vector per "
-            "row (plus BM25's sparse vector); multiple vector fields are not supported. Pass "
-            "one embedding_function"
-        )
-    for emb in embeddings:
-        if not isinstance(emb, Embeddings):
-            raise ConfigError(
-                f"embedding_function {type(emb).__name__} is not a langchain Embeddings: "
-                "sparse embedding functions have no counterpart; use BM25BuiltInFunction() "
-                "for sparse (full-text) search"
-            )
     if len(functions) > 1:
         raise ConfigError("more than one builtin_function: milvus-rag runs at most one (BM25)")
     bm25 = bm25_spec(functions[0]) if functions else None
-    if not embeddings:
-        raise ConfigError(
-            "embedding_function is required: milvus-rag stores a dense vector in every row "
-            "(BM25 is added with builtin_function=BM25BuiltInFunction()); a BM25-only store "
-            "has no counterpart"
-        )
     if bm25 is not None and bm25.input_field != text_field:
         raise ConfigError(
             f"the BM25 function reads {bm25.input_field!r} but text_field={text_field!r}: "
@@ -333,7 +253,13 @@ def plan(
                     "vector_schema other than FLOAT_VECTOR has no counterpart: milvus-rag "
                     "stores float32 vectors; leave vector_schema out"
                 )
-    dense, sparse = _vector_fields(vector_field, len(embeddings), bm25)
+    layout = field_layout(
+        embeddings,
+        bm25.output_field if bm25 is not None else None,
+        vector_field,
+        index_params,
+        search_params,
+    )
     options: dict[str, Any] = connection_options(connection_args)
     uri = options.pop("uri")
     if timeout is not None:
@@ -342,27 +268,19 @@ def plan(
         "uri": uri,
         "collection_name": collection_name,
         "layout": "langchain",
-        "metric": DEFAULT_METRIC,
         "consistency_level": consistency_level,
         "id_field": primary_field,
         "text_field": text_field,
-        "vector_field": dense or VECTOR_FIELD,
-        "enable_bm25": bm25 is not None,
         "doc_id_field": None,
         "id_type": "int64" if auto_id else "varchar",
         "auto_id": bool(auto_id),
         "id_max_length": MAX_LENGTH,
         "text_max_length": MAX_LENGTH,
     }
-    if bm25 is not None:
-        collection["sparse_field"] = sparse
-        if bm25.analyzer is not None:
-            collection["analyzer"] = bm25.analyzer
-    collection.update(_index_options(index_params, vector_field, dense, sparse))
-    metric = collection["metric"]
-    dense_search = _dense_search_params(search_params, vector_field, dense, sparse, metric)
-    if dense_search:
-        collection["search_params"] = dense_search
+    if bm25 is not None and bm25.analyzer is not None:
+        collection["analyzer"] = bm25.analyzer
+    collection = with_layout(collection, layout)
+    metric = collection.get("metric") or DEFAULT_METRIC
     # metadata storage: dynamic field wins over metadata_field (as in langchain-milvus, which
     # warns and ignores metadata_field): here both given is an error, not a silent choice
     if enable_dynamic_field and metadata_field:
@@ -385,7 +303,7 @@ def plan(
     options.update(collection)
     return CompatPlan(
         store_options=options,
-        mode=RetrievalMode.HYBRID if bm25 is not None and embeddings else RetrievalMode.DENSE,
+        mode=_mode(layout),
         drop_old=bool(drop_old),
         auto_id=bool(auto_id),
         infer_metadata=not enable_dynamic_field and not metadata_field,
@@ -394,62 +312,58 @@ def plan(
         metadata_field=metadata_field or None,
         partition_key_field=partition_key_field,
         metric=metric,
+        layout=layout,
     )
+
+
+#: the store options the vector fields declare (see ``config.fields_options``)
+_LAYOUT_KEYS = (
+    "vector_field",
+    "dim",
+    "metric",
+    "index_type",
+    "index_params",
+    "search_params",
+    "enable_dense",
+    "enable_bm25",
+    "sparse_field",
+    "bm25_k1",
+    "bm25_b",
+    "extra_vector_fields",
+)
+
+
+def with_layout(options: Mapping[str, Any], layout: FieldLayout) -> dict[str, Any]:
+    """``options`` with the vector fields of ``layout`` (what they declare replaced)."""
+    out = fields_options(
+        list(layout.fields), {k: v for k, v in options.items() if k not in _LAYOUT_KEYS}
+    )
+    if not out["enable_dense"]:  # the (unused) primary settings: langchain-milvus's
+        out.update(vector_field=_unused_name(VECTOR_FIELD, layout.names), metric="L2")
+    if not out["enable_bm25"]:
+        out["sparse_field"] = _unused_name(SPARSE_FIELD, layout.names)
+    return out
+
+
+def _mode(layout: FieldLayout) -> RetrievalMode:
+    """The retrieval mode of a store of one dense field and / or BM25 (dense, BM25, or
+    both fused); stores of other fields search every field (legs, see the front)."""
+    if not any(f.is_dense for f in layout.fields):
+        return RetrievalMode.SPARSE
+    return RetrievalMode.HYBRID if layout.bm25 is not None else RetrievalMode.DENSE
+
+
+def _unused_name(name: str, taken: Sequence[str]) -> str:
+    """``name``, or ``name_0``, ``name_1``... : the first not in ``taken``."""
+    i, out = 0, name
+    while out in taken:
+        out, i = f"{name}_{i}", i + 1
+    return out
 
 
 def _refuse(value: Any, default: Any, name: str, instead: str) -> None:
     if value != default:
         raise ConfigError(f"{name}={value!r} has no counterpart in milvus-rag: {instead}")
-
-
-def _per_field(
-    value: Any, vector_field: str | Sequence[str], dense: str | None, sparse: str | None
-) -> dict[str, Mapping[str, Any]]:
-    """langchain-milvus's per-vector-field list (index_params, search_params) by field name."""
-    items = as_list(value)
-    fields = [f for f in (dense, sparse) if f is not None]
-    if len(items) <= 1:
-        return {fields[0]: items[0]} if items and fields else {}
-    names = as_list(vector_field)
-    order = names if len(names) == len(items) else fields
-    if len(order) != len(items) or set(order) != set(fields):
-        raise ConfigError(
-            f"{len(items)} per-field settings for the vector fields {fields}: pass one per "
-            "vector field, in the order of vector_field"
-        )
-    return dict(zip(order, items, strict=True))
-
-
-def _index_options(
-    index_params: Any, vector_field: str | Sequence[str], dense: str | None, sparse: str | None
-) -> dict[str, Any]:
-    by_field = _per_field(index_params, vector_field, dense, sparse)
-    out: dict[str, Any] = {}
-    for name, params in by_field.items():
-        if name == sparse:
-            _bm25_index(params, "index_params")
-        else:
-            out = _index_settings(params, "index_params")
-    return out
-
-
-def _dense_search_params(
-    search_params: Any,
-    vector_field: str | Sequence[str],
-    dense: str | None,
-    sparse: str | None,
-    metric: str,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, params in _per_field(search_params, vector_field, dense, sparse).items():
-        if name == sparse:
-            if search_param_options(params, "BM25"):
-                raise ConfigError(
-                    "search parameters of the BM25 field have no counterpart: leave them out"
-                )
-        else:
-            out = search_param_options(params, metric)
-    return out
 
 
 class BM25BuiltInFunction:

@@ -90,3 +90,26 @@ def combine_filter(filter: Any, expr: str | None) -> Any:
     if filter is not None:
         raise ConfigError("pass either filter= or expr=, not both")
     return expr
+
+
+def texts_to_documents(texts: Any, metadatas: Sequence[Any] | None) -> list[Document]:
+    """``add_texts``' arguments as documents: a list of str and one metadata dict (or
+    ``None``) per text, checked."""
+    if isinstance(texts, str):
+        raise InvalidInputError("texts must be a list of str, not one str")
+    text_list = list(texts)
+    if metadatas is not None and len(metadatas) != len(text_list):
+        raise InvalidInputError(
+            f"got {len(metadatas)} metadatas for {len(text_list)} texts: pass one per text"
+        )
+    for i, text in enumerate(text_list):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text {i} must be a str, got {type(text).__name__}")
+    metas: list[Any] = list(metadatas) if metadatas is not None else [{}] * len(text_list)
+    for i, meta in enumerate(metas):
+        if meta is not None and not isinstance(meta, Mapping):
+            raise InvalidInputError(f"metadata {i} must be a dict, got {type(meta).__name__}")
+    return [
+        Document(page_content=t, metadata=dict(m or {}))
+        for t, m in zip(text_list, metas, strict=True)
+    ]

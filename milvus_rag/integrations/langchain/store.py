@@ -21,12 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.fanout import fanout_queries, fanout_search
+from milvus_rag.client.legs import default_fields
 from milvus_rag.client.records import Hit
 from milvus_rag.client.request import (
     DEFAULT_K,
@@ -44,13 +44,9 @@ from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import core_store, pop_tenancy
 
 try:
-    from langchain_core.callbacks import (
-        AsyncCallbackManagerForRetrieverRun,
-        CallbackManagerForRetrieverRun,
-    )
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
-    from langchain_core.vectorstores import VectorStore, VectorStoreRetriever
+    from langchain_core.vectorstores import VectorStore
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'milvus_rag.integrations.langchain needs langchain-core: pip install "milvus-rag[langchain]"'
@@ -59,7 +55,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["MilvusVectorStore", "MilvusVectorStoreRetriever"]
 
 VST = TypeVar("VST", bound="MilvusVectorStore")
-_DIM_PROBE = "dimension probe"
 
 
 from milvus_rag.integrations.langchain.documents import (  # noqa: E402
@@ -67,6 +62,15 @@ from milvus_rag.integrations.langchain.documents import (  # noqa: E402
     document_to_record,
     record_to_document,
     resolve_ids,
+    texts_to_documents,
+)
+from milvus_rag.integrations.langchain.fields import (  # noqa: E402
+    FieldEmbedders,
+    embedder_dim,
+    search_legs,
+)
+from milvus_rag.integrations.langchain.store_retriever import (  # noqa: E402
+    MilvusVectorStoreRetriever,
 )
 
 _SEARCH_NAMES = frozenset(SEARCH_OPTIONS)
@@ -79,8 +83,14 @@ class MilvusVectorStore(VectorStore):
     """LangChain ``VectorStore`` on Milvus Lite or a Milvus server, via milvus-rag's core.
 
     Args:
-        embedding: any LangChain ``Embeddings``. Its dim is read from ``embedding.dim`` or
+        embedding: any LangChain ``Embeddings`` (of the primary dense field; ``None`` on a
+            collection without a dense field). Its dim is read from ``embedding.dim`` or
             from one probe embedding, lazily, on first use.
+        embeddings: the other client-side vector fields' embedders by field name, with
+            ``vector_fields=[VectorField...]`` (a collection option): an ``Embeddings`` per
+            dense field, a sparse embedder (``embed_query(text) -> {index: weight}``,
+            ``embed_documents(texts)``) per client-side sparse field. Searches take
+            ``fields=[...]`` (default: every vector field in hybrid mode) and ``weights=``.
         uri, token, collection_name: where the data lives (default ``./milvus_rag.db``).
         retrieval_mode: ``"dense"``, ``"sparse"`` (BM25) or ``"hybrid"`` (default).
         ranker: hybrid fusion, ``"rrf"`` (default) or ``"weighted"``; ``alpha`` (weight of the
@@ -101,8 +111,9 @@ class MilvusVectorStore(VectorStore):
 
     def __init__(
         self,
-        embedding: Embeddings,
+        embedding: Embeddings | None,
         *,
+        embeddings: Mapping[str, Any] | None = None,
         uri: str | None = None,
         token: str | None = None,
         collection_name: str | None = None,
@@ -114,11 +125,12 @@ class MilvusVectorStore(VectorStore):
         tenant: str | None = None,
         **options: Any,
     ) -> None:
-        if not isinstance(embedding, Embeddings):
+        if embedding is not None and not isinstance(embedding, Embeddings):
             raise ConfigError(
                 f"embedding must be a langchain Embeddings, got {type(embedding).__name__}"
             )
-        self.embedding = embedding
+        self.embedding: Embeddings = embedding  # type: ignore[assignment]  # None: no dense
+        self.field_embedders = FieldEmbedders(embedding, embeddings)
         self.retrieval_mode = RetrievalMode.parse(retrieval_mode)
         self.alpha = check_alpha(alpha)
         self.ranker: Ranker = resolve_ranker(ranker, self.alpha)
@@ -130,11 +142,16 @@ class MilvusVectorStore(VectorStore):
             ),
             tenant=tenant,
         )
-        if self.retrieval_mode is not RetrievalMode.DENSE and not self.store.config.enable_bm25:
-            raise ConfigError(
-                f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave enable_bm25 on "
-                "or use retrieval_mode='dense'"
-            )
+        cfg = self.store.config
+        self.field_embedders.check(cfg)
+        if cfg.enable_dense and not cfg.extra_vector_fields:
+            if self.retrieval_mode is not RetrievalMode.DENSE and not cfg.enable_bm25:
+                raise ConfigError(
+                    f"retrieval_mode={self.retrieval_mode.value!r} needs BM25: leave "
+                    "enable_bm25 on or use retrieval_mode='dense'"
+                )
+        else:  # several vector fields: the mode's fields must exist
+            default_fields(cfg, self.retrieval_mode)
 
     def __repr__(self) -> str:
         return (
@@ -158,19 +175,10 @@ class MilvusVectorStore(VectorStore):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _ensure_dim(self) -> None:
-        """Give the core store the embedding's dim (once; see :meth:`_embedding_dim`)."""
-        await self.store.ensure_dim(self._embedding_dim)
-
-    async def _embedding_dim(self) -> int:
-        """``embedding.dim`` when it has one, else the length of one probe embedding."""
-        dim: Any = None
-        try:  # `dim` may load a model: keep it off the event loop
-            dim = await asyncio.to_thread(getattr, self.embedding, "dim", None)
-        except Exception:  # fall back to a probe embedding
-            dim = None
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            dim = len(await self.embedding.aembed_query(_DIM_PROBE))
-        return int(dim)
+        """Give the core store the embeddings' dims (once; :func:`.fields.embedder_dim`)."""
+        if self.store.config.enable_dense:
+            await self.store.ensure_dim(lambda: embedder_dim(self.embedding))
+        await self.field_embedders.ensure_dims(self.store)
 
     def _request(
         self,
@@ -180,12 +188,14 @@ class MilvusVectorStore(VectorStore):
         method: str,
         *,
         dense_only: bool = False,
+        leg_params: Mapping[str, Mapping[str, Any]] | None = None,
         **fixed: Any,
     ) -> SearchRequest:
         """The call's one search value, prepared for the store (filter compiled) before any
         embedding or I/O. Keyword arguments are :class:`SearchRequest` fields, plus
-        ``filter`` / ``expr`` and ``retrieval_mode`` (or ``mode``); ``None`` means "the
-        store's setting"."""
+        ``filter`` / ``expr``, ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights``
+        (the vector fields searched and their weights; ``leg_params``: their search
+        params); ``None`` means "the store's setting"."""
         kwargs = dict(kwargs)
         flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         names = _DENSE_NAMES if dense_only else _SEARCH_NAMES
@@ -196,11 +206,25 @@ class MilvusVectorStore(VectorStore):
                 opts[n] = value
         if not dense_only:
             mode, alias = kwargs.pop("retrieval_mode", None), kwargs.pop("mode", None)
-            mode = alias if mode is None else mode
-            fixed.setdefault("mode", self.retrieval_mode if mode is None else mode)
-            if "ranker" not in opts and "alpha" not in opts:  # a call's alpha means weighted
-                opts["ranker"] = self.ranker
-            opts.setdefault("alpha", self.alpha)
+            mode = RetrievalMode.parse(
+                self.retrieval_mode if mode is None and alias is None else mode or alias
+            )
+            fields, weights = kwargs.pop("fields", None), kwargs.pop("weights", None)
+            cfg = self.store.config
+            classic = cfg.enable_dense and not cfg.extra_vector_fields  # a dense + BM25 one
+            if fields is None and weights is None and classic:
+                fixed.setdefault("mode", mode)  # the mode's default fields
+                if "ranker" not in opts and "alpha" not in opts:  # a call's alpha: weighted
+                    opts["ranker"] = self.ranker
+                opts.setdefault("alpha", self.alpha)
+            else:
+                fixed["legs"] = search_legs(cfg, mode, fields, weights, leg_params)
+                if "alpha" in opts:
+                    raise ConfigError(
+                        "alpha weighs the dense and BM25 legs: with fields=, pass weights="
+                    )
+                if weights is None and "ranker" not in opts:
+                    opts["ranker"] = self.ranker if self.alpha is None else "weighted"
         if kwargs:
             raise ConfigError(f"{method}() got unexpected keyword argument(s) {sorted(kwargs)}")
         if query is not None and not isinstance(query, str):
@@ -234,8 +258,10 @@ class MilvusVectorStore(VectorStore):
         if not records:
             return []
         await self._ensure_dim()
+        records = await self.field_embedders.with_vectors(self.store.config, records)
         store = self.store.with_batch_size(batch_size)  # a view, after the dim is known
-        return await store.upsert(records, embed=self.embedding.aembed_documents, **tenancy)
+        embed = self.embedding.aembed_documents if self.store.config.enable_dense else None
+        return await store.upsert(records, embed=embed, **tenancy)
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
         """Add or update documents; ids from ``ids=``, then ``Document.id``, else uuid4."""
@@ -250,24 +276,7 @@ class MilvusVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Embed and add ``texts`` (with ``metadatas`` and ``ids`` when given)."""
-        if isinstance(texts, str):
-            raise InvalidInputError("texts must be a list of str, not one str")
-        text_list = list(texts)
-        if metadatas is not None and len(metadatas) != len(text_list):
-            raise InvalidInputError(
-                f"got {len(metadatas)} metadatas for {len(text_list)} texts: pass one per text"
-            )
-        for i, text in enumerate(text_list):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"text {i} must be a str, got {type(text).__name__}")
-        metas: list[Any] = list(metadatas) if metadatas is not None else [{}] * len(text_list)
-        for i, meta in enumerate(metas):
-            if meta is not None and not isinstance(meta, Mapping):
-                raise InvalidInputError(f"metadata {i} must be a dict, got {type(meta).__name__}")
-        docs = [
-            Document(page_content=t, metadata=dict(m or {}))
-            for t, m in zip(text_list, metas, strict=True)
-        ]
+        docs = texts_to_documents(texts, metadatas)
         return await self.aadd_documents(docs, ids=ids, **kwargs)
 
     def add_texts(
@@ -345,8 +354,13 @@ class MilvusVectorStore(VectorStore):
         """The hits of one search; ``relevance``: the caller reports ``Hit.relevance``."""
         request = self._request(query, k, kwargs, method, relevance=relevance)
         await self._ensure_dim()
+        return await self._search(request, query)
+
+    async def _search(self, request: SearchRequest, query: str) -> list[Hit]:
+        """``request`` with its queries embedded (the primary field's, the other legs')."""
         if request.needs_vector:
             request = request.with_vector(await self.embedding.aembed_query(query))
+        request = await self.field_embedders.with_queries(request, query)
         return await self.store.search(request)
 
     async def afanout_search(
@@ -376,7 +390,13 @@ class MilvusVectorStore(VectorStore):
         template = self._request(qs[0], fetch_k, kwargs, "fanout_search", relevance=True)
         await self._ensure_dim()
         hits = await fanout_search(
-            self.store, template, qs, self.embedding.aembed_query, k=k, rrf_k=rrf_k
+            self.store,
+            template,
+            qs,
+            self.field_embedders.primary_query,
+            k=k,
+            rrf_k=rrf_k,
+            fill=self.field_embedders.with_queries,
         )
         return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
 
@@ -397,6 +417,8 @@ class MilvusVectorStore(VectorStore):
         :meth:`similarity_search_with_relevance_scores` returns.
 
         Keyword args: ``filter`` (dict or raw expression), ``expr``, ``retrieval_mode``,
+        ``fields`` (the vector fields searched; default: the mode's, every field in hybrid
+        mode) and ``weights`` (one per field, or a dict: weighted fusion),
         ``ranker``, ``alpha``, ``candidates``, ``rrf_k``, ``search_params`` (e.g.
         ``{"ef": 64}``), ``radius`` / ``range_filter`` (dense range search),
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
@@ -574,35 +596,3 @@ class MilvusVectorStore(VectorStore):
         """
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return MilvusVectorStoreRetriever(vectorstore=self, tags=tags, **kwargs)
-
-
-class MilvusVectorStoreRetriever(VectorStoreRetriever):
-    """``VectorStoreRetriever`` with one more ``search_type``: ``"hybrid"`` (dense + BM25).
-
-    Example:
-        >>> retriever = store.as_retriever(search_type="hybrid", search_kwargs={"k": 4})
-        ... # doctest: +SKIP
-    """
-
-    allowed_search_types: ClassVar[tuple[str, ...]] = (
-        "similarity",
-        "similarity_score_threshold",
-        "mmr",
-        "hybrid",
-    )
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return self.vectorstore.similarity_search(query, **kwargs_)
-        return super()._get_relevant_documents(query, run_manager=run_manager, **kwargs)
-
-    async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
-    ) -> list[Document]:
-        if self.search_type == "hybrid":
-            kwargs_ = {"retrieval_mode": "hybrid", **self.search_kwargs, **kwargs}
-            return await self.vectorstore.asimilarity_search(query, **kwargs_)
-        return await super()._aget_relevant_documents(query, run_manager=run_manager, **kwargs)
