@@ -24,6 +24,7 @@ from milvus_rag.client import (
     RetrievalMode,
     SchemaMismatchError,
     SearchRequest,
+    VectorField,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "RetrievalMode",
     "SchemaMismatchError",
     "SearchRequest",
+    "VectorField",
     "__version__",
 ]
 

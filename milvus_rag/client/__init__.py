@@ -23,6 +23,7 @@ from milvus_rag.client.errors import (
 )
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import Leg, RetrievalMode, SearchRequest
+from milvus_rag.client.vector_fields import VectorField
 
 if TYPE_CHECKING:
     from milvus_rag.client.store import AsyncMilvusStore
@@ -47,6 +48,7 @@ __all__ = [
     "RetrievalMode",
     "SchemaMismatchError",
     "SearchRequest",
+    "VectorField",
 ]
 
 

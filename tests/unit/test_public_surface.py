@@ -28,6 +28,7 @@ SURFACE: dict[str, list[str]] = {
         "RetrievalMode",
         "SchemaMismatchError",
         "SearchRequest",
+        "VectorField",
         "__version__",
     ],
     "milvus_rag.client": [
@@ -47,6 +48,7 @@ SURFACE: dict[str, list[str]] = {
         "RetrievalMode",
         "SchemaMismatchError",
         "SearchRequest",
+        "VectorField",
     ],
     "milvus_rag.integrations.langchain": [
         "BM25BuiltInFunction",
