@@ -52,7 +52,11 @@ from milvus_rag.client.config import CollectionConfig, IdType, LayoutName
 from milvus_rag.client.errors import SchemaMismatchError
 from milvus_rag.client.own_fields import tenant_column
 from milvus_rag.client.vector_fields import VectorField
-from milvus_rag.client.vector_schema import adopt_vector_fields, read_vector_fields
+from milvus_rag.client.vector_schema import (
+    adopt_vector_fields,
+    described_names,
+    read_vector_fields,
+)
 
 __all__ = ["LLAMA_KEYS", "Layout", "MetadataStorage", "adopt_layout", "detect_layout"]
 
@@ -162,14 +166,6 @@ def _param(f: Mapping[str, Any], name: str) -> Any:
     return params.get(name, f.get(name))
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):  # some pymilvus versions print the list
-        return [v.strip(" '\"") for v in value.strip("[]").split(",") if v.strip(" '\"")]
-    return [str(v) for v in value]
-
-
 def _is_bm25(fn: Mapping[str, Any]) -> bool:
     t = fn.get("type")
     return str(t).upper().endswith("BM25") or (isinstance(t, int) and int(t) == _BM25)
@@ -243,8 +239,8 @@ def detect_layout(
     bm25_input: str | None = None
     if bm25:
         outs, ins = (
-            _names(bm25[0].get("output_field_names")),
-            _names(bm25[0].get("input_field_names")),
+            described_names(bm25[0].get("output_field_names")),
+            described_names(bm25[0].get("input_field_names")),
         )
         if len(outs) != 1 or len(ins) != 1:
             raise _fail(name, bm25[0].get("name"), "its BM25 function is not text -> sparse")

@@ -142,7 +142,8 @@ def _type(f: Mapping[str, Any]) -> int:
         return -1
 
 
-def _names(value: Any) -> list[str]:
+def described_names(value: Any) -> list[str]:
+    """A described function's field names as a list (some pymilvus versions print it)."""
     if value is None:
         return []
     if isinstance(value, str):  # some pymilvus versions print the list
@@ -177,7 +178,7 @@ def bm25_outputs(desc: Mapping[str, Any], indexes: Mapping[str, Mapping[str, Any
     out: set[str] = set()
     for fn in desc.get("functions") or []:
         if str(fn.get("type")).upper().endswith("BM25") or fn.get("type") == 1:
-            out.update(_names(fn.get("output_field_names")))
+            out.update(described_names(fn.get("output_field_names")))
     for f in desc.get("fields") or []:
         name = str(f.get("name"))
         metric = str((indexes.get(name) or {}).get("metric_type", "")).upper()

@@ -1,5 +1,6 @@
-"""README "Several vector fields (LangChain)": the example runs as printed (a Lite file, the
-real MiniLM weights), twice into the same collection (ids make it idempotent)."""
+"""README "Several vector fields (LangChain)" and "(LlamaIndex)": each example runs as printed
+(a Lite file, the real MiniLM weights), twice into the same collection (ids make it
+idempotent), and both build the same four vector fields."""
 
 from __future__ import annotations
 
@@ -11,22 +12,29 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def example() -> str:
+def example(heading: str) -> str:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("### Several vector fields (LangChain)") :]
+    section = text[text.index(heading) :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match
     return match.group(1)
 
 
 @pytest.mark.timeout(900)
-def test_the_example_runs_twice(tmp_path: Path) -> None:
-    code = example() + (
+@pytest.mark.parametrize(
+    ("heading", "collection"),
+    [
+        ("### Several vector fields (LangChain)", "fields_langchain"),
+        ("### Several vector fields (LlamaIndex)", "fields_llama_index"),
+    ],
+)
+def test_the_example_runs_twice(tmp_path: Path, heading: str, collection: str) -> None:
+    code = example(heading) + (
         "\nfrom milvus_rag import MilvusStore\n"
-        "s = MilvusStore('./fields.db', collection_name='fields_langchain')\n"
+        f"s = MilvusStore('./fields.db', collection_name={collection!r})\n"
         "print('ROWS', s.count(), [f['name'] for f in s.describe()['vector_fields']])\n"
         "s.close()\n"
     )
