@@ -25,7 +25,8 @@ from milvus_rag.client.schema import (
     parse_description,
     partition_key_for,
 )
-from milvus_rag.client.vector_schema import asks_server, check_builds
+from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.client.vector_schema import asks_server, check_builds, read_vector_fields
 
 log = logging.getLogger("milvus_rag")
 _FINISHED = ("Finished", "IndexState.Finished", "3")
@@ -38,11 +39,7 @@ async def ensure(
     name = cfg.name
     if not await client.has_collection(name, timeout=timeout):
         await create(client, cfg, timeout, dialect)
-    desc = await client.describe_collection(name, timeout=timeout)
-    indexes: dict[str, dict[str, Any]] = {}
-    for index_name in await client.list_indexes(name, timeout=timeout):
-        d = await client.describe_index(name, index_name, timeout=timeout)
-        indexes[str(d.get("field_name", index_name))] = d
+    desc, indexes = await describe(client, name, timeout)
     own = cfg
     cfg = _adopt(cfg, desc, indexes)
     info = parse_description(desc, indexes, cfg)
@@ -63,6 +60,29 @@ async def ensure(
         await client.load_collection(name, timeout=timeout)
     await wait_loaded(client, name, timeout)
     return info
+
+
+async def describe(
+    client: Any, name: str, timeout: float | None
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The collection's description and its indexes by field name."""
+    desc = await client.describe_collection(name, timeout=timeout)
+    indexes: dict[str, dict[str, Any]] = {}
+    for index_name in await client.list_indexes(name, timeout=timeout):
+        d = await client.describe_index(name, index_name, timeout=timeout)
+        indexes[str(d.get("field_name", index_name))] = d
+    return desc, indexes
+
+
+async def existing_vector_fields(
+    client: Any, name: str, timeout: float | None
+) -> tuple[VectorField, ...] | None:
+    """The vector fields of the collection ``name`` as it is (``None``: it does not exist),
+    read without checking them against any config (see ``vector_schema.read_vector_fields``)."""
+    if not await client.has_collection(name, timeout=timeout):
+        return None
+    desc, indexes = await describe(client, name, timeout)
+    return read_vector_fields(desc, indexes)
 
 
 def _adopt(

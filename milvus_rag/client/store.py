@@ -58,6 +58,7 @@ from milvus_rag.client.schema import (
 )
 from milvus_rag.client.search import Searcher, SearchPort
 from milvus_rag.client.tenancy import Scope, resolve, scope
+from milvus_rag.client.vector_fields import VectorField
 from milvus_rag.client.vector_schema import check_builds, dims_from, with_field_dim
 from milvus_rag.client.writes import EmbedFn, WritePort, Writer
 
@@ -305,6 +306,17 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess):
             self.config = dims_from(self.config, info)
             self._checked = (self.config, info)
         return info
+
+    async def existing_vector_fields(self) -> tuple[VectorField, ...] | None:
+        """The collection's vector fields as they are (dim, metric, index), read without
+        checking them against this store's config; ``None`` if it does not exist. A front
+        adopting what its caller left unset reads them here (no collection is created)."""
+
+        async def op(c: Any) -> tuple[VectorField, ...] | None:
+            return await collection.existing_vector_fields(c, self.name, self._timeout)
+
+        result: tuple[VectorField, ...] | None = await self._call("describe_collection", op)
+        return result
 
     async def _ensure(self, client: Any) -> CollectionInfo:
         return await collection.ensure(client, self.config, self._timeout, self._pool.dialect)

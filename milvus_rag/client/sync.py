@@ -31,6 +31,7 @@ from milvus_rag.client.request import DEFAULT_K, Leg, Ranker, RetrievalMode, Sea
 from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.store import AsyncMilvusStore, EmbedFn
 from milvus_rag.client.tenancy import Scope
+from milvus_rag.client.vector_fields import VectorField
 
 T = TypeVar("T")
 
@@ -484,6 +485,9 @@ class MilvusStore:
 
     def describe(self) -> dict[str, Any]:
         return run_sync(self.aio.describe())
+
+    def existing_vector_fields(self) -> tuple[VectorField, ...] | None:
+        return run_sync(self.aio.existing_vector_fields())
 
     def pymilvus_client(self) -> MilvusClient:
         """A pymilvus ``MilvusClient`` on this store's Milvus (see

@@ -7,7 +7,6 @@ several fused: every vector field, as langchain-milvus searches them).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -23,7 +22,6 @@ from milvus_rag.integrations.fronts import FirstUse, with_leg_queries
 from milvus_rag.integrations.langchain import compat_search as search_kw
 from milvus_rag.integrations.langchain import compat_settings as compat
 from milvus_rag.integrations.langchain.compat_attrs import LangchainMilvusAttributes
-from milvus_rag.integrations.langchain.compat_col import index_metrics
 from milvus_rag.integrations.langchain.compat_fields import FieldLayout, adopt_metrics
 from milvus_rag.integrations.langchain.documents import combine_filter, doc_id_of
 from milvus_rag.integrations.langchain.store import MilvusVectorStore
@@ -84,7 +82,8 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
         collection has)."""
         if all(not f.is_dense or f.name in self.layout.set_metrics for f in self.layout.fields):
             return
-        found = await asyncio.to_thread(index_metrics, self.client, self.store.name)
+        existing = await self.store.existing_vector_fields()
+        found = {f.name: f.metric for f in existing or () if f.metric}
         layout = adopt_metrics(self.layout, found)
         if layout == self.layout:
             return

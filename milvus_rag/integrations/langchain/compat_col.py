@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CollectionView", "FieldView", "IndexView", "SchemaView", "index_metrics"]
+__all__ = ["CollectionView", "FieldView", "IndexView", "SchemaView"]
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,3 @@ class CollectionView:
 
     def __repr__(self) -> str:
         return f"CollectionView({self.name!r})"
-
-
-def index_metrics(client: Any, name: str) -> dict[str, str]:
-    """The metric of each index of collection ``name``, by field (through a pymilvus
-    ``MilvusClient``)."""
-    return {
-        i.field_name: str(i.params.get("metric_type")) for i in CollectionView(client, name).indexes
-    }
