@@ -27,7 +27,7 @@ from milvus_rag.client.typed_fields import (
     canonical,
     parse_metadata_fields,
 )
-from milvus_rag.client.vector_fields import VectorField
+from milvus_rag.client.vector_fields import VectorField, fields_options
 
 Metric = Literal["COSINE", "IP", "L2"]
 _METRICS = ("COSINE", "IP", "L2")
@@ -484,78 +484,6 @@ class CollectionConfig:
 
 
 COLLECTION_KEYS = {f.name for f in fields(CollectionConfig)}
-#: the settings of the primary dense field and of the BM25 field, which ``vector_fields=``
-#: declares instead
-_FIELD_SETTINGS = {
-    "vector_field": "the first dense field's name",
-    "dim": "the first dense field's dim",
-    "metric": "the first dense field's metric",
-    "index_type": "the first dense field's index_type",
-    "index_params": "the first dense field's index_params",
-    "search_params": "the first dense field's search_params",
-    "enable_dense": "whether vector_fields holds a dense field",
-    "enable_bm25": "whether vector_fields holds a BM25 field",
-    "sparse_field": "the BM25 field's name",
-    "bm25_k1": "the BM25 field's index_params['bm25_k1']",
-    "bm25_b": "the BM25 field's index_params['bm25_b']",
-    "extra_vector_fields": "vector_fields",
-}
-
-
-def fields_options(vector_fields: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with ``vector_fields`` (a sequence of :class:`VectorField`) mapped onto
-    the config's settings (see :meth:`CollectionConfig.from_fields`)."""
-    if isinstance(vector_fields, VectorField) or not isinstance(vector_fields, list | tuple):
-        raise ConfigError(f"vector_fields must be a list of VectorField, got {vector_fields!r}")
-    if not vector_fields:
-        raise ConfigError("vector_fields is empty: a collection needs a vector field")
-    for f in vector_fields:
-        if not isinstance(f, VectorField):
-            raise ConfigError(f"vector_fields holds VectorField values, got {f!r}")
-    both = sorted(set(_FIELD_SETTINGS) & set(options))
-    if both:
-        said = "; ".join(f"{k} is {_FIELD_SETTINGS[k]}" for k in both)
-        raise ConfigError(f"vector_fields declares every vector field: leave out {both} ({said})")
-    out = dict(options)
-    dense = [f for f in vector_fields if f.is_dense]
-    bm25 = [f for f in vector_fields if f.is_bm25]
-    if len(bm25) > 1:
-        raise ConfigError(
-            f"BM25 fields {[f.name for f in bm25]}: a collection has one (BM25 reads the one "
-            "text field)"
-        )
-    out["enable_dense"] = bool(dense)
-    if dense:
-        p = dense[0]
-        out.update(
-            vector_field=p.name,
-            dim=p.dim,
-            metric=p.metric,
-            index_type=p.index_type,
-            index_params=dict(p.index_params),
-            search_params=dict(p.search_params),
-        )
-    out["enable_bm25"] = bool(bm25)
-    if bm25:
-        b = bm25[0]
-        params = dict(b.index_params)
-        out["sparse_field"] = b.name
-        for key in ("bm25_k1", "bm25_b"):
-            if key in params:
-                out[key] = params.pop(key)
-        if params or b.index_type not in (None, "SPARSE_INVERTED_INDEX") or b.search_params:
-            raise ConfigError(
-                f"BM25 field {b.name!r}: its settings are bm25_k1 and bm25_b in index_params "
-                f"(SPARSE_INVERTED_INDEX), got index_type={b.index_type!r}, "
-                f"index_params={b.index_params!r}, search_params={b.search_params!r}"
-            )
-    primary = {id(dense[0])} if dense else set()
-    out["extra_vector_fields"] = tuple(
-        f for f in vector_fields if not f.is_bm25 and id(f) not in primary
-    )
-    return out
-
-
 _LIFTED = {"metric_type": "metric", "index_type": "index_type"}
 
 

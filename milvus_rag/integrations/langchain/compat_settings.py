@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from milvus_rag.client.config import fields_options
 from milvus_rag.client.errors import ConfigError
 from milvus_rag.client.request import RetrievalMode
+from milvus_rag.client.vector_fields import fields_options
 from milvus_rag.integrations.fronts import (
     WIDENED_SCALAR_TYPES,
     enum_name,
@@ -316,7 +316,7 @@ def plan(
     )
 
 
-#: the store options the vector fields declare (see ``config.fields_options``)
+#: the store options the vector fields declare (see ``vector_fields.fields_options``)
 _LAYOUT_KEYS = (
     "vector_field",
     "dim",
