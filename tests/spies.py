@@ -1,5 +1,6 @@
-"""Spies on what pymilvus sends: the real calls go through, a copy of each protobuf search
-request is kept, so tests see that an option reached the wire (not mocks of Milvus)."""
+"""Spies on what is sent: the real calls go through, a copy of each protobuf search request
+is kept where it is sent (pymilvus's public calls, and milvus-rag's prepared requests in
+``client/wire.py``), so tests see that an option reached the wire (not mocks of Milvus)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 from pymilvus import AsyncMilvusClient
-from pymilvus.client.prepare import Prepare
+from pymilvus.client.async_grpc_handler import AsyncGrpcHandler
 from pymilvus.grpc_gen import common_pb2
 
-from milvus_rag.client import calls
+from milvus_rag.client import calls, wire
 
 
 @dataclass
@@ -60,11 +61,8 @@ def _level(req: Any) -> str:
 @pytest.fixture
 def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
     spy = RequestSpy()
-    search_req = Prepare.search_requests_with_expr
-    hybrid_req = Prepare.hybrid_search_request_with_ranker
 
-    def on_search(*args: Any, **kwargs: Any) -> Any:
-        req = search_req(*args, **kwargs)
+    def on_search(req: Any) -> None:
         kv = {p.key: p.value for p in req.search_params}
         params = json.loads(kv.get("params", "{}"))
         params.pop("metric_type", None)  # pymilvus copies it in; the tests look at the rest
@@ -78,16 +76,39 @@ def request_spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RequestSpy]:
                 group_by=kv.get("group_by_field", ""),
             )
         )
-        return req
 
-    def on_hybrid(*args: Any, **kwargs: Any) -> Any:
-        req = hybrid_req(*args, **kwargs)
+    def on_hybrid(req: Any) -> None:
+        for leg in req.requests:
+            on_search(leg)
         spy.hybrid_levels.append(_level(req))
         spy.hybrid_output_fields.append(list(req.output_fields))
-        return req
 
-    monkeypatch.setattr(Prepare, "search_requests_with_expr", on_search)
-    monkeypatch.setattr(Prepare, "hybrid_search_request_with_ranker", on_hybrid)
+    # what is sent, where it is sent: pymilvus's public calls, and milvus-rag's prepared
+    # requests (client/wire.py)
+    execute_search = AsyncGrpcHandler._execute_search
+    execute_hybrid = AsyncGrpcHandler._execute_hybrid_search
+    send_search, send_hybrid = wire.send_search, wire.send_hybrid_search
+
+    async def public_search(self: Any, request: Any, *a: Any, **kw: Any) -> Any:
+        on_search(request)
+        return await execute_search(self, request, *a, **kw)
+
+    async def public_hybrid(self: Any, request: Any, *a: Any, **kw: Any) -> Any:
+        on_hybrid(request)
+        return await execute_hybrid(self, request, *a, **kw)
+
+    async def wire_search(t: Any, request: Any) -> Any:
+        on_search(request)
+        return await send_search(t, request)
+
+    async def wire_hybrid(t: Any, request: Any) -> Any:
+        on_hybrid(request)
+        return await send_hybrid(t, request)
+
+    monkeypatch.setattr(AsyncGrpcHandler, "_execute_search", public_search)
+    monkeypatch.setattr(AsyncGrpcHandler, "_execute_hybrid_search", public_hybrid)
+    monkeypatch.setattr(wire, "send_search", wire_search)
+    monkeypatch.setattr(wire, "send_hybrid_search", wire_hybrid)
     real_within = calls.within
 
     async def within(aw: Any, timeout: float | None, operation: str, collection: str) -> Any:

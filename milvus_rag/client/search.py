@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pymilvus import AnnSearchRequest, RRFRanker
 
-from milvus_rag.client import rows
+from milvus_rag.client import rows, wire
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import BackendError, ConfigError
 from milvus_rag.client.errors import is_empty_collection as _is_empty_collection
@@ -286,7 +286,8 @@ class Searcher:
         async with self.port.read_slot():
             res = await self.port.call(
                 "search",
-                lambda c: c.search(
+                lambda c: wire.search(
+                    c,
                     self.port.name,
                     data=[leg.query],
                     anns_field=leg.field.name,
@@ -326,7 +327,8 @@ class Searcher:
         async with self.port.read_slot():
             res = await self.port.call(
                 "hybrid_search",
-                lambda c: c.hybrid_search(
+                lambda c: wire.hybrid_search(
+                    c,
                     self.port.name,
                     reqs,
                     RRFRanker(plan.rrf_k),
