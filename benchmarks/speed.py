@@ -119,7 +119,8 @@ class Run:
                 "both over the same core store with the query vectors looked up (no model). "
                 "Every side reads each hit's id, score or distance and fields. Rounds "
                 "interleaved (the order rotates); QPS is the median round's, p50 over all "
-                "rounds. `QPS langchain / ours` is the adapter's own cost on top of the core's."
+                "rounds. `QPS langchain / ours` is the adapter's own cost on top of the core's, "
+                "`QPS langchain / raw` the framework store against raw pymilvus."
                 "\n",
                 c.md_table(r["queries_raw"], ss.QUERY_COLUMNS) + "\n",
                 "![speed](speed_layer.png)\n",

@@ -304,6 +304,7 @@ async def queries(
             row["QPS ours / raw"] = row["ours QPS"] / row["raw QPS"]
             for who in ("langchain", "llama_index"):
                 if who in sides:
+                    row[f"QPS {who} / raw"] = row[f"{who} QPS"] / row["raw QPS"]
                     row[f"QPS {who} / ours"] = row[f"{who} QPS"] / row["ours QPS"]
             row["load"] = "{:.1f} / {:.1f}".format(*load)
             out.append(row)
@@ -326,6 +327,8 @@ QUERY_COLUMNS = [
     "ours p50 ms",
     "raw p50 ms",
     "QPS ours / raw",
+    "QPS langchain / raw",
+    "QPS llama_index / raw",
     "QPS langchain / ours",
     "QPS llama_index / ours",
     "ours client CPU ms/query",

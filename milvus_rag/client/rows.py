@@ -270,6 +270,9 @@ def _vector(vec: Any) -> list[float] | None:
         return None
     if isinstance(vec, list):
         return vec
+    if isinstance(vec, np.ndarray):  # the prepared search path's (client/wire.py)
+        out: list[float] = vec.tolist()
+        return out
     return [float(x) for x in vec]
 
 

@@ -143,11 +143,35 @@ def _encoding_ok(kind: str, q: Any, prepared: bytes) -> bool:
 # --- decoding (pure) -------------------------------------------------------------------
 
 
-def decode(results: Any) -> list[list[dict[str, Any]]] | None:
+def float_rows(array: Any, dim: int) -> np.ndarray | None:
+    """The rows of a ``FloatArray`` message as a float32 matrix, read from its packed wire
+    encoding (tag 0x0A, length, little-endian floats) in one copy, where pymilvus makes a
+    Python float of each cell; ``None`` where the encoding is not that."""
+    raw: bytes = array.SerializeToString()
+    if not raw or dim <= 0:
+        return None
+    if raw[0] != 0x0A:
+        return None
+    size, shift, i = 0, 0, 1
+    while i < len(raw):
+        b = raw[i]
+        size |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            break
+        shift += 7
+    if size != len(raw) - i or size % (4 * dim):
+        return None
+    return np.frombuffer(raw, dtype="<f4", offset=i).reshape(-1, dim).astype(np.float32)
+
+
+def decode(results: Any, *, arrays: bool = False) -> list[list[dict[str, Any]]] | None:
     """A ``SearchResultData`` as pymilvus's ``SearchResult`` reads it (``[[{pk: id,
     "distance": d, "entity": {field: value}}]]`` per query), or ``None`` where it holds
     something decoded only by pymilvus (a field type other than scalars, non-dynamic
-    JSON and float vectors without nulls; element indices; highlights)."""
+    JSON and float vectors without nulls; element indices; highlights). ``arrays``: a
+    float vector is a float32 array (one matrix read at once, see :func:`float_rows`),
+    not pymilvus's list of floats."""
     if len(results.highlight_results) or len(results.element_indices.data):
         return None
     pk_name = results.primary_field_name or "id"
@@ -178,8 +202,12 @@ def decode(results: Any) -> list[list[dict[str, Any]]] | None:
                 col = [orjson.loads(raw[i]) if i < m else None for i in range(n)]
         elif t == _FLOAT_VEC_TYPE and not len(valid):
             dim = fd.vectors.dim
-            flat = fd.vectors.float_vector.data
-            col = [flat[i * dim : (i + 1) * dim] for i in range(n)]
+            rows = float_rows(fd.vectors.float_vector, dim) if arrays else None
+            if rows is not None:
+                col = list(rows)
+            else:
+                flat = fd.vectors.float_vector.data
+                col = [flat[i * dim : (i + 1) * dim] for i in range(n)]
         else:
             return None
         if len(col) < n:
@@ -202,9 +230,9 @@ def decode(results: Any) -> list[list[dict[str, Any]]] | None:
     return out
 
 
-def _answer(response: Any) -> Any:
+def _answer(response: Any, arrays: bool) -> Any:
     check_status(response.status)
-    hits = decode(response.results)
+    hits = decode(response.results, arrays=arrays)
     if hits is None:
         return SearchResult(response.results, -1, status=response.status)
     return hits
@@ -327,10 +355,12 @@ async def search(
     filter: str = "",
     output_fields: list[str] | None = None,
     search_params: dict[str, Any] | None = None,
+    arrays: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """``client.search(...)`` with these arguments (the same answer), prepared once per
-    shape (see the module)."""
+    """``client.search(...)`` with these arguments (the same answer; with ``arrays``, float
+    vectors as float32 arrays where decoded here), prepared once per shape (see the
+    module)."""
     args: dict[str, Any] = {
         "data": data,
         "anns_field": anns_field,
@@ -343,7 +373,7 @@ async def search(
     try:
         prepared = await search_request(client, collection_name, **args)
         if prepared is not None:
-            return _answer(await send_search(*prepared))
+            return _answer(await send_search(*prepared), arrays)
     except Exception as e:  # pymilvus's call says what went wrong, and retries
         log.debug("wire: search on %r failed (%s); the public call", collection_name, e)
     return await client.search(collection_name, **args)
@@ -434,10 +464,11 @@ async def hybrid_search(
     *,
     limit: int,
     output_fields: list[str] | None = None,
+    arrays: bool = False,
     **kwargs: Any,
 ) -> Any:
-    """``client.hybrid_search(...)`` with these arguments (the same answer), prepared
-    once per shape (see the module)."""
+    """``client.hybrid_search(...)`` with these arguments (the same answer; ``arrays`` as
+    in :func:`search`), prepared once per shape (see the module)."""
     try:
         prepared = await hybrid_search_request(
             client,
@@ -449,7 +480,7 @@ async def hybrid_search(
             **kwargs,
         )
         if prepared is not None:
-            return _answer(await send_hybrid_search(*prepared))
+            return _answer(await send_hybrid_search(*prepared), arrays)
     except Exception as e:  # pymilvus's call says what went wrong, and retries
         log.debug("wire: hybrid_search on %r failed (%s); the public call", collection_name, e)
     return await client.hybrid_search(

@@ -18,6 +18,7 @@ import pytest
 from pymilvus import AsyncMilvusClient
 
 from milvus_rag import AsyncMilvusStore, MilvusStore, Record
+from milvus_rag.client import wire
 from tests.backends import Backend
 from tests.conftest import new_name
 
@@ -63,8 +64,8 @@ class InFlight:
 @pytest.fixture
 def in_flight(monkeypatch: pytest.MonkeyPatch) -> InFlight:
     counter = InFlight()
-    for name in ("search", "hybrid_search"):
-        monkeypatch.setattr(AsyncMilvusClient, name, counter.wrap(getattr(AsyncMilvusClient, name)))
+    for name in ("search", "hybrid_search"):  # every search RPC of a store (client/wire.py)
+        monkeypatch.setattr(wire, name, counter.wrap(getattr(wire, name)))
     return counter
 
 

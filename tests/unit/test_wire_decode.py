@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymilvus.client.search_result import SearchResult
@@ -120,6 +121,26 @@ def test_decode_reads_what_pymilvus_reads(answer: tuple[schema_pb2.SearchResultD
         assert ours is None  # pymilvus decodes it
         return
     assert ours == pymilvus_rows(res)
+    as_arrays = wire.decode(res, arrays=True)
+    assert as_arrays is not None
+    for hits in as_arrays:
+        for h in hits:
+            for name, value in h["entity"].items():
+                if isinstance(value, np.ndarray):
+                    assert value.dtype == np.float32 and value.flags.writeable
+                    h["entity"][name] = value.tolist()
+    assert as_arrays == ours
+
+
+def test_float_rows_reads_the_packed_encoding() -> None:
+    vec = schema_pb2.VectorField(dim=3)
+    assert wire.float_rows(vec.float_vector, 3) is None  # no rows
+    values = np.arange(300, dtype=np.float32) / 7  # a length of two varint bytes
+    vec.float_vector.data.extend(values.tolist())
+    rows = wire.float_rows(vec.float_vector, 3)
+    assert rows is not None and rows.shape == (100, 3)
+    assert np.array_equal(rows.ravel(), values)
+    assert wire.float_rows(vec.float_vector, 7) is None  # 300 cells are not rows of 7
 
 
 def test_decode_keeps_types_and_order() -> None:
