@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import numpy as np
@@ -240,6 +240,26 @@ def _answer(response: Any, arrays: bool) -> Any:
 
 # --- the calls -------------------------------------------------------------------------
 
+_ON = True
+"""Whether searches are prepared here: off for the process once preparing one failed
+where pymilvus's public call, with the same arguments, succeeded (this pymilvus prepares
+otherwise)."""
+
+
+async def _unprepared(public: Awaitable[Any], error: Exception) -> Any:
+    """The public call's answer to a search this module failed to prepare: its error where
+    the arguments are at fault; else the answer, and no more preparing in this process."""
+    global _ON
+    answer = await public
+    _ON = False
+    log.warning(
+        "milvus-rag: searches go through pymilvus's public calls from now on: preparing one "
+        "failed (%s: %s) where pymilvus's own call succeeded",
+        type(error).__name__,
+        error,
+    )
+    return answer
+
 
 async def _templates(client: Any) -> _Templates | None:
     """The client's templates (its pymilvus handler and call context), or ``None`` where
@@ -371,11 +391,14 @@ async def search(
         **kwargs,
     }
     try:
-        prepared = await search_request(client, collection_name, **args)
-        if prepared is not None:
+        prepared = await search_request(client, collection_name, **args) if _ON else None
+    except Exception as e:
+        return await _unprepared(client.search(collection_name, **args), e)
+    if prepared is not None:
+        try:
             return _answer(await send_search(*prepared), arrays)
-    except Exception as e:  # pymilvus's call says what went wrong, and retries
-        log.debug("wire: search on %r failed (%s); the public call", collection_name, e)
+        except Exception as e:  # pymilvus's call says what went wrong, and retries
+            log.debug("wire: search on %r failed (%s); the public call", collection_name, e)
     return await client.search(collection_name, **args)
 
 
@@ -469,20 +492,31 @@ async def hybrid_search(
 ) -> Any:
     """``client.hybrid_search(...)`` with these arguments (the same answer; ``arrays`` as
     in :func:`search`), prepared once per shape (see the module)."""
-    try:
-        prepared = await hybrid_search_request(
-            client,
-            collection_name,
-            reqs,
-            ranker,
-            limit=limit,
-            output_fields=output_fields,
-            **kwargs,
+
+    def public() -> Any:
+        return client.hybrid_search(
+            collection_name, reqs, ranker, limit=limit, output_fields=output_fields, **kwargs
         )
-        if prepared is not None:
+
+    try:
+        prepared = (
+            await hybrid_search_request(
+                client,
+                collection_name,
+                reqs,
+                ranker,
+                limit=limit,
+                output_fields=output_fields,
+                **kwargs,
+            )
+            if _ON
+            else None
+        )
+    except Exception as e:
+        return await _unprepared(public(), e)
+    if prepared is not None:
+        try:
             return _answer(await send_hybrid_search(*prepared), arrays)
-    except Exception as e:  # pymilvus's call says what went wrong, and retries
-        log.debug("wire: hybrid_search on %r failed (%s); the public call", collection_name, e)
-    return await client.hybrid_search(
-        collection_name, reqs, ranker, limit=limit, output_fields=output_fields, **kwargs
-    )
+        except Exception as e:  # pymilvus's call says what went wrong, and retries
+            log.debug("wire: hybrid_search on %r failed (%s); the public call", collection_name, e)
+    return await public()

@@ -206,3 +206,33 @@ async def test_an_encoding_unlike_pymilvus_s_takes_the_public_call(
     assert [h.id for h in before] == [h.id for h in again] and len(before) == 4
     assert wire._ENCODING_OK == {"vector": False}
     assert sent == []  # no request of ours went out
+
+
+async def test_a_pymilvus_that_prepares_otherwise_takes_the_public_call(
+    filled: AsyncMilvusStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Preparing fails where pymilvus's own call succeeds (another pymilvus): the search is
+    answered by the public call, and no search is prepared again in the process; a search
+    whose arguments are at fault raises the public call's error and changes nothing."""
+
+    class Other:
+        @staticmethod
+        def search_requests_with_expr(**kwargs: Any) -> Any:
+            raise TypeError("unexpected keyword argument")
+
+    monkeypatch.setattr(wire, "_ON", True)
+    monkeypatch.setattr(wire, "_CLIENTS", type(wire._CLIENTS)())  # no templates yet
+    client = filled.pymilvus_aclient()
+    args = {"anns_field": "dense", "limit": 3, "output_fields": ["id"]}
+    bad = {"metric_type": "COSINE", "params": "not a dict"}  # refused while preparing
+    with pytest.raises(Exception, match="must be a dict"):
+        await wire.search(client, filled.name, data=[[0.1] * DIM], search_params=bad, **args)
+    assert wire._ON  # the arguments were at fault
+    monkeypatch.setattr(wire, "Prepare", Other)
+    q = [0.1] * DIM
+    with caplog.at_level("WARNING", logger="milvus_rag"):
+        first = await wire.search(client, filled.name, data=[q], **args)
+    assert not wire._ON and "public calls from now on" in caplog.text
+    assert first == plain(await client.search(filled.name, data=[q], **args))
+    hits = await filled.search(vector=q, k=3, mode="dense")  # the store: public calls now
+    assert [h.id for h in hits] == [h["id"] for h in first[0]]
