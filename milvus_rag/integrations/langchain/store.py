@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ from milvus_rag.client.request import (
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import core_store, pop_tenancy
+from milvus_rag.integrations.templates import Templates, shape_key
 
 try:
     from langchain_core.documents import Document
@@ -142,6 +144,7 @@ class MilvusVectorStore(VectorStore):
             ),
             tenant=tenant,
         )
+        self._templates = Templates()  # prepared requests by call shape (see _request)
         cfg = self.store.config
         self.field_embedders.check(cfg)
         if cfg.enable_dense and not cfg.extra_vector_fields:
@@ -195,8 +198,35 @@ class MilvusVectorStore(VectorStore):
         embedding or I/O. Keyword arguments are :class:`SearchRequest` fields, plus
         ``filter`` / ``expr``, ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights``
         (the vector fields searched and their weights; ``leg_params``: their search
-        params); ``None`` means "the store's setting"."""
-        kwargs = dict(kwargs)
+        params); ``None`` means "the store's setting". Calls of one shape (everything but
+        the query) share one prepared request (:mod:`milvus_rag.integrations.templates`)."""
+        cfg = self.store.config
+        key = shape_key(
+            method, k, dense_only, self.retrieval_mode, self.ranker, self.alpha, kwargs, fixed,
+            leg_params,
+        )  # fmt: skip
+        template = self._templates.get(cfg, key)
+        if template is not None:
+            if query is not None and not isinstance(query, str):
+                raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+            return template.for_query(query)
+        if key is not None:  # kept: the caller's values must not change it later
+            kwargs, fixed, leg_params = copy.deepcopy((kwargs, fixed, leg_params))
+        request = self._prepared(query, k, kwargs, method, dense_only, leg_params, fixed)
+        return self._templates.put(key, request)
+
+    def _prepared(
+        self,
+        query: str | None,
+        k: int,
+        kwargs: dict[str, Any],
+        method: str,
+        dense_only: bool,
+        leg_params: Mapping[str, Mapping[str, Any]] | None,
+        fixed: dict[str, Any],
+    ) -> SearchRequest:
+        """:meth:`_request`'s request, built and prepared."""
+        kwargs, fixed = dict(kwargs), dict(fixed)
         flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         names = _DENSE_NAMES if dense_only else _SEARCH_NAMES
         opts: dict[str, Any] = {}
