@@ -35,11 +35,12 @@ SHAPES = 64
 
 
 def shape_key(*parts: Any) -> Hashable | None:
-    """A hashable key equal for equal parts of the same types (plain data: ``None``,
-    ``str``, numbers, ``bool``, str enums, and dicts / lists / tuples of them), or
-    ``None`` if a part is anything else."""
+    """A hashable key, equal for parts that are equal with the same types and the same
+    order (plain data: ``None``, ``str``, numbers, ``bool``, enums, and dicts / lists /
+    tuples of them: two keys are equal exactly where the parts' ``repr`` are), or ``None``
+    if a part is anything else."""
     try:
-        return tuple([_key(p) for p in parts])
+        return _items(parts)
     except _NotPlain:
         return None
 
@@ -51,17 +52,27 @@ class _NotPlain(Exception):
 _TAGGED = frozenset({int, float, bool, type(None)})
 
 
-def _key(value: Any) -> Hashable:
-    t = type(value)
-    if t is str:
-        return value
-    if t in _TAGGED or isinstance(value, Enum):  # 1, 1.0 and True are equal in Python
-        return (t, value)
-    if t is dict:
-        return (dict, *[(k if type(k) is str else _key(k), _key(v)) for k, v in value.items()])
-    if t is list or t is tuple:
-        return (t, *[_key(v) for v in value])
-    raise _NotPlain
+def _items(values: Any) -> tuple[Hashable, ...]:
+    """The keys of ``values`` (scalars inline: a function call costs more than a key)."""
+    out: list[Hashable] = []
+    for value in values:
+        t = type(value)
+        if t is str:
+            out.append(value)
+        elif t in _TAGGED:  # 1, 1.0 and True are equal in Python
+            out.append((t, value.hex() if t is float else value))  # 0.0 and -0.0 too
+        elif t is dict:
+            keys = tuple(value)
+            if not all(type(k) is str for k in keys):
+                raise _NotPlain
+            out.append((dict, keys, _items(value.values())))
+        elif t is list or t is tuple:
+            out.append((t, _items(value)))
+        elif isinstance(value, Enum):
+            out.append((t, value))
+        else:
+            raise _NotPlain
+    return tuple(out)
 
 
 class Templates:

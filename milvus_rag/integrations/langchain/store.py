@@ -184,6 +184,19 @@ class MilvusVectorStore(VectorStore):
         await self.field_embedders.ensure_dims(self.store)
 
     def _request(
+        self, query: str | None, k: int, kwargs: dict[str, Any], method: str, **options: Any
+    ) -> SearchRequest:
+        """The call's one search value, prepared for the store (filter compiled) before any
+        embedding or I/O (:meth:`_shaped`)."""
+        return self._for_query(self._shaped(query, k, kwargs, method, **options), query)
+
+    @staticmethod
+    def _for_query(shaped: tuple[SearchRequest, bool], query: str | None) -> SearchRequest:
+        """:meth:`_shaped`'s request for ``query``."""
+        request, own = shaped
+        return request if own else request.for_query(query)
+
+    def _shaped(
         self,
         query: str | None,
         k: int,
@@ -193,13 +206,14 @@ class MilvusVectorStore(VectorStore):
         dense_only: bool = False,
         leg_params: Mapping[str, Mapping[str, Any]] | None = None,
         **fixed: Any,
-    ) -> SearchRequest:
-        """The call's one search value, prepared for the store (filter compiled) before any
-        embedding or I/O. Keyword arguments are :class:`SearchRequest` fields, plus
-        ``filter`` / ``expr``, ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights``
-        (the vector fields searched and their weights; ``leg_params``: their search
-        params); ``None`` means "the store's setting". Calls of one shape (everything but
-        the query) share one prepared request (:mod:`milvus_rag.integrations.templates`)."""
+    ) -> tuple[SearchRequest, bool]:
+        """The prepared search value of the call's shape, and whether it is ``query``'s own
+        (just built) or another query's (the shape's, kept:
+        :mod:`milvus_rag.integrations.templates`; ``for_query`` gives ``query``'s).
+        Keyword arguments are :class:`SearchRequest` fields, plus ``filter`` / ``expr``,
+        ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights`` (the vector fields
+        searched and their weights; ``leg_params``: their search params); ``None`` means
+        "the store's setting"."""
         cfg = self.store.config
         key = shape_key(
             method, k, dense_only, self.retrieval_mode, self.ranker, self.alpha, kwargs, fixed,
@@ -209,11 +223,11 @@ class MilvusVectorStore(VectorStore):
         if template is not None:
             if query is not None and not isinstance(query, str):
                 raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
-            return template.for_query(query)
+            return template, False
         if key is not None:  # kept: the caller's values must not change it later
             kwargs, fixed, leg_params = copy.deepcopy((kwargs, fixed, leg_params))
         request = self._prepared(query, k, kwargs, method, dense_only, leg_params, fixed)
-        return self._templates.put(key, request)
+        return self._templates.put(key, request), True
 
     def _prepared(
         self,
@@ -382,14 +396,15 @@ class MilvusVectorStore(VectorStore):
         self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
     ) -> list[Hit]:
         """The hits of one search; ``relevance``: the caller reports ``Hit.relevance``."""
-        request = self._request(query, k, kwargs, method, relevance=relevance)
+        request, own = self._shaped(query, k, kwargs, method, relevance=relevance)
+        if not own and not (type(query) is str and query.strip()):
+            request, own = request.for_query(query), True  # may raise: before embedding
         await self._ensure_dim()
-        return await self._search(request, query)
-
-    async def _search(self, request: SearchRequest, query: str) -> list[Hit]:
-        """``request`` with its queries embedded (the primary field's, the other legs')."""
-        if request.needs_vector:
-            request = request.with_vector(await self.embedding.aembed_query(query))
+        vector = await self.embedding.aembed_query(query) if request.needs_vector else None
+        if not own:  # the shape's request: this query's text and vector at once
+            request = request.for_query(query, vector)
+        elif vector is not None:
+            request = request.with_vector(vector)
         request = await self.field_embedders.with_queries(request, query)
         return await self.store.search(request)
 
