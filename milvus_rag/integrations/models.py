@@ -79,6 +79,24 @@ class ModelBuilder(Generic[M]):
         self._defaults = defaults
         self._factories = tuple(factories)
 
+    def new_many(self, rows: list[dict[str, Any]]) -> list[M]:
+        """:meth:`new` of each of ``rows`` (one call: a search's hits at once)."""
+        defaults, factories, cls = self._defaults, self._factories, self.cls
+        new, out = object.__new__, []
+        for values in rows:
+            data = defaults.copy()
+            for name, factory in factories:
+                if name not in values:
+                    data[name] = factory()
+            data.update(values)
+            obj = new(cls)
+            _DICT(obj, data)
+            _FIELDS_SET(obj, set(values))
+            _EXTRA(obj, None)
+            _PRIVATE(obj, None)
+            out.append(obj)
+        return out
+
     def new(self, values: dict[str, Any]) -> M:
         """An instance with ``values``: every required field, each value exactly of its
         field's type (what validation keeps as it is), dicts and lists the caller's own (not

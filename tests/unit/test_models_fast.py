@@ -19,7 +19,7 @@ from pydantic import BaseModel, field_validator
 from milvus_rag import ConfigError, Record
 from milvus_rag.client.records import PRIVATE_KEY, public_metadata
 from milvus_rag.integrations.langchain import documents
-from milvus_rag.integrations.langchain.documents import record_to_document
+from milvus_rag.integrations.langchain.documents import record_to_document, records_to_documents
 from milvus_rag.integrations.llama_index import nodes
 from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
 from milvus_rag.integrations.models import ModelBuilder, model_builder
@@ -61,6 +61,16 @@ def test_a_rows_document_is_the_validated_one(
     doc = record_to_document(Record(id=id, text=text, metadata=stored))
     same(doc, Document(id=id, page_content=text, metadata=public_metadata(stored)))
     assert dumpd(doc) == dumpd(Document(id=id, page_content=text, metadata=meta))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(ids, st.text(max_size=8), metadata), max_size=5))
+def test_a_searchs_documents_are_each_rows_document(rows: list[tuple[str, str, Any]]) -> None:
+    records = [Record(id=i, text=t, metadata=m) for i, t, m in rows]
+    many = records_to_documents(records)
+    for fast, validated in zip(many, [record_to_document(r) for r in records], strict=True):
+        same(fast, validated)
+    assert len(many) == len(records)
 
 
 def validated_node(record: Record, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -62,6 +62,19 @@ def record_to_document(record: Record) -> Document:
     return Document(id=id, page_content=text, metadata=metadata)
 
 
+def records_to_documents(records: Sequence[Record]) -> list[Document]:
+    """:func:`record_to_document` of each record (a search's hits at once: one call)."""
+    if _DOCUMENT is None:
+        return [record_to_document(r) for r in records]
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        id, text = r.id, r.text
+        if type(id) is not str or type(text) is not str:  # not a row's: validated
+            return [record_to_document(r) for r in records]
+        rows.append({"id": id, "page_content": text, "metadata": public_metadata(r.metadata)})
+    return _DOCUMENT.new_many(rows)
+
+
 def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None) -> list[str]:
     """Ids for ``documents``: ``ids`` first, then ``Document.id``, else a new uuid4 string."""
     if ids is not None:

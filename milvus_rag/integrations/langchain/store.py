@@ -62,7 +62,7 @@ VST = TypeVar("VST", bound="MilvusVectorStore")
 from milvus_rag.integrations.langchain.documents import (  # noqa: E402
     combine_filter,
     document_to_record,
-    record_to_document,
+    records_to_documents,
     resolve_ids,
     texts_to_documents,
 )
@@ -179,7 +179,10 @@ class MilvusVectorStore(VectorStore):
 
     async def _ensure_dim(self) -> None:
         """Give the core store the embeddings' dims (once; :func:`.fields.embedder_dim`)."""
-        if self.store.config.enable_dense:
+        cfg = self.store.config
+        if (cfg.dim is not None or not cfg.enable_dense) and not cfg.extra_vector_fields:
+            return  # every dim known: nothing to learn (the usual call)
+        if cfg.enable_dense:
             await self.store.ensure_dim(lambda: embedder_dim(self.embedding))
         await self.field_embedders.ensure_dims(self.store)
 
@@ -384,7 +387,7 @@ class MilvusVectorStore(VectorStore):
             return []
         await self._ensure_dim()
         got = await self.store.get(ids, tenant=tenant, all_tenants=all_tenants)
-        return [record_to_document(r) for r in got]
+        return records_to_documents(got)
 
     def get_by_ids(
         self, ids: Sequence[str], /, *, tenant: str | None = None, all_tenants: bool = False
@@ -405,7 +408,8 @@ class MilvusVectorStore(VectorStore):
             request = request.for_query(query, vector)
         elif vector is not None:
             request = request.with_vector(vector)
-        request = await self.field_embedders.with_queries(request, query)
+        if request.legs is not None:  # the other fields' queries
+            request = await self.field_embedders.with_queries(request, query)
         return await self.store.search(request)
 
     async def afanout_search(
@@ -443,7 +447,8 @@ class MilvusVectorStore(VectorStore):
             rrf_k=rrf_k,
             fill=self.field_embedders.with_queries,
         )
-        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in zip(docs, hits, strict=True)]
 
     def fanout_search(
         self, queries: Sequence[str], k: int = 4, **kwargs: Any
@@ -469,7 +474,8 @@ class MilvusVectorStore(VectorStore):
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
-        return [(record_to_document(h.record), h.score) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, h.score) for d, h in zip(docs, hits, strict=True)]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -480,7 +486,7 @@ class MilvusVectorStore(VectorStore):
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
         hits = await self._ahits(query, k, kwargs, "similarity_search")
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
@@ -490,7 +496,8 @@ class MilvusVectorStore(VectorStore):
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_relevance_scores", True)
-        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in zip(docs, hits, strict=True)]
 
     def _similarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
@@ -507,7 +514,7 @@ class MilvusVectorStore(VectorStore):
         )
         await self._ensure_dim()
         hits = await self.store.search(request.with_vector(embedding))
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
@@ -532,7 +539,7 @@ class MilvusVectorStore(VectorStore):
         hits = await self.store.mmr_search(
             embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt, **opts
         )
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def max_marginal_relevance_search_by_vector(
         self,

@@ -139,16 +139,22 @@ def record_to_node(record: Record) -> BaseNode:
     stored = record.metadata
     raw = stored.get(PRIVATE_KEY) if stored else None
     if raw is None:  # a row written by LangChain or the core: a TextNode
-        kwargs: dict[str, Any] = {
-            "id_": record.id,
-            "text": record.text,
-            "metadata": dict(stored) if stored else {},
-        }
+        id, text, metadata = record.id, record.text, dict(stored) if stored else {}
+        kwargs: dict[str, Any] = {"id_": id, "text": text, "metadata": metadata}
         if record.doc_id:  # its doc_id is the source document
             kwargs["relationships"] = {
                 NodeRelationship.SOURCE: RelatedNodeInfo(node_id=record.doc_id)
             }
-        return _text_node(kwargs, record)
+        if record.vector is not None:
+            kwargs["embedding"] = [float(x) for x in record.vector]
+        if (  # the values validation keeps as they are (see _AS_IS), checked inline
+            _TEXT_NODE is not None
+            and type(id) is str
+            and type(text) is str
+            and all(type(k) is str for k in metadata)
+        ):
+            return _TEXT_NODE.new(kwargs)
+        return TextNode(**kwargs)
     private: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     cls: type[TextNode] | type[Document] = _CLASSES.get(str(private.get("class")), TextNode)
     if not private:
