@@ -201,13 +201,18 @@ class FirstUse:
         """This event loop's lock of the step."""
         return self._locks.get()
 
+    @property
+    def ready(self) -> bool:
+        """Whether the step is done (nothing left to :meth:`run`)."""
+        return self.settled and not self.drop_pending
+
     async def run(
         self,
         drop: Callable[[], Awaitable[Any]],
         settle: Callable[[], Awaitable[bool]],
     ) -> bool:
         """Drop (once, if pending), then settle (until done); True once settled."""
-        if self.settled and not self.drop_pending:
+        if self.ready:
             return True
         async with self.lock():
             if self.drop_pending:

@@ -148,7 +148,7 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
             out.append(dataclasses.replace(r, metadata=kept) if dropped else r)
         return out
 
-    def _request(
+    def _shaped(
         self,
         query: str | None,
         k: int,
@@ -157,16 +157,16 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
         *,
         dense_only: bool = False,
         **fixed: Any,
-    ) -> SearchRequest:
+    ) -> tuple[SearchRequest, bool]:
         kwargs = self._tenancy_default(dict(kwargs))
         if self.layout.by_legs and not dense_only:  # every field, as langchain-milvus
             options = search_kw.legs_options(kwargs, self.layout)
             params = options.pop("leg_params", None)
             kwargs.update(options)
-            return super()._request(query, k, kwargs, method, leg_params=params, **fixed)
+            return super()._shaped(query, k, kwargs, method, leg_params=params, **fixed)
         hybrid = not dense_only and self.retrieval_mode is RetrievalMode.HYBRID
         kwargs.update(search_kw.search_options(kwargs, self.store.config.metric, hybrid=hybrid))
-        return super()._request(query, k, kwargs, method, dense_only=dense_only, **fixed)
+        return super()._shaped(query, k, kwargs, method, dense_only=dense_only, **fixed)
 
     async def _scored(
         self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
@@ -232,9 +232,10 @@ class CompatBase(LangchainMilvusAttributes, MilvusVectorStore):
                 search_kw.search_options(kwargs, str(self.layout.field(name).metric), hybrid=False)
             )
             params = kwargs.pop("search_params", None)
-            request = MilvusVectorStore._request(
+            shaped = MilvusVectorStore._shaped(  # the options are translated above
                 self, None, k, kwargs, method, leg_params={name: params} if params else None
             )
+            request = self._for_query(shaped, None)
             await self._ensure_dim()
             request = with_leg_queries(request, {name: embedding})
         else:

@@ -15,7 +15,11 @@ from langchain_core.documents import Document
 
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.records import Record, public_metadata
+from milvus_rag.integrations.models import model_builder
 from milvus_rag.sources import canonical_filter
+
+#: rows as Documents, their values not validated again (see ``integrations.models``)
+_DOCUMENT = model_builder(Document)
 
 
 def doc_id_of(metadata: Mapping[str, Any] | None) -> str:
@@ -52,9 +56,23 @@ def record_to_document(record: Record) -> Document:
         >>> record_to_document(Record(id="a", text="hi", metadata={"_milvus_rag": {}})).metadata
         {}
     """
-    return Document(
-        id=record.id, page_content=record.text, metadata=public_metadata(record.metadata)
-    )
+    id, text, metadata = record.id, record.text, public_metadata(record.metadata)
+    if _DOCUMENT is not None and type(id) is str and type(text) is str:  # a row's, always
+        return _DOCUMENT.new({"id": id, "page_content": text, "metadata": metadata})
+    return Document(id=id, page_content=text, metadata=metadata)
+
+
+def records_to_documents(records: Sequence[Record]) -> list[Document]:
+    """:func:`record_to_document` of each record (a search's hits at once: one call)."""
+    if _DOCUMENT is None:
+        return [record_to_document(r) for r in records]
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        id, text = r.id, r.text
+        if type(id) is not str or type(text) is not str:  # not a row's: validated
+            return [record_to_document(r) for r in records]
+        rows.append({"id": id, "page_content": text, "metadata": public_metadata(r.metadata)})
+    return _DOCUMENT.new_many(rows)
 
 
 def resolve_ids(documents: Sequence[Document], ids: Sequence[str | None] | None) -> list[str]:

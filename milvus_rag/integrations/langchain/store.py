@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ from milvus_rag.client.request import (
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import core_store, pop_tenancy
+from milvus_rag.integrations.templates import Templates, shape_key
 
 try:
     from langchain_core.documents import Document
@@ -60,7 +62,7 @@ VST = TypeVar("VST", bound="MilvusVectorStore")
 from milvus_rag.integrations.langchain.documents import (  # noqa: E402
     combine_filter,
     document_to_record,
-    record_to_document,
+    records_to_documents,
     resolve_ids,
     texts_to_documents,
 )
@@ -142,6 +144,7 @@ class MilvusVectorStore(VectorStore):
             ),
             tenant=tenant,
         )
+        self._templates = Templates()  # prepared requests by call shape (see _request)
         cfg = self.store.config
         self.field_embedders.check(cfg)
         if cfg.enable_dense and not cfg.extra_vector_fields:
@@ -176,11 +179,27 @@ class MilvusVectorStore(VectorStore):
 
     async def _ensure_dim(self) -> None:
         """Give the core store the embeddings' dims (once; :func:`.fields.embedder_dim`)."""
-        if self.store.config.enable_dense:
+        cfg = self.store.config
+        if (cfg.dim is not None or not cfg.enable_dense) and not cfg.extra_vector_fields:
+            return  # every dim known: nothing to learn (the usual call)
+        if cfg.enable_dense:
             await self.store.ensure_dim(lambda: embedder_dim(self.embedding))
         await self.field_embedders.ensure_dims(self.store)
 
     def _request(
+        self, query: str | None, k: int, kwargs: dict[str, Any], method: str, **options: Any
+    ) -> SearchRequest:
+        """The call's one search value, prepared for the store (filter compiled) before any
+        embedding or I/O (:meth:`_shaped`)."""
+        return self._for_query(self._shaped(query, k, kwargs, method, **options), query)
+
+    @staticmethod
+    def _for_query(shaped: tuple[SearchRequest, bool], query: str | None) -> SearchRequest:
+        """:meth:`_shaped`'s request for ``query``."""
+        request, own = shaped
+        return request if own else request.for_query(query)
+
+    def _shaped(
         self,
         query: str | None,
         k: int,
@@ -190,13 +209,41 @@ class MilvusVectorStore(VectorStore):
         dense_only: bool = False,
         leg_params: Mapping[str, Mapping[str, Any]] | None = None,
         **fixed: Any,
+    ) -> tuple[SearchRequest, bool]:
+        """The prepared search value of the call's shape, and whether it is ``query``'s own
+        (just built) or another query's (the shape's, kept:
+        :mod:`milvus_rag.integrations.templates`; ``for_query`` gives ``query``'s).
+        Keyword arguments are :class:`SearchRequest` fields, plus ``filter`` / ``expr``,
+        ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights`` (the vector fields
+        searched and their weights; ``leg_params``: their search params); ``None`` means
+        "the store's setting"."""
+        cfg = self.store.config
+        key = shape_key(
+            method, k, dense_only, self.retrieval_mode, self.ranker, self.alpha, kwargs, fixed,
+            leg_params,
+        )  # fmt: skip
+        template = self._templates.get(cfg, key)
+        if template is not None:
+            if query is not None and not isinstance(query, str):
+                raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+            return template, False
+        if key is not None:  # kept: the caller's values must not change it later
+            kwargs, fixed, leg_params = copy.deepcopy((kwargs, fixed, leg_params))
+        request = self._prepared(query, k, kwargs, method, dense_only, leg_params, fixed)
+        return self._templates.put(key, request), True
+
+    def _prepared(
+        self,
+        query: str | None,
+        k: int,
+        kwargs: dict[str, Any],
+        method: str,
+        dense_only: bool,
+        leg_params: Mapping[str, Mapping[str, Any]] | None,
+        fixed: dict[str, Any],
     ) -> SearchRequest:
-        """The call's one search value, prepared for the store (filter compiled) before any
-        embedding or I/O. Keyword arguments are :class:`SearchRequest` fields, plus
-        ``filter`` / ``expr``, ``retrieval_mode`` (or ``mode``), ``fields`` / ``weights``
-        (the vector fields searched and their weights; ``leg_params``: their search
-        params); ``None`` means "the store's setting"."""
-        kwargs = dict(kwargs)
+        """:meth:`_request`'s request, built and prepared."""
+        kwargs, fixed = dict(kwargs), dict(fixed)
         flt = combine_filter(kwargs.pop("filter", None), kwargs.pop("expr", None))
         names = _DENSE_NAMES if dense_only else _SEARCH_NAMES
         opts: dict[str, Any] = {}
@@ -340,7 +387,7 @@ class MilvusVectorStore(VectorStore):
             return []
         await self._ensure_dim()
         got = await self.store.get(ids, tenant=tenant, all_tenants=all_tenants)
-        return [record_to_document(r) for r in got]
+        return records_to_documents(got)
 
     def get_by_ids(
         self, ids: Sequence[str], /, *, tenant: str | None = None, all_tenants: bool = False
@@ -352,15 +399,17 @@ class MilvusVectorStore(VectorStore):
         self, query: str, k: int, kwargs: dict[str, Any], method: str, relevance: bool = False
     ) -> list[Hit]:
         """The hits of one search; ``relevance``: the caller reports ``Hit.relevance``."""
-        request = self._request(query, k, kwargs, method, relevance=relevance)
+        request, own = self._shaped(query, k, kwargs, method, relevance=relevance)
+        if not own and not (type(query) is str and query.strip()):
+            request, own = request.for_query(query), True  # may raise: before embedding
         await self._ensure_dim()
-        return await self._search(request, query)
-
-    async def _search(self, request: SearchRequest, query: str) -> list[Hit]:
-        """``request`` with its queries embedded (the primary field's, the other legs')."""
-        if request.needs_vector:
-            request = request.with_vector(await self.embedding.aembed_query(query))
-        request = await self.field_embedders.with_queries(request, query)
+        vector = await self.embedding.aembed_query(query) if request.needs_vector else None
+        if not own:  # the shape's request: this query's text and vector at once
+            request = request.for_query(query, vector)
+        elif vector is not None:
+            request = request.with_vector(vector)
+        if request.legs is not None:  # the other fields' queries
+            request = await self.field_embedders.with_queries(request, query)
         return await self.store.search(request)
 
     async def afanout_search(
@@ -398,7 +447,8 @@ class MilvusVectorStore(VectorStore):
             rrf_k=rrf_k,
             fill=self.field_embedders.with_queries,
         )
-        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in zip(docs, hits, strict=True)]
 
     def fanout_search(
         self, queries: Sequence[str], k: int = 4, **kwargs: Any
@@ -424,7 +474,8 @@ class MilvusVectorStore(VectorStore):
         ``consistency_level``, ``timeout`` (see :class:`~milvus_rag.client.SearchRequest`).
         """
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_score")
-        return [(record_to_document(h.record), h.score) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, h.score) for d, h in zip(docs, hits, strict=True)]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
@@ -435,7 +486,7 @@ class MilvusVectorStore(VectorStore):
     async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
         hits = await self._ahits(query, k, kwargs, "similarity_search")
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The ``k`` documents best matching ``query`` in the store's retrieval mode."""
@@ -445,7 +496,8 @@ class MilvusVectorStore(VectorStore):
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         hits = await self._ahits(query, k, kwargs, "similarity_search_with_relevance_scores", True)
-        return [(record_to_document(h.record), min(1.0, max(0.0, h.relevance))) for h in hits]
+        docs = records_to_documents([h.record for h in hits])
+        return [(d, min(1.0, max(0.0, h.relevance))) for d, h in zip(docs, hits, strict=True)]
 
     def _similarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
@@ -462,7 +514,7 @@ class MilvusVectorStore(VectorStore):
         )
         await self._ensure_dim()
         hits = await self.store.search(request.with_vector(embedding))
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
@@ -487,7 +539,7 @@ class MilvusVectorStore(VectorStore):
         hits = await self.store.mmr_search(
             embedding, k=k, fetch_k=fetch_k, lambda_mult=lambda_mult, filter=flt, **opts
         )
-        return [record_to_document(h.record) for h in hits]
+        return records_to_documents([h.record for h in hits])
 
     def max_marginal_relevance_search_by_vector(
         self,

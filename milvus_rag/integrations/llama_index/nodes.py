@@ -30,6 +30,7 @@ from typing import Any
 
 from milvus_rag.client.errors import InvalidInputError
 from milvus_rag.client.records import PRIVATE_KEY, Record, public_metadata
+from milvus_rag.integrations.models import model_builder
 
 try:
     from llama_index.core.schema import (
@@ -135,24 +136,96 @@ def node_to_record(node: BaseNode) -> Record:
 
 def record_to_node(record: Record) -> BaseNode:
     """The node for a stored row (``TextNode`` unless the row says otherwise)."""
-    metadata = public_metadata(record.metadata)
-    raw = (record.metadata or {}).get(PRIVATE_KEY)
+    stored = record.metadata
+    raw = stored.get(PRIVATE_KEY) if stored else None
+    if raw is None:  # a row written by LangChain or the core: a TextNode
+        id, text, metadata = record.id, record.text, dict(stored) if stored else {}
+        kwargs: dict[str, Any] = {"id_": id, "text": text, "metadata": metadata}
+        if record.doc_id:  # its doc_id is the source document
+            kwargs["relationships"] = {
+                NodeRelationship.SOURCE: RelatedNodeInfo(node_id=record.doc_id)
+            }
+        if record.vector is not None:
+            kwargs["embedding"] = [float(x) for x in record.vector]
+        if (  # the values validation keeps as they are (see _AS_IS), checked inline
+            _TEXT_NODE is not None
+            and type(id) is str
+            and type(text) is str
+            and all(type(k) is str for k in metadata)
+        ):
+            return _TEXT_NODE.new(kwargs)
+        return TextNode(**kwargs)
     private: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     cls: type[TextNode] | type[Document] = _CLASSES.get(str(private.get("class")), TextNode)
     if not private:
         cls = TextNode
-    kwargs: dict[str, Any] = {"id_": record.id, "text": record.text, "metadata": metadata}
+    kwargs = {"id_": record.id, "text": record.text, "metadata": public_metadata(stored)}
     rels = private.get("relationships")
     if isinstance(rels, Mapping):
         kwargs["relationships"] = _relationships_from_json(rels)
     elif not private and record.doc_id:
-        # a row written by LangChain or the core: its doc_id is the source document
         kwargs["relationships"] = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=record.doc_id)}
     for key, attr in _ATTRS.items():
         if key in private and attr in cls.model_fields:
-            kwargs[attr] = private[key]
+            value = private[key]
+            kwargs[attr] = list(value) if type(value) is list else value
     if cls is IndexNode:
         kwargs["index_id"] = str(private.get("index_id", ""))
+    if cls is TextNode:
+        return _text_node(kwargs, record)
     if record.vector is not None:
         kwargs["embedding"] = [float(x) for x in record.vector]
     return cls(**kwargs)
+
+
+def _text_node(kwargs: dict[str, Any], record: Record) -> BaseNode:
+    """The ``TextNode`` of ``kwargs`` and the record's vector: built as validation would
+    where each value is one it keeps as it is (``integrations.models``), else validated."""
+    if record.vector is not None:
+        kwargs["embedding"] = [float(x) for x in record.vector]
+    if _TEXT_NODE is not None and _valid_as_is(kwargs):
+        return _TEXT_NODE.new(kwargs)
+    return TextNode(**kwargs)
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_str_list(value: Any) -> bool:
+    return type(value) is list and all(type(x) is str for x in value)
+
+
+def _is_index(value: Any) -> bool:
+    return value is None or type(value) is int
+
+
+#: what a TextNode field keeps as it is when validated: a row's values, as record_to_node
+#: builds them (fresh dicts and lists; relationships and embeddings of its own making)
+_AS_IS = {
+    "id_": _is_str,
+    "text": _is_str,
+    "metadata": lambda v: type(v) is dict and all(type(k) is str for k in v),
+    "relationships": lambda v: type(v) is dict,
+    "embedding": lambda v: type(v) is list,
+    "start_char_idx": _is_index,
+    "end_char_idx": _is_index,
+    "excluded_embed_metadata_keys": _is_str_list,
+    "excluded_llm_metadata_keys": _is_str_list,
+    "metadata_template": _is_str,
+    "metadata_separator": _is_str,
+    "text_template": _is_str,
+    "mimetype": _is_str,
+}
+
+
+def _valid_as_is(kwargs: Mapping[str, Any]) -> bool:
+    """Whether validation would keep each of ``kwargs`` as it is (see ``integrations.models``)."""
+    for name, value in kwargs.items():
+        check = _AS_IS.get(name)
+        if check is None or not check(value):
+            return False
+    return True
+
+
+_TEXT_NODE = model_builder(TextNode)

@@ -46,6 +46,7 @@ __all__ = [
     "default_request",
     "field_weights",
     "legs_request",
+    "query_of",
     "sizes",
 ]
 
@@ -72,6 +73,19 @@ def sizes(mode: VectorStoreQueryMode, query: VectorStoreQuery) -> tuple[int, int
     return query.hybrid_top_k or k, candidates
 
 
+def query_of(
+    mode: VectorStoreQueryMode, query: VectorStoreQuery
+) -> tuple[str | None, list[float] | None]:
+    """The query text and embedding a search in ``mode`` over the default fields takes:
+    the embedding (dense), the text (BM25), both (hybrid)."""
+    core = CORE_MODES[mode]
+    if core is RetrievalMode.DENSE:
+        return None, query.query_embedding
+    if core is RetrievalMode.SPARSE:
+        return query.query_str, None
+    return query.query_str, query.query_embedding
+
+
 def default_request(
     mode: VectorStoreQueryMode,
     query: VectorStoreQuery,
@@ -82,13 +96,12 @@ def default_request(
     """The search in the query's mode over the default fields."""
     k, candidates = sizes(mode, query)
     core = CORE_MODES[mode]
-    if core is RetrievalMode.DENSE:
-        return SearchRequest(vector=query.query_embedding, k=k, mode=core, filter=flt, **options)
-    if core is RetrievalMode.SPARSE:
-        return SearchRequest(text=query.query_str, k=k, mode=core, filter=flt, **options)
+    text, vector = query_of(mode, query)
+    if core is not RetrievalMode.HYBRID:
+        return SearchRequest(text=text, vector=vector, k=k, mode=core, filter=flt, **options)
     return SearchRequest(
-        text=query.query_str,
-        vector=query.query_embedding,
+        text=text,
+        vector=vector,
         k=k,
         mode=core,
         filter=flt,

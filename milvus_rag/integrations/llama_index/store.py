@@ -52,8 +52,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pymilvus import AsyncMilvusClient, MilvusClient
 
@@ -66,7 +67,7 @@ from milvus_rag.client.config import (
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.reads import ids_within
 from milvus_rag.client.records import Hit, Record
-from milvus_rag.client.request import GROUP_OPTIONS
+from milvus_rag.client.request import GROUP_OPTIONS, SearchRequest
 from milvus_rag.client.store import QUERY_WINDOW, AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore, run_sync
 from milvus_rag.integrations.fronts import FirstUse, core_store, pop_tenancy
@@ -102,7 +103,8 @@ from milvus_rag.integrations.llama_index.compat_kwargs import (
 from milvus_rag.integrations.llama_index.fields import FieldEmbedders
 from milvus_rag.integrations.llama_index.filters import combine_filters, metadata_filters_to_dict
 from milvus_rag.integrations.llama_index.nodes import node_to_record, record_to_node
-from milvus_rag.integrations.llama_index.search import default_request, legs_request
+from milvus_rag.integrations.llama_index.search import default_request, legs_request, query_of
+from milvus_rag.integrations.templates import Templates, shape_key
 
 __all__ = [
     "BM25BuiltInFunction",
@@ -171,6 +173,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
     _sparse_fn: Any = PrivateAttr(default=None)
     _doc_key: str = PrivateAttr(default="doc_id")
     _async_client: bool = PrivateAttr(default=True)
+    _templates: Templates = PrivateAttr(default_factory=Templates)
 
     def __init__(
         self,
@@ -280,12 +283,22 @@ class MilvusVectorStore(BasePydanticVectorStore):
 
     # --- helpers ----------------------------------------------------------------------
 
+    def _privates(self) -> dict[str, Any]:
+        """This store's private attributes, pydantic's own dict: a query reads them through
+        it (``self._store`` costs pydantic's ``__getattr__``, 1.8 µs a read)."""
+        return cast(dict[str, Any], self.__pydantic_private__)
+
     async def _learn_dim(self) -> None:
         """Before every operation: ``overwrite=True`` drops the collection (once, before the
         store's first operation); a store opened without ``dim`` takes it from the existing
         collection (the core's :meth:`~milvus_rag.client.AsyncMilvusStore.ensure_dim`)."""
-        await self._first_use.run(self._drop_for_overwrite, self._adopt_existing)
-        self.dim = await self._store.ensure_dim()
+        private = self._privates()
+        first: FirstUse = private["_first_use"]
+        if not first.ready:
+            await first.run(self._drop_for_overwrite, self._adopt_existing)
+        dim = await private["_store"].ensure_dim()  # read after run: adopting replaces it
+        if dim != self.dim or "dim" not in self.__pydantic_fields_set__:
+            self.dim = dim
 
     @property
     def _overwrite(self) -> bool:
@@ -513,7 +526,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         return self.hits_to_result(
             hits,
             raw=self.vocabulary == "llama_index",
-            output_fields=query.output_fields or self._output_fields,
+            output_fields=query.output_fields or self._privates()["_output_fields"],
         )
 
     async def ahits(self, query: VectorStoreQuery, **kwargs: Any) -> list[Hit]:
@@ -521,10 +534,14 @@ class MilvusVectorStore(BasePydanticVectorStore):
         mode = VectorStoreQueryMode(query.mode)
         if mode not in _SUPPORTED_MODES:
             raise unsupported_mode(mode.value, [m.value for m in _SUPPORTED_MODES])
-        cfg = self._store.config
+        private = self._privates()
+        cfg = private["_store"].config
         opts = llama_query_options(kwargs, cfg.metric)
-        has_sparse = any(not f.is_dense for f in cfg.vector_fields)
-        if self.vocabulary == "llama_index" and mode in _BM25_MODES and not has_sparse:
+        if (
+            self.vocabulary == "llama_index"
+            and mode in _BM25_MODES
+            and not any(not f.is_dense for f in cfg.vector_fields)
+        ):
             raise ConfigError(
                 f"query mode {mode.value!r} needs a sparse field: create the store with "
                 "enable_sparse=True"
@@ -532,7 +549,7 @@ class MilvusVectorStore(BasePydanticVectorStore):
         # LlamaIndex passes empty id lists for "no restriction" (as_retriever() does)
         flt: Any = combine_filters(
             self.build_filter(
-                query.filters, query.node_ids or None, query.doc_ids or None, self._doc_key
+                query.filters, query.node_ids or None, query.doc_ids or None, private["_doc_key"]
             ),
             opts.filter,
         )
@@ -547,16 +564,38 @@ class MilvusVectorStore(BasePydanticVectorStore):
         if mode is VectorStoreQueryMode.MMR:
             return await self._mmr(query, flt, opts)
         raw = self.vocabulary == "llama_index"  # similarities: distances, not relevance
-        alpha = query.alpha if query.alpha is not None else self._alpha
-        cfg = self._store.config
+        alpha = query.alpha if query.alpha is not None else private["_alpha"]
+        store: AsyncMilvusStore = private["_store"]
+        cfg = store.config
         if opts.fields is None and not cfg.extra_vector_fields and cfg.enable_dense:
-            request = default_request(
-                mode, query, flt, alpha, {"relevance": not raw, **opts.search}
-            )
+            request = self._default_request(store, mode, query, flt, alpha, raw, opts)
         else:  # several vector fields, or a sparse-only collection: one leg per field
             embedders = self._field_embedders()
             request = await legs_request(cfg, embedders, mode, query, flt, alpha, opts, raw)
-        return await self._store.search(request)
+        return await store.search(request)
+
+    def _default_request(
+        self,
+        store: AsyncMilvusStore,
+        mode: VectorStoreQueryMode,
+        query: VectorStoreQuery,
+        flt: Any,
+        alpha: float | None,
+        raw: bool,
+        opts: LlamaQueryOptions,
+    ) -> SearchRequest:
+        """:func:`~.search.default_request`, prepared once per call shape (everything but
+        the query: :mod:`milvus_rag.integrations.templates`)."""
+        templates: Templates = self._privates()["_templates"]
+        sizes = (query.similarity_top_k, query.sparse_top_k, query.hybrid_top_k)
+        key = shape_key(mode, *sizes, alpha, raw, flt, opts.search)
+        template = templates.get(store.config, key)
+        if template is not None:
+            return template.for_query(*query_of(mode, query))
+        if key is not None:  # kept: the caller's values must not change it later
+            flt, opts = copy.deepcopy((flt, opts))
+        request = default_request(mode, query, flt, alpha, {"relevance": not raw, **opts.search})
+        return templates.put(key, store.prepare(request))
 
     async def _mmr(self, query: VectorStoreQuery, flt: Any, opts: LlamaQueryOptions) -> list[Hit]:
         k = query.similarity_top_k
