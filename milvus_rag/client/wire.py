@@ -169,7 +169,7 @@ def decode(results: Any, *, arrays: bool = False) -> list[list[dict[str, Any]]] 
     """A ``SearchResultData`` as pymilvus's ``SearchResult`` reads it (``[[{pk: id,
     "distance": d, "entity": {field: value}}]]`` per query), or ``None`` where it holds
     something decoded only by pymilvus (a field type other than scalars, non-dynamic
-    JSON and float vectors without nulls; element indices; highlights). ``arrays``: a
+    JSON and float vectors with a vector for each row; element indices; highlights). ``arrays``: a
     float vector is a float32 array (one matrix read at once, see :func:`float_rows`),
     not pymilvus's list of floats."""
     if len(results.highlight_results) or len(results.element_indices.data):
@@ -200,7 +200,11 @@ def decode(results: Any, *, arrays: bool = False) -> list[list[dict[str, Any]]] 
                 col = [orjson.loads(raw[i]) if i < m and valid[i] else None for i in range(n)]
             else:
                 col = [orjson.loads(raw[i]) if i < m else None for i in range(n)]
-        elif t == _FLOAT_VEC_TYPE and not len(valid):
+        elif (
+            t == _FLOAT_VEC_TYPE
+            and not len(valid)
+            and len(fd.vectors.float_vector.data) == n * fd.vectors.dim
+        ):
             dim = fd.vectors.dim
             rows = float_rows(fd.vectors.float_vector, dim) if arrays else None
             if rows is not None:

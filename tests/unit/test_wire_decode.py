@@ -68,10 +68,13 @@ def field(draw: st.DrawFn, name: str, n: int) -> tuple[schema_pb2.FieldData, boo
     if kind == "FLOAT_VECTOR":
         fd.type = DataType.FLOAT_VECTOR
         fd.vectors.dim = 3
-        fd.vectors.float_vector.data.extend(draw(st.lists(F32, min_size=3 * n, max_size=3 * n)))
+        rows = draw(st.sampled_from([n, n, n, max(n - 1, 0)]))  # a row without its vector
+        fd.vectors.float_vector.data.extend(
+            draw(st.lists(F32, min_size=3 * rows, max_size=3 * rows))
+        )
         if nullable:  # nullable vectors are stored packed: pymilvus decodes them
             fd.valid_data.extend(valid)
-        return fd, not nullable
+        return fd, (not nullable or n == 0) and rows == n  # no rows: no null to pack
     if kind == "ARRAY":
         fd.type = DataType.ARRAY
         fd.scalars.array_data.element_type = DataType.INT64
