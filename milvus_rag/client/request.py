@@ -86,6 +86,9 @@ class RetrievalMode(str, Enum):
             ) from None
 
 
+_DENSE = RetrievalMode.DENSE
+
+
 def check_k(k: int, name: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > MAX_K:
         raise ConfigError(f"{name} must be an integer in [1, {MAX_K}], got {k!r}")
@@ -421,24 +424,36 @@ class SearchRequest:
     scope: Scope | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Every search builds one: an option left unset costs one comparison here, a set
+        # one its check (the check functions above, with their messages).
         set_ = object.__setattr__
-        legs = check_legs(self.legs)
-        set_(self, "legs", legs)
-        if legs is not None and self.mode is not None:
-            raise ConfigError(
-                f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for the "
-                "default fields' legs (leave mode unset with legs)"
-            )
-        mode = None if legs is not None else RetrievalMode.parse(self.mode or "hybrid")
-        set_(self, "mode", mode)
-        check_k(self.k)
-        alpha = check_alpha(self.alpha)
-        if legs is not None and alpha is not None:
-            raise ConfigError(
-                "alpha is the dense weight of the two default legs: with legs=, give each "
-                "leg its weight (Leg(field, query, weight=...))"
-            )
-        set_(self, "alpha", alpha)
+        legs = self.legs
+        if legs is not None:
+            legs = check_legs(legs)
+            set_(self, "legs", legs)
+            if self.mode is not None:
+                raise ConfigError(
+                    f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for "
+                    "the default fields' legs (leave mode unset with legs)"
+                )
+            mode = None
+        else:
+            mode = self.mode
+            if type(mode) is not RetrievalMode:
+                mode = RetrievalMode.parse(mode or "hybrid")
+                set_(self, "mode", mode)
+        k = self.k
+        if type(k) is not int or not 0 < k <= MAX_K:
+            check_k(k)
+        alpha = self.alpha
+        if alpha is not None:
+            alpha = check_alpha(alpha)
+            if legs is not None:
+                raise ConfigError(
+                    "alpha is the dense weight of the two default legs: with legs=, give each "
+                    "leg its weight (Leg(field, query, weight=...))"
+                )
+            set_(self, "alpha", alpha)
         weighted = legs is not None and any(leg.weight is not None for leg in legs)
         ranker = resolve_ranker(self.ranker, alpha if legs is None else (1.0 if weighted else None))
         if weighted and ranker == "rrf":
@@ -454,9 +469,45 @@ class SearchRequest:
             raise ConfigError(f"rrf_k must be an integer >= 1, got {self.rrf_k!r}")
         if self.fusion not in ("auto", "client"):
             raise ConfigError(f"fusion must be 'auto' or 'client', got {self.fusion!r}")
-        _check_text(mode, self.text)
-        set_(self, "vector", check_query_vector(self.vector))
-        set_(self, "search_params", check_search_params(self.search_params))
+        text = self.text
+        if type(text) is not str or (mode is not None and mode is not _DENSE and not text.strip()):
+            _check_text(mode, text)
+        if self.vector is not None:
+            set_(self, "vector", check_query_vector(self.vector))
+        params = self.search_params
+        if params is None:
+            set_(self, "search_params", {})
+        else:
+            params = check_search_params(params)
+            set_(self, "search_params", params)
+            if params and mode is RetrievalMode.SPARSE:
+                raise ConfigError(
+                    "search_params tune the dense index: a mode='sparse' (BM25) search has none"
+                )
+        if self.radius is not None or self.range_filter is not None:
+            self._check_range_options(legs, mode)
+        if self.consistency_level is not None:
+            set_(self, "consistency_level", check_consistency(self.consistency_level))
+        if self.timeout is not None:
+            set_(self, "timeout", check_timeout(self.timeout))
+        if type(self.with_vectors) is not bool:
+            raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
+        if type(self.relevance) is not bool:
+            raise ConfigError(f"relevance must be a bool, got {self.relevance!r}")
+        if self.tenant is not None and not isinstance(self.tenant, str):
+            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
+        if type(self.all_tenants) is not bool:
+            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
+        if self.group_by is None and self.group_size is None and self.strict_group_size is False:
+            grouping = None
+        else:
+            grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, k)
+        set_(self, "grouping", grouping)
+
+    def _check_range_options(
+        self, legs: tuple[Leg, ...] | None, mode: RetrievalMode | None
+    ) -> None:
+        """``radius`` / ``range_filter`` checked and normalised (a dense range search)."""
         radius = _check_bound(self.radius, "radius")
         range_filter = _check_bound(self.range_filter, "range_filter")
         if range_filter is not None and radius is None:
@@ -471,24 +522,8 @@ class SearchRequest:
                 f"radius / range_filter are a dense range search: use mode='dense', not "
                 f"{mode.value if mode is not None else mode!r}"
             )
-        if self.search_params and mode is RetrievalMode.SPARSE:
-            raise ConfigError(
-                "search_params tune the dense index: a mode='sparse' (BM25) search has none"
-            )
-        set_(self, "radius", radius)
-        set_(self, "range_filter", range_filter)
-        set_(self, "consistency_level", check_consistency(self.consistency_level))
-        set_(self, "timeout", check_timeout(self.timeout))
-        if not isinstance(self.with_vectors, bool):
-            raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
-        if not isinstance(self.relevance, bool):
-            raise ConfigError(f"relevance must be a bool, got {self.relevance!r}")
-        if self.tenant is not None and not isinstance(self.tenant, str):
-            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
-        if not isinstance(self.all_tenants, bool):
-            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
-        grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, self.k)
-        set_(self, "grouping", grouping)
+        object.__setattr__(self, "radius", radius)
+        object.__setattr__(self, "range_filter", range_filter)
 
     @property
     def fetches_vectors(self) -> bool:
