@@ -436,11 +436,13 @@ class SearchRequest:
                     f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for "
                     "the default fields' legs (leave mode unset with legs)"
                 )
-            mode = None
+            mode: RetrievalMode | None = None
         else:
-            mode = self.mode
-            if type(mode) is not RetrievalMode:
-                mode = RetrievalMode.parse(mode or "hybrid")
+            given = self.mode
+            if isinstance(given, RetrievalMode):
+                mode = given
+            else:
+                mode = RetrievalMode.parse(given or "hybrid")
                 set_(self, "mode", mode)
         k = self.k
         if type(k) is not int or not 0 < k <= MAX_K:
@@ -566,9 +568,17 @@ class SearchRequest:
         _check_text(None if self.mode is None else RetrievalMode(self.mode), text)
         return self._evolve(text=text, vector=check_query_vector(vector))
 
-    def compiled(self, target: Target, scope: Scope) -> SearchRequest:
-        """This request, its tenant and filter scoped for ``target`` (by ``prepare``)."""
-        return self._evolve(target=target, expr=scope.expr, scope=scope)
+    def compiled(self, target: Target, scope: Scope, *, own: bool = False) -> SearchRequest:
+        """This request, its tenant and filter scoped for ``target`` (by ``prepare``).
+        ``own``: the caller built this request for one search and hands it to no one else
+        (the store's keyword search): scoped in place, not copied."""
+        if not own:
+            return self._evolve(target=target, expr=scope.expr, scope=scope)
+        set_ = object.__setattr__  # fields left out of eq and hash: the value is unchanged
+        set_(self, "target", target)
+        set_(self, "expr", scope.expr)
+        set_(self, "scope", scope)
+        return self
 
     def for_tenant(self, tenant: str | None, all_tenants: bool = False) -> SearchRequest:
         """This request for ``tenant`` (or every tenant), to be prepared again; a request

@@ -76,6 +76,9 @@ class SearchPort:
     #: whether the store has read the collection's schema (or knows there is none yet):
     #: before, a leg may name a field the config does not (see ``legs.check_legs``)
     schema_read: Callable[[], bool] = lambda: True
+    #: the collection's description when ``ensure()`` has nothing to do (no I/O: cached,
+    #: adopted and checked), else ``None``: a search then skips awaiting ``ensure()``
+    known: Callable[[], CollectionInfo | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -112,17 +115,20 @@ class Searcher:
 
     # --- preparing ----------------------------------------------------------------------
 
-    def prepare(self, request: SearchRequest) -> SearchRequest:
+    def prepare(self, request: SearchRequest, *, own: bool = False) -> SearchRequest:
         """``request`` with its filter compiled for this backend, its range checked against
         the metric and its legs against the collection's vector fields (no I/O). A request
-        prepared for this target passes as it is."""
-        if request.target == self.target:
+        prepared for this target passes as it is. ``own``: the caller built ``request`` for
+        this search alone (see ``SearchRequest.compiled``)."""
+        target = request.target
+        if target is not None and (target is self.target or target == self.target):
             return request
-        cfg = self.port.config()
-        seen = self._fields  # the BM25 flag of the schema, once a search has read it
-        has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
-        check_legs(request, cfg, self._vector_fields(cfg, has_bm25), self.port.schema_read())
-        return request.compiled(self.target, self._scope(request))
+        if request.legs is not None or request.radius is not None:
+            cfg = self.port.config()
+            seen = self._fields  # the BM25 flag of the schema, once a search has read it
+            has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
+            check_legs(request, cfg, self._vector_fields(cfg, has_bm25), self.port.schema_read())
+        return request.compiled(self.target, self._scope(request), own=own)
 
     def _scope(self, r: SearchRequest) -> Scope:
         fkey = filter_key(r.filter)
@@ -152,10 +158,11 @@ class Searcher:
 
     # --- one search -------------------------------------------------------------------
 
-    async def search(self, request: SearchRequest) -> list[Hit]:
-        """Top ``k`` hits of a prepared request, best first."""
-        r = self.prepare(request)
-        info = await self.port.ensure()  # the config now has every dim
+    async def search(self, request: SearchRequest, *, own: bool = False) -> list[Hit]:
+        """Top ``k`` hits of a request, best first (prepared here if it is not yet;
+        ``own``: see :meth:`prepare`)."""
+        r = self.prepare(request, own=own)
+        info = self.port.known() or await self.port.ensure()  # the config now has every dim
         cfg = self.port.config()
         plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)))
         try:

@@ -126,6 +126,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
                 timeout=self.connection.timeout,
                 scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
                 schema_read=lambda: self._schema_read,
+                known=self._known,
             ),
             Target(
                 dialect=self._pool.dialect,
@@ -297,6 +298,25 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
             self.config = dims_from(self.config, info)
             self._checked = (self.config, info)
         return info
+
+    def _known(self) -> CollectionInfo | None:
+        """The collection's description when :meth:`ensure_collection` (and ``_ready``)
+        would do nothing: cached, adopted and checked for this config (no I/O); else
+        ``None``. Every search asks, to skip awaiting them."""
+        info = SCHEMA_CACHE.get(self.connection.key, self.config.name)
+        if info is None:
+            return None
+        checked, adopted, cfg = self._checked, self._adopted, self.config
+        if (
+            checked is not None
+            and adopted is not None
+            and checked[1] is info
+            and adopted[0] is info
+            and checked[0] is cfg
+            and adopted[1] is cfg
+        ):
+            return info
+        return None
 
     async def existing_vector_fields(self) -> tuple[VectorField, ...] | None:
         """The collection's vector fields as they are (dim, metric, index), read without

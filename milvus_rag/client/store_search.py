@@ -45,6 +45,7 @@ class SearchAccess:
     config: CollectionConfig
     if TYPE_CHECKING:  # the store's own
         _ready: Callable[[], Awaitable[None]]
+        _known: Callable[[], object | None]
         query: Callable[..., Awaitable[list[Record]]]
 
     def prepare(self, request: SearchRequest) -> SearchRequest:
@@ -130,8 +131,9 @@ class SearchAccess:
             strict_group_size=strict_group_size,
             legs=check_legs(legs),
         )
-        await self._ready()
-        return await self._searcher.search(request)
+        if self._known() is None:  # else nothing to adopt or check: no await
+            await self._ready()
+        return await self._searcher.search(request, own=True)
 
     async def expand(
         self,
