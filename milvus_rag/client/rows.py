@@ -21,10 +21,10 @@ from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filters import Column, FieldNames
 from milvus_rag.client.fusion import (
-    bm25_relevance,
+    bm25_relevances,
     cosine_relevance,
-    dense_relevance,
-    dense_score,
+    dense_relevances,
+    dense_scores,
     rrf_fuse,
     weighted_fuse_n,
 )
@@ -392,17 +392,18 @@ def field_hits(
     m = metric or cfg.metric
     rows = Rows(cfg, result, keep_vectors)
     dists = rows.distances
+    # scores and relevance of the whole list at once (one Python call per hit each, before)
     if kind == "dense":
-        scores = [dense_score(m, d) for d in dists]
+        scores = dense_scores(m, dists)
     elif kind == "bm25":
         scores = [abs(d) for d in dists]
     else:
         scores = list(dists)
     rel: Sequence[float | None]
     if relevance == "distance":
-        rel = [dense_relevance(m, d) for d in dists]
+        rel = dense_relevances(m, dists)
     elif relevance == "bm25":
-        rel = [bm25_relevance(s) for s in scores]
+        rel = bm25_relevances(scores)
     elif relevance == "vectors":
         rel = relevances(rows.vectors, query, cfg.metric)
     else:
