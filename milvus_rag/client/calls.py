@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from milvus_rag.client.config import ConnectionConfig
 from milvus_rag.client.errors import BackendError, is_missing_collection, is_released_collection
 from milvus_rag.client.pool import ClientPool
-from milvus_rag.client.retry import with_retries
+from milvus_rag.client.retry import retry_delay, with_retries
 from milvus_rag.client.schema import SCHEMA_CACHE
 
 Fn = Callable[[Any], Awaitable[Any]]
@@ -42,7 +42,27 @@ async def call(
     gives pymilvus none (pymilvus runs a call with a ``timeout=`` in a task of its own).
     """
     try:
-        return await _once(pool, connection, name, operation, fn, timeout)
+        client = pool.current()
+        if client is None:  # the loop's first call: connect within the retries
+            return await _once(pool, connection, name, operation, fn, timeout)
+        # the first try here, not in nested coroutines (every call awaits through each)
+        try:
+            if timeout is None:
+                return await fn(client)
+            return await within(fn(client), timeout, operation, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            delay = retry_delay(
+                e,
+                0,
+                operation=operation,
+                collection=name,
+                retries=connection.retries,
+                backoff=connection.retry_backoff,
+            )
+        await asyncio.sleep(delay)
+        return await _once(pool, connection, name, operation, fn, timeout, attempt=1)
     except BackendError as e:
         if operation == "ensure_collection" or not (
             is_missing_collection(e) or is_released_collection(e)
@@ -86,7 +106,10 @@ async def _once(
     operation: str,
     fn: Fn,
     timeout: float | None,
+    attempt: int = 0,
 ) -> Any:
+    """``fn(client)`` with the retries left after ``attempt`` tries."""
+
     async def run() -> Any:
         client = pool.current() or await pool.get()
         if timeout is None:
@@ -99,4 +122,5 @@ async def _once(
         collection=name,
         retries=connection.retries,
         backoff=connection.retry_backoff,
+        attempt=attempt,
     )

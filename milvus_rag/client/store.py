@@ -252,15 +252,16 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
             filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
         ).expr
 
-    async def _call(
+    def _call(
         self,
         operation: str,
         fn: Callable[[Any], Awaitable[Any]],
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """``fn(client)`` with retries, recovering once from a drop behind our back; each try
-        within ``timeout`` seconds where given (see :func:`calls.within`)."""
-        return await calls.call(
+        within ``timeout`` seconds where given (see :func:`calls.call`). The coroutine of
+        ``calls.call`` itself (no frame of its own: every data call awaits through it)."""
+        return calls.call(
             self._pool,
             self.connection,
             self.name,

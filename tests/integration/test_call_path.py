@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from milvus_rag import AsyncMilvusStore, BackendError, Record
+from milvus_rag import AsyncMilvusStore, BackendError, BackendUnavailableError, Record
 from milvus_rag.client.calls import within
 
 pytestmark = pytest.mark.integration
@@ -86,3 +86,56 @@ def test_per_loop_items_stay_per_loop() -> None:
     t.start()
     t.join()
     assert a is b and c is not a and out[0] is out[1] and out[0] not in (a, c)
+
+
+@pytest.mark.parametrize("fails", [0, 1, 3, 4])
+async def test_a_call_retries_what_is_unavailable_the_first_try_included(
+    make_async_store: Callable[..., AsyncMilvusStore], fails: int
+) -> None:
+    """The first try of a call on a connected loop runs inline (not in the retry loop's
+    coroutines): an unavailable failure there is retried as any other, ``retries`` times,
+    then raised mapped; another failure is raised at once, mapped, and not retried."""
+    store = make_async_store(dim=2, retries=3, retry_backoff=0.001)
+    await store.upsert([Record(id="a", text="x", vector=[1.0, 0.0])])
+    tries = 0
+
+    async def flaky(c: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        if tries <= fails:
+            raise ConnectionError("connection reset by peer")
+        return await c.search(store.name, data=[[1.0, 0.0]], anns_field="dense", limit=1)
+
+    if fails <= 3:
+        res = await store._call("search", flaky)
+        assert [h["id"] for h in res[0]] == ["a"] and tries == fails + 1
+    else:
+        with pytest.raises(BackendUnavailableError, match="connection reset") as info:
+            await store._call("search", flaky)
+        assert tries == 4 and info.value.operation == "search"  # 1 try + 3 retries
+
+    tries = 0
+
+    async def refused(c: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        raise ValueError("no such thing")
+
+    with pytest.raises(BackendError, match="no such thing") as err:
+        await store._call("search", refused)
+    assert tries == 1 and not isinstance(err.value, BackendUnavailableError)
+    assert isinstance(err.value.__cause__, ValueError)
+
+
+async def test_a_collection_dropped_behind_the_store_is_recreated_once(
+    make_async_store: Callable[..., AsyncMilvusStore],
+) -> None:
+    """A search of a collection another client dropped: the store forgets its schema,
+    ensures the collection again and tries once more (an empty collection: no hits)."""
+    store = make_async_store(dim=2)
+    await store.upsert([Record(id="a", text="x", vector=[1.0, 0.0])])
+    assert [h.id for h in await store.search(vector=[1.0, 0.0], k=1, mode="dense")] == ["a"]
+    other = make_async_store(dim=2, collection_name=store.name)
+    await other._call("drop", lambda c: c.drop_collection(store.name))
+    assert await store.search(vector=[1.0, 0.0], k=1, mode="dense") == []
+    assert await store.exists()
