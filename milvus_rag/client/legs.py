@@ -138,7 +138,9 @@ def _mode_plan(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, Vector
         dense = LegPlan(primary, vector, param, alpha, "distance", True, "dense")
         if mode is RetrievalMode.DENSE:
             return LegsPlan((dense,), vector)
-    bm25 = next((f for f in fields.values() if f.is_bm25), None)
+    bm25 = fields.get(cfg.sparse_field)  # where it is, unless the config has none
+    if bm25 is None or not bm25.is_bm25:
+        bm25 = next((f for f in fields.values() if f.is_bm25), None)
     if bm25 is None:
         others = [f.name for f in fields.values() if f.is_client_sparse]
         hint = (

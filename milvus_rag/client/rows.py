@@ -29,7 +29,14 @@ from milvus_rag.client.fusion import (
     weighted_fuse_n,
 )
 from milvus_rag.client.node_content import RESERVED, from_node_keys, node_keys
-from milvus_rag.client.records import PRIVATE_KEY, Hit, Record, int64_id, public_metadata
+from milvus_rag.client.records import (
+    PRIVATE_KEY,
+    Hit,
+    Record,
+    int64_id,
+    make_hits,
+    public_metadata,
+)
 from milvus_rag.client.tenancy import check_tenant
 from milvus_rag.client.typed_fields import NULLS_KEY, join_metadata, split_metadata
 
@@ -408,9 +415,7 @@ def field_hits(
         rel = relevances(rows.vectors, query, cfg.metric)
     else:
         rel = [None] * len(dists)
-    return [
-        Hit(r.id, s, d, r, x) for r, s, d, x in zip(rows.records, scores, dists, rel, strict=True)
-    ]
+    return make_hits(rows.records, scores, dists, rel)
 
 
 def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
@@ -440,9 +445,7 @@ def rrf_hits(
     came back (see ``SearchRequest.relevance``) and ``query`` is known, else not computed."""
     rows = Rows(cfg, result, keep_vectors)
     rel = relevances(rows.vectors, query, cfg.metric)
-    return [
-        Hit(r.id, d, d, r, x) for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
-    ]
+    return make_hits(rows.records, rows.distances, rows.distances, rel)
 
 
 def fused_hits(

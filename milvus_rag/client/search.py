@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from pymilvus import AnnSearchRequest, RRFRanker
@@ -81,9 +81,9 @@ class SearchPort:
     known: Callable[[], CollectionInfo | None] = lambda: None
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """A request's execution settings, defaults resolved, and its legs."""
+class _Plan(NamedTuple):
+    """A request's execution settings, defaults resolved, and its legs (a named tuple: one
+    is built per search)."""
 
     candidates: int
     rrf_k: int
@@ -226,11 +226,11 @@ class Searcher:
         column = self._server_groups(r, plan, g)
         if column is not None:
             grouped = {**plan.kwargs, "group_by_field": column, "group_size": 1}
-            return await self._run(r, replace(plan, kwargs=grouped))
+            return await self._run(r, plan._replace(kwargs=grouped))
 
         async def fetch(n: int) -> list[Hit]:
             return await self._execute(
-                r.ungrouped(n), replace(plan, candidates=max(n, plan.candidates))
+                r.ungrouped(n), plan._replace(candidates=max(n, plan.candidates))
             )
 
         return await deepen_groups(fetch, g, r.k, start=max(4 * r.k * g.size, 16))
