@@ -20,8 +20,9 @@ from milvus_rag.client.schema import SCHEMA_CACHE
 
 Fn = Callable[[Any], Awaitable[Any]]
 T = TypeVar("T")
-#: ``asyncio.timeout`` (Python 3.11+): a deadline on the running task, no task of its own
-_TIMEOUT: Any = getattr(asyncio, "timeout", None)
+#: Python 3.11+: a deadline cancels the running task (``asyncio.timeout``'s way), no task of
+#: its own; 3.10: ``asyncio.wait_for``
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")
 
 
 async def call(
@@ -75,22 +76,45 @@ async def call(
 
 async def within(aw: Awaitable[T], timeout: float | None, operation: str, collection: str) -> T:
     """``await aw``, cancelled after ``timeout`` seconds (``None``: no deadline) with a
-    :class:`BackendError` that says so (not retried: as pymilvus's own time-out)."""
+    :class:`BackendError` that says so (not retried: as pymilvus's own time-out).
+
+    Python 3.11+: ``asyncio.timeout``'s way (one timer that cancels the running task; the
+    task's cancel count tells the deadline's cancellation from another), without its
+    context manager's objects and coroutines (every backend call has a deadline)."""
     if timeout is None:
         return await aw
-    if _TIMEOUT is None:  # Python 3.10
+    task: Any = asyncio.current_task() if _UNCANCEL else None  # (3.10 typing: no uncancel)
+    if task is None:  # Python 3.10 (no Task.uncancel), or not in a task
         try:
             return await asyncio.wait_for(aw, timeout)
         except asyncio.TimeoutError:
             pass
     else:
-        deadline = _TIMEOUT(timeout)
+        cancelling = task.cancelling()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = task.get_loop().call_later(timeout, expire)
         try:
-            async with deadline:
-                return await aw
-        except TimeoutError:
-            if not deadline.expired():
-                raise
+            result = await aw
+        except asyncio.CancelledError:
+            handle.cancel()
+            if not (expired and task.uncancel() <= cancelling):
+                raise  # cancelled by someone else (too)
+        except BaseException:
+            handle.cancel()
+            if expired:
+                task.uncancel()
+            raise
+        else:
+            handle.cancel()
+            if expired:
+                task.uncancel()
+            return result
     raise BackendError(
         f"no answer within the timeout of {timeout:g} s: pass a larger timeout= (to the "
         "call, or to the store for every call)",

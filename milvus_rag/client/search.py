@@ -158,11 +158,14 @@ class Searcher:
 
     # --- one search -------------------------------------------------------------------
 
-    async def search(self, request: SearchRequest, *, own: bool = False) -> list[Hit]:
+    async def search(
+        self, request: SearchRequest, *, own: bool = False, known: CollectionInfo | None = None
+    ) -> list[Hit]:
         """Top ``k`` hits of a request, best first (prepared here if it is not yet;
-        ``own``: see :meth:`prepare`)."""
+        ``own``: see :meth:`prepare`; ``known``: what ``port.known()`` just returned)."""
         r = self.prepare(request, own=own)
-        info = self.port.known() or await self.port.ensure()  # the config now has every dim
+        # the config now has every dim
+        info = known or self.port.known() or await self.port.ensure()
         cfg = self.port.config()
         plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)))
         try:

@@ -29,6 +29,7 @@ from milvus_rag.client.request import (
     check_k,
     check_legs,
 )
+from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.search import Searcher
 
 __all__ = ["SearchAccess"]
@@ -45,7 +46,7 @@ class SearchAccess:
     config: CollectionConfig
     if TYPE_CHECKING:  # the store's own
         _ready: Callable[[], Awaitable[None]]
-        _known: Callable[[], object | None]
+        _known: Callable[[], CollectionInfo | None]
         query: Callable[..., Awaitable[list[Record]]]
 
     def prepare(self, request: SearchRequest) -> SearchRequest:
@@ -129,11 +130,13 @@ class SearchAccess:
             group_by=group_by,
             group_size=group_size,
             strict_group_size=strict_group_size,
-            legs=check_legs(legs),
+            legs=None if legs is None else check_legs(legs),
         )
-        if self._known() is None:  # else nothing to adopt or check: no await
+        known = self._known()
+        if known is None:
             await self._ready()
-        return await self._searcher.search(request, own=True)
+        # else nothing to adopt or check (and no await before the searcher runs)
+        return await self._searcher.search(request, own=True, known=known)
 
     async def expand(
         self,

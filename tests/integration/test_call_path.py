@@ -7,6 +7,7 @@ not taken for the deadline. The pool's and ``PerLoop``'s memory of the last loop
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,40 @@ async def test_within_keeps_the_calls_own_errors() -> None:
     assert await within(asyncio.sleep(0, "free"), None, "search", "c") == "free"
     with pytest.raises(BackendError, match="timeout"):
         await within(asyncio.sleep(5), 0.01, "search", "c")
+
+
+async def test_a_deadline_leaves_the_task_as_it_found_it() -> None:
+    """The deadline cancels the running task and takes its cancellation back: after the
+    BackendError the task's cancel count is what it was and its next await runs."""
+    task = asyncio.current_task()
+    assert task is not None
+    before = task.cancelling()
+    with pytest.raises(BackendError, match=r"timeout of 0\.01 s") as info:
+        await within(asyncio.sleep(5), 0.01, "search", "c")
+    assert info.value.__context__ is None and info.value.collection == "c"
+    assert task.cancelling() == before
+    assert await asyncio.sleep(0.02, "still runs") == "still runs"
+
+
+async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> None:
+    """Cancelled by its caller before the deadline, or at the same moment as the deadline
+    fires: the call is cancelled (CancelledError), not a time-out."""
+
+    async def guarded(timeout: float) -> str:
+        return await within(asyncio.sleep(5, "late"), timeout, "search", "c")
+
+    early = asyncio.ensure_future(guarded(10.0))
+    await asyncio.sleep(0.01)
+    early.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await early
+
+    both = asyncio.ensure_future(guarded(0.02))
+    await asyncio.sleep(0)  # started: its deadline is set
+    time.sleep(0.05)  # the deadline passes while the loop is blocked ...
+    both.cancel()  # ... and the caller cancels, before the loop fires the deadline
+    with pytest.raises(asyncio.CancelledError):
+        await both
 
 
 async def test_a_closed_pool_hands_out_no_client(
