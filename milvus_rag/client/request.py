@@ -242,9 +242,11 @@ def _check_query_vector_numpy(vector: Any) -> list[float]:
         arr = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError):
         raise InvalidInputError("query vector must be a sequence of numbers") from None
-    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+    if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError("query vector must be one non-empty finite vector")
     out: list[float] = arr.tolist()
+    if not math.isfinite(sum(out)):  # (float32 values: a double's sum cannot overflow)
+        raise InvalidInputError("query vector must be one non-empty finite vector")
     return out
 
 

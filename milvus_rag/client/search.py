@@ -179,10 +179,13 @@ class Searcher:
                 return []
             raise
 
-    async def _execute(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+    # _execute and _run pick the coroutine that runs a search and hand it back (no frame
+    # of their own: a search's result comes back through every frame that awaits it)
+
+    def _execute(self, r: SearchRequest, plan: _Plan) -> Awaitable[list[Hit]]:
         if r.scope is not None and r.scope.residual is not None:
-            return await self._run_residual(r, plan, r.scope)
-        return await self._run(r, plan)
+            return self._run_residual(r, plan, r.scope)
+        return self._run(r, plan)
 
     # --- grouped search -------------------------------------------------------------------
 
@@ -238,15 +241,19 @@ class Searcher:
 
         return await deepen_groups(fetch, g, r.k, start=max(4 * r.k * g.size, 16))
 
-    async def _run(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
-        # each backend request takes its own read slot (see _search)
+    def _run(self, r: SearchRequest, plan: _Plan) -> Awaitable[list[Hit]]:
+        # each backend request takes its own read slot (see _leg_hits)
         legs = plan.legs.legs
         if len(legs) == 1:
-            return await self._leg_hits(r, legs[0], r.k, plan)
+            return self._leg_hits(r, legs[0], r.k, plan)
         if r.ranker == "rrf" and r.fusion == "auto":
-            return await self._hybrid_rrf(r, plan)
+            return self._hybrid_rrf(r, plan)
+        return self._client_fused(r, plan)
+
+    async def _client_fused(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+        """Every leg searched (concurrently), fused client-side."""
         hits = await asyncio.gather(
-            *(self._leg_hits(r, leg, plan.candidates, plan) for leg in legs)
+            *(self._leg_hits(r, leg, plan.candidates, plan) for leg in plan.legs.legs)
         )
         return self._fuse(r, plan, list(hits))
 
