@@ -108,7 +108,7 @@ class SearchAccess:
                 raise ConfigError("pass a SearchRequest alone, or the search's arguments")
             await self._ready()
             return await self._searcher.search(text)
-        request = SearchRequest(
+        request = SearchRequest._of(
             text=text,
             vector=vector,
             k=k,
@@ -229,7 +229,7 @@ class SearchAccess:
         """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
         check_k(k)
         check_k(fetch_k, "fetch_k")
-        request = SearchRequest(
+        request = SearchRequest._of(
             vector=vector,
             k=max(k, fetch_k),
             mode=RetrievalMode.DENSE,
