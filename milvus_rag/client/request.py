@@ -651,13 +651,13 @@ class SearchRequest:
         the fields written in one dict update instead of one ``object.__setattr__`` each
         by the generated ``__init__`` (which costs most of a request's building).
         ``tests/unit/test_search_request.py`` holds both to the same values and errors."""
-        unknown = fields.keys() - _DEFAULTS.keys()
-        if unknown:
-            raise TypeError(f"SearchRequest got unexpected field(s) {sorted(unknown)}")
         out = object.__new__(cls)
         state = out.__dict__
         state.update(_DEFAULTS)
         state.update(fields)
+        if len(state) != len(_DEFAULTS):  # a name that is no field
+            unknown = sorted(state.keys() - _DEFAULTS.keys())
+            raise TypeError(f"SearchRequest got unexpected field(s) {unknown}")
         out.__post_init__()
         return out
 
