@@ -468,11 +468,11 @@ class SearchRequest:
     def __post_init__(self) -> None:
         # Every search builds one: an option left unset costs one comparison here, a set
         # one its check (the check functions above, with their messages).
-        set_ = object.__setattr__
+        state = self.__dict__  # (frozen: its fields written here, once, as they are checked)
         legs = self.legs
         if legs is not None:
             legs = check_legs(legs)
-            set_(self, "legs", legs)
+            state["legs"] = legs
             if self.mode is not None:
                 raise ConfigError(
                     f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for "
@@ -485,7 +485,7 @@ class SearchRequest:
                 mode = given
             else:
                 mode = RetrievalMode.parse(given or "hybrid")
-                set_(self, "mode", mode)
+                state["mode"] = mode
         k = self.k
         if type(k) is not int or not 0 < k <= MAX_K:
             check_k(k)
@@ -497,14 +497,14 @@ class SearchRequest:
                     "alpha is the dense weight of the two default legs: with legs=, give each "
                     "leg its weight (Leg(field, query, weight=...))"
                 )
-            set_(self, "alpha", alpha)
+            state["alpha"] = alpha
         weighted = legs is not None and any(leg.weight is not None for leg in legs)
         ranker = resolve_ranker(self.ranker, alpha if legs is None else (1.0 if weighted else None))
         if weighted and ranker == "rrf":
             raise ConfigError(
                 "leg weights are weighted fusion's: drop them or use ranker='weighted'"
             )
-        set_(self, "ranker", ranker)
+        state["ranker"] = ranker
         if self.candidates is not None:
             check_k(self.candidates, "candidates")
         if self.rrf_k is not None and (
@@ -517,13 +517,13 @@ class SearchRequest:
         if type(text) is not str or (mode is not None and mode is not _DENSE and not text.strip()):
             _check_text(mode, text)
         if self.vector is not None:
-            set_(self, "vector", check_query_vector(self.vector))
+            state["vector"] = check_query_vector(self.vector)
         params = self.search_params
         if params is None:
-            set_(self, "search_params", {})
+            state["search_params"] = {}
         else:
             params = check_search_params(params)
-            set_(self, "search_params", params)
+            state["search_params"] = params
             if params and mode is RetrievalMode.SPARSE:
                 raise ConfigError(
                     "search_params tune the dense index: a mode='sparse' (BM25) search has none"
@@ -531,9 +531,9 @@ class SearchRequest:
         if self.radius is not None or self.range_filter is not None:
             self._check_range_options(legs, mode)
         if self.consistency_level is not None:
-            set_(self, "consistency_level", check_consistency(self.consistency_level))
+            state["consistency_level"] = check_consistency(self.consistency_level)
         if self.timeout is not None:
-            set_(self, "timeout", check_timeout(self.timeout))
+            state["timeout"] = check_timeout(self.timeout)
         if type(self.with_vectors) is not bool:
             raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
         if type(self.relevance) is not bool:
@@ -546,7 +546,7 @@ class SearchRequest:
             grouping = None
         else:
             grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, k)
-        set_(self, "grouping", grouping)
+        state["grouping"] = grouping
 
     def _check_range_options(
         self, legs: tuple[Leg, ...] | None, mode: RetrievalMode | None
@@ -566,8 +566,7 @@ class SearchRequest:
                 f"radius / range_filter are a dense range search: use mode='dense', not "
                 f"{mode.value if mode is not None else mode!r}"
             )
-        object.__setattr__(self, "radius", radius)
-        object.__setattr__(self, "range_filter", range_filter)
+        self.__dict__.update(radius=radius, range_filter=range_filter)
 
     @property
     def fetches_vectors(self) -> bool:
@@ -616,10 +615,10 @@ class SearchRequest:
         (the store's keyword search): scoped in place, not copied."""
         if not own:
             return self._evolve(target=target, expr=scope.expr, scope=scope)
-        set_ = object.__setattr__  # fields left out of eq and hash: the value is unchanged
-        set_(self, "target", target)
-        set_(self, "expr", scope.expr)
-        set_(self, "scope", scope)
+        state = self.__dict__  # fields left out of eq and hash: the value is unchanged
+        state["target"] = target
+        state["expr"] = scope.expr
+        state["scope"] = scope
         return self
 
     def for_tenant(self, tenant: str | None, all_tenants: bool = False) -> SearchRequest:
