@@ -105,6 +105,9 @@ class Searcher:
         self._scopes: dict[Hashable, Scope] = {}
         # the config's vector fields by name, for the config (and BM25 flag) they are of
         self._fields: tuple[CollectionConfig, bool, dict[str, VectorField]] | None = None
+        # the output fields of a search, by (with_vectors, relevance vectors), for a config
+        self._outputs: tuple[CollectionConfig | None, dict[tuple[bool, bool], list[str]]]
+        self._outputs = (None, {})
 
     def _vector_fields(self, cfg: CollectionConfig, has_bm25: bool) -> dict[str, VectorField]:
         seen = self._fields
@@ -143,8 +146,8 @@ class Searcher:
             self._scopes[key] = sc
         return sc
 
-    def _plan(self, r: SearchRequest, legs: LegsPlan) -> _Plan:
-        cfg = self.port.config()
+    def _plan(self, r: SearchRequest, legs: LegsPlan, cfg: CollectionConfig | None = None) -> _Plan:
+        cfg = cfg or self.port.config()
         kwargs: dict[str, Any] = {}
         if r.consistency_level is not None:
             kwargs["consistency_level"] = r.consistency_level
@@ -167,7 +170,7 @@ class Searcher:
         # the config now has every dim
         info = known or self.port.known() or await self.port.ensure()
         cfg = self.port.config()
-        plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)))
+        plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)), cfg)
         try:
             if r.grouping is not None:
                 return await self._grouped(r, plan, r.grouping)
@@ -290,11 +293,19 @@ class Searcher:
         self, cfg: CollectionConfig, r: SearchRequest, relevance_vectors: bool
     ) -> list[str]:
         """The fields a search returns: the vectors when asked for, and the primary dense
-        vector where the hits' relevance is computed from it (see ``fusion``)."""
-        out = rows.output_fields(cfg, r.with_vectors)
-        if relevance_vectors and r.fetches_vectors and cfg.vector_field not in out:
-            out = [*out, cfg.vector_field]
-        return out
+        vector where the hits' relevance is computed from it (see ``fusion``); kept per
+        config (a new list each call: the caller's to keep)."""
+        key = (r.with_vectors, relevance_vectors and r.fetches_vectors)
+        seen = self._outputs
+        if seen[0] is not cfg:
+            seen = self._outputs = (cfg, {})
+        out = seen[1].get(key)
+        if out is None:
+            out = rows.output_fields(cfg, r.with_vectors)
+            if key[1] and cfg.vector_field not in out:
+                out = [*out, cfg.vector_field]
+            seen[1][key] = out
+        return list(out)
 
     async def _leg_hits(self, r: SearchRequest, leg: LegPlan, k: int, plan: _Plan) -> list[Hit]:
         """The top ``k`` hits of one leg (one backend search, in its own read slot)."""
