@@ -168,6 +168,25 @@ def dense_score(metric: str, distance: float) -> float:
     return -distance if metric == "L2" else distance
 
 
+def dense_scores(metric: str, distances: Sequence[float]) -> list[float]:
+    """:func:`dense_score` of each of a result list's distances (floats), in one pass."""
+    if metric == "L2":
+        return [-d for d in distances]
+    return list(distances)
+
+
+def dense_relevances(metric: str, distances: Sequence[float]) -> list[float]:
+    """:func:`dense_relevance` of each of a result list's distances (floats), in one pass:
+    the same floats (a NaN maps to 0.0, a -0.0 to 0.0, as there)."""
+    xs = [1.0 - d / 2.0 for d in distances] if metric == "L2" else distances
+    return [x if 0.0 < x <= 1.0 else 1.0 if x > 1.0 else 0.0 for x in xs]
+
+
+def bm25_relevances(scores: Sequence[float], half: float = BM25_HALF) -> list[float]:
+    """:func:`bm25_relevance` of each of a result list's scores (floats), in one pass."""
+    return [s / (s + half) if s > 0.0 else 0.0 for s in scores]
+
+
 def mmr_select(
     query: Sequence[float] | np.ndarray,
     candidates: np.ndarray,

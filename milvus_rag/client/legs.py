@@ -35,7 +35,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 from milvus_rag.client.config import CollectionConfig
@@ -70,6 +71,12 @@ class LegsPlan(NamedTuple):
 
     legs: tuple[LegPlan, ...]
     primary_query: list[float] | None
+
+
+#: ``LegPlan(*values)`` / ``LegsPlan(*values)`` without their Python ``__new__`` (as their
+#: ``_make``; the mode's legs are built on every search)
+_leg: Callable[[tuple[Any, ...]], LegPlan] = partial(tuple.__new__, LegPlan)
+_legs: Callable[[tuple[Any, ...]], LegsPlan] = partial(tuple.__new__, LegsPlan)
 
 
 def default_fields(
@@ -135,10 +142,12 @@ def _mode_plan(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, Vector
             param["params"] = params
         alpha = 1.0 if r.ranker != "weighted" else 0.5 if r.alpha is None else r.alpha
         primary = fields[cfg.vector_field]
-        dense = LegPlan(primary, vector, param, alpha, "distance", True, "dense")
+        dense = _leg((primary, vector, param, alpha, "distance", True, "dense"))
         if mode is RetrievalMode.DENSE:
-            return LegsPlan((dense,), vector)
-    bm25 = next((f for f in fields.values() if f.is_bm25), None)
+            return _legs(((dense,), vector))
+    bm25 = fields.get(cfg.sparse_field)  # where it is, unless the config has none
+    if bm25 is None or not bm25.is_bm25:
+        bm25 = next((f for f in fields.values() if f.is_bm25), None)
     if bm25 is None:
         others = [f.name for f in fields.values() if f.is_client_sparse]
         hint = (
@@ -148,11 +157,11 @@ def _mode_plan(r: SearchRequest, cfg: CollectionConfig, fields: dict[str, Vector
         )
         raise ConfigError(f"collection {cfg.name!r} has no BM25 field: {hint}")
     if mode is RetrievalMode.SPARSE:
-        leg = LegPlan(bm25, r.text, {"metric_type": "BM25"}, 1.0, "bm25", False, "bm25")
-        return LegsPlan((leg,), None)
+        leg = _leg((bm25, r.text, {"metric_type": "BM25"}, 1.0, "bm25", False, "bm25"))
+        return _legs(((leg,), None))
     w = 1.0 if r.ranker != "weighted" else 1.0 - dense.weight
-    leg = LegPlan(bm25, r.text, {"metric_type": "BM25"}, w, "vectors", False, "bm25")
-    return LegsPlan((dense, leg), vector)
+    leg = _leg((bm25, r.text, {"metric_type": "BM25"}, w, "vectors", False, "bm25"))
+    return _legs(((dense, leg), vector))
 
 
 def _field(cfg: CollectionConfig, fields: dict[str, VectorField], name: str) -> VectorField:

@@ -25,6 +25,7 @@ __all__ = [
     "Hit",
     "Limits",
     "Record",
+    "make_hits",
     "plan_batches",
     "public_metadata",
     "row_bytes",
@@ -133,6 +134,27 @@ class Hit:
             "doc_id": self.record.doc_id,
             "metadata": public_metadata(self.record.metadata),
         }
+
+
+def make_hits(
+    records: Sequence[Record],
+    scores: Sequence[float],
+    distances: Sequence[float],
+    relevances: Sequence[float | None],
+) -> list[Hit]:
+    """``[Hit(r.id, s, d, r, x) ...]`` of a result list, the slots written directly (no
+    ``__init__`` call per hit: a search builds ``k`` of them)."""
+    new = object.__new__
+    out: list[Hit] = []
+    for r, s, d, x in zip(records, scores, distances, relevances, strict=True):
+        h = new(Hit)
+        h.id = r.id
+        h.score = s
+        h.distance = d
+        h.record = r
+        h._relevance = x
+        out.append(h)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
@@ -78,12 +78,19 @@ class RetrievalMode(str, Enum):
     def parse(cls, value: RetrievalMode | str) -> RetrievalMode:
         if isinstance(value, RetrievalMode):
             return value
+        known = _MODES.get(value) if type(value) is str else None
+        if known is not None:  # a mode's value as it is ("dense"): no Enum lookup
+            return known
         try:
             return cls(str(value).lower())
         except ValueError:
             raise ConfigError(
                 f"unknown retrieval mode {value!r}: use 'dense', 'sparse' or 'hybrid'"
             ) from None
+
+
+_DENSE = RetrievalMode.DENSE
+_MODES = {m.value: m for m in RetrievalMode}
 
 
 def check_k(k: int, name: str = "k") -> int:
@@ -192,15 +199,53 @@ def check_range(metric: str, radius: float | None, range_filter: float | None) -
 
 
 def check_query_vector(vector: Any) -> list[float] | None:
+    """A query vector as a list of floats rounded to float32 (what Milvus stores);
+    :class:`InvalidInputError` unless it is one non-empty vector of finite numbers."""
     if vector is None:
         return None
+    if type(vector) is list and vector:
+        # what embedders return: rounded by struct (a third of numpy's cost from a list;
+        # the same C cast, tests/unit/test_query_vector.py), finite iff its sum is (finite
+        # float32 values cannot overflow a double's sum); anything else: numpy, below
+        try:
+            out = _float32s(len(vector))(vector)
+        except (struct.error, TypeError, OverflowError):
+            pass
+        else:
+            if math.isfinite(sum(out)):
+                return out
+    return _check_query_vector_numpy(vector)
+
+
+def _float32s(n: int) -> Callable[[list[Any]], list[float]]:
+    """A function rounding a list of ``n`` numbers to float32 (kept per ``n``)."""
+    fn = _FLOAT32S.get(n)
+    if fn is None:
+        packer = struct.Struct(f"<{n}f")
+        pack, unpack = packer.pack, packer.unpack
+
+        def fn(values: list[Any]) -> list[float]:
+            return list(unpack(pack(*values)))
+
+        if len(_FLOAT32S) < 64:
+            _FLOAT32S[n] = fn
+    return fn
+
+
+_FLOAT32S: dict[int, Callable[[list[Any]], list[float]]] = {}
+
+
+def _check_query_vector_numpy(vector: Any) -> list[float]:
+    """:func:`check_query_vector` of any input (an array, a tuple, numeric strings...)."""
     try:
         arr = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError):
         raise InvalidInputError("query vector must be a sequence of numbers") from None
-    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+    if arr.ndim != 1 or arr.size == 0:
         raise InvalidInputError("query vector must be one non-empty finite vector")
     out: list[float] = arr.tolist()
+    if not math.isfinite(sum(out)):  # (float32 values: a double's sum cannot overflow)
+        raise InvalidInputError("query vector must be one non-empty finite vector")
     return out
 
 
@@ -332,7 +377,7 @@ class Target:
     primary: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SearchRequest:
     """One search, validated when built. DENSE needs ``vector``, SPARSE ``text``, HYBRID both.
 
@@ -421,31 +466,45 @@ class SearchRequest:
     scope: Scope | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        legs = check_legs(self.legs)
-        set_(self, "legs", legs)
-        if legs is not None and self.mode is not None:
-            raise ConfigError(
-                f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for the "
-                "default fields' legs (leave mode unset with legs)"
-            )
-        mode = None if legs is not None else RetrievalMode.parse(self.mode or "hybrid")
-        set_(self, "mode", mode)
-        check_k(self.k)
-        alpha = check_alpha(self.alpha)
-        if legs is not None and alpha is not None:
-            raise ConfigError(
-                "alpha is the dense weight of the two default legs: with legs=, give each "
-                "leg its weight (Leg(field, query, weight=...))"
-            )
-        set_(self, "alpha", alpha)
+        # Every search builds one: an option left unset costs one comparison here, a set
+        # one its check (the check functions above, with their messages).
+        state = self.__dict__  # (frozen: its fields written here, once, as they are checked)
+        legs = self.legs
+        if legs is not None:
+            legs = check_legs(legs)
+            state["legs"] = legs
+            if self.mode is not None:
+                raise ConfigError(
+                    f"pass legs= or mode={self.mode!r}, not both: a mode is a shorthand for "
+                    "the default fields' legs (leave mode unset with legs)"
+                )
+            mode: RetrievalMode | None = None
+        else:
+            given = self.mode
+            if isinstance(given, RetrievalMode):
+                mode = given
+            else:
+                mode = RetrievalMode.parse(given or "hybrid")
+                state["mode"] = mode
+        k = self.k
+        if type(k) is not int or not 0 < k <= MAX_K:
+            check_k(k)
+        alpha = self.alpha
+        if alpha is not None:
+            alpha = check_alpha(alpha)
+            if legs is not None:
+                raise ConfigError(
+                    "alpha is the dense weight of the two default legs: with legs=, give each "
+                    "leg its weight (Leg(field, query, weight=...))"
+                )
+            state["alpha"] = alpha
         weighted = legs is not None and any(leg.weight is not None for leg in legs)
         ranker = resolve_ranker(self.ranker, alpha if legs is None else (1.0 if weighted else None))
         if weighted and ranker == "rrf":
             raise ConfigError(
                 "leg weights are weighted fusion's: drop them or use ranker='weighted'"
             )
-        set_(self, "ranker", ranker)
+        state["ranker"] = ranker
         if self.candidates is not None:
             check_k(self.candidates, "candidates")
         if self.rrf_k is not None and (
@@ -454,9 +513,45 @@ class SearchRequest:
             raise ConfigError(f"rrf_k must be an integer >= 1, got {self.rrf_k!r}")
         if self.fusion not in ("auto", "client"):
             raise ConfigError(f"fusion must be 'auto' or 'client', got {self.fusion!r}")
-        _check_text(mode, self.text)
-        set_(self, "vector", check_query_vector(self.vector))
-        set_(self, "search_params", check_search_params(self.search_params))
+        text = self.text
+        if type(text) is not str or (mode is not None and mode is not _DENSE and not text.strip()):
+            _check_text(mode, text)
+        if self.vector is not None:
+            state["vector"] = check_query_vector(self.vector)
+        params = self.search_params
+        if params is None:
+            state["search_params"] = {}
+        else:
+            params = check_search_params(params)
+            state["search_params"] = params
+            if params and mode is RetrievalMode.SPARSE:
+                raise ConfigError(
+                    "search_params tune the dense index: a mode='sparse' (BM25) search has none"
+                )
+        if self.radius is not None or self.range_filter is not None:
+            self._check_range_options(legs, mode)
+        if self.consistency_level is not None:
+            state["consistency_level"] = check_consistency(self.consistency_level)
+        if self.timeout is not None:
+            state["timeout"] = check_timeout(self.timeout)
+        if type(self.with_vectors) is not bool:
+            raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
+        if type(self.relevance) is not bool:
+            raise ConfigError(f"relevance must be a bool, got {self.relevance!r}")
+        if self.tenant is not None and not isinstance(self.tenant, str):
+            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
+        if type(self.all_tenants) is not bool:
+            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
+        if self.group_by is None and self.group_size is None and self.strict_group_size is False:
+            grouping = None
+        else:
+            grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, k)
+        state["grouping"] = grouping
+
+    def _check_range_options(
+        self, legs: tuple[Leg, ...] | None, mode: RetrievalMode | None
+    ) -> None:
+        """``radius`` / ``range_filter`` checked and normalised (a dense range search)."""
         radius = _check_bound(self.radius, "radius")
         range_filter = _check_bound(self.range_filter, "range_filter")
         if range_filter is not None and radius is None:
@@ -471,24 +566,7 @@ class SearchRequest:
                 f"radius / range_filter are a dense range search: use mode='dense', not "
                 f"{mode.value if mode is not None else mode!r}"
             )
-        if self.search_params and mode is RetrievalMode.SPARSE:
-            raise ConfigError(
-                "search_params tune the dense index: a mode='sparse' (BM25) search has none"
-            )
-        set_(self, "radius", radius)
-        set_(self, "range_filter", range_filter)
-        set_(self, "consistency_level", check_consistency(self.consistency_level))
-        set_(self, "timeout", check_timeout(self.timeout))
-        if not isinstance(self.with_vectors, bool):
-            raise ConfigError(f"with_vectors must be a bool, got {self.with_vectors!r}")
-        if not isinstance(self.relevance, bool):
-            raise ConfigError(f"relevance must be a bool, got {self.relevance!r}")
-        if self.tenant is not None and not isinstance(self.tenant, str):
-            raise ConfigError(f"tenant must be a str, got {self.tenant!r}")
-        if not isinstance(self.all_tenants, bool):
-            raise ConfigError(f"all_tenants must be a bool, got {self.all_tenants!r}")
-        grouping = check_grouping(self.group_by, self.group_size, self.strict_group_size, self.k)
-        set_(self, "grouping", grouping)
+        self.__dict__.update(radius=radius, range_filter=range_filter)
 
     @property
     def fetches_vectors(self) -> bool:
@@ -531,9 +609,17 @@ class SearchRequest:
         _check_text(None if self.mode is None else RetrievalMode(self.mode), text)
         return self._evolve(text=text, vector=check_query_vector(vector))
 
-    def compiled(self, target: Target, scope: Scope) -> SearchRequest:
-        """This request, its tenant and filter scoped for ``target`` (by ``prepare``)."""
-        return self._evolve(target=target, expr=scope.expr, scope=scope)
+    def compiled(self, target: Target, scope: Scope, *, own: bool = False) -> SearchRequest:
+        """This request, its tenant and filter scoped for ``target`` (by ``prepare``).
+        ``own``: the caller built this request for one search and hands it to no one else
+        (the store's keyword search): scoped in place, not copied."""
+        if not own:
+            return self._evolve(target=target, expr=scope.expr, scope=scope)
+        state = self.__dict__  # fields left out of eq and hash: the value is unchanged
+        state["target"] = target
+        state["expr"] = scope.expr
+        state["scope"] = scope
+        return self
 
     def for_tenant(self, tenant: str | None, all_tenants: bool = False) -> SearchRequest:
         """This request for ``tenant`` (or every tenant), to be prepared again; a request
@@ -550,15 +636,30 @@ class SearchRequest:
 
     def _evolve(self, **changes: Any) -> SearchRequest:
         """A copy with ``changes``, without validating the unchanged fields again (the
-        fields read at once and written through their slots: a third of a loop's cost)."""
+        fields copied in one dict update: not through ``__init__``)."""
         out = object.__new__(SearchRequest)
-        for slot, value in zip(_SLOTS, _GET_ALL(self), strict=True):
-            slot.__set__(out, value)
-        for name, value in changes.items():
-            object.__setattr__(out, name, value)
+        state = out.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return out
+
+    @classmethod
+    def _of(cls, **fields: Any) -> SearchRequest:
+        """``SearchRequest(**fields)`` for a caller that passes its fields by name (the
+        store's keyword search): the same value, validated by the same ``__post_init__``,
+        the fields written in one dict update instead of one ``object.__setattr__`` each
+        by the generated ``__init__`` (which costs most of a request's building).
+        ``tests/unit/test_search_request.py`` holds both to the same values and errors."""
+        out = object.__new__(cls)
+        state = out.__dict__
+        state.update(_DEFAULTS)
+        state.update(fields)
+        if len(state) != len(_DEFAULTS):  # a name that is no field
+            unknown = sorted(state.keys() - _DEFAULTS.keys())
+            raise TypeError(f"SearchRequest got unexpected field(s) {unknown}")
+        out.__post_init__()
         return out
 
 
-_FIELDS = tuple(f.name for f in fields(SearchRequest))
-_GET_ALL = operator.attrgetter(*_FIELDS)
-_SLOTS = tuple(SearchRequest.__dict__[name] for name in _FIELDS)
+#: every field's default (the dataclass's own), what :meth:`SearchRequest._of` starts from
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(SearchRequest)}

@@ -21,15 +21,22 @@ from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filters import Column, FieldNames
 from milvus_rag.client.fusion import (
-    bm25_relevance,
+    bm25_relevances,
     cosine_relevance,
-    dense_relevance,
-    dense_score,
+    dense_relevances,
+    dense_scores,
     rrf_fuse,
     weighted_fuse_n,
 )
 from milvus_rag.client.node_content import RESERVED, from_node_keys, node_keys
-from milvus_rag.client.records import PRIVATE_KEY, Hit, Record, int64_id, public_metadata
+from milvus_rag.client.records import (
+    PRIVATE_KEY,
+    Hit,
+    Record,
+    int64_id,
+    make_hits,
+    public_metadata,
+)
 from milvus_rag.client.tenancy import check_tenant
 from milvus_rag.client.typed_fields import NULLS_KEY, join_metadata, split_metadata
 
@@ -395,24 +402,23 @@ def field_hits(
     m = metric or cfg.metric
     rows = Rows(cfg, result, keep_vectors)
     dists = rows.distances
+    # scores and relevance of the whole list at once (one Python call per hit each, before)
     if kind == "dense":
-        scores = [dense_score(m, d) for d in dists]
+        scores = dense_scores(m, dists)
     elif kind == "bm25":
         scores = [abs(d) for d in dists]
     else:
         scores = list(dists)
     rel: Sequence[float | None]
     if relevance == "distance":
-        rel = [dense_relevance(m, d) for d in dists]
+        rel = dense_relevances(m, dists)
     elif relevance == "bm25":
-        rel = [bm25_relevance(s) for s in scores]
+        rel = bm25_relevances(scores)
     elif relevance == "vectors":
         rel = relevances(rows.vectors, query, cfg.metric)
     else:
         rel = [None] * len(dists)
-    return [
-        Hit(r.id, s, d, r, x) for r, s, d, x in zip(rows.records, scores, dists, rel, strict=True)
-    ]
+    return make_hits(rows.records, scores, dists, rel)
 
 
 def dense_hits(cfg: CollectionConfig, result: Any, keep_vectors: bool = True) -> list[Hit]:
@@ -442,9 +448,7 @@ def rrf_hits(
     came back (see ``SearchRequest.relevance``) and ``query`` is known, else not computed."""
     rows = Rows(cfg, result, keep_vectors)
     rel = relevances(rows.vectors, query, cfg.metric)
-    return [
-        Hit(r.id, d, d, r, x) for r, d, x in zip(rows.records, rows.distances, rel, strict=True)
-    ]
+    return make_hits(rows.records, rows.distances, rows.distances, rel)
 
 
 def fused_hits(

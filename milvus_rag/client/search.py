@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from pymilvus import AnnSearchRequest, RRFRanker
@@ -76,11 +76,14 @@ class SearchPort:
     #: whether the store has read the collection's schema (or knows there is none yet):
     #: before, a leg may name a field the config does not (see ``legs.check_legs``)
     schema_read: Callable[[], bool] = lambda: True
+    #: the collection's description when ``ensure()`` has nothing to do (no I/O: cached,
+    #: adopted and checked), else ``None``: a search then skips awaiting ``ensure()``
+    known: Callable[[], CollectionInfo | None] = lambda: None
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """A request's execution settings, defaults resolved, and its legs."""
+class _Plan(NamedTuple):
+    """A request's execution settings, defaults resolved, and its legs (a named tuple: one
+    is built per search)."""
 
     candidates: int
     rrf_k: int
@@ -102,6 +105,9 @@ class Searcher:
         self._scopes: dict[Hashable, Scope] = {}
         # the config's vector fields by name, for the config (and BM25 flag) they are of
         self._fields: tuple[CollectionConfig, bool, dict[str, VectorField]] | None = None
+        # the output fields of a search, by (with_vectors, relevance vectors), for a config
+        self._outputs: tuple[CollectionConfig | None, dict[tuple[bool, bool], list[str]]]
+        self._outputs = (None, {})
 
     def _vector_fields(self, cfg: CollectionConfig, has_bm25: bool) -> dict[str, VectorField]:
         seen = self._fields
@@ -112,17 +118,20 @@ class Searcher:
 
     # --- preparing ----------------------------------------------------------------------
 
-    def prepare(self, request: SearchRequest) -> SearchRequest:
+    def prepare(self, request: SearchRequest, *, own: bool = False) -> SearchRequest:
         """``request`` with its filter compiled for this backend, its range checked against
         the metric and its legs against the collection's vector fields (no I/O). A request
-        prepared for this target passes as it is."""
-        if request.target == self.target:
+        prepared for this target passes as it is. ``own``: the caller built ``request`` for
+        this search alone (see ``SearchRequest.compiled``)."""
+        target = request.target
+        if target is not None and (target is self.target or target == self.target):
             return request
-        cfg = self.port.config()
-        seen = self._fields  # the BM25 flag of the schema, once a search has read it
-        has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
-        check_legs(request, cfg, self._vector_fields(cfg, has_bm25), self.port.schema_read())
-        return request.compiled(self.target, self._scope(request))
+        if request.legs is not None or request.radius is not None:
+            cfg = self.port.config()
+            seen = self._fields  # the BM25 flag of the schema, once a search has read it
+            has_bm25 = seen[1] if seen is not None and seen[0] is cfg else cfg.enable_bm25
+            check_legs(request, cfg, self._vector_fields(cfg, has_bm25), self.port.schema_read())
+        return request.compiled(self.target, self._scope(request), own=own)
 
     def _scope(self, r: SearchRequest) -> Scope:
         fkey = filter_key(r.filter)
@@ -137,8 +146,8 @@ class Searcher:
             self._scopes[key] = sc
         return sc
 
-    def _plan(self, r: SearchRequest, legs: LegsPlan) -> _Plan:
-        cfg = self.port.config()
+    def _plan(self, r: SearchRequest, legs: LegsPlan, cfg: CollectionConfig | None = None) -> _Plan:
+        cfg = cfg or self.port.config()
         kwargs: dict[str, Any] = {}
         if r.consistency_level is not None:
             kwargs["consistency_level"] = r.consistency_level
@@ -152,12 +161,16 @@ class Searcher:
 
     # --- one search -------------------------------------------------------------------
 
-    async def search(self, request: SearchRequest) -> list[Hit]:
-        """Top ``k`` hits of a prepared request, best first."""
-        r = self.prepare(request)
-        info = await self.port.ensure()  # the config now has every dim
+    async def search(
+        self, request: SearchRequest, *, own: bool = False, known: CollectionInfo | None = None
+    ) -> list[Hit]:
+        """Top ``k`` hits of a request, best first (prepared here if it is not yet;
+        ``own``: see :meth:`prepare`; ``known``: what ``port.known()`` just returned)."""
+        r = self.prepare(request, own=own)
+        # the config now has every dim
+        info = known or self.port.known() or await self.port.ensure()
         cfg = self.port.config()
-        plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)))
+        plan = self._plan(r, plan_legs(r, cfg, self._vector_fields(cfg, info.has_bm25)), cfg)
         try:
             if r.grouping is not None:
                 return await self._grouped(r, plan, r.grouping)
@@ -169,10 +182,13 @@ class Searcher:
                 return []
             raise
 
-    async def _execute(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+    # _execute and _run pick the coroutine that runs a search and hand it back (no frame
+    # of their own: a search's result comes back through every frame that awaits it)
+
+    def _execute(self, r: SearchRequest, plan: _Plan) -> Awaitable[list[Hit]]:
         if r.scope is not None and r.scope.residual is not None:
-            return await self._run_residual(r, plan, r.scope)
-        return await self._run(r, plan)
+            return self._run_residual(r, plan, r.scope)
+        return self._run(r, plan)
 
     # --- grouped search -------------------------------------------------------------------
 
@@ -219,24 +235,28 @@ class Searcher:
         column = self._server_groups(r, plan, g)
         if column is not None:
             grouped = {**plan.kwargs, "group_by_field": column, "group_size": 1}
-            return await self._run(r, replace(plan, kwargs=grouped))
+            return await self._run(r, plan._replace(kwargs=grouped))
 
         async def fetch(n: int) -> list[Hit]:
             return await self._execute(
-                r.ungrouped(n), replace(plan, candidates=max(n, plan.candidates))
+                r.ungrouped(n), plan._replace(candidates=max(n, plan.candidates))
             )
 
         return await deepen_groups(fetch, g, r.k, start=max(4 * r.k * g.size, 16))
 
-    async def _run(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
-        # each backend request takes its own read slot (see _search)
+    def _run(self, r: SearchRequest, plan: _Plan) -> Awaitable[list[Hit]]:
+        # each backend request takes its own read slot (see _leg_hits)
         legs = plan.legs.legs
         if len(legs) == 1:
-            return await self._leg_hits(r, legs[0], r.k, plan)
+            return self._leg_hits(r, legs[0], r.k, plan)
         if r.ranker == "rrf" and r.fusion == "auto":
-            return await self._hybrid_rrf(r, plan)
+            return self._hybrid_rrf(r, plan)
+        return self._client_fused(r, plan)
+
+    async def _client_fused(self, r: SearchRequest, plan: _Plan) -> list[Hit]:
+        """Every leg searched (concurrently), fused client-side."""
         hits = await asyncio.gather(
-            *(self._leg_hits(r, leg, plan.candidates, plan) for leg in legs)
+            *(self._leg_hits(r, leg, plan.candidates, plan) for leg in plan.legs.legs)
         )
         return self._fuse(r, plan, list(hits))
 
@@ -273,11 +293,19 @@ class Searcher:
         self, cfg: CollectionConfig, r: SearchRequest, relevance_vectors: bool
     ) -> list[str]:
         """The fields a search returns: the vectors when asked for, and the primary dense
-        vector where the hits' relevance is computed from it (see ``fusion``)."""
-        out = rows.output_fields(cfg, r.with_vectors)
-        if relevance_vectors and r.fetches_vectors and cfg.vector_field not in out:
-            out = [*out, cfg.vector_field]
-        return out
+        vector where the hits' relevance is computed from it (see ``fusion``); kept per
+        config (a new list each call: the caller's to keep)."""
+        key = (r.with_vectors, relevance_vectors and r.fetches_vectors)
+        seen = self._outputs
+        if seen[0] is not cfg:
+            seen = self._outputs = (cfg, {})
+        out = seen[1].get(key)
+        if out is None:
+            out = rows.output_fields(cfg, r.with_vectors)
+            if key[1] and cfg.vector_field not in out:
+                out = [*out, cfg.vector_field]
+            seen[1][key] = out
+        return list(out)
 
     async def _leg_hits(self, r: SearchRequest, leg: LegPlan, k: int, plan: _Plan) -> list[Hit]:
         """The top ``k`` hits of one leg (one backend search, in its own read slot)."""

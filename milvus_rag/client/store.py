@@ -126,6 +126,7 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
                 timeout=self.connection.timeout,
                 scope=lambda f, t, a: self.scope(f, tenant=t, all_tenants=a),
                 schema_read=lambda: self._schema_read,
+                known=self._known,
             ),
             Target(
                 dialect=self._pool.dialect,
@@ -251,15 +252,16 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
             filter, dialect=self._pool.dialect, fields=self._fields, columns=self._columns
         ).expr
 
-    async def _call(
+    def _call(
         self,
         operation: str,
         fn: Callable[[Any], Awaitable[Any]],
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """``fn(client)`` with retries, recovering once from a drop behind our back; each try
-        within ``timeout`` seconds where given (see :func:`calls.within`)."""
-        return await calls.call(
+        within ``timeout`` seconds where given (see :func:`calls.call`). The coroutine of
+        ``calls.call`` itself (no frame of its own: every data call awaits through it)."""
+        return calls.call(
             self._pool,
             self.connection,
             self.name,
@@ -297,6 +299,25 @@ class AsyncMilvusStore(LayoutAdoption, HandleAccess, SearchAccess):
             self.config = dims_from(self.config, info)
             self._checked = (self.config, info)
         return info
+
+    def _known(self) -> CollectionInfo | None:
+        """The collection's description when :meth:`ensure_collection` (and ``_ready``)
+        would do nothing: cached, adopted and checked for this config (no I/O); else
+        ``None``. Every search asks, to skip awaiting them."""
+        info = SCHEMA_CACHE.get(self.connection.key, self.config.name)
+        if info is None:
+            return None
+        checked, adopted, cfg = self._checked, self._adopted, self.config
+        if (
+            checked is not None
+            and adopted is not None
+            and checked[1] is info
+            and adopted[0] is info
+            and checked[0] is cfg
+            and adopted[1] is cfg
+        ):
+            return info
+        return None
 
     async def existing_vector_fields(self) -> tuple[VectorField, ...] | None:
         """The collection's vector fields as they are (dim, metric, index), read without

@@ -29,6 +29,7 @@ from milvus_rag.client.request import (
     check_k,
     check_legs,
 )
+from milvus_rag.client.schema import CollectionInfo
 from milvus_rag.client.search import Searcher
 
 __all__ = ["SearchAccess"]
@@ -45,6 +46,7 @@ class SearchAccess:
     config: CollectionConfig
     if TYPE_CHECKING:  # the store's own
         _ready: Callable[[], Awaitable[None]]
+        _known: Callable[[], CollectionInfo | None]
         query: Callable[..., Awaitable[list[Record]]]
 
     def prepare(self, request: SearchRequest) -> SearchRequest:
@@ -106,7 +108,7 @@ class SearchAccess:
                 raise ConfigError("pass a SearchRequest alone, or the search's arguments")
             await self._ready()
             return await self._searcher.search(text)
-        request = SearchRequest(
+        request = SearchRequest._of(
             text=text,
             vector=vector,
             k=k,
@@ -128,10 +130,13 @@ class SearchAccess:
             group_by=group_by,
             group_size=group_size,
             strict_group_size=strict_group_size,
-            legs=check_legs(legs),
+            legs=None if legs is None else check_legs(legs),
         )
-        await self._ready()
-        return await self._searcher.search(request)
+        known = self._known()
+        if known is None:
+            await self._ready()
+        # else nothing to adopt or check (and no await before the searcher runs)
+        return await self._searcher.search(request, own=True, known=known)
 
     async def expand(
         self,
@@ -224,7 +229,7 @@ class SearchAccess:
         """Maximal marginal relevance over the ``fetch_k`` nearest dense candidates."""
         check_k(k)
         check_k(fetch_k, "fetch_k")
-        request = SearchRequest(
+        request = SearchRequest._of(
             vector=vector,
             k=max(k, fetch_k),
             mode=RetrievalMode.DENSE,

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from milvus_rag import ConfigError, InvalidInputError, SearchRequest
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.fusion import leg_weights, rrf_fuse, weighted_fuse, weighted_fuse_n
-from milvus_rag.client.legs import check_legs, default_fields, plan_legs, vector_fields_by_name
+from milvus_rag.client.legs import (
+    LegPlan,
+    LegsPlan,
+    check_legs,
+    default_fields,
+    plan_legs,
+    vector_fields_by_name,
+)
 from milvus_rag.client.records import Hit, Record
 from milvus_rag.client.request import Leg, RetrievalMode
 from milvus_rag.client.rows import fused_hits
@@ -147,6 +154,10 @@ def test_legs_take_the_request_text_and_vector_and_merge_params() -> None:
     assert [leg.weight for leg in plan.legs] == [1.0] * 4  # RRF: weights unused
 
 
+def _names(plan: LegsPlan) -> list[str]:
+    return [leg.field.name for leg in plan.legs]
+
+
 def test_modes_are_shorthands_over_the_default_fields() -> None:
     dense = _plan(SearchRequest(vector=[1.0, 0.0], mode="dense", radius=0.2))
     assert [(leg.field.name, leg.relevance) for leg in dense.legs] == [("dense", "distance")]
@@ -158,6 +169,14 @@ def test_modes_are_shorthands_over_the_default_fields() -> None:
     assert [leg.field.name for leg in hybrid.legs] == ["dense", "sparse"]
     assert [leg.weight for leg in hybrid.legs] == pytest.approx([0.3, 0.7])
     assert [leg.relevance for leg in hybrid.legs] == ["distance", "vectors"]
+    for plan in (dense, sparse, hybrid):  # built without their __new__: the same tuples
+        assert type(plan) is LegsPlan and plan == LegsPlan(*plan)
+        assert plan.primary_query == (None if plan is sparse else [1.0, 0.0])
+        for leg in plan.legs:
+            assert type(leg) is LegPlan and leg == LegPlan(**leg._asdict())
+        kinds = {"dense": "dense", "sparse": "bm25"}
+        assert [leg.kind for leg in plan.legs] == [kinds[f] for f in _names(plan)]
+        assert [leg.primary for leg in plan.legs] == [f == "dense" for f in _names(plan)]
     with pytest.raises(ConfigError, match="no BM25 field: use mode='dense'"):
         _plan(SearchRequest(text="q", vector=[1.0, 0.0]), DENSE_ONLY)
     with pytest.raises(ConfigError, match="no dense field: use mode='sparse'"):

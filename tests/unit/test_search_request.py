@@ -16,6 +16,7 @@ from milvus_rag.client.filters import Dialect, FieldNames
 from milvus_rag.client.legs import plan_legs, vector_fields_by_name
 from milvus_rag.client.request import (
     DEFAULT_K,
+    MAX_K,
     Target,
     check_range,
     resolve_ranker,
@@ -189,3 +190,68 @@ def test_plan_merges_search_params_per_call_wins() -> None:
     assert plan.candidates == cfg.hybrid_candidates and plan.rrf_k == cfg.rrf_k
     with pytest.raises(ConfigError, match="metric="):
         CollectionConfig(name="c", search_params={"metric_type": "IP"})
+
+
+# SearchRequest._of (the store's keyword search) against the generated __init__: values drawn
+# from valid and invalid ones of every field
+FIELD_VALUES: dict[str, list[Any]] = {
+    "text": [None, "q", "  ", 3],
+    "vector": [None, [0.5, 1.0], (1, 2), [float("nan")], [[1.0]]],
+    "k": [1, 10, 0, True, MAX_K + 1],
+    "mode": [None, "dense", "SPARSE", RetrievalMode.HYBRID, "fuzzy"],
+    "filter": [None, {"lang": "en"}, "year > 3"],
+    "ranker": [None, "rrf", "weighted", "max"],
+    "alpha": [None, 0.3, 1.5, float("nan")],
+    "candidates": [None, 50, 0],
+    "rrf_k": [None, 60, 0],
+    "search_params": [None, {}, {"ef": 64}, {"radius": 0.1}, [("ef", 1)]],
+    "radius": [None, 0.2, "0.5"],
+    "range_filter": [None, 0.9],
+    "consistency_level": [None, "strong", "Customized"],
+    "timeout": [None, 2, 0, float("inf")],
+    "with_vectors": [False, True, "yes"],
+    "tenant": [None, "acme", 3],
+    "all_tenants": [False, True, 1],
+    "group_by": [None, True, "doc_id", "", False],
+    "group_size": [None, 2, 0],
+    "strict_group_size": [False, True, None],
+    "relevance": [False, True, "yes"],
+    "fusion": ["auto", "client", "server"],
+}
+
+
+def _built(make: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        r = make(**kwargs)
+    except Exception as e:
+        return type(e).__name__, str(e)
+    return "ok", (r, sorted(vars(r).items(), key=lambda kv: kv[0]), repr(r))
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={name: st.sampled_from(values) for name, values in FIELD_VALUES.items()},
+    )
+)
+def test_the_keyword_builder_makes_what_the_constructor_makes(kwargs: dict[str, Any]) -> None:
+    assert _built(SearchRequest._of, kwargs) == _built(SearchRequest, kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), INVALID)
+def test_the_keyword_builder_refuses_what_the_constructor_refuses(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        SearchRequest._of(**kwargs)
+    with pytest.raises(TypeError, match="unexpected"):
+        SearchRequest._of(text="q", K=3)
+
+
+def test_copies_keep_every_field_but_the_changed_ones() -> None:
+    r = SearchRequest(text="q", k=7, filter={"a": 1}, alpha=0.4, tenant="t", relevance=True)
+    v = r.with_vector([1.0, 2.0])
+    assert vars(v) == {**vars(r), "vector": [1.0, 2.0]} and v == SearchRequest(
+        text="q", vector=[1.0, 2.0], k=7, filter={"a": 1}, alpha=0.4, tenant="t", relevance=True
+    )
+    assert vars(r)["vector"] is None  # the original is untouched
