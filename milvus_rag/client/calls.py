@@ -9,13 +9,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from milvus_rag.client.config import ConnectionConfig
 from milvus_rag.client.errors import BackendError, is_missing_collection, is_released_collection
-from milvus_rag.client.locks import PerLoop
 from milvus_rag.client.pool import ClientPool
 from milvus_rag.client.retry import retry_delay, with_retries
 from milvus_rag.client.schema import SCHEMA_CACHE
@@ -76,57 +74,13 @@ async def call(
         return await _once(pool, connection, name, operation, fn, timeout)
 
 
-class _Deadlines:
-    """The deadlines of one event loop's calls in flight, with one timer for the earliest.
-
-    A call adds its entry (``[when, task, expired]``) and removes it when done: a dict
-    insert and pop, where a timer of its own cost a ``TimerHandle`` made and cancelled per
-    call (the connection's 60 s deadline is on every call; they end long before). When the
-    timer fires it cancels the tasks whose deadline has passed and is set for the next
-    deadline. Holds nothing of the loop (``PerLoop`` keeps one per loop, weakly).
-    """
-
-    __slots__ = ("calls", "timer_at")
-
-    def __init__(self) -> None:
-        self.calls: dict[int, list[Any]] = {}
-        #: when the earliest timer set is due (``inf``: none)
-        self.timer_at = math.inf
-
-    def add(self, entry: list[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self.calls[id(entry)] = entry
-        when = entry[0]
-        if when < self.timer_at:  # (a timer set for later stays: it finds nothing due)
-            self.timer_at = when
-            loop.call_at(when, self._fire, when)
-
-    def _fire(self, at: float) -> None:
-        if at >= self.timer_at:  # the earliest timer (a later one may still be set)
-            self.timer_at = math.inf
-        due = max(at, asyncio.get_running_loop().time())
-        later = math.inf
-        for key, entry in list(self.calls.items()):
-            if entry[0] <= due:
-                del self.calls[key]
-                entry[2] = True
-                entry[1].cancel()
-            elif entry[0] < later:
-                later = entry[0]
-        if later < self.timer_at:
-            self.timer_at = later
-            asyncio.get_running_loop().call_at(later, self._fire, later)
-
-
-_DEADLINES: PerLoop[_Deadlines] = PerLoop(_Deadlines)
-
-
 async def within(aw: Awaitable[T], timeout: float | None, operation: str, collection: str) -> T:
     """``await aw``, cancelled after ``timeout`` seconds (``None``: no deadline) with a
     :class:`BackendError` that says so (not retried: as pymilvus's own time-out).
 
-    Python 3.11+: ``asyncio.timeout``'s way (a timer cancels the running task; the task's
-    cancel count tells the deadline's cancellation from another), with one timer per
-    loop for every call in flight (:class:`_Deadlines`) and no context manager."""
+    Python 3.11+: ``asyncio.timeout``'s way (one timer that cancels the running task; the
+    task's cancel count tells the deadline's cancellation from another), without its
+    context manager's objects and coroutines (every backend call has a deadline)."""
     if timeout is None:
         return await aw
     task: Any = asyncio.current_task() if _UNCANCEL else None  # (3.10 typing: no uncancel)
@@ -137,24 +91,28 @@ async def within(aw: Awaitable[T], timeout: float | None, operation: str, collec
             pass
     else:
         cancelling = task.cancelling()
-        loop = task.get_loop()
-        entry = [loop.time() + timeout, task, False]  # when, task, expired
-        deadlines = _DEADLINES.get()
-        deadlines.add(entry, loop)
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = task.get_loop().call_later(timeout, expire)
         try:
             result = await aw
         except asyncio.CancelledError:
-            deadlines.calls.pop(id(entry), None)
-            if not (entry[2] and task.uncancel() <= cancelling):
+            handle.cancel()
+            if not (expired and task.uncancel() <= cancelling):
                 raise  # cancelled by someone else (too)
         except BaseException:
-            deadlines.calls.pop(id(entry), None)
-            if entry[2]:
+            handle.cancel()
+            if expired:
                 task.uncancel()
             raise
         else:
-            deadlines.calls.pop(id(entry), None)
-            if entry[2]:
+            handle.cancel()
+            if expired:
                 task.uncancel()
             return result
     raise BackendError(

@@ -87,45 +87,6 @@ async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> No
         await both
 
 
-async def test_deadlines_of_calls_in_flight_share_one_timer_and_each_keeps_its_own() -> None:
-    """Calls in flight with deadlines in any order (a later call's shorter than an earlier
-    one's): each expires at its own deadline (not before, about on time), the others run
-    on to their answer."""
-
-    async def call(timeout: float, takes: float) -> tuple[str, float]:
-        t0 = time.monotonic()
-        try:
-            await within(asyncio.sleep(takes), timeout, "search", "c")
-        except BackendError:
-            return "expired", time.monotonic() - t0
-        return "answered", time.monotonic() - t0
-
-    runs = [
-        asyncio.ensure_future(call(timeout, takes))
-        for timeout, takes in [(5.0, 0.3), (0.1, 5.0), (0.5, 0.05), (0.2, 5.0), (30.0, 0.4)]
-    ]
-    got = await asyncio.gather(*runs)
-    assert [what for what, _ in got] == ["answered", "expired", "answered", "expired", "answered"]
-    assert 0.1 <= got[1][1] < 0.1 + 0.25 and 0.2 <= got[3][1] < 0.2 + 0.25
-    # and again after the timer was set for the long deadlines
-    assert (await call(0.05, 5.0))[0] == "expired" and (await call(5.0, 0.01))[0] == "answered"
-
-
-def test_the_deadline_timer_keeps_no_loop_alive() -> None:
-    import gc
-    import weakref
-
-    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
-
-    async def main() -> None:
-        loops.append(weakref.ref(asyncio.get_running_loop()))
-        await within(asyncio.sleep(0), 60.0, "search", "c")  # leaves its timer set
-
-    asyncio.run(main())
-    gc.collect()
-    assert loops[0]() is None
-
-
 async def test_a_closed_pool_hands_out_no_client(
     make_async_store: Callable[..., AsyncMilvusStore],
 ) -> None:
