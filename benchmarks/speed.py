@@ -93,9 +93,10 @@ class Run:
         out = [
             LAYER_HEADING + "\n",
             f"`python benchmarks/speed.py --parts {a.parts} --rows {a.rows} --queries "
-            f"{a.queries} --vectors {a.vectors} --rounds {a.rounds}`, one run started "
-            f"{self.started}: the first {a.rows or 'all'} SciFact documents, the first "
-            f"{a.queries or 'all'} queries, k={a.k}, "
+            f"{a.queries} --query-repeat {a.query_repeat} --vectors {a.vectors} --rounds "
+            f"{a.rounds}`, one run started {self.started}: the first {a.rows or 'all'} SciFact "
+            f"documents, the first {a.queries or 'all'} queries (each round runs them "
+            f"{a.query_repeat} time(s) over), k={a.k}, "
             + (
                 "seeded random unit vectors of dim 384 for documents and queries (no encoder: "
                 "the search path's cost does not depend on the vectors' content)"
@@ -118,8 +119,9 @@ class Run:
                 "`llama_index` = `MilvusVectorStore.aquery` (its similarities are relevances), "
                 "both over the same core store with the query vectors looked up (no model). "
                 "Every side reads each hit's id, score or distance and fields. Rounds "
-                "interleaved (the order rotates); QPS is the median round's, p50 over all "
-                "rounds. `QPS langchain / ours` is the adapter's own cost on top of the core's, "
+                "interleaved: each round runs the queries in slices of 100 (at least 4 x the "
+                "concurrency), every side in turn on each slice, the order rotating; QPS is the "
+                "median round's, p50 over all rounds. `QPS langchain / ours` is the adapter's own cost on top of the core's, "
                 "`QPS langchain / raw` the framework store against raw pymilvus."
                 "\n",
                 c.md_table(r["queries_raw"], ss.QUERY_COLUMNS) + "\n",
@@ -278,7 +280,9 @@ async def main_async(run: Run, tmp: str, enc: Any) -> None:
     if "c" in a.parts:
         for backend in a.backends:
             if backend == "lite":
-                rows = await ss.queries(uri, ds, docs, qvecs, a.concurrency, a.rounds, a.k)
+                rows = await ss.queries(
+                    uri, ds, docs, qvecs, a.concurrency, a.rounds, a.k, repeat=a.query_repeat
+                )
             else:
                 from tests.backends import LiteServer
 
@@ -293,6 +297,7 @@ async def main_async(run: Run, tmp: str, enc: Any) -> None:
                         a.rounds,
                         a.k,
                         backend="Milvus Lite 3 server",
+                        repeat=a.query_repeat,
                     )
                 finally:
                     server.stop()
@@ -353,6 +358,9 @@ def main() -> None:
     p.add_argument("--concurrency", nargs="+", type=int, default=[1, 16, 64])
     p.add_argument("--rows", type=int, default=0, help="(b), (c): first N documents; 0: all")
     p.add_argument("--queries", type=int, default=0, help="(c): first N queries; 0: all")
+    p.add_argument(
+        "--query-repeat", type=int, default=1, help="(c): each round runs the queries N times"
+    )
     p.add_argument(
         "--vectors",
         choices=["encoder", "random"],

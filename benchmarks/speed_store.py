@@ -196,11 +196,15 @@ async def queries(
     *,
     backend: str = "Milvus Lite 2.5 file",
     sides: tuple[str, ...] = SIDES,
+    repeat: int = 1,
+    slice_size: int = 100,
 ) -> list[dict[str, Any]]:
     """(c): the core store's search vs raw ``search`` / ``hybrid_search`` (same parameters,
     same output fields, the same fields read from every hit), and the LangChain and
     LlamaIndex stores over the same core store, at each concurrency; the sides' rounds
-    interleaved (the order rotates), the median round reported."""
+    interleaved in slices of ``slice_size`` queries (at least 4 x the concurrency; the
+    order rotates), the median round reported. ``repeat``: each round runs the queries that
+    many times over (longer rounds, steadier medians)."""
     from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
     from milvus_rag.integrations.llama_index import MilvusVectorStore as LlamaStore
@@ -215,7 +219,7 @@ async def queries(
     # 10 s) the Lite 3 server answers GOAWAY too_many_pings in the middle of a run
     keepalive = {"grpc.keepalive_time_ms": 360_000, "grpc.keepalive_permit_without_calls": False}
     raw = AsyncMilvusClient(uri=uri, grpc_options=keepalive)
-    texts = list(ds.queries.values())
+    texts = list(ds.queries.values()) * repeat
     vecs = [qvecs[t] for t in texts]
     lookup = _Lookup(qvecs)
     lc = _langchain(store, lookup)
@@ -287,11 +291,26 @@ async def queries(
             cpu: dict[str, list[float]] = {w: [] for w in sides}
             load = [os.getloadavg()[0]]
             for r in range(rounds):
-                order = sides[r % len(sides) :] + sides[: r % len(sides)]  # rotate
-                for who in order:
-                    t = time.process_time()  # this process only: the client's side
-                    res[who].append(await c.run_concurrent(fns(who, mode), conc))
-                    cpu[who].append(time.process_time() - t)
+                # a round: the queries in slices, each slice run by every side in turn (the
+                # order rotating), so a machine whose speed drifts within a round (a shared VM
+                # does, by 20-40 % over seconds) weighs on every side alike
+                lists = {who: fns(who, mode) for who in sides}
+                step = max(slice_size, 4 * conc)
+                wall = dict.fromkeys(sides, 0.0)
+                spent = dict.fromkeys(sides, 0.0)
+                lats: dict[str, list[float]] = {who: [] for who in sides}
+                for j, start in enumerate(range(0, len(texts), step)):
+                    turn = r + j
+                    order = sides[turn % len(sides) :] + sides[: turn % len(sides)]  # rotate
+                    for who in order:
+                        t = time.process_time()  # this process only: the client's side
+                        w, ls = await c.run_concurrent(lists[who][start : start + step], conc)
+                        spent[who] += time.process_time() - t
+                        wall[who] += w
+                        lats[who] += ls
+                for who in sides:
+                    res[who].append((wall[who], lats[who]))
+                    cpu[who].append(spent[who])
             load.append(os.getloadavg()[0])
             row: dict[str, Any] = {"backend": backend, "mode": mode, "concurrency": conc}
             for who in sides:
