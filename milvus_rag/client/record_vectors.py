@@ -28,8 +28,8 @@ import numpy as np
 
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import InvalidInputError
+from milvus_rag.client.query_values import check_sparse_vector
 from milvus_rag.client.records import Record
-from milvus_rag.client.request import check_sparse_vector
 from milvus_rag.client.vector_fields import VectorField
 
 

@@ -22,8 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +33,10 @@ from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.filter_tree import FieldNames
 from milvus_rag.client.filters import Dialect
 from milvus_rag.client.grouping import Grouping, check_grouping
+from milvus_rag.client.query_values import (
+    check_query_vector,
+    check_sparse_vector,
+)
 from milvus_rag.client.vector_fields import VectorField
 
 if TYPE_CHECKING:  # only a type here
@@ -198,57 +201,6 @@ def check_range(metric: str, radius: float | None, range_filter: float | None) -
         )
 
 
-def check_query_vector(vector: Any) -> list[float] | None:
-    """A query vector as a list of floats rounded to float32 (what Milvus stores);
-    :class:`InvalidInputError` unless it is one non-empty vector of finite numbers."""
-    if vector is None:
-        return None
-    if type(vector) is list and vector:
-        # what embedders return: rounded by struct (a third of numpy's cost from a list;
-        # the same C cast, tests/unit/test_query_vector.py), finite iff its sum is (finite
-        # float32 values cannot overflow a double's sum); anything else: numpy, below
-        try:
-            out = _float32s(len(vector))(vector)
-        except (struct.error, TypeError, OverflowError):
-            pass
-        else:
-            if math.isfinite(sum(out)):
-                return out
-    return _check_query_vector_numpy(vector)
-
-
-def _float32s(n: int) -> Callable[[list[Any]], list[float]]:
-    """A function rounding a list of ``n`` numbers to float32 (kept per ``n``)."""
-    fn = _FLOAT32S.get(n)
-    if fn is None:
-        packer = struct.Struct(f"<{n}f")
-        pack, unpack = packer.pack, packer.unpack
-
-        def fn(values: list[Any]) -> list[float]:
-            return list(unpack(pack(*values)))
-
-        if len(_FLOAT32S) < 64:
-            _FLOAT32S[n] = fn
-    return fn
-
-
-_FLOAT32S: dict[int, Callable[[list[Any]], list[float]]] = {}
-
-
-def _check_query_vector_numpy(vector: Any) -> list[float]:
-    """:func:`check_query_vector` of any input (an array, a tuple, numeric strings...)."""
-    try:
-        arr = np.asarray(vector, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise InvalidInputError("query vector must be a sequence of numbers") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError("query vector must be one non-empty finite vector")
-    out: list[float] = arr.tolist()
-    if not math.isfinite(sum(out)):  # (float32 values: a double's sum cannot overflow)
-        raise InvalidInputError("query vector must be one non-empty finite vector")
-    return out
-
-
 def _check_text(mode: RetrievalMode | None, text: object) -> None:
     """The query text: a str; non-empty where the mode searches BM25 (with ``legs``,
     ``mode`` is ``None`` and a BM25 leg without its own query needs it: checked once the
@@ -257,30 +209,6 @@ def _check_text(mode: RetrievalMode | None, text: object) -> None:
         raise InvalidInputError(f"query text must be a str, got {type(text).__name__}")
     if mode not in (None, RetrievalMode.DENSE) and (text is None or not text.strip()):
         raise InvalidInputError(f"{mode.value} search needs a non-empty query text")
-
-
-def check_sparse_vector(vector: Any, where: str = "sparse vector") -> dict[int, float]:
-    """A sparse vector as ``{index: weight}``: non-negative int indexes, finite float
-    weights (a dict, or pymilvus / scipy's one-row sparse matrix)."""
-    if hasattr(vector, "tocoo") and hasattr(vector, "shape"):  # scipy sparse, one row
-        coo = vector.tocoo()
-        if coo.shape[0] != 1:
-            raise InvalidInputError(f"{where} must be one row, got shape {coo.shape}")
-        vector = {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}
-    if not isinstance(vector, Mapping):
-        raise InvalidInputError(f"{where} must be a dict {{index: weight}}, got {vector!r}")
-    out: dict[int, float] = {}
-    for key, value in vector.items():
-        if isinstance(key, bool) or not isinstance(key, int | np.integer) or key < 0:
-            raise InvalidInputError(f"{where} indexes must be non-negative ints, got {key!r}")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float | np.number)
-            or not (math.isfinite(float(value)))
-        ):
-            raise InvalidInputError(f"{where} weights must be finite numbers, got {value!r}")
-        out[int(key)] = float(value)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

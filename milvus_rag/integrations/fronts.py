@@ -36,7 +36,8 @@ from typing import Any
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.locks import PerLoop
-from milvus_rag.client.request import Leg, SearchRequest, check_sparse_vector
+from milvus_rag.client.query_values import check_sparse_vector
+from milvus_rag.client.request import Leg, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.client.sync import MilvusStore
 from milvus_rag.client.vector_fields import VectorField

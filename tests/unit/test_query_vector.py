@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from milvus_rag import InvalidInputError
-from milvus_rag.client.request import _check_query_vector_numpy, check_query_vector
+from milvus_rag.client.query_values import _check_query_vector_numpy, check_query_vector
 
 F32_MAX = float(np.finfo(np.float32).max)
 EDGES = [

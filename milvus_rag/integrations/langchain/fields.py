@@ -27,8 +27,9 @@ from langchain_core.embeddings import Embeddings
 from milvus_rag.client.config import CollectionConfig
 from milvus_rag.client.errors import ConfigError, InvalidInputError
 from milvus_rag.client.legs import default_fields
+from milvus_rag.client.query_values import check_sparse_vector
 from milvus_rag.client.records import Record
-from milvus_rag.client.request import Leg, RetrievalMode, SearchRequest, check_sparse_vector
+from milvus_rag.client.request import Leg, RetrievalMode, SearchRequest
 from milvus_rag.client.store import AsyncMilvusStore
 from milvus_rag.integrations.fronts import (
     check_field_embedders,
